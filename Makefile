@@ -1,0 +1,27 @@
+# The handful of commands people run. `make test` is what CI runs.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup test devnet lint fmt bench fuzz-build
+
+## Install the pinned npm toolchain (forge, anvil, cast, solcjs, OpenZeppelin) and a regtest bitcoind.
+setup:
+	@scripts/bootstrap.sh
+
+## The full check: formatting, lints, contracts, artifacts, Rust tests, Foundry tests, gas snapshot.
+test:
+	@scripts/test.sh
+
+## The main job: a local devnet with embedded defaults (Ctrl-C stops it).
+devnet: setup
+	forge build --quiet
+	cargo run --release --bin proofpool -- devnet
+
+## Format Rust and Solidity in place.
+fmt:
+	cargo fmt --all
+	forge fmt
+
+## Criterion benchmarks (figures go in the issue notes).
+bench: setup
+	cargo bench -p proofpool-merkle --bench trees

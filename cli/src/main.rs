@@ -1,0 +1,57 @@
+//! `proofpool`: one binary, one subcommand per job.
+//!
+//! `main` stays thin: it parses arguments, sets up logging and hands off to
+//! the subcommand's module.
+
+mod deploy;
+mod devnet;
+mod key;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A Bitcoin mining pool whose accounting anyone can verify.
+#[derive(Debug, Parser)]
+#[command(name = "proofpool", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "PROOFPOOL_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deploy the distributor (and a mock BTC token on local chains).
+    Deploy(deploy::Args),
+    /// Run a local chain with the contracts deployed and a funded settler.
+    Devnet(devnet::Args),
+}
+
+fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROOFPOOL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Deploy(args) => deploy::run(args).await,
+            Command::Devnet(args) => devnet::run(args).await,
+        }
+    })
+}

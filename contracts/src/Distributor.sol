@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IDistributor} from "./interfaces/IDistributor.sol";
+import {Claim, EpochCommit, EpochRecord, EpochStatus} from "./interfaces/IDistributorTypes.sol";
+import {RewardProof} from "./libraries/RewardProof.sol";
+
+/// @title Distributor
+/// @notice Holds the pool's reward token, records each epoch's commitment behind a challenge period,
+/// and pays miners against the newest finalized cumulative reward root.
+/// @dev Storage is laid out for gas: a commit writes one fresh slot (the record hash) and one packed
+/// slot; everything else is in the `EpochCommitted` event. A claim reads the root and the account's
+/// claimed amount, and writes the latter.
+contract Distributor is IDistributor, Ownable2Step {
+    using SafeERC20 for IERC20;
+
+    /// @notice The longest challenge period the owner can set.
+    uint64 public constant MAX_CHALLENGE_PERIOD = 30 days;
+
+    /// @inheritdoc IDistributor
+    IERC20 public immutable token;
+
+    /// @dev Read together on every commit.
+    struct Roles {
+        address settler;
+        uint64 challengePeriod;
+    }
+
+    /// @dev Read and written together on every commit, veto and finalize.
+    struct Head {
+        uint64 lastCommitted;
+        uint64 lastFinalized;
+        uint128 committedTotal;
+    }
+
+    Roles private _roles;
+    Head private _head;
+
+    /// @inheritdoc IDistributor
+    address public guardian;
+    /// @inheritdoc IDistributor
+    bytes32 public finalizedRewardRoot;
+    /// @inheritdoc IDistributor
+    uint256 public finalizedTotal;
+    /// @inheritdoc IDistributor
+    mapping(uint256 epoch => bytes32) public epochHash;
+    /// @inheritdoc IDistributor
+    mapping(address account => uint256) public claimed;
+
+    /// @param token_ The reward token.
+    /// @param owner_ The owner (sets roles and the challenge period).
+    /// @param settler_ The settler (commits and funds epochs).
+    /// @param guardian_ The guardian (vetoes pending epochs).
+    /// @param challengePeriod_ The challenge period in seconds.
+    constructor(IERC20 token_, address owner_, address settler_, address guardian_, uint64 challengePeriod_)
+        Ownable(owner_)
+    {
+        if (address(token_) == address(0)) revert ZeroAddress();
+        token = token_;
+        _setSettler(settler_);
+        _setGuardian(guardian_);
+        _setChallengePeriod(challengePeriod_);
+    }
+
+    // ---------------------------------------------------------------- epochs
+
+    /// @inheritdoc IDistributor
+    function commitEpoch(EpochCommit calldata c) external returns (bytes32 hash) {
+        Roles memory roles = _roles;
+        if (msg.sender != roles.settler) revert NotSettler(msg.sender);
+        Head memory head = _head;
+        // Reading `c.epoch` validates that its word is a clean uint64 (see `_hashAndLogRecord`).
+        uint64 epoch = c.epoch;
+        uint64 expected = head.lastCommitted + 1;
+        if (epoch != expected) revert EpochNotNext(epoch, expected);
+        bytes32 prev = epochHash[head.lastCommitted];
+        if (c.prevEpochHash != prev) revert PrevEpochHashMismatch(c.prevEpochHash, prev);
+        uint256 total = c.totalCumulative;
+        uint256 prevTotal = head.committedTotal;
+        if (total < prevTotal) revert TotalCumulativeDecreased(total, prevTotal);
+        if (total > type(uint128).max) revert TotalCumulativeTooLarge(total);
+
+        hash = _hashAndLogRecord(c, epoch, uint64(block.timestamp) + roles.challengePeriod, prevTotal);
+        epochHash[epoch] = hash;
+        // Safe: `total` was checked against `type(uint128).max` above.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint128 newTotal = uint128(total);
+        _head = Head({lastCommitted: epoch, lastFinalized: head.lastFinalized, committedTotal: newTotal});
+
+        uint256 increase = total - prevTotal;
+        if (increase != 0) token.safeTransferFrom(msg.sender, address(this), increase);
+    }
+
+    /// @inheritdoc IDistributor
+    function finalize(EpochRecord calldata r) external {
+        Head memory head = _head;
+        uint64 epoch = r.commit.epoch;
+        if (epoch <= head.lastFinalized || epoch > head.lastCommitted) revert EpochNotPending(epoch);
+        if (epoch != head.lastFinalized + 1) revert EpochNotNextToFinalize(epoch, head.lastFinalized + 1);
+        _checkRecord(r);
+        // Validators can skew the timestamp by seconds; challenge periods are hours to days.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < r.finalizableAt) revert ChallengePeriodActive(epoch, r.finalizableAt);
+
+        _head.lastFinalized = epoch;
+        finalizedRewardRoot = r.commit.rewardRoot;
+        finalizedTotal = r.commit.totalCumulative;
+        emit EpochFinalized(epoch, r.commit.rewardRoot, r.commit.totalCumulative);
+    }
+
+    /// @inheritdoc IDistributor
+    function veto(EpochRecord calldata r) external {
+        if (msg.sender != guardian) revert NotGuardian(msg.sender);
+        Head memory head = _head;
+        uint64 epoch = r.commit.epoch;
+        if (epoch <= head.lastFinalized || epoch > head.lastCommitted) revert EpochNotPending(epoch);
+        _checkRecord(r);
+        // As in `finalize`: a skew of seconds is immaterial against the challenge period.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp >= r.finalizableAt) revert ChallengePeriodOver(epoch, r.finalizableAt);
+
+        // Later pending epochs chain onto this one, so they go with it.
+        for (uint256 e = epoch; e <= head.lastCommitted; ++e) {
+            delete epochHash[e];
+        }
+        uint256 refund = head.committedTotal - r.prevTotalCumulative;
+        _head = Head({
+            lastCommitted: epoch - 1,
+            lastFinalized: head.lastFinalized,
+            committedTotal: uint128(r.prevTotalCumulative)
+        });
+        emit EpochVetoed(epoch, head.lastCommitted, refund);
+        if (refund != 0) token.safeTransfer(_roles.settler, refund);
+    }
+
+    // ---------------------------------------------------------------- claims
+
+    /// @inheritdoc IDistributor
+    function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        external
+        returns (uint256 amount)
+    {
+        bytes32 root = finalizedRewardRoot;
+        if (root == bytes32(0)) revert NoFinalizedEpoch();
+        amount = _claim(root, account, cumulativeAmount, proof);
+        if (amount == 0) revert NothingToClaim(account, cumulativeAmount, claimed[account]);
+    }
+
+    /// @inheritdoc IDistributor
+    function claimMany(Claim[] calldata claims) external returns (uint256 total) {
+        bytes32 root = finalizedRewardRoot;
+        if (root == bytes32(0)) revert NoFinalizedEpoch();
+        for (uint256 i = 0; i < claims.length; ++i) {
+            total += _claim(root, claims[i].account, claims[i].cumulativeAmount, claims[i].proof);
+        }
+    }
+
+    /// @dev Verifies the proof and pays the difference; returns 0 without state change if nothing is due.
+    function _claim(bytes32 root, address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        private
+        returns (uint256 amount)
+    {
+        if (!RewardProof.verify(proof, root, RewardProof.leaf(address(this), account, cumulativeAmount))) {
+            revert InvalidProof(account, cumulativeAmount);
+        }
+        // `claimed[account]`, with its slot hashed once for the read and the write.
+        bytes32 slot;
+        uint256 already;
+        assembly ("memory-safe") {
+            mstore(0x00, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(0x20, claimed.slot)
+            slot := keccak256(0x00, 0x40)
+            already := sload(slot)
+        }
+        if (cumulativeAmount <= already) return 0;
+        unchecked {
+            amount = cumulativeAmount - already;
+        }
+        assembly ("memory-safe") {
+            sstore(slot, cumulativeAmount)
+        }
+        emit Claimed(account, amount, cumulativeAmount);
+        token.safeTransfer(account, amount);
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /// @inheritdoc IDistributor
+    function setSettler(address newSettler) external onlyOwner {
+        _setSettler(newSettler);
+    }
+
+    /// @inheritdoc IDistributor
+    function setGuardian(address newGuardian) external onlyOwner {
+        _setGuardian(newGuardian);
+    }
+
+    /// @inheritdoc IDistributor
+    function setChallengePeriod(uint64 newChallengePeriod) external onlyOwner {
+        _setChallengePeriod(newChallengePeriod);
+    }
+
+    function _setSettler(address newSettler) private {
+        if (newSettler == address(0)) revert ZeroAddress();
+        _roles.settler = newSettler;
+        emit SettlerSet(newSettler);
+    }
+
+    function _setGuardian(address newGuardian) private {
+        if (newGuardian == address(0)) revert ZeroAddress();
+        guardian = newGuardian;
+        emit GuardianSet(newGuardian);
+    }
+
+    function _setChallengePeriod(uint64 newChallengePeriod) private {
+        if (newChallengePeriod > MAX_CHALLENGE_PERIOD) {
+            revert ChallengePeriodTooLong(newChallengePeriod, MAX_CHALLENGE_PERIOD);
+        }
+        _roles.challengePeriod = newChallengePeriod;
+        emit ChallengePeriodSet(newChallengePeriod);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IDistributor
+    function settler() external view returns (address) {
+        return _roles.settler;
+    }
+
+    /// @inheritdoc IDistributor
+    function challengePeriod() external view returns (uint64) {
+        return _roles.challengePeriod;
+    }
+
+    /// @inheritdoc IDistributor
+    function lastCommittedEpoch() external view returns (uint64) {
+        return _head.lastCommitted;
+    }
+
+    /// @inheritdoc IDistributor
+    function lastFinalizedEpoch() external view returns (uint64) {
+        return _head.lastFinalized;
+    }
+
+    /// @inheritdoc IDistributor
+    function committedTotal() external view returns (uint256) {
+        return _head.committedTotal;
+    }
+
+    /// @inheritdoc IDistributor
+    function epochStatus(uint64 epoch) external view returns (EpochStatus) {
+        Head memory head = _head;
+        if (epoch == 0 || epoch > head.lastCommitted) return EpochStatus.None;
+        return epoch <= head.lastFinalized ? EpochStatus.Finalized : EpochStatus.Pending;
+    }
+
+    /// @inheritdoc IDistributor
+    function hashEpochRecord(EpochRecord calldata r) public pure returns (bytes32) {
+        return keccak256(abi.encode(r));
+    }
+
+    /// @inheritdoc IDistributor
+    function rewardLeaf(address account, uint256 cumulativeAmount) public view returns (bytes32) {
+        return RewardProof.leaf(address(this), account, cumulativeAmount);
+    }
+
+    /// @dev Hashes the record `(c, finalizableAt, prevTotal)` and emits `EpochCommitted` for it: the same as
+    /// `keccak256(abi.encode(EpochRecord(c, finalizableAt, prevTotal)))` followed by
+    /// `emit EpochCommitted(epoch, hash, c, finalizableAt, prevTotal)`. The record is a static struct, so its
+    /// ABI encoding is also the event's data, and one buffer serves both instead of copying `c` to memory
+    /// and encoding it twice. `epoch` must be `c.epoch` as read by Solidity: that read reverts unless the
+    /// word is a clean uint64, so the raw copy of `c` hashes exactly what `abi.encode` would.
+    function _hashAndLogRecord(EpochCommit calldata c, uint64 epoch, uint64 finalizableAt, uint256 prevTotal)
+        private
+        returns (bytes32 hash)
+    {
+        bytes32 topic = EpochCommitted.selector;
+        assembly ("memory-safe") {
+            // Free memory is used as scratch and not allocated: nothing else runs before the log.
+            let m := mload(0x40)
+            calldatacopy(m, c, 0x100)
+            mstore(add(m, 0x100), and(finalizableAt, 0xffffffffffffffff))
+            mstore(add(m, 0x120), prevTotal)
+            hash := keccak256(m, 0x140)
+            log3(m, 0x140, topic, and(epoch, 0xffffffffffffffff), hash)
+        }
+    }
+
+    /// @dev Reverts unless `r` hashes to the stored hash of its epoch.
+    function _checkRecord(EpochRecord calldata r) private view {
+        bytes32 stored = epochHash[r.commit.epoch];
+        bytes32 given = hashEpochRecord(r);
+        if (given != stored) revert EpochRecordMismatch(r.commit.epoch, given, stored);
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IDistributorErrors} from "./IDistributorErrors.sol";
+import {IDistributorEvents} from "./IDistributorEvents.sol";
+import {Claim, EpochCommit, EpochRecord, EpochStatus} from "./IDistributorTypes.sol";
+
+/// @title IDistributor
+/// @notice Epoch commitments and cumulative Merkle claims for the proofpool mining pool.
+/// @dev Reward leaves are `keccak256(bytes.concat(keccak256(abi.encode(block.chainid, address(this),
+/// account, cumulativeAmount))))`; inner nodes hash the sorted pair (OpenZeppelin `MerkleProof`).
+interface IDistributor is IDistributorErrors, IDistributorEvents {
+    /// @notice Commits the next epoch and pulls the increase of `totalCumulative` from the settler.
+    /// @dev Settler only. `c.epoch` must be the last committed epoch plus one and `c.prevEpochHash` its
+    /// stored hash; `c.totalCumulative` never decreases.
+    /// @param c The epoch commitment.
+    /// @return epochHash The stored hash of the epoch record.
+    function commitEpoch(EpochCommit calldata c) external returns (bytes32 epochHash);
+
+    /// @notice Finalizes the next pending epoch once its challenge period has passed. Anyone may call.
+    /// @param r The epoch record, as emitted by `EpochCommitted`.
+    function finalize(EpochRecord calldata r) external;
+
+    /// @notice Vetoes a pending epoch during its challenge period, rolling it back with every later
+    /// pending epoch and refunding their funding to the settler. Guardian only.
+    /// @param r The record of the vetoed epoch, as emitted by `EpochCommitted`.
+    function veto(EpochRecord calldata r) external;
+
+    /// @notice Pays `account` its `cumulativeAmount` minus what it has already claimed. Anyone may call;
+    /// the tokens always go to `account`.
+    /// @param account The miner's account.
+    /// @param cumulativeAmount The account's cumulative amount in the newest finalized reward tree.
+    /// @param proof The Merkle proof of the account's leaf.
+    /// @return amount The amount paid.
+    function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        external
+        returns (uint256 amount);
+
+    /// @notice Claims for several accounts. Entries with nothing left to claim are skipped; an invalid
+    /// proof reverts the whole batch.
+    /// @param claims The claims.
+    /// @return total The total amount paid.
+    function claimMany(Claim[] calldata claims) external returns (uint256 total);
+
+    /// @notice Sets the settler. Owner only.
+    /// @param newSettler The new settler.
+    function setSettler(address newSettler) external;
+
+    /// @notice Sets the guardian. Owner only.
+    /// @param newGuardian The new guardian.
+    function setGuardian(address newGuardian) external;
+
+    /// @notice Sets the challenge period applied to future commits. Owner only.
+    /// @param newChallengePeriod The new period, in seconds.
+    function setChallengePeriod(uint64 newChallengePeriod) external;
+
+    /// @notice The reward token.
+    /// @return The token.
+    function token() external view returns (IERC20);
+
+    /// @notice The account allowed to commit epochs; it also funds them.
+    /// @return The settler.
+    function settler() external view returns (address);
+
+    /// @notice The account allowed to veto pending epochs.
+    /// @return The guardian.
+    function guardian() external view returns (address);
+
+    /// @notice The challenge period, in seconds, applied to new commits.
+    /// @return The period.
+    function challengePeriod() external view returns (uint64);
+
+    /// @notice The newest committed epoch (pending or finalized); zero if none.
+    /// @return The epoch number.
+    function lastCommittedEpoch() external view returns (uint64);
+
+    /// @notice The newest finalized epoch; zero if none.
+    /// @return The epoch number.
+    function lastFinalizedEpoch() external view returns (uint64);
+
+    /// @notice The total cumulative amount of the newest committed epoch.
+    /// @return The total, in token base units.
+    function committedTotal() external view returns (uint256);
+
+    /// @notice The total cumulative amount of the newest finalized epoch.
+    /// @return The total, in token base units.
+    function finalizedTotal() external view returns (uint256);
+
+    /// @notice The reward root that claims verify against.
+    /// @return The root; zero before the first finalization.
+    function finalizedRewardRoot() external view returns (bytes32);
+
+    /// @notice The stored hash of a committed epoch's record; zero if not committed.
+    /// @param epoch The epoch number.
+    /// @return The hash.
+    function epochHash(uint256 epoch) external view returns (bytes32);
+
+    /// @notice The cumulative amount already paid to `account`.
+    /// @param account The account.
+    /// @return The amount.
+    function claimed(address account) external view returns (uint256);
+
+    /// @notice Where an epoch stands.
+    /// @param epoch The epoch number.
+    /// @return The status.
+    function epochStatus(uint64 epoch) external view returns (EpochStatus);
+
+    /// @notice The hash the contract stores for `r`.
+    /// @param r The record.
+    /// @return The hash.
+    function hashEpochRecord(EpochRecord calldata r) external pure returns (bytes32);
+
+    /// @notice The reward leaf of `account` for this deployment and chain.
+    /// @param account The account.
+    /// @param cumulativeAmount Its cumulative amount.
+    /// @return The double-hashed leaf.
+    function rewardLeaf(address account, uint256 cumulativeAmount) external view returns (bytes32);
+}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {EpochCommit} from "./IDistributorTypes.sol";
+
+/// @title IDistributorEvents
+/// @notice Events of the proofpool rewards distributor: one for every state change.
+interface IDistributorEvents {
+    /// @notice An epoch was committed. Carries every field of the record, so anyone can rebuild
+    /// the stored hash (and call `finalize` or `veto`) from logs alone.
+    /// @param epoch The epoch number.
+    /// @param epochHash The stored hash, `keccak256(abi.encode(EpochRecord))`.
+    /// @param commit The settler's commitment.
+    /// @param finalizableAt The timestamp from which the epoch can be finalized.
+    /// @param prevTotalCumulative The committed total before this epoch.
+    event EpochCommitted(
+        uint64 indexed epoch,
+        bytes32 indexed epochHash,
+        EpochCommit commit,
+        uint64 finalizableAt,
+        uint256 prevTotalCumulative
+    );
+    /// @notice An epoch was finalized; its reward root is now the one claims verify against.
+    event EpochFinalized(uint64 indexed epoch, bytes32 rewardRoot, uint256 totalCumulative);
+    /// @notice The guardian vetoed `epoch`; it and every later pending epoch were rolled back.
+    /// @param epoch The vetoed epoch.
+    /// @param lastRolledBack The newest epoch rolled back with it.
+    /// @param refund Tokens returned to the settler.
+    event EpochVetoed(uint64 indexed epoch, uint64 lastRolledBack, uint256 refund);
+    /// @notice `account` was paid `amount`, bringing its claimed total to `cumulativeAmount`.
+    event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
+    /// @notice The settler changed.
+    event SettlerSet(address indexed settler);
+    /// @notice The guardian changed.
+    event GuardianSet(address indexed guardian);
+    /// @notice The challenge period for future commits changed.
+    event ChallengePeriodSet(uint64 challengePeriod);
+}

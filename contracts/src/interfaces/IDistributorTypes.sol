@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @notice What the settler commits for one epoch (see DESIGN.md, "Contract").
+/// @param epoch Consecutive epoch number, starting at 1.
+/// @param shareRoot Merkle root of the epoch's share leaves.
+/// @param rewardRoot Merkle root of the cumulative reward leaves.
+/// @param totalCumulative Sum of every account's cumulative amount (token base units).
+/// @param blocksHash Hash of the Bitcoin blocks paid in this epoch and their coinbase values.
+/// @param paramsHash Hash of the PPLNS parameters (X, fee, scoring version).
+/// @param dataHash Hash of the epoch file.
+/// @param prevEpochHash The stored hash of the previous epoch (zero for epoch 1).
+struct EpochCommit {
+    uint64 epoch;
+    bytes32 shareRoot;
+    bytes32 rewardRoot;
+    uint256 totalCumulative;
+    bytes32 blocksHash;
+    bytes32 paramsHash;
+    bytes32 dataHash;
+    bytes32 prevEpochHash;
+}
+
+/// @notice The full record whose hash the contract stores for each committed epoch.
+/// @param commit The settler's commitment.
+/// @param finalizableAt Commit time plus the challenge period in force at commit time.
+/// @param prevTotalCumulative The committed total before this epoch (what a veto rolls back to).
+struct EpochRecord {
+    EpochCommit commit;
+    uint64 finalizableAt;
+    uint256 prevTotalCumulative;
+}
+
+/// @notice One entry of a batch claim.
+struct Claim {
+    address account;
+    uint256 cumulativeAmount;
+    bytes32[] proof;
+}
+
+/// @notice Where an epoch stands. Vetoed epochs are rolled back and read as `None`.
+enum EpochStatus {
+    None,
+    Pending,
+    Finalized
+}

@@ -1,0 +1,276 @@
+//! Calls to a deployed distributor, with reverts decoded into custom errors.
+
+use crate::Distributor::{self, DistributorErrors, DistributorInstance, EpochCommit, EpochRecord};
+use crate::MockBTC;
+use alloy::primitives::{Address, B256, TxHash, U256, keccak256};
+use alloy::providers::{PendingTransactionError, Provider};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::sol_types::SolValue;
+use alloy::transports::TransportError;
+use proofpool_merkle::RewardDomain;
+
+/// What can go wrong talking to the chain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The contract reverted with one of its custom errors.
+    #[error("distributor reverted: {0:?}")]
+    Reverted(DistributorErrors),
+    /// Any other contract-call failure (including reverts without a known error).
+    #[error("contract call failed: {0}")]
+    Contract(alloy::contract::Error),
+    /// The RPC endpoint failed.
+    #[error("rpc error: {0}")]
+    Rpc(#[from] TransportError),
+    /// Waiting for a receipt failed.
+    #[error("waiting for the transaction failed: {0}")]
+    Pending(#[from] PendingTransactionError),
+    /// The transaction was mined but reverted.
+    #[error("transaction {0} reverted on-chain")]
+    TxReverted(TxHash),
+    /// No receipt appeared in time.
+    #[error("no receipt for transaction {0} after {1:?}")]
+    ReceiptTimeout(TxHash, std::time::Duration),
+    /// The receipt lacked an event the contract always emits.
+    #[error("transaction {0} has no {1} event")]
+    MissingEvent(TxHash, &'static str),
+}
+
+impl ChainError {
+    /// Classifies a contract error, decoding the distributor's custom errors.
+    pub fn from_contract(err: alloy::contract::Error) -> Self {
+        match err.as_decoded_interface_error::<DistributorErrors>() {
+            Some(decoded) => Self::Reverted(decoded),
+            None => Self::Contract(err),
+        }
+    }
+
+    /// The decoded custom error, if the contract reverted with one.
+    pub fn revert(&self) -> Option<&DistributorErrors> {
+        match self {
+            Self::Reverted(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// How long [`DistributorClient::wait`] polls for a receipt.
+pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The hash the contract stores for an epoch record: `keccak256(abi.encode(r))`.
+pub fn record_hash(record: &EpochRecord) -> B256 {
+    keccak256(record.abi_encode())
+}
+
+/// Where an epoch stands on-chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochStatusView {
+    /// Never committed, or vetoed.
+    None,
+    /// Committed, inside or past its challenge period, not finalized.
+    Pending,
+    /// Finalized.
+    Finalized,
+}
+
+/// A handle on one deployed distributor.
+#[derive(Debug, Clone)]
+pub struct DistributorClient<P> {
+    contract: DistributorInstance<P>,
+}
+
+impl<P: Provider + Clone> DistributorClient<P> {
+    /// Talks to the distributor at `address` through `provider` (whose wallet signs).
+    pub fn new(address: Address, provider: P) -> Self {
+        Self {
+            contract: Distributor::new(address, provider),
+        }
+    }
+
+    /// The distributor's address.
+    pub fn address(&self) -> Address {
+        *self.contract.address()
+    }
+
+    /// The domain reward leaves must be bound to.
+    pub async fn domain(&self) -> Result<RewardDomain, ChainError> {
+        let chain_id = self.contract.provider().get_chain_id().await?;
+        Ok(RewardDomain {
+            chain_id,
+            distributor: self.address(),
+        })
+    }
+
+    /// The reward token.
+    pub async fn token(&self) -> Result<Address, ChainError> {
+        self.contract
+            .token()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Approves the distributor to pull `amount` of the token from the signer (the settler).
+    pub async fn approve_funding(&self, amount: U256) -> Result<TxHash, ChainError> {
+        let token = MockBTC::new(self.token().await?, self.contract.provider().clone());
+        let receipt = token
+            .approve(self.address(), amount)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*receipt.tx_hash()).await?;
+        ensure_success(&receipt)
+    }
+
+    /// Commits an epoch and returns the full record the contract hashed.
+    pub async fn commit_epoch(
+        &self,
+        commit: EpochCommit,
+    ) -> Result<(EpochRecord, TransactionReceipt), ChainError> {
+        let receipt = self
+            .contract
+            .commitEpoch(commit)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*receipt.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        let event = receipt.decoded_log::<Distributor::EpochCommitted>().ok_or(
+            ChainError::MissingEvent(receipt.transaction_hash, "EpochCommitted"),
+        )?;
+        let record = EpochRecord {
+            commit: event.data.commit.clone(),
+            finalizableAt: event.data.finalizableAt,
+            prevTotalCumulative: event.data.prevTotalCumulative,
+        };
+        Ok((record, receipt))
+    }
+
+    /// Finalizes a pending epoch whose challenge period has passed.
+    pub async fn finalize(&self, record: EpochRecord) -> Result<TransactionReceipt, ChainError> {
+        let pending = self
+            .contract
+            .finalize(record)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*pending.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// Vetoes a pending epoch (guardian only).
+    pub async fn veto(&self, record: EpochRecord) -> Result<TransactionReceipt, ChainError> {
+        let pending = self
+            .contract
+            .veto(record)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*pending.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// Claims `account`'s rewards with a proof against the newest finalized root.
+    pub async fn claim(
+        &self,
+        account: Address,
+        cumulative: U256,
+        proof: Vec<B256>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let receipt = self
+            .contract
+            .claim(account, cumulative, proof)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*receipt.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// Polls for a transaction's receipt, every 100 ms, for at most
+    /// [`RECEIPT_TIMEOUT`]. Polling the receipt directly works the same on
+    /// anvil (including after `evm_increaseTime`) and on L2 RPCs.
+    pub async fn wait(&self, tx: TxHash) -> Result<TransactionReceipt, ChainError> {
+        let provider = self.contract.provider();
+        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        loop {
+            if let Some(receipt) = provider.get_transaction_receipt(tx).await? {
+                return Ok(receipt);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChainError::ReceiptTimeout(tx, RECEIPT_TIMEOUT));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What `account` has been paid so far.
+    pub async fn claimed(&self, account: Address) -> Result<U256, ChainError> {
+        self.contract
+            .claimed(account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The stored hash of an epoch's record (zero if not committed).
+    pub async fn epoch_hash(&self, epoch: u64) -> Result<B256, ChainError> {
+        self.contract
+            .epochHash(U256::from(epoch))
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The newest committed and newest finalized epoch numbers.
+    pub async fn heads(&self) -> Result<(u64, u64), ChainError> {
+        let committed = self
+            .contract
+            .lastCommittedEpoch()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let finalized = self
+            .contract
+            .lastFinalizedEpoch()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((committed, finalized))
+    }
+
+    /// The reward root claims currently verify against.
+    pub async fn finalized_reward_root(&self) -> Result<B256, ChainError> {
+        self.contract
+            .finalizedRewardRoot()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Where an epoch stands.
+    pub async fn epoch_status(&self, epoch: u64) -> Result<EpochStatusView, ChainError> {
+        let status = self
+            .contract
+            .epochStatus(epoch)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(match status {
+            1 => EpochStatusView::Pending,
+            2 => EpochStatusView::Finalized,
+            _ => EpochStatusView::None,
+        })
+    }
+}
+
+fn ensure_success(receipt: &TransactionReceipt) -> Result<TxHash, ChainError> {
+    if receipt.status() {
+        Ok(receipt.transaction_hash)
+    } else {
+        Err(ChainError::TxReverted(receipt.transaction_hash))
+    }
+}
