@@ -14,7 +14,6 @@ test:
 
 ## The main job: a local devnet with embedded defaults (Ctrl-C stops it).
 devnet: setup
-	forge build --quiet
 	cargo run --release --bin proofpool -- devnet
 
 ## Format Rust and Solidity in place.

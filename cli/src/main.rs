@@ -29,7 +29,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Deploy the distributor (and a mock BTC token on local chains).
-    Deploy(deploy::Args),
+    Deploy(Box<deploy::Args>),
     /// Run a local chain with the contracts deployed and a funded settler.
     Devnet(devnet::Args),
 }
@@ -50,7 +50,7 @@ fn main() -> eyre::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Deploy(args) => deploy::run(args).await,
+            Command::Deploy(args) => deploy::run(*args).await,
             Command::Devnet(args) => devnet::run(args).await,
         }
     })
