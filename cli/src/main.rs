@@ -6,6 +6,8 @@
 mod deploy;
 mod devnet;
 mod key;
+mod miner;
+mod pool;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -32,6 +34,10 @@ enum Command {
     Deploy(Box<deploy::Args>),
     /// Run a local chain with the contracts deployed and a funded settler.
     Devnet(devnet::Args),
+    /// Run the Stratum V1 pool against bitcoind.
+    Pool(Box<pool::Args>),
+    /// Mine on a pool with the reference CPU miner.
+    Miner(miner::Args),
 }
 
 fn main() -> eyre::Result<()> {
@@ -52,6 +58,8 @@ fn main() -> eyre::Result<()> {
         match cli.command {
             Command::Deploy(args) => deploy::run(*args).await,
             Command::Devnet(args) => devnet::run(args).await,
+            Command::Pool(args) => pool::run(*args).await,
+            Command::Miner(args) => miner::run(args).await,
         }
     })
 }

@@ -73,3 +73,144 @@ pub fn spawn_anvil(port: Option<u16>) -> Result<AnvilInstance, ToolError> {
     }
     Ok(anvil.try_spawn()?)
 }
+
+/// A throwaway regtest bitcoind on loopback: temp datadir, free ports, cookie
+/// auth. Stopped with `bitcoin-cli stop` (then killed if it lingers) and its
+/// datadir removed when dropped.
+#[derive(Debug)]
+pub struct Bitcoind {
+    child: std::process::Child,
+    datadir: PathBuf,
+    rpc_port: u16,
+    cli: PathBuf,
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Why bitcoind could not be started or queried.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BitcoindError {
+    /// The binary is missing.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// Starting or running a process failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// bitcoin-cli answered with an error.
+    #[error("bitcoin-cli {args} failed: {stderr}")]
+    Cli {
+        /// The arguments.
+        args: String,
+        /// What it printed.
+        stderr: String,
+    },
+}
+
+impl Bitcoind {
+    /// Starts `bitcoind -regtest` with `extra` arguments and waits (up to 60 s)
+    /// until its RPC answers.
+    pub fn start(extra: &[&str]) -> Result<Self, BitcoindError> {
+        let bin = bitcoind_path()?;
+        let cli = bin.with_file_name("bitcoin-cli");
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let datadir = std::env::temp_dir().join(format!(
+            "proofpool-bitcoind-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&datadir)?;
+        let rpc_port = free_port()?;
+        let p2p_port = free_port()?;
+        let child = std::process::Command::new(&bin)
+            .arg("-regtest")
+            .arg(format!("-datadir={}", datadir.display()))
+            .arg(format!("-rpcport={rpc_port}"))
+            .arg(format!("-port={p2p_port}"))
+            .args([
+                "-listen=0",
+                "-server=1",
+                "-daemon=0",
+                "-rpcbind=127.0.0.1",
+                "-rpcallowip=127.0.0.1",
+                "-printtoconsole=0",
+                "-fallbackfee=0.0002",
+                "-txindex=0",
+                "-rpcworkqueue=64",
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let node = Self {
+            child,
+            datadir,
+            rpc_port,
+            cli,
+        };
+        node.cli(&["-rpcwait", "-rpcwaittimeout=60", "getblockchaininfo"])?;
+        Ok(node)
+    }
+
+    /// The RPC URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.rpc_port)
+    }
+
+    /// The cookie file bitcoind wrote for RPC auth.
+    pub fn cookie_path(&self) -> PathBuf {
+        self.datadir.join("regtest/.cookie")
+    }
+
+    /// The data directory.
+    pub fn datadir(&self) -> &Path {
+        &self.datadir
+    }
+
+    /// Runs `bitcoin-cli` against this node and returns its trimmed stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String, BitcoindError> {
+        let output = std::process::Command::new(&self.cli)
+            .arg("-regtest")
+            .arg(format!("-datadir={}", self.datadir.display()))
+            .arg(format!("-rpcport={}", self.rpc_port))
+            .args(args)
+            .output()?;
+        if !output.status.success() {
+            return Err(BitcoindError::Cli {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+}
+
+impl Drop for Bitcoind {
+    fn drop(&mut self) {
+        if self.cli(&["stop"]).is_ok() {
+            for _ in 0..100 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // Still running after 10 s: nothing more graceful is left.
+            if let Err(e) = self.child.kill() {
+                eprintln!("cannot kill bitcoind: {e}");
+            }
+            if let Err(e) = self.child.wait() {
+                eprintln!("cannot reap bitcoind: {e}");
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.datadir) {
+            eprintln!("cannot remove {}: {e}", self.datadir.display());
+        }
+    }
+}

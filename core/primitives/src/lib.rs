@@ -2,17 +2,21 @@
 //!
 //! Everything that crosses a component boundary is an integer newtype: share
 //! [`Work`] is `floor(2^256 / (target + 1))` in [`U256`], Bitcoin amounts are
-//! [`Sats`], epochs are [`EpochId`]s and miners are identified by a
+//! [`Sats`], Stratum share [`Difficulty`] is an exact decimal (`0.0001` is
+//! `1/10^4`, never a float) that converts to a target with integer
+//! arithmetic, epochs are [`EpochId`]s and miners are identified by a
 //! [`MinerAddress`] parsed once, at the Stratum or API boundary, with its
 //! EIP-55 checksum enforced. No floating point is used for work or money.
 
 mod address;
 mod amount;
+mod difficulty;
 mod work;
 
 pub use address::{AddressError, MinerAddress};
 pub use alloy_primitives::{Address, B256, U256};
 pub use amount::Sats;
+pub use difficulty::{DIFF1_TARGET, Difficulty, DifficultyError, MAX_SCALE};
 pub use work::{Work, WorkError};
 
 /// A settlement epoch number. Epochs are consecutive and start at 1.

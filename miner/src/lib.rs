@@ -1,0 +1,262 @@
+//! The reference CPU miner.
+//!
+//! An async task speaks Stratum V1 (configure with version rolling, subscribe,
+//! authorize, then notify / set_difficulty / submit); `threads` OS threads
+//! grind sha256d over their own slice of extranonce2 space. Work flows from
+//! the task to the threads through a generation-stamped slot; shares flow back
+//! over a channel and are submitted in order.
+
+mod hasher;
+
+use hasher::{Template, grind};
+use proofpool_primitives::{Difficulty, U256};
+use proofpool_stratum::{self as sv1, Id, ServerMessage};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// What to mine with.
+#[derive(Debug, Clone)]
+pub struct MinerConfig {
+    /// `host:port` of the pool (the `stratum+tcp://` prefix is stripped by the CLI).
+    pub address: String,
+    /// `0xADDRESS.worker`.
+    pub user: String,
+    /// Hashing threads.
+    pub threads: usize,
+    /// Difficulty to suggest; `None` leaves the pool's default.
+    pub suggest_difficulty: Option<Difficulty>,
+    /// Stop after this many accepted shares (`None`: run until stopped).
+    pub max_shares: Option<u64>,
+}
+
+/// Counters, readable while the miner runs.
+#[derive(Debug, Default)]
+pub struct MinerStats {
+    /// Hashes computed.
+    pub hashes: AtomicU64,
+    /// Shares the pool accepted.
+    pub accepted: AtomicU64,
+    /// Shares the pool rejected.
+    pub rejected: AtomicU64,
+}
+
+/// Why the miner stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MinerError {
+    /// Network failure.
+    #[error("connection to the pool failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The pool said something we cannot use.
+    #[error("pool protocol error: {0}")]
+    Protocol(String),
+    /// The pool refused the user.
+    #[error("pool refused authorization: {0}")]
+    Unauthorized(String),
+}
+
+/// A share found by a hashing thread.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub(crate) job_id: String,
+    pub(crate) extranonce2: Vec<u8>,
+    pub(crate) ntime: u32,
+    pub(crate) nonce: u32,
+    pub(crate) version: u32,
+}
+
+/// The work every thread is grinding on.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) generation: AtomicU64,
+    pub(crate) template: Mutex<Option<Arc<Template>>>,
+    pub(crate) stop: AtomicBool,
+}
+
+/// Connects, mines until `shutdown` resolves (or `max_shares` are accepted),
+/// and returns the final counters.
+pub async fn run(
+    config: MinerConfig,
+    stats: Arc<MinerStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), MinerError> {
+    let stream = TcpStream::connect(&config.address).await?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+
+    let slot = Arc::new(Slot::default());
+    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<Found>();
+    let mut threads = Vec::new();
+    for index in 0..config.threads.max(1) {
+        let (slot, tx, stats) = (slot.clone(), found_tx.clone(), stats.clone());
+        threads.push(std::thread::spawn(move || {
+            grind(index as u8, &slot, &tx, &stats)
+        }));
+    }
+    drop(found_tx);
+
+    let mut out = String::new();
+    out.push_str(&sv1::miner::configure_version_rolling(
+        &Id::from(1u64),
+        0x1fff_e000,
+        2,
+    ));
+    out.push_str(&sv1::miner::subscribe(
+        &Id::from(2u64),
+        "proofpool-miner/0.1",
+    ));
+    out.push_str(&sv1::miner::authorize(&Id::from(3u64), &config.user, "x"));
+    if let Some(d) = config.suggest_difficulty {
+        out.push_str(&sv1::miner::suggest_difficulty(&Id::from(4u64), d));
+    }
+    write.write_all(out.as_bytes()).await?;
+
+    let mut state = Session::default();
+    let mut next_id = 100u64;
+    let mut pending_submits = std::collections::HashMap::new();
+    tokio::pin!(shutdown);
+    let mut report = tokio::time::interval(Duration::from_secs(10));
+    let started = Instant::now();
+    let result = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            _ = report.tick() => {
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                tracing::info!(
+                    hashrate_khs = stats.hashes.load(Ordering::Relaxed) as f64 / secs / 1000.0,
+                    accepted = stats.accepted.load(Ordering::Relaxed),
+                    rejected = stats.rejected.load(Ordering::Relaxed),
+                    "miner"
+                );
+            }
+            found = found_rx.recv() => {
+                let Some(f) = found else { break Err(MinerError::Protocol("hashing threads stopped".into())) };
+                let id = next_id;
+                next_id += 1;
+                pending_submits.insert(id, ());
+                // BIP310 as miners send it: only the rolled bits, inside the mask.
+                let version = state.version_rolling.then_some(f.version & state.version_mask);
+                let line = sv1::miner::submit(&Id::from(id), &config.user, &f.job_id, &f.extranonce2, f.ntime, f.nonce, version);
+                write.write_all(line.as_bytes()).await?;
+            }
+            line = lines.next_line() => {
+                let Some(line) = line? else { break Err(MinerError::Protocol("pool closed the connection".into())) };
+                match sv1::parse_server_line(line.as_bytes()) {
+                    Ok(message) => {
+                        if let Err(e) = state.apply(message, &slot, &stats, &mut pending_submits) {
+                            break Err(e);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unparsable line from pool"),
+                }
+                if config.max_shares.is_some_and(|m| stats.accepted.load(Ordering::Relaxed) >= m) {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    slot.stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        if t.join().is_err() {
+            tracing::error!("a hashing thread panicked");
+        }
+    }
+    result
+}
+
+/// What the miner learned from the pool.
+#[derive(Debug, Default)]
+struct Session {
+    extranonce1: Vec<u8>,
+    extranonce2_len: usize,
+    target: Option<U256>,
+    version_rolling: bool,
+    version_mask: u32,
+    last_notify: Option<sv1::NotifyOwned>,
+}
+
+impl Session {
+    fn apply(
+        &mut self,
+        message: ServerMessage,
+        slot: &Slot,
+        stats: &MinerStats,
+        pending: &mut std::collections::HashMap<u64, ()>,
+    ) -> Result<(), MinerError> {
+        match message {
+            ServerMessage::Reply { id, result, error } => {
+                let id = id.as_u64().unwrap_or(0);
+                match id {
+                    1 => {
+                        if let Some(mask) = sv1::miner::configured_version_mask(&result) {
+                            self.version_rolling = true;
+                            self.version_mask = mask;
+                        }
+                    }
+                    2 => {
+                        let reply = sv1::SubscribeReply::from_result(&result).ok_or_else(|| {
+                            MinerError::Protocol(format!("bad subscribe result {result}"))
+                        })?;
+                        self.extranonce1 = reply.extranonce1;
+                        self.extranonce2_len = reply.extranonce2_size;
+                    }
+                    3 if result != Value::Bool(true) => {
+                        return Err(MinerError::Unauthorized(format!("{error:?}")));
+                    }
+                    _ if pending.remove(&id).is_some() => {
+                        if result == Value::Bool(true) {
+                            stats.accepted.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            stats.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(?error, "share rejected");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ServerMessage::SetDifficulty(d) => {
+                self.target = Some(d.to_target());
+            }
+            ServerMessage::SetVersionMask(mask) => self.version_mask = mask,
+            ServerMessage::Notify(n) => {
+                self.last_notify = Some(n);
+                self.publish(slot);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn publish(&self, slot: &Slot) {
+        let (Some(n), Some(target)) = (&self.last_notify, self.target) else {
+            return;
+        };
+        if self.extranonce1.is_empty() {
+            return;
+        }
+        let template = Template::new(
+            n,
+            &self.extranonce1,
+            self.extranonce2_len,
+            target,
+            if self.version_rolling {
+                self.version_mask
+            } else {
+                0
+            },
+        );
+        match template {
+            Some(t) => {
+                *slot.template.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(t));
+                slot.generation.fetch_add(1, Ordering::Release);
+            }
+            None => tracing::warn!("unusable job from pool"),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Submitting a block that a share solved, and confirming bitcoind took it.
+
+use super::Shared;
+use crate::job::Job;
+use proofpool_primitives::{Address, Sats};
+use std::sync::Arc;
+
+/// A block found by the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBlock {
+    /// Its height.
+    pub height: u64,
+    /// Its hash, display (RPC) order.
+    pub hash: String,
+    /// What the coinbase pays the pool.
+    pub coinbase_value: Sats,
+    /// The miner whose share solved it.
+    pub finder: Address,
+    /// The solving share's sequence number.
+    pub share_seq: u64,
+    /// Whether bitcoind has it in its best chain at `height` right after submission.
+    pub accepted: bool,
+    /// `submitblock`'s answer when it was not null.
+    pub reject_reason: Option<String>,
+}
+
+/// What the session hands over when a share meets the network target.
+#[derive(Debug)]
+pub(crate) struct Solution {
+    pub(crate) job: Arc<Job>,
+    pub(crate) extranonce1: [u8; 4],
+    pub(crate) extranonce2: Vec<u8>,
+    pub(crate) ntime: u32,
+    pub(crate) nonce: u32,
+    pub(crate) version: u32,
+    pub(crate) hash_display: String,
+    pub(crate) finder: Address,
+    pub(crate) share_seq: u64,
+}
+
+/// Submits the block, then checks the chain: a null `submitblock` answer is
+/// not proof, so acceptance means `getblockhash(height)` is our hash (or the
+/// node knows the block with at least one confirmation).
+pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
+    let height = u64::from(s.job.height());
+    let hex = match s
+        .job
+        .block_hex(&s.extranonce1, &s.extranonce2, s.ntime, s.nonce, s.version)
+    {
+        Ok(hex) => hex,
+        Err(e) => {
+            tracing::error!(height, error = %e, "cannot assemble the block");
+            return;
+        }
+    };
+    let reject_reason = match shared.node.submit_block(&hex).await {
+        Ok(reason) => reason,
+        Err(e) => {
+            tracing::error!(height, hash = %s.hash_display, error = %e, "submitblock failed");
+            Some(e.to_string())
+        }
+    };
+    // A new block changes the template: push new work at once.
+    shared.work.refresh_now();
+    let at_height = shared.node.get_block_hash(height).await;
+    let accepted = match &at_height {
+        Ok(Some(hash)) if *hash == s.hash_display => true,
+        _ => matches!(
+            shared.node.get_block_header(&s.hash_display).await,
+            Ok(Some(h)) if h.confirmations >= 1
+        ),
+    };
+    if accepted {
+        tracing::info!(height, hash = %s.hash_display, finder = %s.finder, "block found and accepted");
+    } else {
+        tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, at_height = ?at_height.ok(), "block not accepted");
+    }
+    let block = FoundBlock {
+        height,
+        hash: s.hash_display,
+        coinbase_value: s.job.coinbase_value(),
+        finder: s.finder,
+        share_seq: s.share_seq,
+        accepted,
+        reject_reason,
+    };
+    shared
+        .blocks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(block);
+}

@@ -1,0 +1,161 @@
+//! Keeps the current job fresh: long-polls bitcoind for new blocks, refreshes
+//! the template periodically for fees, and publishes every new job on a
+//! `watch` channel that all sessions follow.
+
+use crate::job::{Job, JobConfig};
+use crate::node::{NodeClient, NodeError};
+use crate::template::BlockTemplate;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// The latest job, shared by every session.
+pub type JobReceiver = watch::Receiver<Option<Arc<Job>>>;
+
+/// Fetches templates and turns them into jobs.
+#[derive(Debug)]
+pub struct WorkSource {
+    node: Arc<NodeClient>,
+    config: JobConfig,
+    tx: watch::Sender<Option<Arc<Job>>>,
+    next_id: AtomicU64,
+    refresh: Notify,
+    node_up: AtomicBool,
+    refresh_every: Duration,
+    longpoll_timeout: Duration,
+}
+
+impl WorkSource {
+    /// A source with no job yet.
+    pub fn new(
+        node: Arc<NodeClient>,
+        config: JobConfig,
+        refresh_every: Duration,
+        longpoll_timeout: Duration,
+    ) -> Self {
+        let (tx, _) = watch::channel(None);
+        Self {
+            node,
+            config,
+            tx,
+            next_id: AtomicU64::new(1),
+            refresh: Notify::new(),
+            node_up: AtomicBool::new(false),
+            refresh_every,
+            longpoll_timeout,
+        }
+    }
+
+    /// Follows the current job.
+    pub fn subscribe(&self) -> JobReceiver {
+        self.tx.subscribe()
+    }
+
+    /// The current job, if any.
+    pub fn current(&self) -> Option<Arc<Job>> {
+        self.tx.borrow().clone()
+    }
+
+    /// Asks for a fresh template now (after a block was found).
+    pub fn refresh_now(&self) {
+        self.refresh.notify_one();
+    }
+
+    /// Whether the last call to bitcoind succeeded.
+    pub fn node_up(&self) -> bool {
+        self.node_up.load(Ordering::Relaxed)
+    }
+
+    /// Fetches one template without long-polling and publishes it.
+    pub async fn fetch_once(&self) -> Result<Arc<Job>, WorkError> {
+        let value = self
+            .node
+            .get_block_template(None, self.longpoll_timeout)
+            .await?;
+        self.publish(value)
+    }
+
+    fn publish(&self, value: serde_json::Value) -> Result<Arc<Job>, WorkError> {
+        let template: BlockTemplate =
+            serde_json::from_value(value).map_err(|e| WorkError::Template(e.to_string()))?;
+        let previous = self.current();
+        let clean = previous
+            .as_ref()
+            .is_none_or(|p| p.prev_hash() != template.previous_block_hash());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let job = Arc::new(Job::new(id, &template, &self.config, clean)?);
+        tracing::debug!(job = id, height = job.height(), clean, "new job");
+        self.tx.send_replace(Some(job.clone()));
+        Ok(job)
+    }
+
+    /// Runs until `shutdown` resolves: long-poll, periodic refresh, and retries
+    /// with backoff while the node is away (sessions keep the last job).
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let longpollid = self
+                .current()
+                .and_then(|job| job.longpoll_id().map(str::to_owned));
+            let result = tokio::select! {
+                () = &mut shutdown => return,
+                r = self.node.get_block_template(longpollid.as_deref(), self.longpoll_timeout) => Some(r),
+                () = tokio::time::sleep(self.refresh_every) => None,
+                () = self.refresh.notified() => None,
+            };
+            let result = match result {
+                Some(r) => r,
+                // Refresh tick or explicit request: a plain call, not a long-poll.
+                None => {
+                    self.node
+                        .get_block_template(None, self.longpoll_timeout)
+                        .await
+                }
+            };
+            match result
+                .map_err(WorkError::from)
+                .and_then(|v| self.publish(v))
+            {
+                Ok(_) => {
+                    if !self.node_up.swap(true, Ordering::Relaxed) {
+                        tracing::info!(node = %self.node.current_url(), "bitcoind is serving templates");
+                    }
+                    backoff = Duration::from_millis(250);
+                }
+                Err(e) => {
+                    self.node_up.store(false, Ordering::Relaxed);
+                    match self.current() {
+                        Some(job) => {
+                            tracing::warn!(error = %e, height = job.height(), retry_in = ?backoff, "cannot get a template; still serving the last job")
+                        }
+                        None => {
+                            tracing::warn!(error = %e, retry_in = ?backoff, "cannot get a template; no job to serve yet")
+                        }
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// Why no job could be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkError {
+    /// bitcoind failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The template did not parse.
+    #[error("bad template: {0}")]
+    Template(String),
+    /// The job could not be built.
+    #[error(transparent)]
+    Job(#[from] crate::job::JobError),
+}

@@ -1,0 +1,395 @@
+//! The Stratum V1 pool against a real regtest bitcoind: the reference miner
+//! finds blocks through it, bitcoind accepts them with the mempool's segwit
+//! transactions and the coinbase pays the pool; and the protocol's error
+//! paths answer with the right codes without disturbing other miners.
+
+use bitcoin::{Address, Network};
+use proofpool_devtools::Bitcoind;
+use proofpool_miner::{MinerConfig, MinerStats};
+use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use serde_json::Value;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+struct Setup {
+    node: Bitcoind,
+    payout: Address,
+    pool: Pool,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn setup() -> Setup {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
+    node.cli(&["createwallet", "w"]).unwrap();
+    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    node.cli(&["generatetoaddress", "110", &funding]).unwrap();
+    // Segwit spends in the mempool, so the first template carries them and a
+    // witness commitment.
+    for _ in 0..3 {
+        let to = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+        node.cli(&["sendtoaddress", &to, "1.5"]).unwrap();
+    }
+    let payout = Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
+        .unwrap()
+        .require_network(Network::Regtest)
+        .unwrap();
+    let mut config = PoolConfig::new(
+        vec![NodeEndpoint {
+            url: node.rpc_url().parse().unwrap(),
+            auth: NodeAuth::Cookie(node.cookie_path()),
+        }],
+        Network::Regtest,
+        payout.script_pubkey(),
+    );
+    // On regtest every share at a workable difficulty is also a block (the
+    // network target is about 2^255), so shares are easy: p(share) about 1/2.
+    config.start_difficulty = "0.000000001".parse().unwrap();
+    config.min_difficulty = "0.000000001".parse().unwrap();
+    let pool = Pool::new(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = pool.clone();
+    let server = tokio::spawn(async move {
+        runner
+            .run(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Setup {
+        node,
+        payout,
+        pool,
+        addr,
+        stop,
+        server,
+    }
+}
+
+impl Setup {
+    async fn teardown(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.server)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(self.node);
+    }
+}
+
+/// A raw Stratum connection for protocol tests.
+struct Raw {
+    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        Self {
+            lines: BufReader::new(r).lines(),
+            write: w,
+        }
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.write.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    /// The next JSON message, or `None` once the server closed.
+    async fn recv(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+            .await
+            .unwrap()
+            .ok()??;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+
+    /// Reads until the reply with `id`, returning it and any notifications seen.
+    async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            let m = self
+                .recv()
+                .await
+                .expect("connection closed before the reply");
+            if m.get("id") == Some(&Value::from(id)) && m.get("method").is_none() {
+                return (m, seen);
+            }
+            seen.push(m);
+        }
+    }
+
+    async fn notify(&mut self) -> Value {
+        loop {
+            let m = self.recv().await.expect("closed");
+            if m["method"] == "mining.notify" {
+                return m;
+            }
+        }
+    }
+}
+
+fn error_code(reply: &Value) -> i64 {
+    reply["error"][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error code in {reply}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
+    let s = setup().await;
+    let height_before: u64 = s.node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+    let stats = Arc::new(MinerStats::default());
+    let config = MinerConfig {
+        address: s.addr.to_string(),
+        user: format!("{MINER}.cpu"),
+        threads: 1,
+        suggest_difficulty: Some("0.0001".parse().unwrap()),
+        max_shares: Some(3),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        proofpool_miner::run(config, stats.clone(), std::future::pending()),
+    )
+    .await
+    .expect("miner finished in time")
+    .unwrap();
+    assert!(stats.accepted.load(Ordering::Relaxed) >= 3);
+    // Block submission runs in the background; wait for it to be confirmed.
+    let mut blocks = Vec::new();
+    for _ in 0..100 {
+        blocks = s.pool.blocks();
+        if blocks.iter().any(|b| b.accepted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let block = blocks
+        .iter()
+        .find(|b| b.accepted)
+        .expect("an accepted block");
+    let height_after: u64 = s.node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+    assert!(
+        height_after > height_before,
+        "tip advanced from {height_before} to {height_after}"
+    );
+    let full: Value =
+        serde_json::from_str(&s.node.cli(&["getblock", &block.hash, "2"]).unwrap()).unwrap();
+    let coinbase = &full["tx"][0];
+    assert_eq!(
+        coinbase["vout"][0]["scriptPubKey"]["address"],
+        s.payout.to_string()
+    );
+    let first = &blocks[0];
+    let first_block: Value =
+        serde_json::from_str(&s.node.cli(&["getblock", &first.hash, "2"]).unwrap()).unwrap();
+    assert!(
+        first_block["tx"].as_array().unwrap().len() >= 4,
+        "the first block carries the mempool's three segwit spends"
+    );
+    assert!(
+        first_block["tx"][1]["vin"][0]["txinwitness"].is_array(),
+        "spends are segwit"
+    );
+    let shares = s.pool.shares();
+    assert!(shares.len() >= 3);
+    assert!(
+        shares.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "gapless sequence"
+    );
+    assert_eq!(shares[0].miner.to_checksum(None), MINER);
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_have_codes_and_do_not_stop_other_miners() {
+    let s = setup().await;
+    let mut a = Raw::connect(s.addr).await;
+    // Submitting before subscribing: 25.
+    a.send(
+        r#"{"id":1,"method":"mining.submit","params":["x","1","00000000","00000000","00000000"]}"#,
+    )
+    .await;
+    a.send("\n").await;
+    let (r, _) = a.reply(1).await;
+    assert_eq!(error_code(&r), 25, "{r}");
+
+    // A Bitaxe-style pipelined opening.
+    a.send(concat!(
+        r#"{"id":2,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":16}]}"#, "\n",
+        r#"{"id":3,"method":"mining.subscribe","params":["bitaxe/BM1366/v2.4.0"]}"#, "\n",
+        r#"{"id":4,"method":"mining.authorize","params":["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed.bitaxe","x"]}"#, "\n",
+        r#"{"id":5,"method":"mining.suggest_difficulty","params":[0.000000001]}"#, "\n",
+    ))
+    .await;
+    let (configure, before) = a.reply(2).await;
+    assert!(before.is_empty());
+    assert_eq!(configure["result"]["version-rolling"], true);
+    assert_eq!(configure["result"]["version-rolling.mask"], "1fffe000");
+    let (subscribe, before) = a.reply(3).await;
+    assert!(
+        before.is_empty(),
+        "nothing before the subscribe result: {before:?}"
+    );
+    let en2_size = subscribe["result"][2].as_u64().unwrap();
+    assert_eq!(en2_size, 8);
+    let (auth, mut pushed) = a.reply(4).await;
+    assert_eq!(auth["result"], true);
+    let (suggest, more) = a.reply(5).await;
+    assert_eq!(suggest["result"], true);
+    pushed.extend(more);
+    // Work arrives with (or right after) the replies; use the newest job.
+    let job = match pushed.iter().rev().find(|m| m["method"] == "mining.notify") {
+        Some(job) => job.clone(),
+        None => a.notify().await,
+    };
+    let job_id = job["params"][0].as_str().unwrap().to_owned();
+    let ntime = job["params"][7].as_str().unwrap().to_owned();
+
+    // A second, well-behaved connection that must keep working throughout.
+    let mut b = Raw::connect(s.addr).await;
+    b.send(concat!(
+        r#"{"id":1,"method":"mining.subscribe","params":[]}"#, "\n",
+        r#"{"id":2,"method":"mining.authorize","params":["0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","x"]}"#, "\n",
+    ))
+    .await;
+    assert_eq!(b.reply(2).await.0["result"], true);
+
+    let submit = |id: u64, worker: &str, job: &str, ntime: &str, en2: &str, nonce: &str| {
+        format!(
+            r#"{{"id":{id},"method":"mining.submit","params":["{worker}","{job}","{en2}","{ntime}","{nonce}"]}}"#
+        ) + "\n"
+    };
+    let worker = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed.bitaxe";
+    // Unknown job: 21.
+    a.send(&submit(
+        10,
+        worker,
+        "ffffff",
+        &ntime,
+        "0000000000000000",
+        "00000000",
+    ))
+    .await;
+    assert_eq!(error_code(&a.reply(10).await.0), 21);
+    // Worker not authorized on this connection: 24.
+    a.send(&submit(
+        11,
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed.other",
+        &job_id,
+        &ntime,
+        "0000000000000000",
+        "00000000",
+    ))
+    .await;
+    assert_eq!(error_code(&a.reply(11).await.0), 24);
+    // Wrong extranonce2 length: 20.
+    a.send(&submit(12, worker, &job_id, &ntime, "00", "00000000"))
+        .await;
+    let r = a.reply(12).await.0;
+    assert_eq!(error_code(&r), 20, "{r}");
+    // Invalid hex: 20.
+    a.send(&submit(
+        13,
+        worker,
+        &job_id,
+        &ntime,
+        "zz00000000000000",
+        "00000000",
+    ))
+    .await;
+    assert_eq!(error_code(&a.reply(13).await.0), 20);
+    // Bad EIP-55 checksum on authorize: 24.
+    a.send(r#"{"id":14,"method":"mining.authorize","params":["0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","x"]}"#).await;
+    a.send("\n").await;
+    let r = a.reply(14).await.0;
+    assert_eq!(error_code(&r), 24);
+    assert!(r["error"][1].as_str().unwrap().contains("checksum"), "{r}");
+    // Unknown method: an error reply, not a disconnect.
+    a.send("{\"id\":15,\"method\":\"mining.frobnicate\",\"params\":[]}\n")
+        .await;
+    assert_eq!(error_code(&a.reply(15).await.0), 20);
+    // Low difficulty (23): about half of all nonces fail difficulty 1e-9. An
+    // accepted share is also a block here, which makes the job stale, so
+    // follow the new job when that happens.
+    let (mut job_id, mut ntime) = (job_id, ntime);
+    let mut saw_low = false;
+    let mut accepted = None;
+    for nonce in 0u32..64 {
+        let id = 1000 + u64::from(nonce);
+        a.send(&submit(
+            id,
+            worker,
+            &job_id,
+            &ntime,
+            "0000000000000001",
+            &format!("{nonce:08x}"),
+        ))
+        .await;
+        let (r, seen) = a.reply(id).await;
+        match (r["result"] == true, r["error"][0].as_i64()) {
+            (true, _) => {
+                accepted.get_or_insert((job_id.clone(), ntime.clone(), nonce));
+            }
+            (false, Some(23)) => saw_low = true,
+            (false, Some(21)) => {}
+            _ => panic!("unexpected reply {r}"),
+        }
+        if let Some(n) = seen.iter().rev().find(|m| m["method"] == "mining.notify") {
+            job_id = n["params"][0].as_str().unwrap().to_owned();
+            ntime = n["params"][7].as_str().unwrap().to_owned();
+        }
+        if saw_low && accepted.is_some() {
+            break;
+        }
+    }
+    assert!(saw_low, "a low-difficulty share was rejected with 23");
+    // Duplicate (22): the same share again (21 if its block already made the job stale).
+    let (dup_job, dup_ntime, nonce) = accepted.expect("a share was accepted");
+    a.send(&submit(
+        5000,
+        worker,
+        &dup_job,
+        &dup_ntime,
+        "0000000000000001",
+        &format!("{nonce:08x}"),
+    ))
+    .await;
+    let r = a.reply(5000).await.0;
+    assert!(matches!(error_code(&r), 21 | 22), "{r}");
+
+    // Garbage and oversized lines close only the offending connection.
+    let mut c = Raw::connect(s.addr).await;
+    c.send("\u{1}\u{2}not json\n").await;
+    let r = c.recv().await.unwrap();
+    assert_eq!(error_code(&r), 20);
+    assert!(c.recv().await.is_none(), "closed after invalid JSON");
+    let mut d = Raw::connect(s.addr).await;
+    d.send(&"x".repeat(20 * 1024)).await;
+    let r = d.recv().await.unwrap();
+    assert_eq!(error_code(&r), 20);
+    assert!(d.recv().await.is_none(), "closed after an oversized line");
+    // A half-open connection that never speaks does not block anyone.
+    let _silent = TcpStream::connect(s.addr).await.unwrap();
+
+    // The good miner still gets answers.
+    b.send("{\"id\":3,\"method\":\"mining.extranonce.subscribe\",\"params\":[]}\n")
+        .await;
+    assert_eq!(b.reply(3).await.0["result"], true);
+    s.teardown().await;
+}
