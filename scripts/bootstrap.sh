@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything proofpool needs beyond the Rust toolchain, Node/npm and
-# apt: the pinned npm toolchain (forge, anvil, cast, solcjs, OpenZeppelin) and
-# a regtest bitcoind. Idempotent: when everything is present it prints nothing
-# and takes well under a second.
+# apt: the pinned npm toolchain (forge, anvil, cast, solcjs, OpenZeppelin), a
+# regtest bitcoind and PostgreSQL's server binaries. Idempotent: when everything
+# is present it prints nothing and takes well under a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -33,3 +33,5 @@ done
 
 # A regtest bitcoind (Bitcoin Knots from Debian sid unless one is on PATH).
 scripts/install-bitcoind.sh
+# PostgreSQL's server binaries for the tests' throwaway clusters (Debian's package).
+scripts/install-postgres.sh

@@ -8,6 +8,7 @@ mod devnet;
 mod key;
 mod miner;
 mod pool;
+mod settle;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -38,6 +39,8 @@ enum Command {
     Pool(Box<pool::Args>),
     /// Mine on a pool with the reference CPU miner.
     Miner(miner::Args),
+    /// Close epochs, compute PPLNS, commit and finalize them on-chain.
+    Settle(Box<settle::Args>),
 }
 
 fn main() -> eyre::Result<()> {
@@ -60,6 +63,7 @@ fn main() -> eyre::Result<()> {
             Command::Devnet(args) => devnet::run(args).await,
             Command::Pool(args) => pool::run(*args).await,
             Command::Miner(args) => miner::run(args).await,
+            Command::Settle(args) => settle::run(*args).await,
         }
     })
 }

@@ -4,6 +4,7 @@ use bitcoin::{Address, Network};
 use eyre::{WrapErr, eyre};
 use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
 use proofpool_primitives::Difficulty;
+use proofpool_store::{Store, StoreOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -35,6 +36,16 @@ pub(crate) struct Args {
     /// Lowest difficulty a miner may suggest.
     #[arg(long, default_value = "0.00001")]
     min_difficulty: Difficulty,
+    /// The share store: sqlite://FILE or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "PROOFPOOL_DATABASE_URL",
+        default_value = "sqlite://proofpool.db"
+    )]
+    database_url: String,
+    /// Length of a settlement epoch in seconds (fixed once shares exist).
+    #[arg(long, default_value_t = 3600)]
+    epoch_secs: u64,
 }
 
 fn auth(args: &Args) -> eyre::Result<NodeAuth> {
@@ -71,14 +82,21 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.instance_id = args.instance_id;
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
-    let pool = Pool::new(config).await?;
+    config.epoch_secs = args.epoch_secs;
+    let store = Store::open(&args.database_url, &StoreOptions::default())
+        .await
+        .wrap_err_with(|| format!("cannot open the share store at {}", args.database_url))?;
+    let pool = Pool::new(config, store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}: is the port taken?", args.listen))?;
     tracing::info!(listen = %args.listen, payout = %payout, "stratum v1 pool listening");
     pool.run(listener, shutdown_signal()).await?;
     tracing::info!(
-        shares = pool.shares().len(),
+        shares = pool
+            .writer_stats()
+            .shares_committed
+            .load(std::sync::atomic::Ordering::Relaxed),
         blocks = pool.blocks().len(),
         "pool stopped"
     );

@@ -1,8 +1,9 @@
 //! The pool's typed configuration.
 
-use crate::node::NodeEndpoint;
 use bitcoin::{Network, ScriptBuf};
+use proofpool_node::NodeEndpoint;
 use proofpool_primitives::Difficulty;
+use proofpool_store::WriterConfig;
 use std::time::Duration;
 
 /// Everything the Stratum server needs, parsed and checked.
@@ -34,6 +35,10 @@ pub struct PoolConfig {
     pub longpoll_timeout: Duration,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Length of a settlement epoch, seconds.
+    pub epoch_secs: u64,
+    /// Group-commit tuning for the share log.
+    pub writer: WriterConfig,
 }
 
 impl PoolConfig {
@@ -54,6 +59,8 @@ impl PoolConfig {
             template_refresh: Duration::from_secs(30),
             longpoll_timeout: Duration::from_secs(90),
             max_connections: 100_000,
+            epoch_secs: 3600,
+            writer: WriterConfig::default(),
         }
     }
 }

@@ -9,20 +9,23 @@
 
 mod config;
 mod job;
-mod node;
 mod server;
 mod share;
 mod template;
 mod username;
+mod vardiff;
 mod work;
 
 pub use config::PoolConfig;
 pub use job::{Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN};
-pub use node::{BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError};
-pub use server::{AcceptedShare, FoundBlock, Pool, PoolError};
+pub use proofpool_node::{
+    BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,
+};
+pub use server::{FoundBlock, Pool, PoolError};
 pub use share::{
     MAX_NTIME_AHEAD, ShareError, ShareKey, ShareSubmission, ValidShare, rolled_version, validate,
 };
 pub use template::{BlockTemplate, RawTemplate, RawTemplateTx, TemplateError, TemplateTx};
 pub use username::{MAX_WORKER_LEN, MinerId, UsernameError};
+pub use vardiff::{Vardiff, VardiffConfig, VardiffConfigError};
 pub use work::{JobReceiver, WorkError, WorkSource};

@@ -3,8 +3,9 @@
 //! `watch` channel that all sessions follow.
 
 use crate::job::{Job, JobConfig};
-use crate::node::{NodeClient, NodeError};
 use crate::template::BlockTemplate;
+use proofpool_node::{NodeClient, NodeError};
+use proofpool_store::{JobRecord, ShareLog};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct WorkSource {
     node_up: AtomicBool,
     refresh_every: Duration,
     longpoll_timeout: Duration,
+    /// Where every job is recorded before miners see it.
+    log: Option<(ShareLog, u8)>,
 }
 
 impl WorkSource {
@@ -44,7 +47,16 @@ impl WorkSource {
             node_up: AtomicBool::new(false),
             refresh_every,
             longpoll_timeout,
+            log: None,
         }
+    }
+
+    /// Records every job in the share log (as `instance`) before publishing
+    /// it, numbering jobs after `last_job_id` so a restart never reuses one.
+    pub fn with_log(mut self, log: ShareLog, instance: u8, last_job_id: u64) -> Self {
+        self.next_id = AtomicU64::new(last_job_id.saturating_add(1));
+        self.log = Some((log, instance));
+        self
     }
 
     /// Follows the current job.
@@ -86,6 +98,9 @@ impl WorkSource {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(Job::new(id, &template, &self.config, clean)?);
         tracing::debug!(job = id, height = job.height(), clean, "new job");
+        if let Some((log, instance)) = &self.log {
+            log.record_job(job_record(&job, *instance));
+        }
         self.tx.send_replace(Some(job.clone()));
         Ok(job)
     }
@@ -158,4 +173,28 @@ pub enum WorkError {
     /// The job could not be built.
     #[error(transparent)]
     Job(#[from] crate::job::JobError),
+}
+
+/// What an auditor needs of a job to rebuild its headers.
+fn job_record(job: &Job, instance: u8) -> JobRecord {
+    use bitcoin::hashes::Hash;
+    JobRecord {
+        instance,
+        job_id: job.id(),
+        created_ms: crate::server::unix_ms(),
+        height: u64::from(job.height()),
+        prev_hash: proofpool_primitives::B256::from(job.prev_hash().to_byte_array()),
+        version: job.version(),
+        nbits: job.bits().to_consensus(),
+        template_time: job.ntime(),
+        coinbase1: job.coinbase1().to_vec(),
+        coinbase2: job.coinbase2().to_vec(),
+        branch: job
+            .merkle_branch()
+            .iter()
+            .map(|h| proofpool_primitives::B256::from(*h))
+            .collect(),
+        network_target: job.network_target(),
+        coinbase_value: job.coinbase_value().0,
+    }
 }

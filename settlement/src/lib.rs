@@ -9,7 +9,13 @@
 //! same hashes from the published epoch file.
 
 mod commitment;
+mod engine;
+pub mod epoch_file;
+pub mod header;
+mod pplns;
 
 pub use commitment::{
     EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, sats_to_token,
 };
+pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Settler};
+pub use pplns::{BlockPayout, PplnsError, ScoreError, WindowShare, credit_block, share_score};

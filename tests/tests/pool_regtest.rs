@@ -4,9 +4,10 @@
 //! paths answer with the right codes without disturbing other miners.
 
 use bitcoin::{Address, Network};
-use proofpool_devtools::Bitcoind;
+use proofpool_devtools::{Bitcoind, TempDir};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use proofpool_store::{BlockStatus, Store, StoreOptions};
 use serde_json::Value;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::net::TcpStream;
 const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
 struct Setup {
+    _dir: TempDir,
     node: Bitcoind,
     payout: Address,
     pool: Pool,
@@ -57,7 +59,11 @@ async fn setup() -> Setup {
     // network target is about 2^255), so shares are easy: p(share) about 1/2.
     config.start_difficulty = "0.000000001".parse().unwrap();
     config.min_difficulty = "0.000000001".parse().unwrap();
-    let pool = Pool::new(config).await.unwrap();
+    let dir = TempDir::new("pool-regtest").unwrap();
+    let store = Store::open(&dir.sqlite_url("pool.db"), &StoreOptions::default())
+        .await
+        .unwrap();
+    let pool = Pool::new(config, store).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -71,6 +77,7 @@ async fn setup() -> Setup {
             .unwrap();
     });
     Setup {
+        _dir: dir,
         node,
         payout,
         pool,
@@ -206,13 +213,39 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         first_block["tx"][1]["vin"][0]["txinwitness"].is_array(),
         "spends are segwit"
     );
-    let shares = s.pool.shares();
-    assert!(shares.len() >= 3);
+    // Every acknowledged share is durable, in a gapless sequence, with its
+    // job; the block is recorded with its solving share.
+    let store = s.pool.store().clone();
+    let shares = store.shares_after(0, 10_000).await.unwrap();
+    assert!(shares.len() as u64 >= stats.accepted.load(Ordering::Relaxed));
     assert!(
         shares.windows(2).all(|w| w[1].seq == w[0].seq + 1),
         "gapless sequence"
     );
-    assert_eq!(shares[0].miner.to_checksum(None), MINER);
+    assert_eq!(shares[0].seq, 1);
+    assert_eq!(shares[0].share.miner.to_checksum(None), MINER);
+    assert!(
+        !store
+            .jobs_for_epoch(shares[0].epoch)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut recorded = Vec::new();
+    for _ in 0..100 {
+        recorded = store.blocks().await.unwrap();
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = recorded
+        .iter()
+        .find(|b| b.hash.to_string().trim_start_matches("0x") == block.hash)
+        .expect("the accepted block is in the store");
+    assert_eq!(stored.status, BlockStatus::Immature);
+    assert_eq!(stored.share_seq, block.share_seq);
+    assert!(shares.iter().any(|sh| sh.seq == stored.share_seq));
     s.teardown().await;
 }
 

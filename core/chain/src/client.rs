@@ -34,6 +34,9 @@ pub enum ChainError {
     /// The receipt lacked an event the contract always emits.
     #[error("transaction {0} has no {1} event")]
     MissingEvent(TxHash, &'static str),
+    /// The node returned no latest block.
+    #[error("the chain returned no latest block")]
+    NoBlock,
 }
 
 impl ChainError {
@@ -240,6 +243,74 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .await
             .map_err(ChainError::from_contract)?;
         Ok((committed, finalized))
+    }
+
+    /// The record of `epoch` as its newest `EpochCommitted` event carries it,
+    /// with the transaction that committed it; `None` if no such event
+    /// matches the stored hash (never committed, or vetoed).
+    pub async fn committed_record(
+        &self,
+        epoch: u64,
+    ) -> Result<Option<(EpochRecord, TxHash)>, ChainError> {
+        let stored = self.epoch_hash(epoch).await?;
+        if stored.is_zero() {
+            return Ok(None);
+        }
+        let logs = self
+            .contract
+            .EpochCommitted_filter()
+            .topic1(U256::from(epoch))
+            .topic2(stored)
+            .from_block(0)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(logs.into_iter().last().and_then(|(event, log)| {
+            let record = EpochRecord {
+                commit: event.commit,
+                finalizableAt: event.finalizableAt,
+                prevTotalCumulative: event.prevTotalCumulative,
+            };
+            (record_hash(&record) == stored)
+                .then_some(log.transaction_hash)
+                .flatten()
+                .map(|tx| (record, tx))
+        }))
+    }
+
+    /// The committed `totalCumulative` (what the contract has been funded with, net of vetoes).
+    pub async fn committed_total(&self) -> Result<U256, ChainError> {
+        self.contract
+            .committedTotal()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// `account`'s balance of the reward token.
+    pub async fn token_balance(&self, account: Address) -> Result<U256, ChainError> {
+        let token = MockBTC::new(self.token().await?, self.contract.provider().clone());
+        token
+            .balanceOf(account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The chain's latest block number.
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        Ok(self.contract.provider().get_block_number().await?)
+    }
+
+    /// The timestamp of the chain's latest block.
+    pub async fn chain_time(&self) -> Result<u64, ChainError> {
+        let block = self
+            .contract
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .ok_or(ChainError::NoBlock)?;
+        Ok(block.header.timestamp)
     }
 
     /// The reward root claims currently verify against.

@@ -8,6 +8,11 @@
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use std::path::{Path, PathBuf};
 
+mod postgres;
+pub use postgres::{Postgres, PostgresError};
+mod tempdir;
+pub use tempdir::TempDir;
+
 /// A tool the bootstrap should have installed is missing, or failed to start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -2,7 +2,8 @@
 
 use super::Shared;
 use crate::job::Job;
-use proofpool_primitives::{Address, Sats};
+use proofpool_primitives::{Address, B256, Sats};
+use proofpool_store::{BlockRecord, BlockStatus};
 use std::sync::Arc;
 
 /// A block found by the pool.
@@ -35,7 +36,9 @@ pub(crate) struct Solution {
     pub(crate) version: u32,
     pub(crate) hash_display: String,
     pub(crate) finder: Address,
-    pub(crate) share_seq: u64,
+    pub(crate) worker: String,
+    /// Resolves to the solving share's sequence number once it is durable.
+    pub(crate) share_seq: tokio::sync::oneshot::Receiver<u64>,
 }
 
 /// Submits the block, then checks the chain: a null `submitblock` answer is
@@ -75,12 +78,45 @@ pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
     } else {
         tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, at_height = ?at_height.ok(), "block not accepted");
     }
+    // The solving share is committed before its submit is answered; wait
+    // for its number (0 when the store refused it: settlement then walks
+    // back from the newest share before the block's time).
+    let share_seq = match tokio::time::timeout(std::time::Duration::from_secs(30), s.share_seq)
+        .await
+    {
+        Ok(Ok(seq)) => seq,
+        _ => {
+            tracing::error!(height, hash = %s.hash_display, "the solving share was not recorded");
+            0
+        }
+    };
+    match s.hash_display.parse::<B256>() {
+        Ok(hash) => shared.log.record_block(BlockRecord {
+            hash,
+            height,
+            coinbase_value: s.job.coinbase_value().0,
+            finder: s.finder,
+            worker: s.worker.clone(),
+            share_seq,
+            instance: shared.config.instance_id,
+            found_ms: super::unix_ms(),
+            status: if accepted {
+                BlockStatus::Immature
+            } else {
+                BlockStatus::Rejected
+            },
+            confirmations: u64::from(accepted),
+            reject_reason: reject_reason.clone(),
+            paid_epoch: None,
+        }),
+        Err(e) => tracing::error!(hash = %s.hash_display, error = %e, "block hash does not parse"),
+    }
     let block = FoundBlock {
         height,
         hash: s.hash_display,
         coinbase_value: s.job.coinbase_value(),
         finder: s.finder,
-        share_seq: s.share_seq,
+        share_seq,
         accepted,
         reject_reason,
     };

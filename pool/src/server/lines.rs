@@ -37,6 +37,22 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    /// The next complete line already buffered, without reading; `None`
+    /// when a read would be needed.
+    pub(crate) fn next_buffered(&mut self) -> Option<Line<'_>> {
+        self.start += self.pending;
+        self.pending = 0;
+        match self.buf[self.start..].iter().position(|&b| b == b'\n') {
+            Some(pos) => {
+                let line_start = self.start;
+                self.pending = pos + 1;
+                Some(Line::Complete(&self.buf[line_start..line_start + pos]))
+            }
+            None if self.buf.len() - self.start > self.max => Some(Line::TooLong),
+            None => None,
+        }
+    }
+
     /// The next line. Cancel-safe: a dropped call loses no bytes.
     pub(crate) async fn next(&mut self) -> std::io::Result<Line<'_>> {
         self.start += self.pending;

@@ -10,48 +10,14 @@ pub use blocks::FoundBlock;
 
 use crate::config::PoolConfig;
 use crate::job::JobConfig;
-use crate::node::{NodeClient, NodeError};
 use crate::work::WorkSource;
-use proofpool_primitives::{Address, B256, U256, Work};
+use proofpool_node::{NodeClient, NodeError};
+use proofpool_store::{ShareLog, Store};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast};
-
-/// A share the pool accepted (kept in memory until the durable share log lands).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceptedShare {
-    /// Per-pool sequence number, gapless from 1.
-    pub seq: u64,
-    /// Unix time of acceptance.
-    pub time: u64,
-    /// The account credited.
-    pub miner: Address,
-    /// The rig.
-    pub worker: String,
-    /// The global job id.
-    pub job_id: u64,
-    /// The connection's extranonce1.
-    pub extranonce1: [u8; 4],
-    /// The miner's extranonce2.
-    pub extranonce2: Vec<u8>,
-    /// Header time.
-    pub ntime: u32,
-    /// Header nonce.
-    pub nonce: u32,
-    /// Header version after rolling.
-    pub version: u32,
-    /// sha256d of the header, internal byte order.
-    pub hash: B256,
-    /// The target the share was credited at.
-    pub share_target: U256,
-    /// Work credited: `floor(2^256 / (share_target + 1))`.
-    pub work: Work,
-    /// The job's network target.
-    pub network_target: U256,
-}
 
 /// Why the pool could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +32,17 @@ pub enum PoolError {
     /// Accepting connections failed.
     #[error("listener failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The share store failed.
+    #[error(transparent)]
+    Store(#[from] proofpool_store::StoreError),
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// State shared by all sessions.
@@ -75,9 +52,11 @@ pub(crate) struct Shared {
     pub(crate) node: Arc<NodeClient>,
     pub(crate) work: Arc<WorkSource>,
     extranonces: Mutex<Extranonces>,
-    shares: Mutex<Vec<AcceptedShare>>,
-    next_seq: AtomicU64,
+    pub(crate) log: ShareLog,
+    pub(crate) store: Store,
     pub(crate) blocks: Mutex<Vec<FoundBlock>>,
+    /// The previous-block hash of the last block this instance submitted.
+    solved: Mutex<Option<bitcoin::BlockHash>>,
     /// Sent to every session on shutdown.
     pub(crate) stop: broadcast::Sender<()>,
 }
@@ -110,17 +89,20 @@ impl Shared {
         None
     }
 
+    /// Whether a block on `prev` is still worth submitting: true for the
+    /// first solution on each previous block.
+    pub(crate) fn claim_height(&self, prev: bitcoin::BlockHash) -> bool {
+        let mut solved = self.solved.lock().unwrap_or_else(|p| p.into_inner());
+        if *solved == Some(prev) {
+            return false;
+        }
+        *solved = Some(prev);
+        true
+    }
+
     pub(crate) fn release_extranonce1(&self, en1: [u8; 4]) {
         let mut en = self.extranonces.lock().unwrap_or_else(|p| p.into_inner());
         en.in_use.remove(&u32::from_be_bytes(en1));
-    }
-
-    pub(crate) fn record_share(&self, mut share: AcceptedShare) -> u64 {
-        let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
-        share.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let seq = share.seq;
-        shares.push(share);
-        seq
     }
 }
 
@@ -131,8 +113,9 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Connects to bitcoind, fetches the first template and prepares to serve.
-    pub async fn new(config: PoolConfig) -> Result<Self, PoolError> {
+    /// Connects to bitcoind and the store (starting the group-commit share
+    /// writer) and prepares to serve.
+    pub async fn new(config: PoolConfig, store: Store) -> Result<Self, PoolError> {
         if config.extranonce2_len == 0 || config.extranonce2_len > 8 {
             return Err(PoolError::Config(format!(
                 "extranonce2_len must be 1..=8, got {}",
@@ -149,33 +132,51 @@ impl Pool {
             extranonce1_len: 4,
             extranonce2_len: config.extranonce2_len,
         };
-        let work = Arc::new(WorkSource::new(
-            node.clone(),
-            job_config,
-            config.template_refresh,
-            config.longpoll_timeout,
-        ));
+        let clock = store
+            .init_clock(config.epoch_secs, unix_ms() / 1000)
+            .await?;
+        let last_job = store.max_job_id(config.instance_id).await?;
+        // The writer stops by itself once the last handle (and so the pool) is gone.
+        let (log, _writer) = ShareLog::spawn(store.clone(), config.writer.clone());
+        tracing::info!(
+            backend = ?store.backend(),
+            epoch_secs = clock.epoch_secs,
+            next_seq = clock.next_seq,
+            last_job,
+            "share log ready"
+        );
+        let work = Arc::new(
+            WorkSource::new(
+                node.clone(),
+                job_config,
+                config.template_refresh,
+                config.longpoll_timeout,
+            )
+            .with_log(log.clone(), config.instance_id, last_job),
+        );
         let (stop, _) = broadcast::channel(1);
         let shared = Arc::new(Shared {
             config,
             node,
             work,
             extranonces: Mutex::new(Extranonces::default()),
-            shares: Mutex::new(Vec::new()),
-            next_seq: AtomicU64::new(1),
+            log,
+            store,
             blocks: Mutex::new(Vec::new()),
+            solved: Mutex::new(None),
             stop,
         });
         Ok(Self { shared })
     }
 
-    /// Every share accepted so far, in sequence order.
-    pub fn shares(&self) -> Vec<AcceptedShare> {
-        self.shared
-            .shares
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The store the pool writes to.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The share writer's counters.
+    pub fn writer_stats(&self) -> &proofpool_store::WriterStats {
+        self.shared.log.stats()
     }
 
     /// Every block found so far.
@@ -248,6 +249,10 @@ impl Pool {
             tracing::debug!("no session was running");
         }
         while sessions.join_next().await.is_some() {}
+        // Every session has answered its in-flight submits; make sure the
+        // records queued after them (blocks, workers) are written too.
+        shared.log.flush().await;
+        tracing::info!("share log flushed");
         if work_stop_tx.send(true).is_err() {
             tracing::debug!("work source already stopped");
         }

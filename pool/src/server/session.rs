@@ -9,20 +9,21 @@
 
 use super::blocks::{self, Solution};
 use super::lines::{Line, LineReader};
-use super::{AcceptedShare, Shared};
+use super::{Shared, unix_ms};
 use crate::job::Job;
 use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
 use crate::username::MinerId;
 use proofpool_primitives::{Difficulty, U256};
+use proofpool_store::{Committed, NewShare, WorkerSeen, WriteError};
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
 /// What the session remembers about a job it sent.
 #[derive(Debug)]
@@ -46,14 +47,20 @@ pub(crate) struct Session {
     seen: HashSet<ShareKey>,
     extranonce_subscribed: bool,
     out: String,
+    /// Submit replies waiting for their share's batch to commit, in order,
+    /// each with its position in `out`.
+    pending: Vec<PendingReply>,
     close: bool,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// A `mining.submit` whose reply waits for the durable commit.
+#[derive(Debug)]
+struct PendingReply {
+    at: usize,
+    id: Id,
+    ack: oneshot::Receiver<Result<Committed, WriteError>>,
+    /// Tells the block task the solving share's sequence number.
+    block: Option<oneshot::Sender<u64>>,
 }
 
 /// Serves one connection until it closes or the pool stops.
@@ -67,7 +74,21 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
     loop {
         tokio::select! {
             line = reader.next() => match line {
-                Ok(Line::Complete(bytes)) => session.handle_line(bytes),
+                Ok(Line::Complete(bytes)) => {
+                    session.handle_line(bytes);
+                    // Handle every line already received before writing, so
+                    // pipelined submits share one commit and one write.
+                    while !session.close {
+                        match reader.next_buffered() {
+                            Some(Line::Complete(bytes)) => session.handle_line(bytes),
+                            Some(_) => {
+                                session.push(sv1::reply_error(&Id::Null, ErrorCode::Other, &format!("line longer than {} bytes", sv1::MAX_LINE_BYTES)));
+                                session.close = true;
+                            }
+                            None => break,
+                        }
+                    }
+                }
                 Ok(Line::TooLong) => {
                     session.push(sv1::reply_error(&Id::Null, ErrorCode::Other, &format!("line longer than {} bytes", sv1::MAX_LINE_BYTES)));
                     session.close = true;
@@ -91,6 +112,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
                 session.push(sv1::show_message("pool is restarting"));
                 session.close = true;
             }
+        }
+        if !session.pending.is_empty() {
+            session.settle_pending().await;
         }
         if !session.out.is_empty() {
             if let Err(e) = write.write_all(session.out.as_bytes()).await {
@@ -126,12 +150,43 @@ impl Session {
             seen: HashSet::new(),
             extranonce_subscribed: false,
             out: String::new(),
+            pending: Vec::new(),
             close: false,
         }
     }
 
     fn push(&mut self, line: String) {
         self.out.push_str(&line);
+    }
+
+    /// Waits for every pending submit's commit and writes its reply in
+    /// place: `true` only for a durable share.
+    async fn settle_pending(&mut self) {
+        let out = std::mem::take(&mut self.out);
+        let mut pos = 0;
+        for p in self.pending.drain(..) {
+            self.out.push_str(&out[pos..p.at]);
+            pos = p.at;
+            match p.ack.await {
+                Ok(Ok(committed)) => {
+                    self.out.push_str(&sv1::reply_true(&p.id));
+                    if let Some(block) = p.block {
+                        // The block task may have finished already.
+                        let _ = block.send(committed.seq);
+                    }
+                }
+                Ok(Err(e)) => {
+                    self.out
+                        .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
+                }
+                Err(_) => self.out.push_str(&sv1::reply_error(
+                    &p.id,
+                    ErrorCode::Other,
+                    "share store stopped; share not recorded",
+                )),
+            }
+        }
+        self.out.push_str(&out[pos..]);
     }
 
     fn finish(&mut self) {
@@ -218,6 +273,11 @@ impl Session {
             ClientMethod::Authorize { username, .. } => match MinerId::parse(&username) {
                 Ok(miner) => {
                     tracing::info!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
+                    self.shared.log.record_worker(WorkerSeen {
+                        miner: miner.address.to_address(),
+                        worker: miner.worker.clone(),
+                        time_ms: unix_ms(),
+                    });
                     self.workers.insert(username, miner);
                     self.push(sv1::reply_true(&id));
                     self.maybe_start();
@@ -437,36 +497,46 @@ impl Session {
             ));
             return;
         }
-        let now = unix_now();
+        let now_ms = unix_ms();
         match validate(
             &job,
             &en1,
             &submission,
             self.version_mask,
             target,
-            now as u32,
+            (now_ms / 1000) as u32,
         ) {
             Ok(valid) => {
-                self.seen.insert(key);
-                let hash = valid.hash.0;
-                let seq = self.shared.record_share(AcceptedShare {
-                    seq: 0,
-                    time: now,
+                let share = NewShare {
+                    time_ms: now_ms,
+                    instance: self.shared.config.instance_id,
+                    job_id: job.id(),
                     miner: miner.address.to_address(),
                     worker: miner.worker.clone(),
-                    job_id: job.id(),
                     extranonce1: en1,
                     extranonce2: extranonce2.to_vec(),
                     ntime,
                     nonce,
                     version: valid.version,
-                    hash,
+                    hash: valid.hash.0,
                     share_target: target,
-                    work: valid.work,
+                    work: valid.work.0,
                     network_target: job.network_target(),
-                });
-                self.push(sv1::reply_true(&id));
-                if valid.meets_network {
+                };
+                let ack = match self.shared.log.submit(share) {
+                    Ok(ack) => ack,
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, error = %e, "share refused");
+                        self.push(sv1::reply_error(&id, ErrorCode::Other, &e.to_string()));
+                        return;
+                    }
+                };
+                self.seen.insert(key);
+                // Only the first solution per previous block is submitted: on
+                // a chain as easy as regtest every share can meet the target,
+                // and the rest would only be stale siblings.
+                let block = if valid.meets_network && self.shared.claim_height(job.prev_hash()) {
+                    let (seq_tx, seq_rx) = oneshot::channel();
                     let solution = Solution {
                         job,
                         extranonce1: en1,
@@ -476,10 +546,20 @@ impl Session {
                         version: valid.version,
                         hash_display: valid.block_hash().to_string(),
                         finder: miner.address.to_address(),
-                        share_seq: seq,
+                        worker: miner.worker.clone(),
+                        share_seq: seq_rx,
                     };
                     tokio::spawn(blocks::submit(self.shared.clone(), solution));
-                }
+                    Some(seq_tx)
+                } else {
+                    None
+                };
+                self.pending.push(PendingReply {
+                    at: self.out.len(),
+                    id,
+                    ack,
+                    block,
+                });
             }
             Err(e) => {
                 let code = match e {

@@ -1,4 +1,5 @@
-//! JSON-RPC client for bitcoind, with failover across a list of nodes.
+//! JSON-RPC client for bitcoind (used by the pool for templates and blocks,
+//! and by settlement to track block maturity), with failover across a list of nodes.
 //!
 //! Every call goes to the current node; a connection failure moves on to the
 //! next one in the list, so a pool configured with two nodes keeps getting

@@ -1,0 +1,319 @@
+//! The store's contract, run on SQLite and on a real throwaway PostgreSQL:
+//! group commit acknowledges only durable shares, sequence numbers are
+//! gapless, closed epochs are fenced off, and back-pressure refuses rather
+//! than drops.
+
+use proofpool_devtools::Postgres;
+use proofpool_primitives::{Address, B256, U256};
+use proofpool_store::{
+    BlockRecord, BlockStatus, CreditRow, EpochRecord, EpochStatus, JobRecord, NewShare,
+    SettledEpoch, ShareLog, Store, StoreOptions, SubmitError, WorkerSeen, WriterConfig,
+};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const EPOCH_SECS: u64 = 60;
+const GENESIS: u64 = 1_700_000_000;
+
+fn job(instance: u8, job_id: u64) -> JobRecord {
+    JobRecord {
+        instance,
+        job_id,
+        created_ms: GENESIS * 1000,
+        height: 101,
+        prev_hash: B256::repeat_byte(7),
+        version: 0x2000_0000,
+        nbits: 0x207f_ffff,
+        template_time: 1_700_000_001,
+        coinbase1: vec![1, 2, 3],
+        coinbase2: vec![4, 5],
+        branch: vec![B256::repeat_byte(1), B256::repeat_byte(2)],
+        network_target: U256::from(1u64) << 255,
+        coinbase_value: 5_000_000_000,
+    }
+}
+
+fn share(instance: u8, job_id: u64, i: u64, time_ms: u64) -> NewShare {
+    NewShare {
+        time_ms,
+        instance,
+        job_id,
+        miner: Address::repeat_byte((i % 7) as u8 + 1),
+        worker: format!("rig{}", i % 3),
+        extranonce1: [instance, 0, 0, 1],
+        extranonce2: i.to_be_bytes().to_vec(),
+        ntime: 1_700_000_100,
+        nonce: i as u32,
+        version: 0x2000_0000,
+        hash: B256::from(U256::from(i) + U256::from(u64::from(instance)) * U256::from(1u64 << 40)),
+        share_target: U256::MAX >> 20,
+        work: U256::from(1u64 << 20),
+        network_target: U256::from(1u64) << 255,
+    }
+}
+
+async fn exercise(url: &str) {
+    let store = Store::open(url, &StoreOptions::default()).await.unwrap();
+    let clock = store.init_clock(EPOCH_SECS, GENESIS).await.unwrap();
+    assert_eq!(
+        (clock.genesis_unix, clock.epoch_secs, clock.next_seq),
+        (GENESIS, EPOCH_SECS, 1)
+    );
+    // Reopening with another epoch length is refused with the key's name.
+    let err = store
+        .init_clock(30, GENESIS + 5)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("epoch_secs"), "{err}");
+
+    let (log, writer) = ShareLog::spawn(store.clone(), WriterConfig::default());
+    log.record_job(job(0, 1));
+    log.record_job(job(1, 1));
+    log.record_worker(WorkerSeen {
+        miner: Address::repeat_byte(1),
+        worker: "rig0".into(),
+        time_ms: GENESIS * 1000,
+    });
+
+    // 2 000 shares from 20 concurrent "sessions", two instances.
+    let epoch1_ms = (GENESIS + 10) * 1000;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..20u64 {
+        let log = log.clone();
+        tasks.spawn(async move {
+            let mut seen = Vec::new();
+            for k in 0..100u64 {
+                let i = t * 100 + k;
+                let ack = log.submit(share((t % 2) as u8, 1, i, epoch1_ms)).unwrap();
+                seen.push(ack.await.unwrap().unwrap());
+            }
+            seen
+        });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(r) = tasks.join_next().await {
+        for c in r.unwrap() {
+            assert_eq!(c.epoch, 1);
+            assert!(seqs.insert(c.seq), "seq {} given twice", c.seq);
+        }
+    }
+    assert_eq!(seqs.len(), 2000);
+    assert_eq!(*seqs.first().unwrap(), 1);
+    assert_eq!(*seqs.last().unwrap(), 2000, "sequence numbers are gapless");
+    assert!(
+        log.stats()
+            .batches_committed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+
+    // Everything acknowledged is readable, in order, exactly once.
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.shares_in_epoch(1, after, 700).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap().seq;
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 2000);
+    assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    let hashes: BTreeSet<B256> = all.iter().map(|s| s.share.hash).collect();
+    assert_eq!(hashes.len(), 2000, "no share stored twice");
+    let first = &all[0].share;
+    assert_eq!(first.share_target, U256::MAX >> 20);
+    assert_eq!(store.share_count(1).await.unwrap(), 2000);
+    let jobs = store.jobs_for_epoch(1).await.unwrap();
+    assert_eq!(jobs, vec![job(0, 1), job(1, 1)]);
+    assert_eq!(store.max_job_id(0).await.unwrap(), 1);
+    assert_eq!(store.max_job_id(9).await.unwrap(), 0);
+
+    // Closing epoch 1 fences it: a late share timed in epoch 1 lands in 2.
+    store.close_epoch(1).await.unwrap();
+    store.close_epoch(1).await.unwrap();
+    assert!(store.close_epoch(3).await.is_err(), "epochs close in order");
+    let late = log
+        .submit(share(0, 1, 9_999, epoch1_ms))
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((late.seq, late.epoch), (2001, 2));
+    let next = log
+        .submit(share(0, 1, 10_000, (GENESIS + 3 * EPOCH_SECS) * 1000))
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.seq, next.epoch), (2002, 4));
+
+    // PPLNS window: newest first from a seq.
+    let window = store.window_from(2001, 3).await.unwrap();
+    assert_eq!(
+        window.iter().map(|w| w.seq).collect::<Vec<_>>(),
+        vec![2001, 2000, 1999]
+    );
+
+    // Blocks: insert, then update through the same writer; then settle.
+    let hash = B256::repeat_byte(0xbb);
+    let mut block = BlockRecord {
+        hash,
+        height: 101,
+        coinbase_value: 5_000_000_000,
+        finder: Address::repeat_byte(1),
+        worker: "rig0".into(),
+        share_seq: 2000,
+        instance: 0,
+        found_ms: epoch1_ms,
+        status: BlockStatus::Submitted,
+        confirmations: 0,
+        reject_reason: None,
+        paid_epoch: None,
+    };
+    log.record_block(block.clone());
+    block.status = BlockStatus::Immature;
+    block.confirmations = 1;
+    log.record_block(block.clone());
+    log.flush().await;
+    assert_eq!(store.blocks().await.unwrap(), vec![block.clone()]);
+    store
+        .set_block_status(hash, BlockStatus::Mature, 100)
+        .await
+        .unwrap();
+
+    let record = EpochRecord {
+        epoch: 1,
+        status: EpochStatus::Closed,
+        share_count: 2000,
+        seq_range: Some((1, 2000)),
+        share_root: B256::repeat_byte(1),
+        reward_root: B256::repeat_byte(2),
+        total_cumulative: U256::from(4_000_000_000u64),
+        blocks_hash: B256::repeat_byte(3),
+        params_hash: B256::repeat_byte(4),
+        data_hash: B256::repeat_byte(5),
+        prev_epoch_hash: B256::ZERO,
+        file_name: "epoch-000001.json".into(),
+        commit_tx: None,
+        finalize_tx: None,
+        updated_ms: 1,
+    };
+    let credits = vec![
+        CreditRow {
+            block_hash: hash,
+            miner: Address::repeat_byte(1),
+            sats: 3_000_000_000,
+        },
+        CreditRow {
+            block_hash: hash,
+            miner: Address::repeat_byte(2),
+            sats: 1_000_000_000,
+        },
+    ];
+    store
+        .record_settled_epoch(&SettledEpoch {
+            record: record.clone(),
+            credits: credits.clone(),
+            paid_blocks: vec![hash],
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .record_settled_epoch(&SettledEpoch {
+                record: record.clone(),
+                credits: vec![],
+                paid_blocks: vec![]
+            })
+            .await
+            .is_err(),
+        "an epoch is settled once"
+    );
+    assert_eq!(store.epoch(1).await.unwrap().unwrap(), record);
+    assert_eq!(store.last_settled_epoch().await.unwrap(), 1);
+    assert_eq!(store.credits_in(1).await.unwrap(), credits);
+    let balances = store.balances_at(1).await.unwrap();
+    assert_eq!(balances.get(&Address::repeat_byte(1)), Some(&3_000_000_000));
+    assert_eq!(store.blocks().await.unwrap()[0].paid_epoch, Some(1));
+    let tx = B256::repeat_byte(9);
+    store
+        .set_epoch_status(1, EpochStatus::Committed, Some(tx), 2)
+        .await
+        .unwrap();
+    let got = store.epoch(1).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.commit_tx),
+        (EpochStatus::Committed, Some(tx))
+    );
+
+    drop(log);
+    writer.await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store() {
+    let dir = std::env::temp_dir().join(format!("proofpool-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("pool.db").display());
+    exercise(&url).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store() {
+    let pg = Postgres::start().unwrap();
+    exercise(&pg.url()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn full_queue_refuses_instead_of_dropping() {
+    let dir = std::env::temp_dir().join(format!("proofpool-store-q-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("pool.db").display());
+    let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+    store.init_clock(EPOCH_SECS, GENESIS).await.unwrap();
+    let config = WriterConfig {
+        queue_capacity: 8,
+        ..WriterConfig::default()
+    };
+    let (log, writer) = ShareLog::spawn(store.clone(), config);
+    log.record_job(job(0, 1));
+    // On a current-thread runtime the writer cannot run until we yield, so
+    // the ninth submission finds the queue full.
+    let mut acks = Vec::new();
+    for i in 0..8 {
+        acks.push(log.submit(share(0, 1, i, GENESIS * 1000)).unwrap());
+    }
+    let err = log.submit(share(0, 1, 8, GENESIS * 1000)).unwrap_err();
+    assert_eq!(err, SubmitError::Overloaded { capacity: 8 });
+    assert!(err.to_string().contains("not recorded"));
+    for ack in acks {
+        ack.await.unwrap().unwrap();
+    }
+    // Once drained, submissions are accepted again.
+    log.submit(share(0, 1, 9, GENESIS * 1000))
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.last_seq().await.unwrap(), 9);
+    drop(log);
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn bad_url_is_a_clear_error() {
+    let err = Store::open("mysql://x", &StoreOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sqlite://"), "{err}");
+}

@@ -1,0 +1,769 @@
+//! The settlement cron: closes epochs, computes PPLNS over matured blocks,
+//! writes epoch files and commits, then finalizes, on-chain.
+//!
+//! One pass ([`Settler::run_once`]) under the settlement lock:
+//! 1. track found blocks through bitcoind (immature → mature or orphaned);
+//! 2. commit any epoch already computed but not yet on-chain (crash recovery);
+//! 3. for each epoch whose interval ended more than `grace` ago, in order:
+//!    fence it in the store (no share can land in it any more), gather its
+//!    shares and the blocks that matured, build both trees and the epoch
+//!    file, record it as `closed` in one transaction, then commit it;
+//! 4. finalize every committed epoch whose challenge period has passed.
+//!
+//! Every step is idempotent: an epoch's numbers are computed once and stored
+//! before anything is sent, and before sending, the chain is asked whether
+//! the epoch is already there. Same roots: recorded and skipped; different
+//! roots: stop loudly and change nothing.
+
+use crate::commitment::{EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
+use crate::epoch_file::{
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
+    FileShare, VERSION, data_hash,
+};
+use crate::pplns::{WindowShare, credit_block, share_score};
+use alloy::primitives::{Address, B256, TxHash, U256};
+use alloy::providers::Provider;
+use proofpool_chain::Distributor::EpochCommit;
+use proofpool_chain::{ChainError, DistributorClient};
+use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
+use proofpool_node::NodeClient;
+use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
+use proofpool_store::{
+    BlockRecord, BlockStatus, CreditRow, EpochClock, EpochRecord, EpochStatus, SettledEpoch, Store,
+    StoreError,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shares read per query.
+const PAGE: u32 = 50_000;
+
+/// How settlement runs.
+#[derive(Debug, Clone)]
+pub struct SettleConfig {
+    /// PPLNS parameters.
+    pub params: PplnsParams,
+    /// Token base units per satoshi.
+    pub token_per_sat: U256,
+    /// Confirmations a block needs before its credits count.
+    pub maturity: u64,
+    /// How long after an epoch's end it is closed (lets in-flight batches land).
+    pub grace: Duration,
+    /// Where epoch files are written.
+    pub epochs_dir: PathBuf,
+    /// Confirmations to wait for after each transaction.
+    pub confirmations: u64,
+    /// Compute and print, write and send nothing.
+    pub dry_run: bool,
+    /// The settler's account (whose tokens fund each commit).
+    pub settler: Address,
+}
+
+/// Why settlement stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettleError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain failed or reverted.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// bitcoind failed.
+    #[error("bitcoind: {0}")]
+    Node(#[from] proofpool_node::NodeError),
+    /// Another settler holds the lock.
+    #[error("another settle process holds the settlement lock; nothing done")]
+    Locked,
+    /// The chain has this epoch with other contents.
+    #[error(
+        "epoch {epoch} is already committed on-chain with different contents (chain {chain:?}, ours {ours:?}); refusing to continue — investigate before settling again"
+    )]
+    Conflict {
+        /// The epoch.
+        epoch: u64,
+        /// What the chain has.
+        chain: Box<EpochCommit>,
+        /// What we computed.
+        ours: Box<EpochCommit>,
+    },
+    /// The chain and the store disagree about which epoch is next.
+    #[error(
+        "the chain's last committed epoch is {chain}, but the store's next epoch to commit is {epoch}: the chain is behind (vetoed or a different deployment?)"
+    )]
+    OutOfStep {
+        /// The chain's newest committed epoch.
+        chain: u64,
+        /// The epoch we want to commit.
+        epoch: u64,
+    },
+    /// PPLNS failed on stored data.
+    #[error("PPLNS for block {height}: {source}")]
+    Pplns {
+        /// The block.
+        height: u64,
+        /// Why.
+        source: crate::pplns::PplnsError,
+    },
+    /// Stored data is inconsistent.
+    #[error("inconsistent store: {0}")]
+    Inconsistent(String),
+    /// Writing the epoch file failed.
+    #[error("cannot write epoch file {path}: {source}")]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settler cannot fund the commit.
+    #[error(
+        "the settler holds {balance} token units but epoch {epoch} needs {needed}; fund the settler account"
+    )]
+    Unfunded {
+        /// The epoch.
+        epoch: u64,
+        /// Tokens needed.
+        needed: U256,
+        /// Tokens held.
+        balance: U256,
+    },
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Blocks whose status changed.
+    pub blocks_updated: Vec<(u64, BlockStatus)>,
+    /// Epochs computed and recorded.
+    pub settled: Vec<u64>,
+    /// Epochs committed on-chain, with the transaction.
+    pub committed: Vec<(u64, TxHash)>,
+    /// Epochs finalized on-chain.
+    pub finalized: Vec<u64>,
+    /// Dry run: the epochs that would be settled next, as computed.
+    pub previews: Vec<EpochPreview>,
+}
+
+/// A computed epoch, summarised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochPreview {
+    /// The epoch.
+    pub epoch: u64,
+    /// Shares.
+    pub shares: u64,
+    /// Blocks paid.
+    pub blocks: u64,
+    /// Share root.
+    pub share_root: B256,
+    /// Reward root.
+    pub reward_root: B256,
+    /// Total cumulative.
+    pub total_cumulative: U256,
+    /// File size in bytes.
+    pub file_bytes: u64,
+}
+
+/// An epoch computed from the store.
+#[derive(Debug)]
+pub struct BuiltEpoch {
+    /// The file.
+    pub file: EpochFile,
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+    /// What goes on-chain.
+    pub commit: EpochCommit,
+    /// Its credits.
+    pub credits: Vec<CreditRow>,
+    /// Blocks it pays.
+    pub paid_blocks: Vec<B256>,
+}
+
+/// The settlement service.
+#[derive(Debug)]
+pub struct Settler<P> {
+    store: Store,
+    chain: DistributorClient<P>,
+    node: Option<Arc<NodeClient>>,
+    config: SettleConfig,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl<P: Provider + Clone> Settler<P> {
+    /// A settler over `store` committing to `chain`; `node` tracks maturity
+    /// (without it, block statuses are left as they are).
+    pub fn new(
+        store: Store,
+        chain: DistributorClient<P>,
+        node: Option<Arc<NodeClient>>,
+        config: SettleConfig,
+    ) -> Self {
+        Self {
+            store,
+            chain,
+            node,
+            config,
+        }
+    }
+
+    /// One full pass; see the module docs.
+    pub async fn run_once(&self) -> Result<Report, SettleError> {
+        let _lock = self
+            .store
+            .try_settlement_lock()
+            .await?
+            .ok_or(SettleError::Locked)?;
+        let mut report = Report::default();
+        let domain = self.chain.domain().await?;
+        if self.node.is_some() && !self.config.dry_run {
+            report.blocks_updated = self.update_blocks().await?;
+        }
+        // Epochs computed but not yet committed (a previous run stopped).
+        if !self.config.dry_run {
+            for record in self.pending_records().await? {
+                let tx = self.commit(&record).await?;
+                report.committed.push((record.epoch, tx));
+            }
+        }
+        let clock = self.store.clock().await?;
+        let mut next = self.store.last_settled_epoch().await? + 1;
+        loop {
+            let (_, end) = clock.bounds(next);
+            let now = now_ms() / 1000;
+            if end.saturating_add(self.config.grace.as_secs()) > now {
+                break;
+            }
+            if self.config.dry_run {
+                let built = self.build_epoch(next, &clock, domain).await?;
+                report.previews.push(preview(&built));
+                break;
+            }
+            self.store.close_epoch(next).await?;
+            let built = self.build_epoch(next, &clock, domain).await?;
+            let record = self.record(&built).await?;
+            report.settled.push(next);
+            let tx = self.commit(&record).await?;
+            report.committed.push((next, tx));
+            next += 1;
+        }
+        if !self.config.dry_run {
+            report.finalized = self.finalize_ready().await?;
+        }
+        Ok(report)
+    }
+
+    /// Checks every found block against bitcoind and records its status.
+    pub async fn update_blocks(&self) -> Result<Vec<(u64, BlockStatus)>, SettleError> {
+        let Some(node) = &self.node else {
+            return Ok(Vec::new());
+        };
+        let mut changed = Vec::new();
+        for b in self.store.blocks().await? {
+            if !matches!(b.status, BlockStatus::Submitted | BlockStatus::Immature) {
+                continue;
+            }
+            let hash_hex = alloy::hex::encode(b.hash);
+            let header = node.get_block_header(&hash_hex).await?;
+            let (status, confirmations) = match header {
+                Some(h) if h.confirmations < 0 => (BlockStatus::Orphaned, 0),
+                Some(h) => {
+                    let c = u64::try_from(h.confirmations).unwrap_or(0);
+                    if c >= self.config.maturity {
+                        (BlockStatus::Mature, c)
+                    } else {
+                        (BlockStatus::Immature, c)
+                    }
+                }
+                None => (BlockStatus::Orphaned, 0),
+            };
+            if status != b.status || confirmations != b.confirmations {
+                self.store
+                    .set_block_status(b.hash, status, confirmations)
+                    .await?;
+                if status != b.status {
+                    tracing::info!(height = b.height, hash = %hash_hex, %status, confirmations, "block status changed");
+                    changed.push((b.height, status));
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn pending_records(&self) -> Result<Vec<EpochRecord>, SettleError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self.store.epochs(offset, 100).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as u64;
+            let done = page.iter().any(|r| r.status != EpochStatus::Closed);
+            out.extend(page.into_iter().filter(|r| r.status == EpochStatus::Closed));
+            if done {
+                break;
+            }
+        }
+        out.sort_by_key(|r| r.epoch);
+        Ok(out)
+    }
+
+    /// Computes epoch `e` from the store (which must have it closed, except
+    /// in a dry run).
+    pub async fn build_epoch(
+        &self,
+        e: u64,
+        clock: &EpochClock,
+        domain: RewardDomain,
+    ) -> Result<BuiltEpoch, SettleError> {
+        let (start_unix, end_unix) = clock.bounds(e);
+        // Shares, in sequence order.
+        let mut shares = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.shares_in_epoch(e, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            shares.extend(page);
+        }
+        let jobs = self.store.jobs_for_epoch(e).await?;
+        let job_index: HashMap<(u8, u64), &proofpool_store::JobRecord> =
+            jobs.iter().map(|j| ((j.instance, j.job_id), j)).collect();
+        let mut leaves = Vec::with_capacity(shares.len());
+        let mut file_shares = Vec::with_capacity(shares.len());
+        for s in &shares {
+            let sh = &s.share;
+            if !job_index.contains_key(&(sh.instance, sh.job_id)) {
+                return Err(SettleError::Inconsistent(format!(
+                    "share {} names job {}/{} which is not in the store",
+                    s.seq, sh.instance, sh.job_id
+                )));
+            }
+            leaves.push(ShareLeaf {
+                epoch: EpochId(e),
+                seq: s.seq,
+                miner: sh.miner,
+                work: Work(sh.work),
+                share_hash: ShareHash(sh.hash),
+            });
+            file_shares.push(FileShare {
+                seq: s.seq,
+                time_ms: sh.time_ms,
+                instance: sh.instance,
+                job_id: sh.job_id,
+                miner: sh.miner,
+                worker: sh.worker.clone(),
+                extranonce1: sh.extranonce1.to_vec().into(),
+                extranonce2: sh.extranonce2.clone().into(),
+                ntime: sh.ntime,
+                nonce: sh.nonce,
+                version: sh.version,
+                hash: sh.hash,
+                share_target: sh.share_target,
+                work: sh.work,
+            });
+        }
+        drop(shares);
+        let share_root = ShareTree::new(&leaves)
+            .map_err(|err| SettleError::Inconsistent(err.to_string()))?
+            .root();
+        drop(leaves);
+
+        // Blocks that matured and are unpaid, by height.
+        let mut matured: Vec<BlockRecord> = self
+            .store
+            .blocks()
+            .await?
+            .into_iter()
+            .filter(|b| b.status == BlockStatus::Mature && b.paid_epoch.is_none())
+            .collect();
+        matured.sort_by_key(|b| (b.height, b.hash));
+        let mut file_blocks = Vec::new();
+        let mut credits = Vec::new();
+        let mut this_epoch: BTreeMap<Address, u64> = BTreeMap::new();
+        for b in &matured {
+            let fb = self.pay_block(b, e).await?;
+            for c in &fb.credits {
+                credits.push(CreditRow {
+                    block_hash: b.hash,
+                    miner: c.miner,
+                    sats: c.sats,
+                });
+                let entry = this_epoch.entry(c.miner).or_default();
+                *entry = entry
+                    .checked_add(c.sats)
+                    .ok_or_else(|| SettleError::Inconsistent("credits overflow u64".to_owned()))?;
+            }
+            file_blocks.push(fb);
+        }
+
+        // Cumulative balances → reward tree.
+        let mut cumulative = self.store.balances_at(e.saturating_sub(1)).await?;
+        for (miner, sats) in this_epoch {
+            let entry = cumulative.entry(miner).or_default();
+            *entry = entry
+                .checked_add(sats)
+                .ok_or_else(|| SettleError::Inconsistent("balance overflow u64".to_owned()))?;
+        }
+        let mut rewards = Vec::with_capacity(cumulative.len());
+        let mut reward_leaves = Vec::with_capacity(cumulative.len());
+        for (account, sats) in cumulative.into_iter().filter(|(_, s)| *s > 0) {
+            let amount = U256::from(sats)
+                .checked_mul(self.config.token_per_sat)
+                .ok_or_else(|| SettleError::Inconsistent("token amount overflows".to_owned()))?;
+            rewards.push(FileReward {
+                account,
+                cumulative_sats: sats,
+                cumulative_amount: amount,
+            });
+            reward_leaves.push(RewardLeaf {
+                account,
+                cumulative: amount,
+            });
+        }
+        let tree = RewardTree::new(domain, reward_leaves)
+            .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+
+        let paid: Vec<PaidBlock> = matured
+            .iter()
+            .map(|b| PaidBlock {
+                height: b.height,
+                hash: b.hash,
+                coinbase_value: Sats(b.coinbase_value),
+            })
+            .collect();
+        let blocks_hash = blocks_hash(&paid);
+        let params_hash = self.config.params.hash();
+        let prev_epoch_hash = if e > 1 {
+            self.chain.epoch_hash(e - 1).await?
+        } else {
+            B256::ZERO
+        };
+        let file = EpochFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            epoch: e,
+            start_unix,
+            end_unix,
+            chain: FileChain {
+                chain_id: domain.chain_id,
+                distributor: domain.distributor,
+                token_per_sat: self.config.token_per_sat,
+            },
+            params: FileParams {
+                scoring_version: SCORING_VERSION,
+                window_x: self.config.params.window_x,
+                fee_bps: self.config.params.fee_bps,
+                params_hash,
+            },
+            prev_epoch_hash,
+            jobs: jobs
+                .iter()
+                .map(|j| FileJob {
+                    instance: j.instance,
+                    job_id: j.job_id,
+                    height: j.height,
+                    prev_hash: j.prev_hash,
+                    version: j.version,
+                    nbits: j.nbits,
+                    template_time: j.template_time,
+                    coinbase1: j.coinbase1.clone().into(),
+                    coinbase2: j.coinbase2.clone().into(),
+                    branch: j.branch.clone(),
+                    coinbase_value: j.coinbase_value,
+                })
+                .collect(),
+            shares: file_shares,
+            share_root,
+            blocks: file_blocks,
+            blocks_hash,
+            rewards,
+            reward_root: tree.root(),
+            total_cumulative: tree.total(),
+        };
+        let bytes = file
+            .to_bytes()
+            .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+        let commit = EpochInputs {
+            epoch: EpochId(e),
+            share_root,
+            rewards: &tree,
+            blocks_hash,
+            params_hash,
+            data_hash: data_hash(&bytes),
+            prev_epoch_hash,
+        }
+        .commit();
+        Ok(BuiltEpoch {
+            file,
+            bytes,
+            commit,
+            credits,
+            paid_blocks: matured.iter().map(|b| b.hash).collect(),
+        })
+    }
+
+    /// PPLNS for one block, walking back from its solving share over shares
+    /// in epochs up to `e`.
+    async fn pay_block(&self, b: &BlockRecord, e: u64) -> Result<FileBlock, SettleError> {
+        let start = if b.share_seq > 0 {
+            b.share_seq
+        } else {
+            self.store.seq_at_time(b.found_ms).await?
+        };
+        let window = U256::from(self.config.params.window_x) << 64;
+        let mut shares: Vec<WindowShare> = Vec::new();
+        let mut filled = U256::ZERO;
+        let mut from = start;
+        while filled < window && from > 0 {
+            let page = self.store.window_upto(from, e, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            from = last.seq.saturating_sub(1);
+            let short = page.len() < PAGE as usize;
+            for w in page {
+                let net_work = Work::from_target(w.network_target)
+                    .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+                let share_work = Work(w.work);
+                if let Ok(score) = share_score(share_work, net_work) {
+                    filled = filled.saturating_add(score);
+                }
+                shares.push(WindowShare {
+                    seq: w.seq,
+                    miner: MinerAddress(w.miner),
+                    share_work,
+                    net_work,
+                });
+                if filled >= window {
+                    break;
+                }
+            }
+            if short {
+                break;
+            }
+        }
+        let payout = credit_block(shares, Sats(b.coinbase_value), &self.config.params).map_err(
+            |source| SettleError::Pplns {
+                height: b.height,
+                source,
+            },
+        )?;
+        Ok(FileBlock {
+            height: b.height,
+            hash: b.hash,
+            coinbase_value: b.coinbase_value,
+            finder: b.finder,
+            share_seq: start,
+            window_oldest_seq: payout.oldest_seq,
+            window_oldest_partial: payout.oldest_partial,
+            window_filled: payout.filled,
+            fee: payout.fee.0,
+            young_pool_remainder: payout.young_pool_remainder.0,
+            dust: payout.dust.0,
+            operator: payout.operator.0,
+            credits: payout
+                .credits
+                .iter()
+                .map(|(m, s)| FileCredit {
+                    miner: m.0,
+                    sats: s.0,
+                })
+                .collect(),
+        })
+    }
+
+    /// Writes the epoch file and the `closed` record (with credits) in one
+    /// store transaction; returns the record.
+    async fn record(&self, built: &BuiltEpoch) -> Result<EpochRecord, SettleError> {
+        let e = built.file.epoch;
+        std::fs::create_dir_all(&self.config.epochs_dir).map_err(|source| SettleError::File {
+            path: self.config.epochs_dir.clone(),
+            source,
+        })?;
+        let name = EpochFile::file_name(e);
+        let path = self.config.epochs_dir.join(&name);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, &built.bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| SettleError::File {
+                path: path.clone(),
+                source,
+            })?;
+        let c = &built.commit;
+        let record = EpochRecord {
+            epoch: e,
+            status: EpochStatus::Closed,
+            share_count: built.file.shares.len() as u64,
+            seq_range: built
+                .file
+                .shares
+                .first()
+                .zip(built.file.shares.last())
+                .map(|(a, b)| (a.seq, b.seq)),
+            share_root: c.shareRoot,
+            reward_root: c.rewardRoot,
+            total_cumulative: c.totalCumulative,
+            blocks_hash: c.blocksHash,
+            params_hash: c.paramsHash,
+            data_hash: c.dataHash,
+            prev_epoch_hash: c.prevEpochHash,
+            file_name: name,
+            commit_tx: None,
+            finalize_tx: None,
+            updated_ms: now_ms(),
+        };
+        self.store
+            .record_settled_epoch(&SettledEpoch {
+                record: record.clone(),
+                credits: built.credits.clone(),
+                paid_blocks: built.paid_blocks.clone(),
+            })
+            .await?;
+        tracing::info!(
+            epoch = e,
+            shares = record.share_count,
+            blocks = built.paid_blocks.len(),
+            share_root = %record.share_root,
+            reward_root = %record.reward_root,
+            total = %record.total_cumulative,
+            bytes = built.bytes.len(),
+            "epoch computed"
+        );
+        Ok(record)
+    }
+
+    /// Commits a recorded epoch, unless the chain already has it.
+    async fn commit(&self, r: &EpochRecord) -> Result<TxHash, SettleError> {
+        let commit = EpochCommit {
+            epoch: r.epoch,
+            shareRoot: r.share_root,
+            rewardRoot: r.reward_root,
+            totalCumulative: r.total_cumulative,
+            blocksHash: r.blocks_hash,
+            paramsHash: r.params_hash,
+            dataHash: r.data_hash,
+            prevEpochHash: r.prev_epoch_hash,
+        };
+        let (last_committed, _) = self.chain.heads().await?;
+        if last_committed >= r.epoch {
+            return match self.chain.committed_record(r.epoch).await? {
+                Some((onchain, tx)) if onchain.commit == commit => {
+                    tracing::info!(epoch = r.epoch, %tx, "already committed on-chain with the same roots; recording it");
+                    self.store
+                        .set_epoch_status(r.epoch, EpochStatus::Committed, Some(tx), now_ms())
+                        .await?;
+                    Ok(tx)
+                }
+                Some((onchain, _)) => Err(SettleError::Conflict {
+                    epoch: r.epoch,
+                    chain: Box::new(onchain.commit),
+                    ours: Box::new(commit),
+                }),
+                None => Err(SettleError::OutOfStep {
+                    chain: last_committed,
+                    epoch: r.epoch,
+                }),
+            };
+        }
+        if last_committed + 1 != r.epoch {
+            return Err(SettleError::OutOfStep {
+                chain: last_committed,
+                epoch: r.epoch,
+            });
+        }
+        let increase = r
+            .total_cumulative
+            .saturating_sub(self.chain.committed_total().await?);
+        if !increase.is_zero() {
+            let balance = self.chain.token_balance(self.config.settler).await?;
+            if balance < increase {
+                return Err(SettleError::Unfunded {
+                    epoch: r.epoch,
+                    needed: increase,
+                    balance,
+                });
+            }
+            self.chain.approve_funding(increase).await?;
+        }
+        let (_, receipt) = self.chain.commit_epoch(commit).await?;
+        let tx = receipt.transaction_hash;
+        self.wait_confirmations(receipt.block_number).await?;
+        self.store
+            .set_epoch_status(r.epoch, EpochStatus::Committed, Some(tx), now_ms())
+            .await?;
+        tracing::info!(epoch = r.epoch, %tx, funded = %increase, "epoch committed on-chain");
+        Ok(tx)
+    }
+
+    async fn wait_confirmations(&self, mined_in: Option<u64>) -> Result<(), SettleError> {
+        let (Some(mined), true) = (mined_in, self.config.confirmations > 1) else {
+            return Ok(());
+        };
+        let target = mined + self.config.confirmations - 1;
+        let deadline = tokio::time::Instant::now() + proofpool_chain::RECEIPT_TIMEOUT;
+        while self.chain.block_number().await? < target {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SettleError::Chain(ChainError::NoBlock));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
+    /// Finalizes, in order, every committed epoch whose challenge period has
+    /// passed, and brings the store's statuses in line with the chain.
+    pub async fn finalize_ready(&self) -> Result<Vec<u64>, SettleError> {
+        let (committed, mut finalized) = self.chain.heads().await?;
+        let now = self.chain.chain_time().await?;
+        let mut done = Vec::new();
+        while finalized < committed {
+            let e = finalized + 1;
+            let Some((record, _)) = self.chain.committed_record(e).await? else {
+                break;
+            };
+            if record.finalizableAt > now {
+                break;
+            }
+            let receipt = self.chain.finalize(record).await?;
+            self.store
+                .set_epoch_status(
+                    e,
+                    EpochStatus::Finalized,
+                    Some(receipt.transaction_hash),
+                    now_ms(),
+                )
+                .await?;
+            tracing::info!(epoch = e, tx = %receipt.transaction_hash, "epoch finalized");
+            done.push(e);
+            finalized = e;
+        }
+        // Epochs finalized by someone else (anyone may) or before a crash.
+        for r in self.store.epochs(0, 1000).await? {
+            if r.epoch <= finalized && r.status == EpochStatus::Committed {
+                self.store
+                    .set_epoch_status(r.epoch, EpochStatus::Finalized, None, now_ms())
+                    .await?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn preview(b: &BuiltEpoch) -> EpochPreview {
+    EpochPreview {
+        epoch: b.file.epoch,
+        shares: b.file.shares.len() as u64,
+        blocks: b.file.blocks.len() as u64,
+        share_root: b.file.share_root,
+        reward_root: b.file.reward_root,
+        total_cumulative: b.file.total_cumulative,
+        file_bytes: b.bytes.len() as u64,
+    }
+}

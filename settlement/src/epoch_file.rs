@@ -1,0 +1,255 @@
+//! The epoch file: everything an auditor needs to recompute one epoch's
+//! commitment, as one JSON document (format `proofpool-epoch`, version 1).
+//!
+//! Its keccak256 (of the exact bytes) is the `dataHash` committed on-chain.
+//! Numbers that can exceed 2^53 (targets, work, token amounts) are `0x` hex
+//! strings; hashes are `0x` hex in the byte order noted per field; byte
+//! strings are `0x` hex. Unknown fields are rejected, so a file can only mean
+//! one thing.
+//!
+//! Layout (see `docs/auditor-guide.md` for the full description):
+//! - `params`, `chain`: the PPLNS parameters and the reward-leaf domain;
+//! - `jobs`: every job a share of the epoch names (coinbase parts, branch,
+//!   header fields), so every share header can be rebuilt;
+//! - `shares`: in sequence order, with the fields the miner chose;
+//! - `blocks`: blocks that matured and are paid in this epoch, with the PPLNS
+//!   breakdown and per-miner credits;
+//! - `rewards`: every miner's cumulative amount after this epoch (sorted by
+//!   account), i.e. the reward tree's leaves;
+//! - the roots and totals committed on-chain.
+
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use serde::{Deserialize, Serialize};
+
+/// The `format` field's value.
+pub const FORMAT: &str = "proofpool-epoch";
+/// The version this code writes and reads.
+pub const VERSION: u32 = 1;
+
+/// One epoch file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// The epoch.
+    pub epoch: u64,
+    /// `[start_unix, end_unix)`: the wall-clock interval.
+    pub start_unix: u64,
+    /// End of the interval (exclusive).
+    pub end_unix: u64,
+    /// The reward-leaf domain and the sats → token scale.
+    pub chain: FileChain,
+    /// PPLNS parameters.
+    pub params: FileParams,
+    /// The previous epoch's on-chain record hash (zero for epoch 1).
+    pub prev_epoch_hash: B256,
+    /// Jobs named by the shares, by (instance, job id).
+    pub jobs: Vec<FileJob>,
+    /// The epoch's shares, in sequence order.
+    pub shares: Vec<FileShare>,
+    /// Root of the share tree.
+    pub share_root: B256,
+    /// Blocks paid in this epoch, by height.
+    pub blocks: Vec<FileBlock>,
+    /// `blocksHash` as committed.
+    pub blocks_hash: B256,
+    /// Every account's cumulative reward after this epoch, sorted by account.
+    pub rewards: Vec<FileReward>,
+    /// Root of the reward tree.
+    pub reward_root: B256,
+    /// Sum of all cumulative amounts, token base units.
+    pub total_cumulative: U256,
+}
+
+/// Where the reward tree is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileChain {
+    /// EVM chain id.
+    pub chain_id: u64,
+    /// Distributor contract.
+    pub distributor: Address,
+    /// Token base units per satoshi.
+    pub token_per_sat: U256,
+}
+
+/// PPLNS parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileParams {
+    /// Scoring rules version.
+    pub scoring_version: u64,
+    /// Window in network difficulties.
+    pub window_x: u64,
+    /// Pool fee, basis points.
+    pub fee_bps: u64,
+    /// `paramsHash` as committed.
+    pub params_hash: B256,
+}
+
+/// A job, enough to rebuild any header mined on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileJob {
+    /// Pool instance.
+    pub instance: u8,
+    /// The instance's job id.
+    pub job_id: u64,
+    /// Block height.
+    pub height: u64,
+    /// Previous block hash, internal byte order.
+    pub prev_hash: B256,
+    /// Version before rolling.
+    pub version: u32,
+    /// Compact network target.
+    pub nbits: u32,
+    /// Template `curtime`.
+    pub template_time: u32,
+    /// Coinbase bytes before the extranonces.
+    pub coinbase1: Bytes,
+    /// Coinbase bytes after the extranonces.
+    pub coinbase2: Bytes,
+    /// Merkle branch, internal byte order.
+    pub branch: Vec<B256>,
+    /// What the coinbase pays the pool, sats.
+    pub coinbase_value: u64,
+}
+
+/// A share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileShare {
+    /// Sequence number.
+    pub seq: u64,
+    /// Acceptance time, unix ms.
+    pub time_ms: u64,
+    /// Pool instance.
+    pub instance: u8,
+    /// Job id within the instance.
+    pub job_id: u64,
+    /// The account credited.
+    pub miner: Address,
+    /// The rig.
+    pub worker: String,
+    /// Extranonce1.
+    pub extranonce1: Bytes,
+    /// Extranonce2.
+    pub extranonce2: Bytes,
+    /// Header time.
+    pub ntime: u32,
+    /// Header nonce.
+    pub nonce: u32,
+    /// Header version after rolling.
+    pub version: u32,
+    /// sha256d of the header, internal byte order.
+    pub hash: B256,
+    /// The target the share was credited at.
+    pub share_target: U256,
+    /// `floor(2^256 / (share_target + 1))`.
+    pub work: U256,
+}
+
+/// A paid block and its PPLNS breakdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBlock {
+    /// Height.
+    pub height: u64,
+    /// Block hash, display (RPC) byte order.
+    pub hash: B256,
+    /// Coinbase value paid to the pool (R), sats.
+    pub coinbase_value: u64,
+    /// The finder.
+    pub finder: Address,
+    /// The solving share.
+    pub share_seq: u64,
+    /// Oldest share in the window.
+    pub window_oldest_seq: Option<u64>,
+    /// Whether the oldest share counted only in part.
+    pub window_oldest_partial: bool,
+    /// Score units filled (≤ the window).
+    pub window_filled: U256,
+    /// Pool fee F, sats.
+    pub fee: u64,
+    /// The unfilled part of a young pool's window, sats.
+    pub young_pool_remainder: u64,
+    /// Rounding dust, sats.
+    pub dust: u64,
+    /// Operator total (fee + remainder + dust), sats.
+    pub operator: u64,
+    /// Per-miner credits, sorted by account.
+    pub credits: Vec<FileCredit>,
+}
+
+/// One miner's credit from one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCredit {
+    /// The miner.
+    pub miner: Address,
+    /// Sats.
+    pub sats: u64,
+}
+
+/// A reward-tree leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileReward {
+    /// The account.
+    pub account: Address,
+    /// Cumulative credits, sats.
+    pub cumulative_sats: u64,
+    /// Cumulative amount, token base units (the leaf's value).
+    pub cumulative_amount: U256,
+}
+
+/// Why an epoch file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EpochFileError {
+    /// Not JSON of the expected shape.
+    #[error("epoch file does not parse: {0}")]
+    Parse(#[from] serde_json::Error),
+    /// Another format or version.
+    #[error(
+        "unsupported epoch file: format {format:?} version {version} (this auditor reads {FORMAT:?} version {VERSION})"
+    )]
+    Unsupported {
+        /// The `format` found.
+        format: String,
+        /// The `version` found.
+        version: u32,
+    },
+}
+
+impl EpochFile {
+    /// The canonical bytes: compact JSON, fields in declaration order.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EpochFileError> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// Parses and checks the format and version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EpochFileError> {
+        let file: Self = serde_json::from_slice(bytes)?;
+        if file.format != FORMAT || file.version != VERSION {
+            return Err(EpochFileError::Unsupported {
+                format: file.format,
+                version: file.version,
+            });
+        }
+        Ok(file)
+    }
+
+    /// The file name settlement writes it under.
+    pub fn file_name(epoch: u64) -> String {
+        format!("epoch-{epoch:08}.json")
+    }
+}
+
+/// `dataHash`: keccak256 of the file's exact bytes.
+pub fn data_hash(bytes: &[u8]) -> B256 {
+    keccak256(bytes)
+}

@@ -1,0 +1,301 @@
+//! The whole payout path on real components: regtest bitcoind, anvil, the
+//! pool with a SQLite store, and two reference miners on two addresses.
+//! Miners find blocks through the pool; the blocks mature; settlement closes
+//! the epochs, computes PPLNS, commits and (after the challenge period)
+//! finalizes on-chain; both miners claim with proofs built from the store;
+//! their token balances equal their PPLNS credits to the base unit.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use bitcoin::Network;
+use proofpool_chain::{DeployParams, DistributorClient, MockBTC};
+use proofpool_devtools::{Bitcoind, TempDir};
+use proofpool_merkle::{RewardLeaf, RewardTree};
+use proofpool_miner::{MinerConfig, MinerStats};
+use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
+use proofpool_pool::{Pool, PoolConfig};
+use proofpool_settlement::epoch_file::EpochFile;
+use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const MINER_A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+const MINER_B: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
+const EPOCH_SECS: u64 = 2;
+const MATURITY: u64 = 3;
+
+async fn mine(addr: std::net::SocketAddr, user: String, shares: u64) -> u64 {
+    let stats = Arc::new(MinerStats::default());
+    let config = MinerConfig {
+        address: addr.to_string(),
+        user,
+        threads: 1,
+        suggest_difficulty: None,
+        max_shares: Some(shares),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        proofpool_miner::run(config, stats.clone(), std::future::pending()),
+    )
+    .await
+    .expect("miner finished in time")
+    .expect("miner ran");
+    stats.accepted.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mined_blocks_become_claimable_tokens() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = TempDir::new("settle-regtest").unwrap();
+
+    // bitcoind with spendable coins and segwit spends in the mempool.
+    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
+    node.cli(&["createwallet", "w"]).unwrap();
+    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    node.cli(&["generatetoaddress", "110", &funding]).unwrap();
+    for _ in 0..2 {
+        let to = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+        node.cli(&["sendtoaddress", &to, "1.5"]).unwrap();
+    }
+    let payout =
+        bitcoin::Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
+            .unwrap()
+            .require_network(Network::Regtest)
+            .unwrap();
+    let endpoint = NodeEndpoint {
+        url: node.rpc_url().parse().unwrap(),
+        auth: NodeAuth::Cookie(node.cookie_path()),
+    };
+
+    // anvil with the contracts; the settler holds the mock BTC.
+    let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
+    let keys = anvil.keys().to_vec();
+    let settler = PrivateKeySigner::from(keys[0].clone());
+    let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
+    let deployment = proofpool_chain::deploy(
+        &provider,
+        &DeployParams {
+            token: None,
+            owner: settler.address(),
+            settler: settler.address(),
+            guardian: settler.address(),
+            challenge_period: 1,
+            mint_to_settler: U256::from(21_000_000u64) * U256::from(100_000_000u64),
+        },
+    )
+    .await
+    .unwrap();
+    let chain = DistributorClient::new(deployment.distributor, provider.clone());
+
+    // The pool, on a SQLite store with short epochs.
+    let db = dir.sqlite_url("pool.db");
+    let store = Store::open(&db, &StoreOptions::default()).await.unwrap();
+    let mut config = PoolConfig::new(
+        vec![endpoint.clone()],
+        Network::Regtest,
+        payout.script_pubkey(),
+    );
+    config.start_difficulty = "0.000000001".parse().unwrap();
+    config.min_difficulty = "0.000000001".parse().unwrap();
+    config.epoch_secs = EPOCH_SECS;
+    let pool = Pool::new(config, store.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = pool.clone();
+    let server = tokio::spawn(async move {
+        runner
+            .run(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+
+    // Two miners on two addresses take turns, so blocks are found at several
+    // heights and each block's PPLNS window spans both miners' shares (on
+    // regtest nearly every share meets the network target).
+    for round in 0..4 {
+        let before = pool.blocks().len();
+        let (miner, shares) = if round % 2 == 0 {
+            (MINER_A, 6)
+        } else {
+            (MINER_B, 3)
+        };
+        assert!(mine(addr, format!("{miner}.rig{round}"), shares).await >= shares);
+        for _ in 0..100 {
+            if pool.blocks().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Let the new template reach the pool before the next round.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Wait until every block the miners found is recorded.
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = store.blocks().await.unwrap();
+        if found.len() == pool.blocks().len()
+            && found.iter().all(|b| b.status != BlockStatus::Submitted)
+            && !found.is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let accepted: Vec<_> = found
+        .iter()
+        .filter(|b| b.status == BlockStatus::Immature)
+        .cloned()
+        .collect();
+    assert!(!accepted.is_empty(), "the miners found blocks: {found:?}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Mature them with blocks paid elsewhere.
+    let elsewhere = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    node.cli(&["generatetoaddress", &MATURITY.to_string(), &elsewhere])
+        .unwrap();
+
+    // Settle once every epoch with shares has ended (plus grace).
+    let last_share_epoch = store
+        .shares_after(0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .epoch;
+    let clock = store.clock().await.unwrap();
+    let (_, end) = clock.bounds(last_share_epoch);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if end + 1 > now {
+        tokio::time::sleep(Duration::from_secs(end + 1 - now + 1)).await;
+    }
+    let settle_config = SettleConfig {
+        // On regtest one share can fill a network difficulty; a wide window
+        // spreads each block over both miners.
+        params: PplnsParams {
+            window_x: 32,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        maturity: MATURITY,
+        grace: Duration::from_secs(1),
+        epochs_dir: dir.path().join("epochs"),
+        confirmations: 1,
+        dry_run: false,
+        settler: settler.address(),
+    };
+    let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30)).unwrap());
+    let settlement = Settler::new(
+        store.clone(),
+        chain.clone(),
+        Some(node_client),
+        settle_config,
+    );
+    let first = settlement.run_once().await.unwrap();
+    assert!(first.settled.len() as u64 >= last_share_epoch, "{first:?}");
+    assert_eq!(first.committed.len(), first.settled.len());
+    assert!(
+        first
+            .blocks_updated
+            .iter()
+            .all(|(_, s)| *s == BlockStatus::Mature),
+        "{first:?}"
+    );
+    // A second pass right away commits nothing twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = settlement.run_once().await.unwrap();
+    assert!(
+        second
+            .committed
+            .iter()
+            .all(|(e, _)| !first.settled.contains(e))
+    );
+    // (The second pass may have settled a newer, empty epoch; it waits out
+    // its own challenge period.)
+    let (_, last) = chain.heads().await.unwrap();
+    assert!(last >= *first.settled.iter().max().unwrap(), "{second:?}");
+    let record = store.epoch(last).await.unwrap().unwrap();
+    assert_eq!(record.status, EpochStatus::Finalized, "{second:?}");
+    assert_eq!(
+        chain.finalized_reward_root().await.unwrap(),
+        record.reward_root
+    );
+
+    // Every matured block is paid exactly once; credits + operator = R.
+    let blocks = store.blocks().await.unwrap();
+    let mut paid_sats = std::collections::BTreeMap::<Address, u64>::new();
+    for e in 1..=last {
+        let r = store.epoch(e).await.unwrap().unwrap();
+        let bytes = std::fs::read(dir.path().join("epochs").join(&r.file_name)).unwrap();
+        let file = EpochFile::from_bytes(&bytes).unwrap();
+        assert_eq!(alloy::primitives::keccak256(&bytes), r.data_hash);
+        for fb in &file.blocks {
+            let credited: u64 = fb.credits.iter().map(|c| c.sats).sum();
+            assert_eq!(
+                credited + fb.operator,
+                fb.coinbase_value,
+                "block {}",
+                fb.height
+            );
+            for c in &fb.credits {
+                *paid_sats.entry(c.miner).or_default() += c.sats;
+            }
+        }
+    }
+    for b in blocks.iter().filter(|b| b.status == BlockStatus::Mature) {
+        assert!(b.paid_epoch.is_some(), "matured block {} paid", b.height);
+    }
+
+    // Both miners claim with proofs from the store and get exactly their credits.
+    let balances = store.balances_at(last).await.unwrap();
+    let domain = chain.domain().await.unwrap();
+    let tree = RewardTree::new(
+        domain,
+        balances
+            .iter()
+            .map(|(a, s)| RewardLeaf {
+                account: *a,
+                cumulative: U256::from(*s),
+            })
+            .collect(),
+    )
+    .unwrap();
+    assert_eq!(tree.root(), record.reward_root);
+    let token = MockBTC::new(deployment.token, provider.clone());
+    for miner in [MINER_A, MINER_B] {
+        let account = Address::from_str(miner).unwrap();
+        let credit = paid_sats.get(&account).copied().unwrap_or(0);
+        assert!(
+            credit > 0,
+            "{miner} earned something: {blocks:?} {paid_sats:?}"
+        );
+        assert_eq!(balances.get(&account), Some(&credit));
+        let (leaf, proof) = tree.proof_for(account).unwrap();
+        chain.claim(account, leaf.cumulative, proof).await.unwrap();
+        let balance = token.balanceOf(account).call().await.unwrap();
+        assert_eq!(
+            balance,
+            U256::from(credit),
+            "{miner} holds its PPLNS credits"
+        );
+    }
+    let _ = provider.get_block_number().await.unwrap();
+    drop(anvil);
+    drop(node);
+}
