@@ -1,16 +1,39 @@
-//! `proofpool devnet`: a local chain with the contracts deployed.
+//! `proofpool devnet`: the whole system on loopback, with embedded defaults.
 //!
-//! Today it starts anvil on loopback, deploys MockBTC and the distributor with
-//! the project's own deploy code, mints the settler's funding and approves the
-//! distributor, prints a banner and stays up until Ctrl-C. bitcoind, the pool,
-//! settlement, the API and miners join it as their issues land.
+//! It runs the bootstrap if a tool is missing, then starts and supervises:
+//! a regtest bitcoind (with a funded wallet that keeps a few transactions in
+//! the mempool), anvil with MockBTC and the distributor deployed and the
+//! settler funded, the Stratum pool on a SQLite store in `.devnet/`, the
+//! settlement loop (short epochs, small maturity, short challenge period)
+//! and reference miners on anvil's test accounts. It prints a banner with
+//! everything needed to point hardware or a wallet at it. Ctrl-C stops the
+//! miners, drains the pool (every acknowledged share is flushed), runs a
+//! last settlement pass and shuts everything down.
+//!
+//! Each run starts from a clean `.devnet/` (the chain, the node and the
+//! store are all fresh, so they always agree).
+//!
+//! On regtest the network target is the easiest there is, so every share at
+//! the miners' difficulty is also a block; the reference miners suggest a
+//! difficulty that makes that a block every few seconds, and the PPLNS
+//! window is widened to span several shares.
 
 use crate::deploy::deployment_json;
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
-use eyre::WrapErr;
+use eyre::{WrapErr, eyre};
 use proofpool_chain::{DeployParams, DistributorClient};
+use proofpool_miner::{MinerConfig, MinerStats};
+use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
+use proofpool_pool::{Pool, PoolConfig};
+use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_store::{EpochStatus, Store, StoreOptions};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Arguments of `proofpool devnet`.
 #[derive(Debug, clap::Args)]
@@ -18,31 +41,102 @@ pub(crate) struct Args {
     /// anvil's port on 127.0.0.1.
     #[arg(long, default_value_t = 8545)]
     anvil_port: u16,
-    /// Challenge period of the devnet distributor, in seconds.
+    /// The Stratum port on 127.0.0.1.
+    #[arg(long, default_value_t = 3333)]
+    stratum_port: u16,
+    /// Where the store and epoch files live (wiped at start).
+    #[arg(long, default_value = ".devnet")]
+    state_dir: PathBuf,
+    /// Length of an epoch, seconds.
     #[arg(long, default_value_t = 10)]
+    epoch_secs: u64,
+    /// Confirmations before a block's credits count.
+    #[arg(long, default_value_t = 2)]
+    maturity: u64,
+    /// Challenge period of the devnet distributor, seconds.
+    #[arg(long, default_value_t = 5)]
     challenge_period: u64,
+    /// Seconds between settlement passes.
+    #[arg(long, default_value_t = 3)]
+    settle_every: u64,
+    /// Reference miners to run (0 = none).
+    #[arg(long, default_value_t = 2)]
+    miners: usize,
+    /// Run no reference miners (same as --miners 0).
+    #[arg(long)]
+    no_miners: bool,
+    /// Difficulty the reference miners suggest (on regtest each share is a block).
+    #[arg(long, default_value = "0.002")]
+    miner_difficulty: proofpool_primitives::Difficulty,
     /// Start, deploy, print the banner and exit (for smoke tests).
     #[arg(long)]
     exit_after_deploy: bool,
+    /// Exit with success once an epoch with credits is finalized on-chain
+    /// (claimable), printing how long that took; fail after this many seconds.
+    #[arg(long)]
+    until_claimable: Option<u64>,
 }
 
 /// One million mock BTC for the settler to fund epochs with.
 const SETTLER_FUNDING: u64 = 1_000_000 * 100_000_000;
 
-pub(crate) async fn run(args: Args) -> eyre::Result<()> {
-    if std::net::TcpListener::bind(("127.0.0.1", args.anvil_port)).is_err() {
+/// The PPLNS window on the devnet, in network difficulties: at the default
+/// miner difficulty a share is worth millions of regtest network
+/// difficulties, so this spans a handful of shares.
+const DEVNET_WINDOW_X: u64 = 20_000_000;
+
+fn port_free(port: u16, what: &str, flag: &str) -> eyre::Result<()> {
+    if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
         eyre::bail!(
-            "port {} on 127.0.0.1 is taken; stop whatever uses it or pass --anvil-port",
-            args.anvil_port
+            "port {port} on 127.0.0.1 ({what}) is taken; stop whatever uses it (`ss -ltnp | grep {port}`) or pass {flag}"
         );
     }
+    Ok(())
+}
+
+/// Runs the bootstrap when anvil or bitcoind is missing.
+fn ensure_tools() -> eyre::Result<()> {
+    if proofpool_devtools::anvil_path().is_ok() && proofpool_devtools::bitcoind_path().is_ok() {
+        return Ok(());
+    }
+    let script = proofpool_devtools::repo_root().join("scripts/bootstrap.sh");
+    eprintln!("tools missing: running {}", script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .wrap_err_with(|| format!("cannot run {}", script.display()))?;
+    if !status.success() {
+        eyre::bail!(
+            "{} failed ({status}); see its output above",
+            script.display()
+        );
+    }
+    proofpool_devtools::anvil_path()?;
+    proofpool_devtools::bitcoind_path()?;
+    Ok(())
+}
+
+pub(crate) async fn run(args: Args) -> eyre::Result<()> {
+    let started = Instant::now();
+    port_free(args.anvil_port, "anvil", "--anvil-port")?;
+    if !args.exit_after_deploy {
+        port_free(args.stratum_port, "Stratum", "--stratum-port")?;
+    }
+    ensure_tools()?;
+    if args.state_dir.exists() {
+        std::fs::remove_dir_all(&args.state_dir)
+            .wrap_err_with(|| format!("cannot reset {}", args.state_dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.state_dir)
+        .wrap_err_with(|| format!("cannot create {}", args.state_dir.display()))?;
+
+    // The chain.
     let anvil = proofpool_devtools::spawn_anvil(Some(args.anvil_port))?;
-    let keys = anvil.keys();
-    let (Some(deployer_key), Some(miner_key)) = (keys.first(), keys.get(1)) else {
+    let keys = anvil.keys().to_vec();
+    if keys.len() < 4 {
         eyre::bail!("anvil started without its default accounts");
-    };
-    let deployer = PrivateKeySigner::from(deployer_key.clone());
-    let miner = PrivateKeySigner::from(miner_key.clone());
+    }
+    let deployer = PrivateKeySigner::from(keys[0].clone());
     let owner = deployer.address();
     let provider = proofpool_chain::connect(anvil.endpoint_url(), deployer);
     let chain_id = provider
@@ -58,34 +152,247 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         mint_to_settler: U256::from(SETTLER_FUNDING),
     };
     let deployment = proofpool_chain::deploy(&provider, &params).await?;
-    let client = DistributorClient::new(deployment.distributor, provider.clone());
-    client.approve_funding(U256::MAX).await?;
+    let chain = DistributorClient::new(deployment.distributor, provider.clone());
+    let miner_keys: Vec<PrivateKeySigner> = keys[1..4]
+        .iter()
+        .map(|k| PrivateKeySigner::from(k.clone()))
+        .collect();
+    if args.exit_after_deploy {
+        print_banner(
+            &args,
+            &anvil.endpoint(),
+            chain_id,
+            &deployment,
+            &miner_keys,
+            None,
+        );
+        println!("{}", deployment_json(chain_id, &deployment, &params));
+        return Ok(());
+    }
 
-    println!("proofpool devnet");
-    println!(
-        "  anvil rpc      {}  (chain id {chain_id})",
-        anvil.endpoint()
+    // Bitcoin.
+    let node = proofpool_devtools::Bitcoind::start(&[])?;
+    node.cli(&["createwallet", "devnet"])?;
+    let funding = node.cli(&["getnewaddress", "", "bech32"])?;
+    node.cli(&["generatetoaddress", "101", &funding])?;
+    let payout_text = node.cli(&["getnewaddress", "pool", "bech32m"])?;
+    let payout = bitcoin::Address::from_str(&payout_text)
+        .wrap_err("bitcoind returned a bad address")?
+        .require_network(bitcoin::Network::Regtest)?;
+    let endpoint = NodeEndpoint {
+        url: node
+            .rpc_url()
+            .parse()
+            .map_err(|e| eyre!("bad bitcoind url: {e}"))?,
+        auth: NodeAuth::Cookie(node.cookie_path()),
+    };
+
+    // The pool.
+    let db = args.state_dir.join("pool.db");
+    let store = Store::open(
+        &format!("sqlite://{}", db.display()),
+        &StoreOptions::default(),
+    )
+    .await?;
+    let mut config = PoolConfig::new(
+        vec![endpoint.clone()],
+        bitcoin::Network::Regtest,
+        payout.script_pubkey(),
     );
+    config.epoch_secs = args.epoch_secs;
+    config.min_difficulty = "0.000000001".parse()?;
+    config.start_difficulty = args.miner_difficulty;
+    config.template_refresh = Duration::from_secs(10);
+    let pool = Pool::new(config, store.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_port))
+        .await
+        .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.stratum_port))?;
+    let (pool_stop, pool_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = pool.clone();
+    let pool_task = tokio::spawn(async move {
+        runner
+            .run(listener, async move {
+                let _ = pool_stopped.await;
+            })
+            .await
+    });
+
+    // Settlement.
+    let epochs_dir = args.state_dir.join("epochs");
+    let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30))?);
+    let settler = Arc::new(Settler::new(
+        store.clone(),
+        chain.clone(),
+        Some(node_client),
+        SettleConfig {
+            params: PplnsParams {
+                window_x: DEVNET_WINDOW_X,
+                fee_bps: 100,
+            },
+            token_per_sat: U256::from(1u64),
+            maturity: args.maturity,
+            grace: Duration::from_secs(2),
+            epochs_dir: epochs_dir.clone(),
+            confirmations: 1,
+            dry_run: false,
+            settler: owner,
+        },
+    ));
+
+    // Miners.
+    let (miners_stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let n_miners = if args.no_miners {
+        0
+    } else {
+        args.miners.min(miner_keys.len())
+    };
+    let mut miners = tokio::task::JoinSet::new();
+    let mut miner_stats = Vec::new();
+    for (i, key) in miner_keys.iter().take(n_miners).enumerate() {
+        let stats = Arc::new(MinerStats::default());
+        miner_stats.push((key.address(), stats.clone()));
+        let config = MinerConfig {
+            address: format!("127.0.0.1:{}", args.stratum_port),
+            user: format!("{}.cpu{i}", key.address()),
+            threads: 1,
+            suggest_difficulty: Some(args.miner_difficulty),
+            max_shares: None,
+        };
+        let mut stop = miners_stop.subscribe();
+        miners.spawn(async move {
+            if let Err(e) = proofpool_miner::run(config, stats, async move {
+                let _ = stop.recv().await;
+            })
+            .await
+            {
+                tracing::warn!(error = %e, "reference miner stopped");
+            }
+        });
+    }
+
+    print_banner(
+        &args,
+        &anvil.endpoint(),
+        chain_id,
+        &deployment,
+        &miner_keys,
+        Some(&epochs_dir),
+    );
+    println!("Ctrl-C stops everything.");
+
+    // Supervise: mempool traffic, settlement passes, status lines.
+    let mut settle_tick = tokio::time::interval(Duration::from_secs(args.settle_every.max(1)));
+    settle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mempool_tick = tokio::time::interval(Duration::from_secs(15));
+    let mut status_tick = tokio::time::interval(Duration::from_secs(30));
+    status_tick.tick().await;
+    let deadline = args
+        .until_claimable
+        .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
+    let stop = crate::pool::shutdown_signal();
+    tokio::pin!(stop);
+    let outcome: eyre::Result<()> = loop {
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => break Err(eyre!("no epoch with credits was finalized within {:?}", args.until_claimable)),
+            _ = mempool_tick.tick() => {
+                // Keep a transaction or two in the mempool so templates carry fees.
+                if let Ok(to) = node.cli(&["getnewaddress", "", "bech32"])
+                    && let Err(e) = node.cli(&["sendtoaddress", &to, "0.1"])
+                {
+                    tracing::debug!(error = %e, "devnet mempool transaction not sent");
+                }
+            }
+            _ = settle_tick.tick() => {
+                match settler.run_once().await {
+                    Ok(report) => {
+                        let mut claimable = false;
+                        for (e, tx) in &report.committed {
+                            tracing::info!(epoch = e, %tx, "epoch committed");
+                        }
+                        for e in &report.finalized {
+                            let record = store.epoch(*e).await?;
+                            let total = record.as_ref().map(|r| r.total_cumulative).unwrap_or_default();
+                            println!("epoch {e} finalized: {total} MockBTC base units claimable in total ({:.0?} since start)", started.elapsed());
+                            claimable |= !total.is_zero();
+                        }
+                        if args.until_claimable.is_some() && claimable {
+                            println!("first claimable epoch after {:.1?}", started.elapsed());
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "settlement pass failed; retrying"),
+                }
+            }
+            _ = status_tick.tick() => {
+                let finalized = store.epochs(0, 50).await?.into_iter().find(|r| r.status == EpochStatus::Finalized).map(|r| r.epoch);
+                for (addr, s) in &miner_stats {
+                    tracing::info!(miner = %addr, hashes = s.hashes.load(Ordering::Relaxed), accepted = s.accepted.load(Ordering::Relaxed), rejected = s.rejected.load(Ordering::Relaxed), "miner");
+                }
+                tracing::info!(blocks = pool.blocks().len(), ?finalized, "devnet status");
+            }
+        }
+    };
+
+    tracing::info!("shutting down: stopping miners");
+    let _ = miners_stop.send(());
+    while miners.join_next().await.is_some() {}
+    let _ = pool_stop.send(());
+    match pool_task.await {
+        Ok(Ok(())) => tracing::info!("pool drained and stopped"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "pool stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "pool task failed"),
+    }
+    store.close().await;
+    drop(node);
+    drop(anvil);
+    outcome
+}
+
+fn print_banner(
+    args: &Args,
+    rpc: &str,
+    chain_id: u64,
+    deployment: &proofpool_chain::Deployment,
+    miners: &[PrivateKeySigner],
+    epochs_dir: Option<&std::path::Path>,
+) {
+    println!("proofpool devnet");
+    if !args.exit_after_deploy {
+        println!(
+            "  stratum        stratum+tcp://127.0.0.1:{}  (username: an EVM address, e.g. {}.rig1)",
+            args.stratum_port,
+            miners
+                .first()
+                .map(|m| m.address().to_string())
+                .unwrap_or_default()
+        );
+    }
+    println!("  anvil rpc      {rpc}  (chain id {chain_id})");
     println!(
         "  token          {}  (MockBTC, 8 decimals)",
         deployment.token
     );
     println!("  distributor    {}", deployment.distributor);
-    println!("  settler        {owner}  (funded, distributor approved)");
-    println!("  test miner     {}", miner.address());
-    println!(
-        "  miner key      0x{}  (anvil's well-known key #1; import it in a wallet)",
-        alloy::hex::encode(miner_key.to_bytes())
-    );
-    println!("{}", deployment_json(chain_id, &deployment, &params));
-    if args.exit_after_deploy {
-        return Ok(());
+    if let Some(m) = miners.first() {
+        println!("  test miner     {}", m.address());
+        println!(
+            "  miner key      0x{}  (anvil's well-known key #1; import it in a wallet)",
+            alloy::hex::encode(m.credential().to_bytes())
+        );
     }
-    println!("Ctrl-C stops everything.");
-    tokio::signal::ctrl_c()
-        .await
-        .wrap_err("cannot listen for Ctrl-C")?;
-    tracing::info!("shutting down");
-    drop(anvil);
-    Ok(())
+    if let Some(dir) = epochs_dir {
+        println!(
+            "  epochs         every {} s, files in {}  (audit: proofpool audit --epochs-dir {} --rpc-url {rpc} --distributor {})",
+            args.epoch_secs,
+            dir.display(),
+            dir.display(),
+            deployment.distributor
+        );
+    }
 }

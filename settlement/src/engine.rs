@@ -377,14 +377,23 @@ impl<P: Provider + Clone> Settler<P> {
             .root();
         drop(leaves);
 
-        // Blocks that matured and are unpaid, by height.
-        let mut matured: Vec<BlockRecord> = self
-            .store
-            .blocks()
-            .await?
-            .into_iter()
-            .filter(|b| b.status == BlockStatus::Mature && b.paid_epoch.is_none())
-            .collect();
+        // Blocks that matured and are unpaid, by height, whose solving share
+        // is in this epoch or an earlier one (a block found after the epoch
+        // ended waits for the epoch its share is in, so its window is whole).
+        let mut matured: Vec<BlockRecord> = Vec::new();
+        for b in self.store.blocks().await? {
+            if b.status != BlockStatus::Mature || b.paid_epoch.is_some() {
+                continue;
+            }
+            let share_epoch = if b.share_seq > 0 {
+                self.store.share_epoch(b.share_seq).await?
+            } else {
+                Some(clock.epoch_of_ms(b.found_ms))
+            };
+            if share_epoch.is_some_and(|se| se <= e) {
+                matured.push(b);
+            }
+        }
         matured.sort_by_key(|b| (b.height, b.hash));
         let mut file_blocks = Vec::new();
         let mut credits = Vec::new();

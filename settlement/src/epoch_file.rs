@@ -12,8 +12,11 @@
 //! - `jobs`: every job a share of the epoch names (coinbase parts, branch,
 //!   header fields), so every share header can be rebuilt;
 //! - `shares`: in sequence order, with the fields the miner chose;
-//! - `blocks`: blocks that matured and are paid in this epoch, with the PPLNS
-//!   breakdown and per-miner credits;
+//! - `blocks`: blocks paid in this epoch — every block that had matured
+//!   when the epoch was settled, was not paid before, and whose solving share
+//!   is in this epoch or an earlier one — with the PPLNS breakdown (the
+//!   window walks back from the solving share over shares of epochs up to
+//!   this one) and per-miner credits;
 //! - `rewards`: every miner's cumulative amount after this epoch (sorted by
 //!   account), i.e. the reward tree's leaves;
 //! - the roots and totals committed on-chain.

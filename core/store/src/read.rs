@@ -204,6 +204,17 @@ impl Store {
         rows.into_iter().map(share_of).collect()
     }
 
+    /// The epoch share `seq` was written into, if it exists.
+    pub async fn share_epoch(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> = with_db!(self, pool => {
+            sqlx::query_scalar("SELECT epoch FROM shares WHERE seq = $1")
+                .bind(i64_of(seq))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(v.map(u64_of))
+    }
+
     /// Number of shares in `epoch`.
     pub async fn share_count(&self, epoch: u64) -> Result<u64, StoreError> {
         let n: i64 = with_db!(self, pool => {
