@@ -701,9 +701,15 @@ impl<P: Provider + Clone> Settler<P> {
             }
             self.chain.approve_funding(increase).await?;
         }
-        let (_, receipt) = self.chain.commit_epoch(commit).await?;
-        let tx = receipt.transaction_hash;
+        failpoint("before-send");
+        let tx = self.chain.send_commit_epoch(commit).await?;
+        failpoint("after-send");
+        let receipt = self.chain.wait(tx).await?;
+        if !receipt.status() {
+            return Err(SettleError::Chain(ChainError::TxReverted(tx)));
+        }
         self.wait_confirmations(receipt.block_number).await?;
+        failpoint("after-receipt");
         self.store
             .set_epoch_status(r.epoch, EpochStatus::Committed, Some(tx), now_ms())
             .await?;
@@ -730,7 +736,9 @@ impl<P: Provider + Clone> Settler<P> {
     /// passed, and brings the store's statuses in line with the chain.
     pub async fn finalize_ready(&self) -> Result<Vec<u64>, SettleError> {
         let (committed, mut finalized) = self.chain.heads().await?;
-        let now = self.chain.chain_time().await?;
+        // The next block's timestamp is at least the latest one's and, on
+        // chains that only mine on demand (anvil), about the wall clock.
+        let now = self.chain.chain_time().await?.max(now_ms() / 1000);
         let mut done = Vec::new();
         while finalized < committed {
             let e = finalized + 1;
@@ -740,7 +748,14 @@ impl<P: Provider + Clone> Settler<P> {
             if record.finalizableAt > now {
                 break;
             }
-            let receipt = self.chain.finalize(record).await?;
+            let receipt = match self.chain.finalize(record).await {
+                Ok(receipt) => receipt,
+                // Our clock ran ahead of the chain's; try again next pass.
+                Err(ChainError::Reverted(
+                    proofpool_chain::Distributor::DistributorErrors::ChallengePeriodActive(_),
+                )) => break,
+                Err(e) => return Err(e.into()),
+            };
             self.store
                 .set_epoch_status(
                     e,
@@ -762,6 +777,17 @@ impl<P: Provider + Clone> Settler<P> {
             }
         }
         Ok(done)
+    }
+}
+
+/// Crash-test hook: when `PROOFPOOL_FAILPOINT` names this point, announce it
+/// on stderr and hang, so a test can SIGKILL the process exactly here.
+fn failpoint(name: &str) {
+    if std::env::var("PROOFPOOL_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("FAILPOINT {name}");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
 }
 

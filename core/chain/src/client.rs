@@ -149,6 +149,17 @@ impl<P: Provider + Clone> DistributorClient<P> {
         Ok((record, receipt))
     }
 
+    /// Sends `commitEpoch` without waiting for the receipt (see [`Self::wait`]).
+    pub async fn send_commit_epoch(&self, commit: EpochCommit) -> Result<TxHash, ChainError> {
+        let pending = self
+            .contract
+            .commitEpoch(commit)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(*pending.tx_hash())
+    }
+
     /// Finalizes a pending epoch whose challenge period has passed.
     pub async fn finalize(&self, record: EpochRecord) -> Result<TransactionReceipt, ChainError> {
         let pending = self
