@@ -3,6 +3,7 @@
 //! `main` stays thin: it parses arguments, sets up logging and hands off to
 //! the subcommand's module.
 
+mod audit;
 mod deploy;
 mod devnet;
 mod key;
@@ -41,6 +42,8 @@ enum Command {
     Miner(miner::Args),
     /// Close epochs, compute PPLNS, commit and finalize them on-chain.
     Settle(Box<settle::Args>),
+    /// Recompute every committed epoch from the published data and compare with the chain.
+    Audit(Box<audit::Args>),
 }
 
 fn main() -> eyre::Result<()> {
@@ -64,6 +67,7 @@ fn main() -> eyre::Result<()> {
             Command::Pool(args) => pool::run(*args).await,
             Command::Miner(args) => miner::run(args).await,
             Command::Settle(args) => settle::run(*args).await,
+            Command::Audit(args) => audit::run(*args).await,
         }
     })
 }

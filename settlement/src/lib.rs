@@ -8,6 +8,7 @@
 //! [`proofpool_chain::DistributorClient::commit_epoch`]. Auditors recompute the
 //! same hashes from the published epoch file.
 
+pub mod audit;
 mod commitment;
 mod engine;
 pub mod epoch_file;

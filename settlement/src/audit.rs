@@ -1,0 +1,534 @@
+//! The auditor: recomputes every epoch from its published file and compares
+//! the result with the file and with the chain.
+//!
+//! Data flow: [`Auditor::audit_epoch`] takes epoch files in order 1, 2, …
+//! as raw bytes. For each it rebuilds every share's header from its job and
+//! checks the hash, the proof of work and the credited work; rebuilds the
+//! share tree; replays PPLNS for every paid block over all shares seen so far
+//! (the auditor keeps that history in memory); carries the cumulative
+//! balances forward and rebuilds the reward tree; and, when given the
+//! on-chain record ([`OnChainEpoch`]), compares every committed hash,
+//! `dataHash` included. It is pure and never panics, whatever the bytes: an
+//! unreadable file is a finding, not an error. Every disagreement is a
+//! [`Finding`] that names the field, the share, block, job or account, and
+//! the expected and found values; an epoch passes when it has none.
+//!
+//! [`audit`] drives it: it fetches files from a directory or the API
+//! ([`EpochSource`]), the records from the distributor ([`ChainReader`]),
+//! optionally checks each paid block against bitcoind ([`BlockChecker`]),
+//! and returns an [`AuditReport`].
+
+mod blocks;
+mod driver;
+mod finding;
+mod rewards;
+mod shares;
+
+#[cfg(test)]
+mod tests;
+
+pub use driver::{
+    AuditError, AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, audit,
+};
+pub use finding::{Finding, Severity, Subject};
+
+use crate::commitment::{PaidBlock, PplnsParams, SCORING_VERSION};
+use crate::epoch_file::{EpochFile, EpochFileError, FileChain, data_hash};
+use alloy::primitives::{Address, B256, TxHash, U256};
+use finding::Findings;
+use proofpool_chain::Distributor::EpochRecord;
+use proofpool_chain::record_hash;
+use proofpool_merkle::RewardDomain;
+use std::collections::{BTreeMap, HashMap};
+
+/// What the chain holds for one epoch, as the auditor compares it.
+#[derive(Debug, Clone)]
+pub struct OnChainEpoch {
+    /// The record of the `EpochCommitted` event that matches the stored hash.
+    pub record: EpochRecord,
+    /// `epochHash(epoch)` as stored by the distributor.
+    pub stored_hash: B256,
+    /// `epochHash(epoch - 1)` (zero for epoch 1): what `prevEpochHash` must be.
+    pub prev_stored_hash: B256,
+    /// The deployment: the chain id and the distributor's address.
+    pub domain: RewardDomain,
+    /// Whether the epoch is finalized (informational).
+    pub finalized: bool,
+    /// The transaction that committed it, if known.
+    pub tx: Option<TxHash>,
+}
+
+/// The outcome of auditing one epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochVerdict {
+    /// The epoch.
+    pub epoch: u64,
+    /// Shares in the file (0 if it did not parse).
+    pub shares: u64,
+    /// The blocks the file pays, as listed, for checks against bitcoind.
+    pub blocks: Vec<PaidBlock>,
+    /// keccak256 of the file's bytes (zero if there was no file).
+    pub data_hash: B256,
+    /// `totalCumulative` as recomputed (zero if the file did not parse).
+    pub total_cumulative: U256,
+    /// Whether the on-chain record was compared.
+    pub onchain_checked: bool,
+    /// Whether the epoch is finalized on-chain, when the chain was read.
+    pub finalized: Option<bool>,
+    /// The findings, mismatches first found first; at most
+    /// [`EpochVerdict::MAX_LISTED`] are kept.
+    pub findings: Vec<Finding>,
+    /// Mismatches found, including those not listed.
+    pub failures: u64,
+    /// Findings found but not listed (over the cap).
+    pub omitted: u64,
+}
+
+impl EpochVerdict {
+    /// How many findings a verdict lists; the rest are only counted.
+    pub const MAX_LISTED: usize = 100;
+
+    /// Whether the epoch passed: no mismatch at all.
+    pub fn is_ok(&self) -> bool {
+        self.failures == 0
+    }
+
+    /// Adds a finding found outside the pure audit (by the driver).
+    pub fn push(&mut self, finding: Finding) {
+        if finding.severity == Severity::Mismatch {
+            self.failures = self.failures.saturating_add(1);
+        }
+        if self.findings.len() < Self::MAX_LISTED {
+            self.findings.push(finding);
+        } else {
+            self.omitted = self.omitted.saturating_add(1);
+        }
+    }
+
+    /// Turns the mismatches `matches` selects into warnings (the driver uses
+    /// it when bitcoind vouched for what the files could not show).
+    pub fn downgrade(&mut self, matches: impl Fn(&Finding) -> bool) {
+        for f in &mut self.findings {
+            if f.severity == Severity::Mismatch && matches(f) {
+                f.severity = Severity::Warning;
+                self.failures = self.failures.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for EpochVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.is_ok() { "OK" } else { "FAIL" };
+        write!(
+            f,
+            "epoch {}: {verdict} ({} shares, {} blocks, totalCumulative {}",
+            self.epoch,
+            self.shares,
+            self.blocks.len(),
+            self.total_cumulative
+        )?;
+        match (self.onchain_checked, self.finalized) {
+            (true, Some(true)) => write!(f, ", compared with the chain, finalized")?,
+            (true, _) => write!(f, ", compared with the chain")?,
+            (false, _) => write!(f, ", chain not checked")?,
+        }
+        if !self.is_ok() {
+            write!(f, "; {} mismatches", self.failures)?;
+        }
+        let warnings = self
+            .findings
+            .iter()
+            .filter(|x| x.severity == Severity::Warning)
+            .count();
+        if warnings > 0 {
+            write!(f, "; {warnings} warnings")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// Watches an audit's progress (a progress bar, a log). Every method has a
+/// no-op default.
+pub trait AuditObserver {
+    /// An epoch with `shares` shares is about to be checked.
+    fn epoch_started(&mut self, _epoch: u64, _shares: u64) {}
+    /// `done` of the current epoch's shares have been checked so far.
+    fn shares_checked(&mut self, _done: u64) {}
+    /// An epoch's verdict is final (called by [`audit`], after the chain and
+    /// bitcoind checks).
+    fn epoch_finished(&mut self, _verdict: &EpochVerdict) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl AuditObserver for NoObserver {}
+
+/// A share as PPLNS reads it later.
+#[derive(Debug, Clone, Copy)]
+struct HistShare {
+    miner: Address,
+    work: U256,
+    /// Zero when the share's job is missing (PPLNS then reports it).
+    net_work: U256,
+}
+
+/// A share whose verified hash meets its job's network target: a block.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Internal byte order.
+    hash: B256,
+    miner: Address,
+    height: u64,
+    /// The job's `coinbase_value`.
+    job_value: u64,
+    /// What the rebuilt coinbase transaction's outputs sum to.
+    outputs: Result<u64, String>,
+}
+
+/// What the auditor remembers of the previous epoch.
+#[derive(Debug, Clone, Copy)]
+struct PrevEpoch {
+    end_unix: u64,
+    chain: FileChain,
+}
+
+/// Recomputes epochs in order and remembers what later epochs depend on:
+/// every share (for PPLNS windows), every paid block, the cumulative
+/// balances. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    next_epoch: u64,
+    history: BTreeMap<u64, HistShare>,
+    /// Every share hash seen, with its seq.
+    hashes: HashMap<B256, u64>,
+    candidates: HashMap<u64, Candidate>,
+    seqs: shares::SeqTracker,
+    /// Every block paid so far, display order, with its epoch.
+    paid: HashMap<B256, u64>,
+    /// Recomputed cumulative sats per account.
+    cumulative: BTreeMap<Address, u64>,
+    /// Recomputed `totalCumulative` of the previous epoch.
+    prev_total: U256,
+    prev: Option<PrevEpoch>,
+}
+
+impl Default for Auditor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Auditor {
+    /// An auditor that expects epoch 1 next.
+    pub fn new() -> Self {
+        Self {
+            next_epoch: 1,
+            history: BTreeMap::new(),
+            hashes: HashMap::new(),
+            candidates: HashMap::new(),
+            seqs: shares::SeqTracker::default(),
+            paid: HashMap::new(),
+            cumulative: BTreeMap::new(),
+            prev_total: U256::ZERO,
+            prev: None,
+        }
+    }
+
+    /// The epoch the next file must be.
+    pub fn next_epoch(&self) -> u64 {
+        self.next_epoch
+    }
+
+    /// Audits the next epoch's file; see the module docs. `onchain` is what
+    /// the chain holds for it, if the chain is being compared.
+    pub fn audit_epoch(&mut self, bytes: &[u8], onchain: Option<&OnChainEpoch>) -> EpochVerdict {
+        self.audit_epoch_with(bytes, onchain, &mut NoObserver)
+    }
+
+    /// [`Auditor::audit_epoch`], reporting progress to `observer`.
+    pub fn audit_epoch_with(
+        &mut self,
+        bytes: &[u8],
+        onchain: Option<&OnChainEpoch>,
+        observer: &mut dyn AuditObserver,
+    ) -> EpochVerdict {
+        let epoch = self.advance();
+        let mut f = Findings::default();
+        let hash = data_hash(bytes);
+        let file = match EpochFile::from_bytes(bytes) {
+            Ok(file) => file,
+            Err(err) => {
+                file_error(&mut f, &err);
+                if let Some(oc) = onchain {
+                    check_record(&mut f, epoch, oc);
+                    f.compare(Subject::Chain, "dataHash", hash, oc.record.commit.dataHash);
+                }
+                self.prev = None;
+                return f.into_verdict(epoch, 0, Vec::new(), hash, U256::ZERO, onchain);
+            }
+        };
+        observer.epoch_started(epoch, file.shares.len() as u64);
+        self.check_header(&mut f, epoch, &file, onchain);
+
+        let share_root = shares::check(self, &mut f, epoch, &file, observer);
+        if let Some(root) = share_root {
+            f.compare(Subject::Epoch, "share_root", root, file.share_root);
+        }
+
+        let blocks = blocks::check(self, &mut f, epoch, &file);
+        let domain = onchain.map_or(
+            RewardDomain {
+                chain_id: file.chain.chain_id,
+                distributor: file.chain.distributor,
+            },
+            |oc| oc.domain,
+        );
+        let rewards = rewards::check(self, &mut f, &file, &blocks.credits, domain);
+
+        if let Some(oc) = onchain {
+            check_record(&mut f, epoch, oc);
+            let c = &oc.record.commit;
+            let params = PplnsParams {
+                window_x: file.params.window_x,
+                fee_bps: file.params.fee_bps,
+            };
+            if let Some(root) = share_root {
+                f.compare(Subject::Chain, "shareRoot", root, c.shareRoot);
+            }
+            f.compare(Subject::Chain, "rewardRoot", rewards.root, c.rewardRoot);
+            f.compare(
+                Subject::Chain,
+                "totalCumulative",
+                rewards.total,
+                c.totalCumulative,
+            );
+            f.compare(Subject::Chain, "blocksHash", blocks.hash, c.blocksHash);
+            f.compare(Subject::Chain, "paramsHash", params.hash(), c.paramsHash);
+            f.compare(Subject::Chain, "dataHash", hash, c.dataHash);
+            f.compare(
+                Subject::Chain,
+                "prevEpochHash",
+                oc.prev_stored_hash,
+                c.prevEpochHash,
+            );
+            f.compare(
+                Subject::Epoch,
+                "prev_epoch_hash",
+                oc.prev_stored_hash,
+                file.prev_epoch_hash,
+            );
+            f.compare(
+                Subject::Chain,
+                "prevTotalCumulative",
+                self.prev_total,
+                oc.record.prevTotalCumulative,
+            );
+        }
+
+        self.cumulative = rewards.cumulative;
+        self.prev_total = rewards.total;
+        self.prev = Some(PrevEpoch {
+            end_unix: file.end_unix,
+            chain: file.chain,
+        });
+        f.into_verdict(
+            epoch,
+            file.shares.len() as u64,
+            blocks.paid,
+            hash,
+            rewards.total,
+            onchain,
+        )
+    }
+
+    /// Records that the next epoch's file is missing, and returns its
+    /// (failing) verdict. Later epochs are still audited, but their
+    /// cumulative balances will not match.
+    pub fn missing_epoch(&mut self, why: &str, onchain: Option<&OnChainEpoch>) -> EpochVerdict {
+        let epoch = self.advance();
+        let mut f = Findings::default();
+        f.mismatch(
+            Subject::File,
+            "file",
+            "the epoch file",
+            format_args!("none: {why}"),
+        );
+        if let Some(oc) = onchain {
+            check_record(&mut f, epoch, oc);
+        }
+        self.prev = None;
+        f.into_verdict(epoch, 0, Vec::new(), B256::ZERO, U256::ZERO, onchain)
+    }
+
+    /// Takes the next epoch's file as it says, without checking it: its
+    /// shares join the history, its paid blocks the paid set, and its
+    /// cumulative balances become the baseline. Used for the epochs before
+    /// `--from`.
+    pub fn replay(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
+        let epoch = self.next_epoch;
+        let file = EpochFile::from_bytes(bytes).map_err(|err| AuditError::Replay {
+            epoch,
+            reason: err.to_string(),
+        })?;
+        if file.epoch != epoch {
+            return Err(AuditError::Replay {
+                epoch,
+                reason: format!("the file is for epoch {}", file.epoch),
+            });
+        }
+        self.advance();
+        shares::absorb_trusted(self, &file);
+        for b in &file.blocks {
+            self.paid.insert(b.hash, epoch);
+        }
+        self.cumulative = file
+            .rewards
+            .iter()
+            .map(|r| (r.account, r.cumulative_sats))
+            .collect();
+        self.prev_total = file.total_cumulative;
+        self.prev = Some(PrevEpoch {
+            end_unix: file.end_unix,
+            chain: file.chain,
+        });
+        Ok(())
+    }
+
+    /// Seq gaps still open after the last epoch audited, as warnings: their
+    /// shares may yet appear in the next epoch's file.
+    pub fn open_gaps(&self) -> Vec<Finding> {
+        self.seqs
+            .gaps()
+            .map(|(a, b)| Finding {
+                severity: Severity::Warning,
+                subject: Subject::Epoch,
+                field: "seq",
+                expected: "every seq in some epoch file".to_owned(),
+                found: format!("seqs {a}..={b} in none yet (they may be in the next epoch)"),
+            })
+            .collect()
+    }
+
+    fn advance(&mut self) -> u64 {
+        let epoch = self.next_epoch;
+        self.next_epoch = epoch.saturating_add(1);
+        epoch
+    }
+
+    /// Format-level fields: epoch, interval, parameters, deployment.
+    fn check_header(
+        &self,
+        f: &mut Findings,
+        epoch: u64,
+        file: &EpochFile,
+        onchain: Option<&OnChainEpoch>,
+    ) {
+        f.compare(Subject::Epoch, "epoch", epoch, file.epoch);
+        if file.start_unix >= file.end_unix {
+            f.mismatch(
+                Subject::Epoch,
+                "end_unix",
+                format_args!("after start_unix {}", file.start_unix),
+                file.end_unix,
+            );
+        }
+        let p = &file.params;
+        f.compare(
+            Subject::Epoch,
+            "params.scoring_version",
+            SCORING_VERSION,
+            p.scoring_version,
+        );
+        let params = PplnsParams {
+            window_x: p.window_x,
+            fee_bps: p.fee_bps,
+        };
+        f.compare(
+            Subject::Epoch,
+            "params.params_hash",
+            params.hash(),
+            p.params_hash,
+        );
+        if let Some(prev) = self.prev {
+            f.compare(Subject::Epoch, "start_unix", prev.end_unix, file.start_unix);
+            if onchain.is_none() {
+                // With the chain, the domain is compared with the deployment instead.
+                f.compare(
+                    Subject::Epoch,
+                    "chain.chain_id",
+                    prev.chain.chain_id,
+                    file.chain.chain_id,
+                );
+                f.compare(
+                    Subject::Epoch,
+                    "chain.distributor",
+                    prev.chain.distributor,
+                    file.chain.distributor,
+                );
+            }
+            f.compare(
+                Subject::Epoch,
+                "chain.token_per_sat",
+                prev.chain.token_per_sat,
+                file.chain.token_per_sat,
+            );
+        }
+        match onchain {
+            Some(oc) => {
+                f.compare(
+                    Subject::Epoch,
+                    "chain.chain_id",
+                    oc.domain.chain_id,
+                    file.chain.chain_id,
+                );
+                f.compare(
+                    Subject::Epoch,
+                    "chain.distributor",
+                    oc.domain.distributor,
+                    file.chain.distributor,
+                );
+            }
+            // Without the chain only epoch 1's link is known.
+            None if epoch == 1 => {
+                f.compare(
+                    Subject::Epoch,
+                    "prev_epoch_hash",
+                    B256::ZERO,
+                    file.prev_epoch_hash,
+                );
+            }
+            None => {}
+        }
+    }
+}
+
+/// The on-chain record's own consistency: its epoch and its stored hash.
+fn check_record(f: &mut Findings, epoch: u64, oc: &OnChainEpoch) {
+    f.compare(Subject::Chain, "epoch", epoch, oc.record.commit.epoch);
+    f.compare(
+        Subject::Chain,
+        "epochHash",
+        record_hash(&oc.record),
+        oc.stored_hash,
+    );
+}
+
+fn file_error(f: &mut Findings, err: &EpochFileError) {
+    let field = match err {
+        EpochFileError::Unsupported { .. } => "format",
+        _ => "json",
+    };
+    f.mismatch(
+        Subject::File,
+        field,
+        format_args!(
+            "a {:?} version {} document",
+            crate::epoch_file::FORMAT,
+            crate::epoch_file::VERSION
+        ),
+        err,
+    );
+}

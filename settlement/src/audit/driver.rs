@@ -1,0 +1,449 @@
+//! The audit driver: fetches epoch files and on-chain records, runs the
+//! [`Auditor`] over epochs 1..=N, and checks paid blocks against bitcoind.
+
+use super::blocks::{SOLVING_SHARE, display_order};
+use super::finding::{Findings, Severity, Subject};
+use super::{AuditObserver, Auditor, EpochVerdict, Finding, OnChainEpoch};
+use crate::commitment::PaidBlock;
+use crate::epoch_file::EpochFile;
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use proofpool_chain::{ChainError, DistributorClient};
+use proofpool_merkle::RewardDomain;
+use proofpool_node::{NodeClient, NodeError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why an audit could not run to the end (as opposed to a finding: the
+/// data was reachable but wrong).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// An epoch file could not be read (other than not existing).
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API could not be reached.
+    #[error("cannot fetch {url}: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The API answered with an error status (other than 404).
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The chain could not be read.
+    #[error("reading the chain failed: {0}")]
+    Chain(#[from] ChainError),
+    /// bitcoind could not be read.
+    #[error("bitcoind: {0}")]
+    Node(#[from] NodeError),
+    /// An epoch before `--from` is missing or unreadable, so the history the
+    /// audited epochs build on is unknown.
+    #[error("epoch {epoch} (before --from) cannot be replayed: {reason}")]
+    Replay {
+        /// The epoch.
+        epoch: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where epoch files come from.
+#[derive(Debug, Clone)]
+pub enum EpochSource {
+    /// A directory of `epoch-00000001.json`, … ([`EpochFile::file_name`]).
+    Dir(PathBuf),
+    /// The API: `GET {base}/api/v1/epochs/{n}/file`.
+    Api {
+        /// The API's base URL.
+        base: reqwest::Url,
+        /// The HTTP client.
+        http: reqwest::Client,
+    },
+}
+
+impl EpochSource {
+    /// Files in `dir`.
+    pub fn dir(dir: impl Into<PathBuf>) -> Self {
+        Self::Dir(dir.into())
+    }
+
+    /// Files served by the API at `base`.
+    pub fn api(base: reqwest::Url) -> Result<Self, AuditError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(600))
+            .build()
+            .map_err(|source| AuditError::Http {
+                url: base.to_string(),
+                source,
+            })?;
+        Ok(Self::Api { base, http })
+    }
+
+    /// Where epoch `epoch`'s file is.
+    pub fn describe(&self, epoch: u64) -> String {
+        match self {
+            Self::Dir(dir) => dir.join(EpochFile::file_name(epoch)).display().to_string(),
+            Self::Api { base, .. } => format!(
+                "{}/api/v1/epochs/{epoch}/file",
+                base.as_str().trim_end_matches('/')
+            ),
+        }
+    }
+
+    /// The exact bytes of epoch `epoch`'s file; `None` if there is none.
+    pub async fn fetch(&self, epoch: u64) -> Result<Option<Vec<u8>>, AuditError> {
+        match self {
+            Self::Dir(dir) => {
+                let path = dir.join(EpochFile::file_name(epoch));
+                match tokio::fs::read(&path).await {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(AuditError::Io { path, source }),
+                }
+            }
+            Self::Api { http, .. } => {
+                let url = self.describe(epoch);
+                let http_err = |source| AuditError::Http {
+                    url: url.clone(),
+                    source,
+                };
+                let response = http.get(&url).send().await.map_err(http_err)?;
+                let status = response.status();
+                if status == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                if !status.is_success() {
+                    return Err(AuditError::Status {
+                        url,
+                        status: status.as_u16(),
+                    });
+                }
+                Ok(Some(response.bytes().await.map_err(http_err)?.to_vec()))
+            }
+        }
+    }
+
+    /// The newest epoch with a file, if the source can tell (a directory
+    /// can; the API is probed epoch by epoch instead).
+    pub async fn newest(&self) -> Result<Option<u64>, AuditError> {
+        let Self::Dir(dir) = self else {
+            return Ok(None);
+        };
+        let io = |source| AuditError::Io {
+            path: dir.clone(),
+            source,
+        };
+        let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
+        let mut newest = None;
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let name = entry.file_name();
+            let epoch = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("epoch-"))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|e| EpochFile::file_name(*e) == name.to_string_lossy());
+            newest = newest.max(epoch);
+        }
+        Ok(newest)
+    }
+}
+
+/// Reads the distributor without a wallet.
+#[derive(Debug, Clone)]
+pub struct ChainReader {
+    client: DistributorClient<DynProvider>,
+}
+
+impl ChainReader {
+    /// Reads the distributor at `distributor` through the JSON-RPC endpoint `url`.
+    pub fn connect(url: reqwest::Url, distributor: Address) -> Self {
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        Self {
+            client: DistributorClient::new(distributor, provider),
+        }
+    }
+
+    /// The newest committed and newest finalized epochs.
+    pub async fn heads(&self) -> Result<(u64, u64), AuditError> {
+        Ok(self.client.heads().await?)
+    }
+
+    /// The deployment reward leaves must be bound to.
+    pub async fn domain(&self) -> Result<RewardDomain, AuditError> {
+        Ok(self.client.domain().await?)
+    }
+
+    /// What the chain holds for `epoch`; `None` if no `EpochCommitted`
+    /// event matches its stored hash (not committed, or vetoed).
+    pub async fn epoch(
+        &self,
+        epoch: u64,
+        domain: RewardDomain,
+        last_finalized: u64,
+    ) -> Result<Option<OnChainEpoch>, AuditError> {
+        let Some((record, tx)) = self.client.committed_record(epoch).await? else {
+            return Ok(None);
+        };
+        let stored_hash = self.client.epoch_hash(epoch).await?;
+        let prev_stored_hash = match epoch.checked_sub(1) {
+            Some(prev) if prev > 0 => self.client.epoch_hash(prev).await?,
+            _ => B256::ZERO,
+        };
+        Ok(Some(OnChainEpoch {
+            record,
+            stored_hash,
+            prev_stored_hash,
+            domain,
+            finalized: epoch <= last_finalized,
+            tx: Some(tx),
+        }))
+    }
+}
+
+/// Checks paid blocks against bitcoind: in the best chain, at the height
+/// the file says, with the coinbase value the file says.
+#[derive(Debug)]
+pub struct BlockChecker {
+    node: NodeClient,
+}
+
+impl BlockChecker {
+    /// Checks through `node`.
+    pub fn new(node: NodeClient) -> Self {
+        Self { node }
+    }
+
+    /// The findings for one block (empty if bitcoind agrees).
+    pub async fn check(&self, block: &PaidBlock) -> Result<Vec<Finding>, AuditError> {
+        let subject = Subject::Block {
+            height: block.height,
+        };
+        let mut f = Findings::default();
+        let hex = alloy::hex::encode(block.hash);
+        let Some(header) = self.node.get_block_header(&hex).await? else {
+            f.mismatch(
+                subject,
+                "bitcoind.hash",
+                "a block bitcoind knows",
+                "an unknown block",
+            );
+            return Ok(f.into_list());
+        };
+        if header.confirmations < 1 {
+            f.mismatch(
+                subject,
+                "bitcoind.hash",
+                "a block in bitcoind's best chain",
+                format_args!("an orphaned block ({} confirmations)", header.confirmations),
+            );
+        }
+        f.compare(subject, "bitcoind.height", header.height, block.height);
+        let raw: String = self
+            .node
+            .call("getblock", serde_json::json!([hex, 0]), None)
+            .await?;
+        let decoded = alloy::hex::decode(raw.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| coinbase_value_of_block(&bytes));
+        match decoded {
+            Ok((hash, value)) => {
+                f.compare(subject, "bitcoind.hash", hash, block.hash);
+                f.compare(
+                    subject,
+                    "bitcoind.coinbase_value",
+                    value,
+                    block.coinbase_value.0,
+                );
+            }
+            Err(why) => f.mismatch(
+                subject,
+                "bitcoind.coinbase_value",
+                "a block bitcoind serves whole",
+                why,
+            ),
+        }
+        Ok(f.into_list())
+    }
+}
+
+/// A serialized block's hash (display order) and what its coinbase
+/// transaction's outputs add up to.
+pub(super) fn coinbase_value_of_block(raw: &[u8]) -> Result<(B256, u64), String> {
+    let block: bitcoin::Block =
+        bitcoin::consensus::deserialize(raw).map_err(|e| format!("not a block: {e}"))?;
+    let coinbase = block
+        .txdata
+        .first()
+        .filter(|tx| tx.is_coinbase())
+        .ok_or("the block has no coinbase transaction")?;
+    let value = coinbase
+        .output
+        .iter()
+        .try_fold(0u64, |sum, out| sum.checked_add(out.value.to_sat()))
+        .ok_or("the coinbase outputs overflow")?;
+    use bitcoin::hashes::Hash;
+    let hash = display_order(B256::from(block.block_hash().to_byte_array()));
+    Ok((hash, value))
+}
+
+/// Which epochs to report on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// The first epoch to report on; earlier ones are replayed unchecked
+    /// ([`Auditor::replay`]), because later epochs build on them.
+    pub from: u64,
+    /// The last epoch to report on; default: the newest committed on-chain
+    /// (or the newest file, without the chain).
+    pub to: Option<u64>,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self { from: 1, to: None }
+    }
+}
+
+/// The outcome of a whole audit.
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    /// One verdict per epoch reported on, in order.
+    pub verdicts: Vec<EpochVerdict>,
+    /// Whether the chain was compared.
+    pub chain_checked: bool,
+    /// Whether paid blocks were checked against bitcoind.
+    pub blocks_checked: bool,
+    /// Warnings about the run as a whole (seq gaps the next epoch may close).
+    pub warnings: Vec<Finding>,
+}
+
+impl AuditReport {
+    /// Whether every epoch passed.
+    pub fn is_ok(&self) -> bool {
+        self.verdicts.iter().all(EpochVerdict::is_ok)
+    }
+
+    /// The epochs that failed.
+    pub fn failed_epochs(&self) -> Vec<u64> {
+        self.verdicts
+            .iter()
+            .filter(|v| !v.is_ok())
+            .map(|v| v.epoch)
+            .collect()
+    }
+}
+
+/// Audits epochs 1..=N, reporting on `options.from..=N`: N is the newest
+/// epoch committed on-chain when `chain` is given, else the newest file.
+/// Each verdict goes to `observer` as it is final.
+pub async fn audit(
+    source: &EpochSource,
+    chain: Option<&ChainReader>,
+    node: Option<&BlockChecker>,
+    options: &AuditOptions,
+    observer: &mut dyn AuditObserver,
+) -> Result<AuditReport, AuditError> {
+    let from = options.from.max(1);
+    let (newest, last_finalized, domain) = match chain {
+        Some(c) => {
+            let (committed, finalized) = c.heads().await?;
+            (Some(committed), finalized, Some(c.domain().await?))
+        }
+        None => (source.newest().await?, 0, None),
+    };
+    // `None`: unknown (the API without the chain); stop at the first missing file.
+    let last = match (newest, options.to) {
+        (Some(n), Some(to)) => Some(n.min(to)),
+        (n, to) => n.or(to),
+    };
+    let mut auditor = Auditor::new();
+    let mut verdicts = Vec::new();
+    let mut epoch = 1u64;
+    while last.is_none_or(|last| epoch <= last) {
+        let bytes = source.fetch(epoch).await?;
+        if epoch < from {
+            let Some(bytes) = bytes else {
+                return Err(AuditError::Replay {
+                    epoch,
+                    reason: format!("{} does not exist", source.describe(epoch)),
+                });
+            };
+            auditor.replay(&bytes)?;
+        } else {
+            if last.is_none() && bytes.is_none() {
+                break;
+            }
+            let onchain = match (chain, domain) {
+                (Some(c), Some(d)) => c.epoch(epoch, d, last_finalized).await?,
+                _ => None,
+            };
+            let mut verdict = match &bytes {
+                Some(b) => auditor.audit_epoch_with(b, onchain.as_ref(), observer),
+                None => auditor.missing_epoch(
+                    &format!("{} does not exist", source.describe(epoch)),
+                    onchain.as_ref(),
+                ),
+            };
+            if chain.is_some() && onchain.is_none() {
+                verdict.push(Finding {
+                    severity: Severity::Mismatch,
+                    subject: Subject::Chain,
+                    field: "epochHash",
+                    expected: "an EpochCommitted event matching the stored hash".to_owned(),
+                    found: "none (not committed, or vetoed)".to_owned(),
+                });
+            }
+            if let Some(node) = node {
+                check_blocks(node, &mut verdict).await?;
+            }
+            observer.epoch_finished(&verdict);
+            verdicts.push(verdict);
+        }
+        let Some(next) = epoch.checked_add(1) else {
+            break;
+        };
+        epoch = next;
+    }
+    Ok(AuditReport {
+        verdicts,
+        chain_checked: chain.is_some(),
+        blocks_checked: node.is_some(),
+        warnings: auditor.open_gaps(),
+    })
+}
+
+/// Adds bitcoind's findings for each paid block. A block bitcoind vouches
+/// for entirely no longer fails for want of its solving share in the files
+/// (the pool records a block whose share the store refused with seq 0).
+async fn check_blocks(node: &BlockChecker, verdict: &mut EpochVerdict) -> Result<(), AuditError> {
+    for block in verdict.blocks.clone() {
+        let findings = node.check(&block).await?;
+        let vouched = findings.is_empty();
+        for finding in findings {
+            verdict.push(finding);
+        }
+        if vouched {
+            let subject = Subject::Block {
+                height: block.height,
+            };
+            verdict.downgrade(|f| f.subject == subject && f.field == SOLVING_SHARE);
+        }
+    }
+    Ok(())
+}

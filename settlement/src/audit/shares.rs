@@ -1,0 +1,411 @@
+//! Share checks: every header rebuilt, its hash, proof of work and work
+//! checked, the share tree rebuilt; and the share history PPLNS reads later.
+
+use super::finding::{Findings, Subject};
+use super::{AuditObserver, Auditor, Candidate, HistShare};
+use crate::epoch_file::{EpochFile, FileJob, FileShare};
+use crate::header::{HeaderParts, hash_value, target_from_nbits};
+use alloy::primitives::{B256, U256};
+use proofpool_merkle::{ShareLeaf, ShareTree};
+use proofpool_primitives::{EpochId, ShareHash, Work};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The pool's extranonce lengths (`pool::job::JobConfig::validate`).
+const EXTRANONCE_LEN: std::ops::RangeInclusive<usize> = 1..=8;
+/// Deeper than any real block's transaction tree (2^32 transactions).
+const MAX_BRANCH: usize = 32;
+/// No coinbase transaction is larger than a block.
+const MAX_COINBASE_BYTES: usize = 4_000_000;
+/// Progress is reported every this many shares.
+const PROGRESS_EVERY: usize = 4096;
+
+type JobKey = (u8, u64);
+
+/// A job and what its `nbits` means.
+struct JobInfo<'a> {
+    job: &'a FileJob,
+    net_target: U256,
+    /// Zero for a zero target (reported).
+    net_work: U256,
+    /// Whether its shares' headers can be rebuilt (sane branch and coinbase).
+    usable: bool,
+}
+
+/// Which sequence numbers have been seen: the highest, and the gaps below it
+/// as inclusive ranges (kept as ranges so a hostile seq cannot cost memory).
+#[derive(Debug, Clone, Default)]
+pub(super) struct SeqTracker {
+    max: u64,
+    gaps: BTreeMap<u64, u64>,
+}
+
+impl SeqTracker {
+    /// Records `seq`; `false` if it was seen before.
+    pub(super) fn insert(&mut self, seq: u64) -> bool {
+        if seq > self.max {
+            if seq > self.max + 1 {
+                self.gaps.insert(self.max + 1, seq - 1);
+            }
+            self.max = seq;
+            return true;
+        }
+        let Some((&start, &end)) = self.gaps.range(..=seq).next_back() else {
+            return false;
+        };
+        if seq > end {
+            return false;
+        }
+        self.gaps.remove(&start);
+        if start < seq {
+            self.gaps.insert(start, seq - 1);
+        }
+        if seq < end {
+            self.gaps.insert(seq + 1, end);
+        }
+        true
+    }
+
+    /// Removes and returns the gaps that end below `bound`.
+    pub(super) fn take_below(&mut self, bound: u64) -> Vec<(u64, u64)> {
+        let below: Vec<(u64, u64)> = self
+            .gaps
+            .iter()
+            .take_while(|(_, end)| **end < bound)
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        for (start, _) in &below {
+            self.gaps.remove(start);
+        }
+        below
+    }
+
+    /// The open gaps.
+    pub(super) fn gaps(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.gaps.iter().map(|(a, b)| (*a, *b))
+    }
+}
+
+fn index_jobs<'a>(f: &mut Findings, file: &'a EpochFile) -> HashMap<JobKey, JobInfo<'a>> {
+    let mut jobs = HashMap::with_capacity(file.jobs.len());
+    for job in &file.jobs {
+        let subject = Subject::Job {
+            instance: job.instance,
+            job_id: job.job_id,
+        };
+        let Entry::Vacant(slot) = jobs.entry((job.instance, job.job_id)) else {
+            f.mismatch(subject, "job_id", "each job listed once", "listed twice");
+            continue;
+        };
+        let net_target = target_from_nbits(job.nbits);
+        let net_work = match Work::from_target(net_target) {
+            Ok(w) => w.0,
+            Err(_) => {
+                f.mismatch(
+                    subject,
+                    "nbits",
+                    "a non-zero network target",
+                    format_args!("{:#010x}", job.nbits),
+                );
+                U256::ZERO
+            }
+        };
+        let mut usable = true;
+        if job.branch.len() > MAX_BRANCH {
+            f.mismatch(
+                subject,
+                "branch",
+                format_args!("at most {MAX_BRANCH} steps"),
+                job.branch.len(),
+            );
+            usable = false;
+        }
+        let coinbase = job.coinbase1.len().saturating_add(job.coinbase2.len());
+        if coinbase > MAX_COINBASE_BYTES {
+            f.mismatch(
+                subject,
+                "coinbase1",
+                format_args!("a coinbase of at most {MAX_COINBASE_BYTES} bytes"),
+                format_args!("{coinbase} bytes"),
+            );
+            usable = false;
+        }
+        slot.insert(JobInfo {
+            job,
+            net_target,
+            net_work,
+            usable,
+        });
+    }
+    jobs
+}
+
+fn parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderParts<'a> {
+    HeaderParts {
+        coinbase1: &job.coinbase1,
+        extranonce1: &s.extranonce1,
+        extranonce2: &s.extranonce2,
+        coinbase2: &job.coinbase2,
+        branch: &job.branch,
+        version: s.version,
+        prev_hash: job.prev_hash,
+        ntime: s.ntime,
+        nbits: job.nbits,
+        nonce: s.nonce,
+    }
+}
+
+/// What the rebuilt coinbase transaction's outputs add up to.
+fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
+    let mut bytes = Vec::with_capacity(
+        p.coinbase1.len() + p.extranonce1.len() + p.extranonce2.len() + p.coinbase2.len(),
+    );
+    for part in [p.coinbase1, p.extranonce1, p.extranonce2, p.coinbase2] {
+        bytes.extend_from_slice(part);
+    }
+    let tx: bitcoin::Transaction =
+        bitcoin::consensus::deserialize(&bytes).map_err(|e| format!("not a transaction: {e}"))?;
+    if !tx.is_coinbase() {
+        return Err("not a coinbase transaction".to_owned());
+    }
+    tx.output
+        .iter()
+        .try_fold(0u64, |sum, out| sum.checked_add(out.value.to_sat()))
+        .ok_or_else(|| "outputs overflow".to_owned())
+}
+
+/// Adds a share to what later epochs read: its seq (`false` if seen
+/// before), its hash (the seq that had it first, if not this one), the PPLNS
+/// history and, if `verified` and it meets the network target, the blocks it
+/// could have solved.
+fn remember(
+    a: &mut Auditor,
+    s: &FileShare,
+    job: Option<&JobInfo<'_>>,
+    verified: bool,
+) -> (bool, Option<u64>) {
+    let fresh = s.seq != 0 && a.seqs.insert(s.seq);
+    let earlier = match a.hashes.entry(s.hash) {
+        Entry::Vacant(slot) => {
+            slot.insert(s.seq);
+            None
+        }
+        Entry::Occupied(first) => Some(*first.get()).filter(|seq| *seq != s.seq),
+    };
+    a.history.entry(s.seq).or_insert(HistShare {
+        miner: s.miner,
+        work: s.work,
+        net_work: job.map_or(U256::ZERO, |j| j.net_work),
+    });
+    if let Some(j) = job.filter(|j| verified && j.usable)
+        && hash_value(s.hash) <= j.net_target
+    {
+        a.candidates.entry(s.seq).or_insert_with(|| Candidate {
+            hash: s.hash,
+            miner: s.miner,
+            height: j.job.height,
+            job_value: j.job.coinbase_value,
+            outputs: coinbase_outputs(&parts(j.job, s)),
+        });
+    }
+    (fresh, earlier)
+}
+
+/// Checks every share of `file` (epoch `epoch`), adds them to the history,
+/// reports seq gaps that can no longer close, and returns the share root
+/// (`None` if the shares cannot form a tree).
+pub(super) fn check(
+    a: &mut Auditor,
+    f: &mut Findings,
+    epoch: u64,
+    file: &EpochFile,
+    observer: &mut dyn AuditObserver,
+) -> Option<B256> {
+    let jobs = index_jobs(f, file);
+    let mut used: HashSet<JobKey> = HashSet::new();
+    let mut lens: HashMap<JobKey, (usize, usize)> = HashMap::new();
+    let mut leaves = Vec::with_capacity(file.shares.len());
+    let mut prev_seq: Option<u64> = None;
+    let end_ms = file.end_unix.saturating_mul(1000);
+    for (i, s) in file.shares.iter().enumerate() {
+        let subject = Subject::Share { seq: s.seq };
+        if let Some(prev) = prev_seq
+            && s.seq <= prev
+        {
+            f.mismatch(
+                subject,
+                "seq",
+                format_args!("greater than the previous share's {prev}"),
+                s.seq,
+            );
+        }
+        prev_seq = Some(s.seq);
+        if s.time_ms >= end_ms {
+            f.mismatch(
+                subject,
+                "time_ms",
+                format_args!("before the epoch's end ({end_ms})"),
+                s.time_ms,
+            );
+        }
+        match Work::from_target(s.share_target) {
+            Ok(work) => f.compare(subject, "work", work.0, s.work),
+            Err(_) => f.mismatch(subject, "share_target", "a non-zero target", "0"),
+        }
+        let key = (s.instance, s.job_id);
+        let job = jobs.get(&key);
+        let mut verified = false;
+        match job {
+            None => f.mismatch(
+                subject,
+                "job_id",
+                "a job listed in the file",
+                format_args!("{}/{}", s.instance, s.job_id),
+            ),
+            Some(j) => {
+                used.insert(key);
+                check_extranonces(f, s, key, &mut lens);
+                if j.usable {
+                    let hash = parts(j.job, s).share_hash();
+                    verified = hash == s.hash;
+                    f.compare(subject, "hash", hash, s.hash);
+                    if hash_value(hash) > s.share_target {
+                        f.mismatch(
+                            subject,
+                            "hash",
+                            format_args!("a hash at or below share_target {:#x}", s.share_target),
+                            format_args!("{hash} (value {:#x})", hash_value(hash)),
+                        );
+                    }
+                }
+            }
+        }
+        let (fresh, earlier) = remember(a, s, job, verified);
+        if s.seq == 0 {
+            f.mismatch(subject, "seq", "at least 1", 0);
+        } else if !fresh {
+            f.mismatch(
+                subject,
+                "seq",
+                "a seq no other share has",
+                "a seq already used (in this or an earlier epoch file)",
+            );
+        }
+        if let Some(other) = earlier {
+            f.mismatch(
+                subject,
+                "hash",
+                "a header no other share has",
+                format_args!("the same hash as share {other}"),
+            );
+        }
+        leaves.push(ShareLeaf {
+            epoch: EpochId(epoch),
+            seq: s.seq,
+            miner: s.miner,
+            work: Work(s.work),
+            share_hash: ShareHash(s.hash),
+        });
+        if (i + 1) % PROGRESS_EVERY == 0 {
+            observer.shares_checked((i + 1) as u64);
+        }
+    }
+    observer.shares_checked(file.shares.len() as u64);
+
+    for job in &file.jobs {
+        if !used.contains(&(job.instance, job.job_id)) {
+            f.warn(
+                Subject::Job {
+                    instance: job.instance,
+                    job_id: job.job_id,
+                },
+                "job_id",
+                "only jobs the epoch's shares name",
+                "a job no share names",
+            );
+        }
+    }
+    if let Some(first) = file.shares.iter().map(|s| s.seq).min() {
+        for (start, end) in a.seqs.take_below(first) {
+            f.mismatch(
+                Subject::Epoch,
+                "seq",
+                "every seq in some epoch file",
+                format_args!("seqs {start}..={end} in none (this epoch starts at {first})"),
+            );
+        }
+    }
+    match ShareTree::new(&leaves) {
+        Ok(tree) => Some(tree.root()),
+        Err(err) => {
+            f.mismatch(
+                Subject::Epoch,
+                "share_root",
+                "a tree over shares in increasing seq order",
+                err,
+            );
+            None
+        }
+    }
+}
+
+fn check_extranonces(
+    f: &mut Findings,
+    s: &FileShare,
+    key: JobKey,
+    lens: &mut HashMap<JobKey, (usize, usize)>,
+) {
+    let subject = Subject::Share { seq: s.seq };
+    let (l1, l2) = (s.extranonce1.len(), s.extranonce2.len());
+    if !EXTRANONCE_LEN.contains(&l1) {
+        f.mismatch(
+            subject,
+            "extranonce1",
+            "1-8 bytes",
+            format_args!("{l1} bytes"),
+        );
+    }
+    if !EXTRANONCE_LEN.contains(&l2) {
+        f.mismatch(
+            subject,
+            "extranonce2",
+            "1-8 bytes",
+            format_args!("{l2} bytes"),
+        );
+    }
+    // The coinbase's push length fixes the extranonces' total for a job.
+    match lens.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert((l1, l2));
+        }
+        Entry::Occupied(seen) if *seen.get() != (l1, l2) => {
+            let (e1, e2) = *seen.get();
+            f.mismatch(
+                subject,
+                "extranonce2",
+                format_args!("{e1}+{e2} extranonce bytes, as the job's other shares"),
+                format_args!("{l1}+{l2}"),
+            );
+        }
+        Entry::Occupied(_) => {}
+    }
+    // Each instance's extranonce1 starts with its id (DESIGN.md, "Scale-out").
+    if s.extranonce1.first() != Some(&s.instance) {
+        f.mismatch(
+            subject,
+            "extranonce1",
+            format_args!("to start with the instance id {:#04x}", s.instance),
+            &s.extranonce1,
+        );
+    }
+}
+
+/// Adds a file's shares to the history without checking them (`--from`).
+pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
+    let mut ignored = Findings::default();
+    let jobs = index_jobs(&mut ignored, file);
+    for s in &file.shares {
+        let job = jobs.get(&(s.instance, s.job_id));
+        remember(a, s, job, true);
+    }
+}

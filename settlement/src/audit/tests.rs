@@ -1,0 +1,443 @@
+use super::*;
+use crate::epoch_file::EpochFile;
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+mod settle;
+mod sources;
+
+use settle::{Fixture, Plan, build, default_plan, miner};
+
+/// Mining takes a moment; every test shares one fixture.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| build(&default_plan()))
+}
+
+fn listing(v: &EpochVerdict) -> String {
+    v.findings
+        .iter()
+        .map(|f| format!("  {f}\n"))
+        .collect::<String>()
+}
+
+fn has(v: &EpochVerdict, subject: Subject, field: &str) -> bool {
+    v.findings
+        .iter()
+        .any(|f| f.severity == Severity::Mismatch && f.subject == subject && f.field == field)
+}
+
+#[track_caller]
+fn assert_fails_with(v: &EpochVerdict, subject: Subject, field: &str) {
+    assert!(!v.is_ok(), "epoch {} passed", v.epoch);
+    assert!(
+        has(v, subject, field),
+        "epoch {}: expected a `{field}` mismatch about {subject}; got:\n{}",
+        v.epoch,
+        listing(v)
+    );
+}
+
+#[track_caller]
+fn assert_ok(v: &EpochVerdict) {
+    assert!(v.is_ok(), "epoch {} failed:\n{}", v.epoch, listing(v));
+}
+
+/// An auditor that has audited (and passed) the first `n` epochs.
+fn auditor_after(fx: &Fixture, n: usize, chain: bool) -> Auditor {
+    let mut auditor = Auditor::new();
+    for i in 0..n {
+        let v = auditor.audit_epoch(&fx.bytes[i], chain.then(|| &fx.onchain[i]));
+        assert_ok(&v);
+    }
+    auditor
+}
+
+/// Epoch `index + 1`'s file, changed by `change` and re-serialized.
+fn tampered(fx: &Fixture, index: usize, change: impl FnOnce(&mut EpochFile)) -> Vec<u8> {
+    let mut file = fx.files[index].clone();
+    change(&mut file);
+    file.to_bytes().unwrap()
+}
+
+/// Audits a tampered epoch `index + 1` after its untouched predecessors.
+fn audit_tampered(
+    fx: &Fixture,
+    index: usize,
+    chain: bool,
+    change: impl FnOnce(&mut EpochFile),
+) -> EpochVerdict {
+    let bytes = tampered(fx, index, change);
+    let mut auditor = auditor_after(fx, index, chain);
+    auditor.audit_epoch(&bytes, chain.then(|| &fx.onchain[index]))
+}
+
+#[test]
+fn untouched_epochs_pass_with_and_without_the_chain() {
+    let fx = fixture();
+    // The data exercises what it should.
+    let e2 = &fx.files[1];
+    assert!(e2.blocks[0].young_pool_remainder > 0, "a young-pool block");
+    assert!(e2.blocks[1].window_oldest_partial, "a partial oldest share");
+    assert!(
+        fx.files[2].shares.is_empty(),
+        "an empty epoch paying a block"
+    );
+    for chain in [false, true] {
+        let mut auditor = Auditor::new();
+        for (i, bytes) in fx.bytes.iter().enumerate() {
+            let v = auditor.audit_epoch(bytes, chain.then(|| &fx.onchain[i]));
+            assert_ok(&v);
+            assert!(v.findings.is_empty(), "{}", listing(&v));
+            assert_eq!(v.epoch, i as u64 + 1);
+            assert_eq!(v.onchain_checked, chain);
+            assert_eq!(v.shares, fx.files[i].shares.len() as u64);
+            assert_eq!(v.blocks.len(), fx.files[i].blocks.len());
+            assert_eq!(v.total_cumulative, fx.files[i].total_cumulative);
+        }
+        assert!(auditor.open_gaps().is_empty());
+        assert_eq!(auditor.next_epoch(), 4);
+    }
+}
+
+#[test]
+fn a_changed_nonce_fails_naming_the_share() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 0, false, |f| f.shares[2].nonce ^= 1);
+    assert_fails_with(&v, Subject::Share { seq: 3 }, "hash");
+}
+
+#[test]
+fn a_changed_miner_fails_the_share_root_and_later_credits() {
+    let fx = fixture();
+    let thief = miner(2);
+    let v = audit_tampered(fx, 0, false, |f| f.shares[3].miner = thief);
+    assert_fails_with(&v, Subject::Epoch, "share_root");
+
+    // The history now credits share 4 to the thief: epoch 2's block at
+    // height 201 (whose window holds share 4) no longer adds up.
+    let mut auditor = Auditor::new();
+    let bytes = tampered(fx, 0, |f| f.shares[3].miner = thief);
+    auditor.audit_epoch(&bytes, None);
+    let v2 = auditor.audit_epoch(&fx.bytes[1], None);
+    assert_fails_with(
+        &v2,
+        Subject::Credit {
+            height: 201,
+            account: miner(1),
+        },
+        "sats",
+    );
+
+    // A self-consistent forgery (share root recomputed) still fails against the chain.
+    let mut forged = fx.files[0].clone();
+    forged.shares[3].miner = thief;
+    let leaves: Vec<_> = forged
+        .shares
+        .iter()
+        .map(|s| proofpool_merkle::ShareLeaf {
+            epoch: proofpool_primitives::EpochId(1),
+            seq: s.seq,
+            miner: s.miner,
+            work: proofpool_primitives::Work(s.work),
+            share_hash: proofpool_primitives::ShareHash(s.hash),
+        })
+        .collect();
+    forged.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
+    let v = Auditor::new().audit_epoch(&forged.to_bytes().unwrap(), Some(&fx.onchain[0]));
+    assert_fails_with(&v, Subject::Chain, "shareRoot");
+    assert_fails_with(&v, Subject::Chain, "dataHash");
+}
+
+#[test]
+fn a_credit_one_sat_higher_fails_naming_block_and_account() {
+    let fx = fixture();
+    let account = fx.files[1].blocks[1].credits[0].miner;
+    let v = audit_tampered(fx, 1, false, |f| f.blocks[1].credits[0].sats += 1);
+    let credit = Subject::Credit {
+        height: 201,
+        account,
+    };
+    assert_fails_with(&v, credit, "sats");
+    assert_fails_with(&v, Subject::Block { height: 201 }, "operator");
+    let finding = v.findings.iter().find(|f| f.subject == credit).unwrap();
+    let expected = fx.files[1].blocks[1].credits[0].sats;
+    assert_eq!(finding.expected, expected.to_string());
+    assert_eq!(finding.found, (expected + 1).to_string());
+}
+
+#[test]
+fn a_changed_coinbase_value_fails() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 1, false, |f| f.blocks[0].coinbase_value += 1);
+    assert_fails_with(&v, Subject::Block { height: 200 }, "coinbase_value");
+    assert_fails_with(&v, Subject::Epoch, "blocks_hash");
+    // Even with every derived field made consistent, the block's own coinbase
+    // (inside the proof of work) disagrees.
+    let v = audit_tampered(fx, 1, true, |f| {
+        f.blocks[0].coinbase_value += 1_000_000;
+        f.blocks[0].operator += 1_000_000;
+    });
+    assert_fails_with(&v, Subject::Block { height: 200 }, "coinbase_value");
+    assert_fails_with(&v, Subject::Chain, "blocksHash");
+}
+
+#[test]
+fn a_changed_reward_root_or_balance_fails() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 1, false, |f| f.reward_root = B256::repeat_byte(7));
+    assert_fails_with(&v, Subject::Epoch, "reward_root");
+    let account = fx.files[1].rewards[0].account;
+    let v = audit_tampered(fx, 1, true, |f| f.rewards[0].cumulative_sats += 1);
+    assert_fails_with(&v, Subject::Reward { account }, "cumulative_sats");
+    let v = audit_tampered(fx, 1, false, |f| f.total_cumulative += U256::from(1));
+    assert_fails_with(&v, Subject::Epoch, "total_cumulative");
+}
+
+#[test]
+fn changed_parameters_fail_without_panicking() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 1, false, |f| f.params.window_x = 0);
+    assert_fails_with(&v, Subject::Epoch, "params.params_hash");
+    assert_fails_with(&v, Subject::Block { height: 200 }, "credits");
+    let v = audit_tampered(fx, 1, false, |f| f.params.fee_bps = 20_000);
+    assert_fails_with(&v, Subject::Block { height: 200 }, "credits");
+    let v = audit_tampered(fx, 1, false, |f| f.jobs[0].nbits = 0);
+    assert!(!v.is_ok());
+}
+
+#[test]
+fn bytes_other_than_the_committed_ones_fail_the_data_hash() {
+    let fx = fixture();
+    // Same content, other bytes.
+    let pretty = serde_json::to_vec_pretty(&fx.files[0]).unwrap();
+    let v = Auditor::new().audit_epoch(&pretty, Some(&fx.onchain[0]));
+    assert_fails_with(&v, Subject::Chain, "dataHash");
+    assert_eq!(v.failures, 1, "{}", listing(&v));
+    // Without the chain there is nothing to compare the bytes with.
+    assert_ok(&Auditor::new().audit_epoch(&pretty, None));
+}
+
+#[test]
+fn a_record_for_another_epoch_or_hash_fails() {
+    let fx = fixture();
+    let mut auditor = auditor_after(fx, 1, true);
+    let mut wrong = fx.onchain[1].clone();
+    wrong.stored_hash = B256::repeat_byte(9);
+    let v = auditor.audit_epoch(&fx.bytes[1], Some(&wrong));
+    assert_fails_with(&v, Subject::Chain, "epochHash");
+    // Epoch 3's record: another epoch, after credits were paid.
+    let v = Auditor::new().audit_epoch(&fx.bytes[0], Some(&fx.onchain[2]));
+    assert_fails_with(&v, Subject::Chain, "epoch");
+    assert_fails_with(&v, Subject::Chain, "prevTotalCumulative");
+}
+
+#[test]
+fn garbage_and_truncated_files_give_a_clear_error() {
+    let fx = fixture();
+    let valid = &fx.bytes[1];
+    let truncated = &valid[..valid.len() / 2];
+    for bytes in [
+        &b""[..],
+        b"{",
+        b"garbage",
+        b"null",
+        b"[]",
+        b"{\"format\":\"proofpool-epoch\"}",
+        truncated,
+    ] {
+        let v = Auditor::new().audit_epoch(bytes, Some(&fx.onchain[0]));
+        assert_fails_with(&v, Subject::File, "json");
+        let finding = &v.findings[0];
+        assert!(
+            finding.found.contains("does not parse"),
+            "unclear: {finding}"
+        );
+    }
+    let v2 = tampered(fx, 0, |f| f.version = 2);
+    let v = Auditor::new().audit_epoch(&v2, None);
+    assert_fails_with(&v, Subject::File, "format");
+    assert!(v.findings[0].found.contains("version 2"), "{}", listing(&v));
+}
+
+#[test]
+fn a_missing_epoch_fails() {
+    let fx = fixture();
+    let mut auditor = auditor_after(fx, 1, false);
+    let v = auditor.missing_epoch("not found", Some(&fx.onchain[1]));
+    assert_fails_with(&v, Subject::File, "file");
+    assert_eq!(v.epoch, 2);
+    assert_eq!(auditor.next_epoch(), 3);
+}
+
+#[test]
+fn a_seq_gap_fails_once_the_next_epoch_cannot_close_it() {
+    let fx = fixture();
+    // Drop share 3 and keep epoch 1 otherwise consistent.
+    let mut file = fx.files[0].clone();
+    file.shares.remove(2);
+    let leaves: Vec<_> = file
+        .shares
+        .iter()
+        .map(|s| proofpool_merkle::ShareLeaf {
+            epoch: proofpool_primitives::EpochId(1),
+            seq: s.seq,
+            miner: s.miner,
+            work: proofpool_primitives::Work(s.work),
+            share_hash: proofpool_primitives::ShareHash(s.hash),
+        })
+        .collect();
+    file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
+    let mut auditor = Auditor::new();
+    assert_ok(&auditor.audit_epoch(&file.to_bytes().unwrap(), None));
+    assert_eq!(auditor.open_gaps().len(), 1);
+    let v = auditor.audit_epoch(&fx.bytes[1], None);
+    assert_fails_with(&v, Subject::Epoch, "seq");
+    assert!(auditor.open_gaps().is_empty());
+}
+
+#[test]
+fn seqs_interleaved_across_an_epoch_boundary_pass() {
+    // Two pool instances can commit share 7 (epoch 1) after share 6 (epoch 2).
+    let mut plan: Plan = default_plan();
+    plan.shares[5].0 = 2;
+    plan.shares[6].0 = 1;
+    let fx = build(&plan);
+    let mut auditor = Auditor::new();
+    for (i, bytes) in fx.bytes.iter().enumerate() {
+        assert_ok(&auditor.audit_epoch(bytes, Some(&fx.onchain[i])));
+    }
+    assert!(auditor.open_gaps().is_empty());
+}
+
+#[test]
+fn a_duplicated_share_fails() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 1, false, |f| {
+        let mut copy = fx.files[0].shares[0].clone();
+        copy.seq = 11;
+        f.jobs.push(fx.files[0].jobs[0].clone());
+        f.shares.push(copy);
+    });
+    assert_fails_with(&v, Subject::Share { seq: 11 }, "hash");
+    let v = audit_tampered(fx, 1, false, |f| f.shares[0].seq = 6);
+    assert_fails_with(&v, Subject::Share { seq: 6 }, "seq");
+}
+
+#[test]
+fn replaying_earlier_epochs_then_auditing_later_ones_passes() {
+    let fx = fixture();
+    let mut auditor = Auditor::new();
+    auditor.replay(&fx.bytes[0]).unwrap();
+    for i in 1..3 {
+        assert_ok(&auditor.audit_epoch(&fx.bytes[i], Some(&fx.onchain[i])));
+    }
+    assert!(matches!(
+        Auditor::new().replay(&fx.bytes[1]),
+        Err(AuditError::Replay { epoch: 1, .. })
+    ));
+    assert!(Auditor::new().replay(b"nope").is_err());
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
+    const INTERESTING: &[u8] = b"0123456789abcdefx\",:{}[]-.eE ntf";
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(bytes.len().max(1));
+        match rng.below(4) {
+            0 if !bytes.is_empty() => bytes[at] = rng.next() as u8,
+            1 if !bytes.is_empty() => {
+                bytes.remove(at);
+            }
+            2 => bytes.insert(
+                at.min(bytes.len()),
+                INTERESTING[rng.below(INTERESTING.len())],
+            ),
+            _ if !bytes.is_empty() => bytes[at] = INTERESTING[rng.below(INTERESTING.len())],
+            _ => bytes.push(b'{'),
+        }
+    }
+}
+
+#[test]
+fn random_byte_mutations_never_panic_and_always_fail_against_the_chain() {
+    let fx = fixture();
+    let base = auditor_after(fx, 1, true);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut parsed = 0;
+    for round in 0..3000 {
+        let mut bytes = fx.bytes[1].clone();
+        mutate(&mut rng, &mut bytes);
+        let chain = round % 2 == 0;
+        let v = base
+            .clone()
+            .audit_epoch(&bytes, chain.then(|| &fx.onchain[1]));
+        if EpochFile::from_bytes(&bytes).is_ok() {
+            parsed += 1;
+        }
+        if chain && bytes != fx.bytes[1] {
+            assert!(!v.is_ok(), "changed bytes passed against the chain");
+        }
+    }
+    // Most mutations break the JSON; enough of them must not, to test the checks.
+    assert!(parsed > 100, "only {parsed} mutations parsed");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let v = Auditor::new().audit_epoch(&bytes, None);
+        prop_assert!(!v.is_ok());
+    }
+
+    #[test]
+    fn single_byte_changes_never_panic(at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let fx = fixture();
+        let mut bytes = fx.bytes[0].clone();
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        let v = Auditor::new().audit_epoch(&bytes, Some(&fx.onchain[0]));
+        prop_assert_eq!(v.is_ok(), bytes == fx.bytes[0]);
+    }
+}
+
+#[test]
+fn a_served_block_yields_its_hash_and_coinbase_value() {
+    let fx = fixture();
+    let file = &fx.files[0];
+    let share = &file.shares[1];
+    let job = &file.jobs[0];
+    let parts = settle::header_parts(job, share);
+    let mut raw = parts.header().to_vec();
+    raw.push(1);
+    for part in [
+        parts.coinbase1,
+        parts.extranonce1,
+        parts.extranonce2,
+        parts.coinbase2,
+    ] {
+        raw.extend_from_slice(part);
+    }
+    let (hash, value) = driver::coinbase_value_of_block(&raw).unwrap();
+    assert_eq!(hash, settle::reversed(share.hash));
+    assert_eq!(hash, fx.files[1].blocks[0].hash);
+    assert_eq!(value, job.coinbase_value);
+    assert!(driver::coinbase_value_of_block(&raw[..100]).is_err());
+}
