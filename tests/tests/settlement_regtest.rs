@@ -6,7 +6,6 @@
 //! their token balances equal their PPLNS credits to the base unit.
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use bitcoin::Network;
 use proofpool_chain::{DeployParams, DistributorClient, MockBTC};
@@ -15,6 +14,9 @@ use proofpool_merkle::{RewardLeaf, RewardTree};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_pool::{Pool, PoolConfig};
+use proofpool_settlement::audit::{
+    AuditOptions, BlockChecker, ChainReader, EpochSource, NoObserver, audit,
+};
 use proofpool_settlement::epoch_file::EpochFile;
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
@@ -295,7 +297,62 @@ async fn mined_blocks_become_claimable_tokens() {
             "{miner} holds its PPLNS credits"
         );
     }
-    let _ = provider.get_block_number().await.unwrap();
+    // The auditor recomputes every epoch from the files alone and agrees
+    // with the chain and with bitcoind.
+    let source = EpochSource::dir(dir.path().join("epochs"));
+    let reader = ChainReader::connect(anvil.endpoint_url(), deployment.distributor);
+    let checker = BlockChecker::new(
+        NodeClient::new(
+            vec![NodeEndpoint {
+                url: node.rpc_url().parse().unwrap(),
+                auth: NodeAuth::Cookie(node.cookie_path()),
+            }],
+            Duration::from_secs(30),
+        )
+        .unwrap(),
+    );
+    let report = audit(
+        &source,
+        Some(&reader),
+        Some(&checker),
+        &AuditOptions::default(),
+        &mut NoObserver,
+    )
+    .await
+    .unwrap();
+    assert!(report.is_ok(), "audit failed: {:?}", report.verdicts);
+    assert!(report.chain_checked && report.blocks_checked);
+    assert_eq!(report.verdicts.len() as u64, chain.heads().await.unwrap().0);
+
+    // One credit changed by a satoshi in a copy of the files: caught.
+    let tampered = dir.path().join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    for entry in std::fs::read_dir(dir.path().join("epochs")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tampered.join(path.file_name().unwrap())).unwrap();
+    }
+    let paying = (1..=last)
+        .find(|e| {
+            let name = EpochFile::file_name(*e);
+            let file =
+                EpochFile::from_bytes(&std::fs::read(tampered.join(&name)).unwrap()).unwrap();
+            !file.blocks.is_empty()
+        })
+        .unwrap();
+    let name = EpochFile::file_name(paying);
+    let mut file = EpochFile::from_bytes(&std::fs::read(tampered.join(&name)).unwrap()).unwrap();
+    file.blocks[0].credits[0].sats += 1;
+    std::fs::write(tampered.join(&name), file.to_bytes().unwrap()).unwrap();
+    let report = audit(
+        &EpochSource::dir(&tampered),
+        Some(&reader),
+        None,
+        &AuditOptions::default(),
+        &mut NoObserver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed_epochs().first(), Some(&paying));
     drop(anvil);
     drop(node);
 }
