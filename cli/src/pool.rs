@@ -2,12 +2,13 @@
 
 use bitcoin::{Address, Network};
 use eyre::{WrapErr, eyre};
-use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use proofpool_pool::{BanThreshold, NodeAuth, NodeEndpoint, Pool, PoolConfig, VardiffConfig};
 use proofpool_primitives::Difficulty;
 use proofpool_store::{Store, StoreOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Arguments of `proofpool pool`.
 #[derive(Debug, clap::Args)]
@@ -46,6 +47,78 @@ pub(crate) struct Args {
     /// Length of a settlement epoch in seconds (fixed once shares exist).
     #[arg(long, default_value_t = 3600)]
     epoch_secs: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off when not given).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Most simultaneous miner connections.
+    #[arg(long, default_value_t = 100_000)]
+    max_connections: usize,
+    /// Most simultaneous connections from one IP (IPv6: one /64); 0 for no
+    /// limit, which a pool behind a TCP proxy needs.
+    #[arg(long, default_value_t = 1000)]
+    max_connections_per_ip: u32,
+    /// Close a connection that has not subscribed and authorized within
+    /// this many seconds; 0 waits forever.
+    #[arg(long, default_value_t = 30)]
+    handshake_timeout_secs: u64,
+    /// Close a connection that sent nothing for this many seconds; 0 waits
+    /// forever.
+    #[arg(long, default_value_t = 600)]
+    idle_timeout_secs: u64,
+    /// Most shares per second per connection (bursts of twice that pass);
+    /// the excess is answered "rate limited". 0 for no limit.
+    #[arg(long, default_value_t = 50)]
+    max_shares_per_second: u32,
+    /// Never ban an address.
+    #[arg(long)]
+    no_ban: bool,
+    /// Ban: shares an address must have sent before its reject ratio counts.
+    #[arg(long, default_value_t = 100)]
+    ban_min_shares: u32,
+    /// Ban an address once this percentage of its shares was rejected.
+    #[arg(long, default_value_t = 90)]
+    ban_reject_percent: u32,
+    /// Ban an address once it sent this many malformed requests.
+    #[arg(long, default_value_t = 100)]
+    ban_invalid_inputs: u32,
+    /// Ban counts halve every this many seconds.
+    #[arg(long, default_value_t = 600)]
+    ban_window_secs: u64,
+    /// How long a ban lasts, in seconds.
+    #[arg(long, default_value_t = 600)]
+    ban_duration_secs: u64,
+    /// Keep each connection at its starting (or suggested) difficulty.
+    #[arg(long)]
+    no_vardiff: bool,
+    /// The share rate vardiff aims for, per connection.
+    #[arg(long, default_value_t = 18)]
+    vardiff_shares_per_minute: u32,
+}
+
+/// `Some(value)`, or `None` for the "no limit" 0.
+fn nonzero<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
+}
+
+/// Applies the connection, security, vardiff and metrics flags.
+fn apply_limits(args: &Args, config: &mut PoolConfig) {
+    config.metrics_listen = args.metrics_listen;
+    config.max_connections = args.max_connections;
+    config.max_connections_per_ip = nonzero(args.max_connections_per_ip);
+    config.handshake_timeout = nonzero(args.handshake_timeout_secs).map(Duration::from_secs);
+    config.idle_timeout = nonzero(args.idle_timeout_secs).map(Duration::from_secs);
+    config.max_shares_per_second = nonzero(args.max_shares_per_second);
+    config.ban_threshold = (!args.no_ban).then_some(BanThreshold {
+        min_shares: args.ban_min_shares,
+        reject_percent: args.ban_reject_percent,
+        invalid_inputs: args.ban_invalid_inputs,
+        window: Duration::from_secs(args.ban_window_secs),
+    });
+    config.ban_duration = Duration::from_secs(args.ban_duration_secs);
+    config.vardiff = (!args.no_vardiff).then_some(VardiffConfig {
+        target_shares_per_minute: args.vardiff_shares_per_minute,
+        ..VardiffConfig::default()
+    });
 }
 
 fn auth(args: &Args) -> eyre::Result<NodeAuth> {
@@ -83,6 +156,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
+    apply_limits(&args, &mut config);
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await
         .wrap_err_with(|| format!("cannot open the share store at {}", args.database_url))?;
@@ -128,5 +202,75 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn flag_defaults_match_the_library_defaults() {
+        let cli = Cli::try_parse_from([
+            "pool",
+            "--node-url",
+            "http://127.0.0.1:18443",
+            "--payout-address",
+            "x",
+        ])
+        .unwrap();
+        let script = bitcoin::ScriptBuf::new();
+        let defaults = PoolConfig::new(Vec::new(), Network::Regtest, script.clone());
+        let mut config = PoolConfig::new(Vec::new(), Network::Regtest, script);
+        apply_limits(&cli.args, &mut config);
+        assert_eq!(config.metrics_listen, defaults.metrics_listen);
+        assert_eq!(config.max_connections, defaults.max_connections);
+        assert_eq!(
+            config.max_connections_per_ip,
+            defaults.max_connections_per_ip
+        );
+        assert_eq!(config.handshake_timeout, defaults.handshake_timeout);
+        assert_eq!(config.idle_timeout, defaults.idle_timeout);
+        assert_eq!(config.max_shares_per_second, defaults.max_shares_per_second);
+        assert_eq!(config.ban_threshold, defaults.ban_threshold);
+        assert_eq!(config.ban_duration, defaults.ban_duration);
+        assert_eq!(config.vardiff, defaults.vardiff);
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let cli = Cli::try_parse_from([
+            "pool",
+            "--node-url",
+            "http://127.0.0.1:18443",
+            "--payout-address",
+            "x",
+            "--max-connections-per-ip",
+            "0",
+            "--idle-timeout-secs",
+            "0",
+            "--no-ban",
+            "--no-vardiff",
+            "--metrics-listen",
+            "127.0.0.1:9100",
+        ])
+        .unwrap();
+        let mut config = PoolConfig::new(Vec::new(), Network::Regtest, bitcoin::ScriptBuf::new());
+        apply_limits(&cli.args, &mut config);
+        assert_eq!(config.max_connections_per_ip, None);
+        assert_eq!(config.idle_timeout, None);
+        assert_eq!(config.ban_threshold, None);
+        assert_eq!(config.vardiff, None);
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The pool's typed configuration.
 
+use crate::vardiff::VardiffConfig;
 use bitcoin::{Network, ScriptBuf};
 use proofpool_node::NodeEndpoint;
 use proofpool_primitives::Difficulty;
 use proofpool_store::WriterConfig;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Everything the Stratum server needs, parsed and checked.
@@ -33,8 +35,34 @@ pub struct PoolConfig {
     pub template_refresh: Duration,
     /// How long one long-poll `getblocktemplate` may wait.
     pub longpoll_timeout: Duration,
-    /// Most simultaneous connections.
+    /// Most simultaneous connections; past it the pool stops accepting until
+    /// one closes.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (IPv6: one /64);
+    /// `None` for no limit. Behind a TCP proxy every miner shares the
+    /// proxy's address, so set `None` there.
+    pub max_connections_per_ip: Option<u32>,
+    /// A connection that has not subscribed and authorized within this is
+    /// closed; `None` waits forever.
+    pub handshake_timeout: Option<Duration>,
+    /// A connection that sends no line for this long is closed; `None`
+    /// waits forever.
+    pub idle_timeout: Option<Duration>,
+    /// Most `mining.submit`s per second on one connection, with bursts of
+    /// twice that absorbed; the excess is answered with error 20 "rate
+    /// limited". `None` for no limit.
+    pub max_shares_per_second: Option<u32>,
+    /// When an address is banned; `None` never bans.
+    pub ban_threshold: Option<BanThreshold>,
+    /// How long a ban lasts.
+    pub ban_duration: Duration,
+    /// Variable difficulty per connection; `None` keeps every connection at
+    /// the difficulty it starts with or suggests. Its `min_difficulty` and
+    /// `max_difficulty` are replaced by the pool's.
+    pub vardiff: Option<VardiffConfig>,
+    /// Where to serve Prometheus metrics (`GET /metrics`); `None` records
+    /// none.
+    pub metrics_listen: Option<SocketAddr>,
     /// Length of a settlement epoch, seconds.
     pub epoch_secs: u64,
     /// Group-commit tuning for the share log.
@@ -59,8 +87,51 @@ impl PoolConfig {
             template_refresh: Duration::from_secs(30),
             longpoll_timeout: Duration::from_secs(90),
             max_connections: 100_000,
+            max_connections_per_ip: Some(1000),
+            handshake_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_shares_per_second: Some(50),
+            ban_threshold: Some(BanThreshold::default()),
+            ban_duration: Duration::from_secs(600),
+            vardiff: Some(VardiffConfig::default()),
+            metrics_listen: None,
             epoch_secs: 3600,
             writer: WriterConfig::default(),
+        }
+    }
+}
+
+/// When an address gets banned: too many of its shares rejected, or too many
+/// malformed requests.
+///
+/// Counts are kept per address (IPv6: per /64) across its connections and
+/// halve every [`window`](Self::window), so old mistakes fade. Rejected
+/// shares are stale, duplicate, low-difficulty or otherwise invalid ones;
+/// shares refused for the pool's own reasons (rate limit, an overloaded
+/// store) do not count. Malformed requests are lines that are not valid
+/// JSON-RPC or are too long, bad parameters, unknown methods, and submits
+/// before subscribing or for a worker that is not authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanThreshold {
+    /// Shares (accepted plus rejected) needed before the reject ratio counts.
+    pub min_shares: u32,
+    /// Ban once at least this percentage of those shares was rejected.
+    pub reject_percent: u32,
+    /// Ban once this many malformed requests arrived.
+    pub invalid_inputs: u32,
+    /// How long counts last before halving.
+    pub window: Duration,
+}
+
+impl Default for BanThreshold {
+    /// 90% of at least 100 shares rejected, or 100 malformed requests,
+    /// counted over about 10 minutes: far beyond what a working miner does.
+    fn default() -> Self {
+        Self {
+            min_shares: 100,
+            reject_percent: 90,
+            invalid_inputs: 100,
+            window: Duration::from_secs(600),
         }
     }
 }

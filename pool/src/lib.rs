@@ -6,6 +6,12 @@
 //! at the boundary, so nothing stringly-typed travels inward. The Stratum V1
 //! server, job builder and share validator build on this (see the project's
 //! issues for the order).
+//!
+//! [`Pool`] runs the server. Each connection gets its own vardiff controller
+//! ([`Vardiff`]), a share-rate limit, handshake and idle timeouts; addresses
+//! are capped and banned by the limits in [`PoolConfig`] (see
+//! [`BanThreshold`]); with `metrics_listen` set, Prometheus metrics are
+//! served at `/metrics` ([`Pool::render_metrics`] gives the same text).
 
 mod config;
 mod job;
@@ -16,7 +22,7 @@ mod username;
 mod vardiff;
 mod work;
 
-pub use config::PoolConfig;
+pub use config::{BanThreshold, PoolConfig};
 pub use job::{Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN};
 pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,

@@ -74,6 +74,11 @@ pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
         ),
     };
     if accepted {
+        shared.metrics.blocks_found.increment(1);
+    } else {
+        shared.metrics.blocks_rejected.increment(1);
+    }
+    if accepted {
         tracing::info!(height, hash = %s.hash_display, finder = %s.finder, "block found and accepted");
     } else {
         tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, at_height = ?at_height.ok(), "block not accepted");

@@ -1,21 +1,34 @@
 //! The Stratum V1 server, shaped like mini-redis: [`Pool::run`] takes a bound
 //! listener and a shutdown future; each connection is a task driving a
 //! [`session::Session`]; a connection semaphore caps their number.
+//!
+//! Before a connection gets a task, the [`guard::Guard`] checks its address
+//! against the ban table and the per-address cap; a refused connection is
+//! closed at once. Each session then enforces its own handshake and idle
+//! timeouts and share rate, runs vardiff, and reports what counts towards a
+//! ban. A housekeeping task samples gauges and sweeps the address table;
+//! with `metrics_listen` set, [`telemetry`] serves them to Prometheus.
 
 mod blocks;
+mod guard;
 mod lines;
 mod session;
+mod telemetry;
 
 pub use blocks::FoundBlock;
 
 use crate::config::PoolConfig;
 use crate::job::JobConfig;
 use crate::work::WorkSource;
+use guard::{Guard, Limits, Refusal};
 use proofpool_node::{NodeClient, NodeError};
 use proofpool_store::{ShareLog, Store};
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use telemetry::{Metrics, Refused};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast};
 
@@ -59,6 +72,13 @@ pub(crate) struct Shared {
     solved: Mutex<Option<bitcoin::BlockHash>>,
     /// Sent to every session on shutdown.
     pub(crate) stop: broadcast::Sender<()>,
+    /// Per-address connection counts, scores and bans.
+    pub(crate) guard: Arc<Guard>,
+    /// Metric handles (no-ops without `metrics_listen`).
+    pub(crate) metrics: Metrics,
+    /// Sum of the sessions' hashrate estimates, hashes per second; each
+    /// session adds the change in its own estimate (wrapping).
+    pub(crate) hashrate: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +130,9 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct Pool {
     shared: Arc<Shared>,
+    /// The metrics listener, bound in [`Pool::new`] and served by [`Pool::run`].
+    metrics_listener: Arc<Mutex<Option<TcpListener>>>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Pool {
@@ -122,6 +145,41 @@ impl Pool {
                 config.extranonce2_len
             )));
         }
+        let mut config = config;
+        if let Some(vardiff) = &mut config.vardiff {
+            // One difficulty range for the whole pool.
+            vardiff.min_difficulty = config.min_difficulty;
+            vardiff.max_difficulty = config.max_difficulty;
+            vardiff
+                .validate()
+                .map_err(|e| PoolError::Config(format!("vardiff: {e}")))?;
+        }
+        if config.max_shares_per_second == Some(0) {
+            return Err(PoolError::Config(
+                "max_shares_per_second must be positive (None for no limit)".to_owned(),
+            ));
+        }
+        let (metrics, metrics_listener) = match config.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    PoolError::Config(format!("cannot listen for metrics on {addr}: {e}"))
+                })?;
+                (Metrics::prometheus(), Some(listener))
+            }
+            None => (Metrics::disabled(), None),
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let guard = Arc::new(Guard::new(
+            Limits {
+                max_per_ip: config.max_connections_per_ip,
+                threshold: config.ban_threshold,
+                ban_duration: config.ban_duration,
+            },
+            Instant::now(),
+        ));
         let node = Arc::new(NodeClient::new(
             config.nodes.clone(),
             Duration::from_secs(30),
@@ -165,8 +223,27 @@ impl Pool {
             blocks: Mutex::new(Vec::new()),
             solved: Mutex::new(None),
             stop,
+            guard,
+            metrics,
+            hashrate: AtomicU64::new(0),
         });
-        Ok(Self { shared })
+        Ok(Self {
+            shared,
+            metrics_listener: Arc::new(Mutex::new(metrics_listener)),
+            metrics_addr,
+        })
+    }
+
+    /// Where `GET /metrics` is served (the bound address, so a configured
+    /// port 0 resolves), if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The pool's metrics in Prometheus text format, if `metrics_listen`
+    /// is set.
+    pub fn render_metrics(&self) -> Option<String> {
+        self.shared.metrics.render()
     }
 
     /// The store the pool writes to.
@@ -211,6 +288,32 @@ impl Pool {
             })
             .await;
         });
+        let (aux_stop_tx, aux_stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let mut aux = tokio::task::JoinSet::new();
+        aux.spawn(telemetry::housekeeping(
+            shared.clone(),
+            stopped(aux_stop_rx.clone()),
+        ));
+        let metrics_listener = self
+            .metrics_listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(listener) = metrics_listener {
+            tracing::info!(listen = ?self.metrics_addr, "serving Prometheus metrics at /metrics");
+            aux.spawn(telemetry::serve_http(
+                shared.clone(),
+                listener,
+                stopped(aux_stop_rx.clone()),
+            ));
+        }
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
         let mut sessions = tokio::task::JoinSet::new();
         loop {
@@ -233,12 +336,22 @@ impl Pool {
                     }
                 },
             };
+            let now = Instant::now();
+            let admission = match shared.guard.admit(peer.ip(), now) {
+                Ok(a) => a,
+                Err(refusal) => {
+                    refuse(&shared, peer, refusal, now);
+                    // Dropping the socket closes it before a byte is read.
+                    drop(socket);
+                    continue;
+                }
+            };
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
             }
             let shared = shared.clone();
             sessions.spawn(async move {
-                session::serve(shared, socket, peer).await;
+                session::serve(shared, socket, peer, admission).await;
                 drop(permit);
             });
             // Reap finished sessions so the set does not grow without bound.
@@ -259,6 +372,40 @@ impl Pool {
         if let Err(e) = work_task.await {
             tracing::warn!(error = %e, "work source task failed");
         }
+        if aux_stop_tx.send(true).is_err() {
+            tracing::debug!("housekeeping already stopped");
+        }
+        while let Some(done) = aux.join_next().await {
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "housekeeping task failed");
+            }
+        }
         Ok(())
+    }
+}
+
+/// Counts and logs (throttled per address) a connection closed on arrival.
+fn refuse(shared: &Shared, peer: SocketAddr, refusal: Refusal, now: Instant) {
+    let reason = match refusal {
+        Refusal::Banned { .. } => Refused::Banned,
+        Refusal::PerIpLimit => Refused::PerIpLimit,
+    };
+    shared.metrics.refused(reason).increment(1);
+    let Some(log) = shared.guard.log_refusal(peer.ip(), now) else {
+        return;
+    };
+    match refusal {
+        Refusal::Banned { remaining } => tracing::warn!(
+            %peer,
+            ban_remaining_secs = remaining.as_secs(),
+            suppressed = log.suppressed,
+            "refused connection from a banned address"
+        ),
+        Refusal::PerIpLimit => tracing::warn!(
+            %peer,
+            max = shared.config.max_connections_per_ip,
+            suppressed = log.suppressed,
+            "refused connection: too many from this address"
+        ),
     }
 }

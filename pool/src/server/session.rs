@@ -5,37 +5,62 @@
 //! replies in order, and nothing (not even `set_version_mask`) is sent before
 //! the subscribe result. Replies are batched into one buffer and written once
 //! per read. Every error a client can cause is a reply, never a panic; only
-//! an oversized line or invalid JSON closes the connection.
+//! an oversized line, invalid JSON, a timeout or a ban closes the connection.
+//!
+//! One timer per session serves the handshake timeout, the idle timeout and
+//! the vardiff tick: it sleeps until the earliest of them, so a read never
+//! touches the timer wheel. A vardiff retarget sends `mining.set_difficulty`
+//! and re-sends the current job with `clean_jobs = false`, once per read
+//! however many shares it held; each job keeps the target it was sent with,
+//! so shares in flight are credited at that one.
 
-use super::blocks::{self, Solution};
+mod submit;
+mod upkeep;
+
+use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
 use super::{Shared, unix_ms};
 use crate::job::Job;
-use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
+use crate::share::ShareKey;
 use crate::username::MinerId;
+use crate::vardiff::{Vardiff, VardiffConfig};
 use proofpool_primitives::{Difficulty, U256};
-use proofpool_store::{Committed, NewShare, WorkerSeen, WriteError};
+use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use submit::PendingReply;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+
+/// How often a session with work runs vardiff's tick and reports its
+/// hashrate estimate (more often if the retarget interval is shorter).
+const TICK: Duration = Duration::from_secs(10);
+
+/// Jobs a session remembers; older ones are forgotten (their shares are
+/// then stale), so a long wait between blocks cannot grow the map forever.
+const MAX_SENT_JOBS: usize = 64;
 
 /// What the session remembers about a job it sent.
 #[derive(Debug)]
 struct SentJob {
     job: Arc<Job>,
     target: U256,
+    /// The difficulty `target` came from: what its shares are credited at.
+    difficulty: Difficulty,
+    /// The session's job counter when it was sent.
+    seq: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Session {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    admission: Admission,
     extranonce1: Option<[u8; 4]>,
     user_agent: Option<String>,
     workers: HashMap<String, MinerId>,
@@ -51,62 +76,91 @@ pub(crate) struct Session {
     /// each with its position in `out`.
     pending: Vec<PendingReply>,
     close: bool,
-}
-
-/// A `mining.submit` whose reply waits for the durable commit.
-#[derive(Debug)]
-struct PendingReply {
-    at: usize,
-    id: Id,
-    ack: oneshot::Receiver<Result<Committed, WriteError>>,
-    /// Tells the block task the solving share's sequence number.
-    block: Option<oneshot::Sender<u64>>,
+    /// When the connection opened: vardiff's time zero.
+    started: Instant,
+    /// The time of the current wake-up, read once per read or timer.
+    now: Instant,
+    /// When the last line arrived (or the connection opened).
+    last_read: Instant,
+    /// When the next vardiff tick is due.
+    next_tick: Instant,
+    tick_every: Duration,
+    /// The controller; it also estimates the hashrate when `retarget` is off.
+    vardiff: Vardiff,
+    /// Whether vardiff's difficulties are applied.
+    retarget: bool,
+    /// This session's share of [`Shared::hashrate`].
+    reported_hashrate: u64,
+    limiter: Option<RateLimiter>,
+    /// Validations so far, to time one in 64.
+    validations: u64,
+    /// Accepted shares not yet handed to the ban score.
+    unscored_accepted: u32,
 }
 
 /// Serves one connection until it closes or the pool stops.
-pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    admission: Admission,
+) {
     let (read, mut write) = socket.into_split();
     let mut reader = LineReader::new(read, sv1::MAX_LINE_BYTES);
     let mut jobs = shared.work.subscribe();
     let mut stop = shared.stop.subscribe();
-    let mut session = Session::new(shared.clone(), peer);
+    let mut session = Session::new(shared.clone(), peer, admission);
+    let mut deadline = session.next_deadline();
+    let timer = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(timer);
     tracing::debug!(%peer, "connected");
     loop {
         tokio::select! {
-            line = reader.next() => match line {
-                Ok(Line::Complete(bytes)) => {
-                    session.handle_line(bytes);
-                    // Handle every line already received before writing, so
-                    // pipelined submits share one commit and one write.
-                    while !session.close {
-                        match reader.next_buffered() {
-                            Some(Line::Complete(bytes)) => session.handle_line(bytes),
-                            Some(_) => {
-                                session.push(sv1::reply_error(&Id::Null, ErrorCode::Other, &format!("line longer than {} bytes", sv1::MAX_LINE_BYTES)));
-                                session.close = true;
+            line = reader.next() => {
+                session.now = Instant::now();
+                session.last_read = session.now;
+                match line {
+                    Ok(Line::Complete(bytes)) => {
+                        session.handle_line(bytes);
+                        // Handle every line already received before writing, so
+                        // pipelined submits share one commit and one write.
+                        while !session.close {
+                            match reader.next_buffered() {
+                                Some(Line::Complete(bytes)) => session.handle_line(bytes),
+                                Some(_) => session.line_too_long(),
+                                None => break,
                             }
-                            None => break,
                         }
                     }
+                    Ok(Line::TooLong) => session.line_too_long(),
+                    Ok(Line::Eof) => break,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "read failed");
+                        break;
+                    }
                 }
-                Ok(Line::TooLong) => {
-                    session.push(sv1::reply_error(&Id::Null, ErrorCode::Other, &format!("line longer than {} bytes", sv1::MAX_LINE_BYTES)));
+                // A retarget from this batch's shares goes out once, after
+                // their replies.
+                session.resend_if_ready();
+                if !session.close && session.admission.is_banned(session.now) {
+                    // Banned through another connection of the same address.
+                    session.push(sv1::show_message("this address is banned"));
                     session.close = true;
                 }
-                Ok(Line::Eof) => break,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "read failed");
-                    break;
-                }
-            },
+            }
             changed = jobs.changed() => {
                 if changed.is_err() {
                     break;
                 }
+                session.now = Instant::now();
                 let job = jobs.borrow_and_update().clone();
                 if let Some(job) = job {
-                    session.send_job(&job);
+                    session.send_job(&job, false);
                 }
+            }
+            () = &mut timer => {
+                session.now = Instant::now();
+                session.on_timer();
             }
             _ = stop.recv() => {
                 session.push(sv1::show_message("pool is restarting"));
@@ -126,6 +180,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
         if session.close {
             break;
         }
+        // Move the timer only when a deadline moved earlier (work arrived,
+        // so ticks start) or it fired; reads push the idle deadline later,
+        // which the timer finds out when it fires.
+        let next = session.next_deadline();
+        if next < deadline || timer.is_elapsed() {
+            deadline = next;
+            timer.as_mut().reset(deadline.into());
+        }
     }
     if let Err(e) = write.shutdown().await {
         tracing::trace!(%peer, error = %e, "shutdown failed");
@@ -134,11 +196,34 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>, peer: SocketAddr) -> Self {
-        let difficulty = shared.config.start_difficulty;
+    fn new(shared: Arc<Shared>, peer: SocketAddr, admission: Admission) -> Self {
+        let config = &shared.config;
+        let difficulty = config.start_difficulty;
+        let retarget = config.vardiff.is_some();
+        // Without vardiff a default controller still estimates the hashrate
+        // for metrics; its difficulties are never applied.
+        let vardiff_config = config.vardiff.unwrap_or(VardiffConfig {
+            min_difficulty: config.min_difficulty,
+            max_difficulty: config.max_difficulty,
+            ..VardiffConfig::default()
+        });
+        let vardiff = Vardiff::new(vardiff_config, difficulty).unwrap_or_else(|e| {
+            // Pool::new validated the configured one; this is the default.
+            tracing::error!(error = %e, "vardiff config refused; using defaults");
+            Vardiff::new(VardiffConfig::default(), difficulty)
+                .expect("the default vardiff config is valid")
+        });
+        let tick_every = TICK.min(vardiff_config.retarget_interval);
+        let limiter = config
+            .max_shares_per_second
+            .map(|rate| RateLimiter::new(rate, rate.saturating_mul(2)));
+        let now = Instant::now();
+        shared.metrics.connections_total.increment(1);
+        shared.metrics.connections_active.increment(1.0);
         Self {
             shared,
             peer,
+            admission,
             extranonce1: None,
             user_agent: None,
             workers: HashMap::new(),
@@ -152,6 +237,17 @@ impl Session {
             out: String::new(),
             pending: Vec::new(),
             close: false,
+            started: now,
+            now,
+            last_read: now,
+            next_tick: now + tick_every,
+            tick_every,
+            vardiff,
+            retarget,
+            reported_hashrate: 0,
+            limiter,
+            validations: 0,
+            unscored_accepted: 0,
         }
     }
 
@@ -159,45 +255,36 @@ impl Session {
         self.out.push_str(&line);
     }
 
-    /// Waits for every pending submit's commit and writes its reply in
-    /// place: `true` only for a durable share.
-    async fn settle_pending(&mut self) {
-        let out = std::mem::take(&mut self.out);
-        let mut pos = 0;
-        for p in self.pending.drain(..) {
-            self.out.push_str(&out[pos..p.at]);
-            pos = p.at;
-            match p.ack.await {
-                Ok(Ok(committed)) => {
-                    self.out.push_str(&sv1::reply_true(&p.id));
-                    if let Some(block) = p.block {
-                        // The block task may have finished already.
-                        let _ = block.send(committed.seq);
-                    }
-                }
-                Ok(Err(e)) => {
-                    self.out
-                        .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
-                }
-                Err(_) => self.out.push_str(&sv1::reply_error(
-                    &p.id,
-                    ErrorCode::Other,
-                    "share store stopped; share not recorded",
-                )),
-            }
-        }
-        self.out.push_str(&out[pos..]);
+    /// Time since the connection opened, as vardiff counts it.
+    fn elapsed(&self) -> Duration {
+        self.now.saturating_duration_since(self.started)
     }
 
     fn finish(&mut self) {
+        if self.unscored_accepted > 0 {
+            // The address's next connection starts from these.
+            self.score(None);
+        }
         if let Some(en1) = self.extranonce1.take() {
             self.shared.release_extranonce1(en1);
         }
+        self.report_hashrate(0);
+        self.shared.metrics.connections_active.decrement(1.0);
         tracing::debug!(peer = %self.peer, "disconnected");
     }
 
     fn ready(&self) -> bool {
         self.extranonce1.is_some() && !self.workers.is_empty()
+    }
+
+    fn line_too_long(&mut self) {
+        self.push(sv1::reply_error(
+            &Id::Null,
+            ErrorCode::Other,
+            &format!("line longer than {} bytes", sv1::MAX_LINE_BYTES),
+        ));
+        self.close = true;
+        self.score(Some(Fault::Malformed));
     }
 
     fn handle_line(&mut self, bytes: &[u8]) {
@@ -219,6 +306,7 @@ impl Session {
                     ErrorCode::Other,
                     &format!("bad params for {method}: {reason}"),
                 ));
+                self.score(Some(Fault::Malformed));
             }
             Err(ParseError::MissingMethod { id }) => {
                 self.push(sv1::reply_error(
@@ -226,6 +314,7 @@ impl Session {
                     ErrorCode::Other,
                     "request has no method",
                 ));
+                self.score(Some(Fault::Malformed));
             }
             Err(e) => {
                 // Invalid JSON or not JSON-RPC: say why, then hang up.
@@ -235,6 +324,7 @@ impl Session {
                     &e.to_string(),
                 ));
                 self.close = true;
+                self.score(Some(Fault::Malformed));
             }
         }
     }
@@ -307,7 +397,7 @@ impl Session {
                     }
                 }
                 if let Some(d) = minimum_difficulty {
-                    self.difficulty = self.clamp(d);
+                    self.suggest(d);
                 }
                 if subscribe_extranonce {
                     self.extranonce_subscribed = true;
@@ -321,12 +411,12 @@ impl Session {
                 self.push(sv1::configure_result(&id, &result));
             }
             ClientMethod::SuggestDifficulty(d) => {
-                self.difficulty = self.clamp(d);
+                self.suggest(d);
                 self.push(sv1::reply_true(&id));
                 self.resend_if_ready();
             }
             ClientMethod::SuggestTarget(target) => {
-                self.difficulty = self.clamp(Difficulty::from_target(target));
+                self.suggest(Difficulty::from_target(target));
                 self.push(sv1::reply_true(&id));
                 self.resend_if_ready();
             }
@@ -377,6 +467,8 @@ impl Session {
                 self.push(sv1::reply_true(&id))
             }
             ClientMethod::Unknown { method } => {
+                // Not counted towards a ban: firmware sends extensions we
+                // do not know.
                 self.push(sv1::reply_error(
                     &id,
                     ErrorCode::Other,
@@ -400,22 +492,25 @@ impl Session {
                 self.push(sv1::get_version(&Id::from(0u64)));
             }
             if let Some(job) = self.shared.work.current() {
-                self.send_job(&job);
+                self.send_job(&job, false);
             }
         }
     }
 
-    /// A new difficulty applies from the next job, so send one now.
+    /// A new difficulty applies from the next job, so send the current one
+    /// again, without cleaning: work in flight stays valid at its target.
     fn resend_if_ready(&mut self) {
         if self.ready()
             && Some(self.difficulty) != self.sent_difficulty
             && let Some(job) = self.shared.work.current()
         {
-            self.send_job(&job);
+            self.send_job(&job, true);
         }
     }
 
-    fn send_job(&mut self, job: &Arc<Job>) {
+    /// Sends `job` (with `mining.set_difficulty` first if the difficulty
+    /// changed). A `resend` never cleans, whatever the job says.
+    fn send_job(&mut self, job: &Arc<Job>, resend: bool) {
         if !self.ready() {
             return;
         }
@@ -423,8 +518,8 @@ impl Session {
             self.push(sv1::set_difficulty(self.difficulty));
             self.sent_difficulty = Some(self.difficulty);
         }
-        let clean = job.clean_jobs() || self.jobs.is_empty();
-        if job.clean_jobs() {
+        let clean = (!resend && job.clean_jobs()) || self.jobs.is_empty();
+        if !resend && job.clean_jobs() {
             self.jobs.clear();
             self.seen.clear();
         }
@@ -436,137 +531,29 @@ impl Session {
             SentJob {
                 job: job.clone(),
                 target: self.difficulty.to_target(),
+                difficulty: self.difficulty,
+                seq: self.job_seq,
             },
         );
+        if self.jobs.len() > MAX_SENT_JOBS {
+            self.forget_oldest_job();
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &mut self,
-        id: Id,
-        worker: &str,
-        job_id: &str,
-        extranonce2: &[u8],
-        ntime: u32,
-        nonce: u32,
-        version_bits: Option<u32>,
-    ) {
-        let Some(en1) = self.extranonce1 else {
-            self.push(sv1::reply_error(
-                &id,
-                ErrorCode::NotSubscribed,
-                "not subscribed",
-            ));
+    /// Drops the oldest job, and its duplicate keys once no other id names it.
+    fn forget_oldest_job(&mut self) {
+        let Some(oldest) = self
+            .jobs
+            .iter()
+            .min_by_key(|(_, sent)| sent.seq)
+            .map(|(sid, _)| sid.clone())
+        else {
             return;
         };
-        let Some(miner) = self.workers.get(worker).cloned() else {
-            self.push(sv1::reply_error(
-                &id,
-                ErrorCode::Unauthorized,
-                &format!("worker {worker} is not authorized on this connection"),
-            ));
-            return;
-        };
-        let Some(sent) = self.jobs.get(job_id) else {
-            self.push(sv1::reply_error(
-                &id,
-                ErrorCode::JobNotFound,
-                "job not found (stale)",
-            ));
-            return;
-        };
-        let (job, target) = (sent.job.clone(), sent.target);
-        let submission = ShareSubmission {
-            extranonce2,
-            ntime,
-            nonce,
-            version_bits,
-        };
-        let key = match ShareKey::new(&job, &submission, self.version_mask) {
-            Ok(key) => key,
-            Err(e) => {
-                self.push(sv1::reply_error(&id, ErrorCode::Other, &e.to_string()));
-                return;
-            }
-        };
-        if self.seen.contains(&key) {
-            self.push(sv1::reply_error(
-                &id,
-                ErrorCode::Duplicate,
-                "duplicate share",
-            ));
-            return;
-        }
-        let now_ms = unix_ms();
-        match validate(
-            &job,
-            &en1,
-            &submission,
-            self.version_mask,
-            target,
-            (now_ms / 1000) as u32,
-        ) {
-            Ok(valid) => {
-                let share = NewShare {
-                    time_ms: now_ms,
-                    instance: self.shared.config.instance_id,
-                    job_id: job.id(),
-                    miner: miner.address.to_address(),
-                    worker: miner.worker.clone(),
-                    extranonce1: en1,
-                    extranonce2: extranonce2.to_vec(),
-                    ntime,
-                    nonce,
-                    version: valid.version,
-                    hash: valid.hash.0,
-                    share_target: target,
-                    work: valid.work.0,
-                    network_target: job.network_target(),
-                };
-                let ack = match self.shared.log.submit(share) {
-                    Ok(ack) => ack,
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, error = %e, "share refused");
-                        self.push(sv1::reply_error(&id, ErrorCode::Other, &e.to_string()));
-                        return;
-                    }
-                };
-                self.seen.insert(key);
-                // Only the first solution per previous block is submitted: on
-                // a chain as easy as regtest every share can meet the target,
-                // and the rest would only be stale siblings.
-                let block = if valid.meets_network && self.shared.claim_height(job.prev_hash()) {
-                    let (seq_tx, seq_rx) = oneshot::channel();
-                    let solution = Solution {
-                        job,
-                        extranonce1: en1,
-                        extranonce2: extranonce2.to_vec(),
-                        ntime,
-                        nonce,
-                        version: valid.version,
-                        hash_display: valid.block_hash().to_string(),
-                        finder: miner.address.to_address(),
-                        worker: miner.worker.clone(),
-                        share_seq: seq_rx,
-                    };
-                    tokio::spawn(blocks::submit(self.shared.clone(), solution));
-                    Some(seq_tx)
-                } else {
-                    None
-                };
-                self.pending.push(PendingReply {
-                    at: self.out.len(),
-                    id,
-                    ack,
-                    block,
-                });
-            }
-            Err(e) => {
-                let code = match e {
-                    ShareError::LowDifficulty { .. } => ErrorCode::LowDifficulty,
-                    _ => ErrorCode::Other,
-                };
-                self.push(sv1::reply_error(&id, code, &e.to_string()));
+        if let Some(gone) = self.jobs.remove(&oldest) {
+            let id = gone.job.id();
+            if !self.jobs.values().any(|sent| sent.job.id() == id) {
+                self.seen.retain(|key| key.job_id != id);
             }
         }
     }
