@@ -3,6 +3,7 @@
 //! `main` stays thin: it parses arguments, sets up logging and hands off to
 //! the subcommand's module.
 
+mod api;
 mod audit;
 mod deploy;
 mod devnet;
@@ -44,6 +45,8 @@ enum Command {
     Settle(Box<settle::Args>),
     /// Recompute every committed epoch from the published data and compare with the chain.
     Audit(Box<audit::Args>),
+    /// Serve the public HTTP API (stats, proofs, epoch files, metrics) and the web app.
+    Api(Box<api::Args>),
 }
 
 fn main() -> eyre::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> eyre::Result<()> {
             Command::Miner(args) => miner::run(args).await,
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
+            Command::Api(args) => api::run(*args).await,
         }
     })
 }

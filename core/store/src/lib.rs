@@ -15,6 +15,7 @@
 //! big-endian blobs, addresses 20 bytes, hashes 32 bytes in internal byte
 //! order; `u32` header fields and `u64` counters are stored as `i64`.
 
+pub mod api;
 mod lock;
 mod model;
 mod read;
