@@ -44,6 +44,12 @@ pub(crate) struct Args {
     /// The Stratum port on 127.0.0.1.
     #[arg(long, default_value_t = 3333)]
     stratum_port: u16,
+    /// The API and web app's port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    api_port: u16,
+    /// The pool's Prometheus metrics port on 127.0.0.1.
+    #[arg(long, default_value_t = 9100)]
+    metrics_port: u16,
     /// Where the store and epoch files live (wiped at start).
     #[arg(long, default_value = ".devnet")]
     state_dir: PathBuf,
@@ -121,6 +127,8 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     port_free(args.anvil_port, "anvil", "--anvil-port")?;
     if !args.exit_after_deploy {
         port_free(args.stratum_port, "Stratum", "--stratum-port")?;
+        port_free(args.api_port, "API and web app", "--api-port")?;
+        port_free(args.metrics_port, "pool metrics", "--metrics-port")?;
     }
     ensure_tools()?;
     if args.state_dir.exists() {
@@ -203,6 +211,10 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.min_difficulty = "0.000000001".parse()?;
     config.start_difficulty = args.miner_difficulty;
     config.template_refresh = Duration::from_secs(10);
+    config.metrics_listen = Some(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        args.metrics_port,
+    )));
     let pool = Pool::new(config, store.clone()).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_port))
         .await
@@ -238,6 +250,26 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             settler: owner,
         },
     ));
+
+    // The API, serving the web app when it has been built.
+    let web_dir = proofpool_devtools::repo_root().join("web/dist");
+    let mut api_state = proofpool_api::ApiState::new(
+        store.clone(),
+        epochs_dir.clone(),
+        proofpool_merkle::RewardDomain {
+            chain_id,
+            distributor: deployment.distributor,
+        },
+    );
+    api_state.chain_rpc_url = Some(anvil.endpoint_url());
+    api_state.web_dir = web_dir.join("index.html").is_file().then_some(web_dir);
+    let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.api_port))
+        .await
+        .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.api_port))?;
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(proofpool_api::serve(api_listener, api_state, async move {
+        let _ = api_stopped.await;
+    }));
 
     // Miners.
     let (miners_stop, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -323,7 +355,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                         }
                         if args.until_claimable.is_some() && claimable {
                             println!("first claimable epoch after {:.1?}", started.elapsed());
-                            break Ok(());
+                            break claim_through_api(args.api_port, &chain, &miner_stats).await;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "settlement pass failed; retrying"),
@@ -348,10 +380,70 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         Ok(Err(e)) => tracing::warn!(error = %e, "pool stopped with an error"),
         Err(e) => tracing::warn!(error = %e, "pool task failed"),
     }
+    let _ = api_stop.send(());
+    if let Ok(Err(e)) = api_task.await {
+        tracing::warn!(error = %e, "api stopped with an error");
+    }
     store.close().await;
     drop(node);
     drop(anvil);
     outcome
+}
+
+/// The smoke test's last step: each miner's proof from the API claims its
+/// tokens on-chain, exactly the claimable amount.
+async fn claim_through_api(
+    api_port: u16,
+    chain: &DistributorClient<alloy::providers::DynProvider>,
+    miners: &[(alloy::primitives::Address, Arc<MinerStats>)],
+) -> eyre::Result<()> {
+    let http = reqwest::Client::new();
+    let token = proofpool_chain::MockBTC::new(chain.token().await?, chain_provider(chain));
+    let mut claimed_any = false;
+    for (miner, _) in miners {
+        let url = format!("http://127.0.0.1:{api_port}/api/v1/epochs/latest/proof/{miner}");
+        let response = http.get(&url).send().await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            println!("miner {miner}: nothing to claim yet");
+            continue;
+        }
+        let body: serde_json::Value = response.error_for_status()?.json().await?;
+        let amount: U256 = body["cumulativeAmount"]
+            .as_str()
+            .ok_or_else(|| eyre!("proof answer has no cumulativeAmount: {body}"))?
+            .parse()?;
+        let proof = body["proof"]
+            .as_array()
+            .ok_or_else(|| eyre!("proof answer has no proof: {body}"))?
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .ok_or_else(|| eyre!("bad proof element {h}"))
+                    .and_then(|h| Ok(h.parse::<alloy::primitives::B256>()?))
+            })
+            .collect::<eyre::Result<Vec<_>>>()?;
+        let before = token.balanceOf(*miner).call().await?;
+        chain.claim(*miner, amount, proof).await?;
+        let after = token.balanceOf(*miner).call().await?;
+        if after - before != amount {
+            eyre::bail!(
+                "miner {miner} claimed {amount} but received {}",
+                after - before
+            );
+        }
+        println!("miner {miner} claimed {amount} MockBTC base units with the API's proof");
+        claimed_any = true;
+    }
+    if !claimed_any {
+        eyre::bail!("no miner had anything to claim");
+    }
+    Ok(())
+}
+
+fn chain_provider(
+    chain: &DistributorClient<alloy::providers::DynProvider>,
+) -> alloy::providers::DynProvider {
+    chain.provider().clone()
 }
 
 fn print_banner(
@@ -371,6 +463,16 @@ fn print_banner(
                 .first()
                 .map(|m| m.address().to_string())
                 .unwrap_or_default()
+        );
+    }
+    if !args.exit_after_deploy {
+        println!(
+            "  web + api      http://127.0.0.1:{}/  (API under /api/v1, OpenAPI at /api/openapi.json)",
+            args.api_port
+        );
+        println!(
+            "  pool metrics   http://127.0.0.1:{}/metrics",
+            args.metrics_port
         );
     }
     println!("  anvil rpc      {rpc}  (chain id {chain_id})");

@@ -20,6 +20,8 @@ fn devnet_reaches_a_claimable_epoch() {
         .args(["devnet", "--until-claimable", "240", "--epoch-secs", "5"])
         .args(["--anvil-port", &free_port().to_string()])
         .args(["--stratum-port", &free_port().to_string()])
+        .args(["--api-port", &free_port().to_string()])
+        .args(["--metrics-port", &free_port().to_string()])
         .arg("--state-dir")
         .arg(state.path().join(".devnet"))
         .env("PROOFPOOL_LOG", "warn")
@@ -32,6 +34,7 @@ fn devnet_reaches_a_claimable_epoch() {
     assert!(stdout.contains("stratum+tcp://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("distributor"), "{stdout}");
     assert!(stdout.contains("first claimable epoch after"), "{stdout}");
+    assert!(stdout.contains("with the API's proof"), "{stdout}");
     // Epoch files were written for the auditor.
     let files = std::fs::read_dir(state.path().join(".devnet/epochs"))
         .unwrap()

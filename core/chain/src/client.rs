@@ -90,6 +90,11 @@ impl<P: Provider + Clone> DistributorClient<P> {
         }
     }
 
+    /// The provider the client sends through.
+    pub fn provider(&self) -> &P {
+        self.contract.provider()
+    }
+
     /// The distributor's address.
     pub fn address(&self) -> Address {
         *self.contract.address()
