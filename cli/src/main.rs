@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod config;
 mod deploy;
 mod devnet;
 mod key;
@@ -12,7 +13,7 @@ mod miner;
 mod pool;
 mod settle;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// A Bitcoin mining pool whose accounting anyone can verify.
 #[derive(Debug, Parser)]
@@ -21,6 +22,10 @@ struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "PROOFPOOL_LOG_FORMAT")]
     log_format: LogFormat,
+    /// A TOML config file; its section for the subcommand (`[pool]`,
+    /// `[settle]`, `[api]`) supplies defaults for the subcommand's flags.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,7 +40,7 @@ enum LogFormat {
 enum Command {
     /// Deploy the distributor (and a mock BTC token on local chains).
     Deploy(Box<deploy::Args>),
-    /// Run a local chain with the contracts deployed and a funded settler.
+    /// Run the whole system on loopback: bitcoind, anvil, pool, settlement, API, miners.
     Devnet(devnet::Args),
     /// Run the Stratum V1 pool against bitcoind.
     Pool(Box<pool::Args>),
@@ -47,10 +52,29 @@ enum Command {
     Audit(Box<audit::Args>),
     /// Serve the public HTTP API (stats, proofs, epoch files, metrics) and the web app.
     Api(Box<api::Args>),
+    /// Check a config file, or print the example config or its reference.
+    Config(config::Args),
 }
 
 fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+    let command = config::prepare(Cli::command());
+    let argv = match config::expand(&command, std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eyre::bail!(
+                "the config file has {} problem(s); nothing was started",
+                problems.len()
+            );
+        }
+    };
+    let matches = command
+        .clone()
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROOFPOOL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -72,6 +96,7 @@ fn main() -> eyre::Result<()> {
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
             Command::Api(args) => api::run(*args).await,
+            Command::Config(args) => config::run(args, &command),
         }
     })
 }

@@ -1,0 +1,125 @@
+//! The config file: the committed example and reference are generated from
+//! the flags and stay current; `config check` reports every problem with its
+//! key; flags override the environment, which overrides the file.
+
+use std::process::{Command, Output};
+
+fn proofpool(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpool"));
+    cmd.args(args)
+        .env_remove("PROOFPOOL_DATABASE_URL")
+        .env("RUST_BACKTRACE", "0")
+        .env("PROOFPOOL_LOG", "error");
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+#[test]
+fn committed_example_and_reference_are_current() {
+    let out = proofpool(&["config", "example"]).output().unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(repo("proofpool.example.toml")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "regenerate with `cargo run --bin proofpool -- config example > proofpool.example.toml`"
+    );
+    let out = proofpool(&[
+        "config",
+        "check",
+        repo("proofpool.example.toml").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = proofpool(&["config", "reference"]).output().unwrap();
+    let reference = String::from_utf8_lossy(&out.stdout).into_owned();
+    let guide = std::fs::read_to_string(repo("docs/operator-guide.md")).unwrap();
+    let start = guide.find("<!-- config-reference:start -->").unwrap();
+    let end = guide.find("<!-- config-reference:end -->").unwrap();
+    assert_eq!(
+        guide[start + "<!-- config-reference:start -->".len()..end].trim(),
+        reference.trim(),
+        "regenerate the table with `proofpool config reference`"
+    );
+}
+
+#[test]
+fn check_reports_every_problem_with_its_key() {
+    let dir = proofpool_devtools::TempDir::new("config").unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[pool]\nmax_connections = \"lots\"\nmin_difficulty = \"abc\"\nfrobnicate = 1\n\
+         node_url = \"http://127.0.0.1:8332/\"\n[settle]\nfee_bps = -3\n[wat]\nx = 1\n",
+    )
+    .unwrap();
+    let out = proofpool(&["config", "check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    for needle in [
+        "pool.max_connections: invalid value \"lots\"",
+        "pool.min_difficulty: invalid value \"abc\"",
+        "pool.frobnicate: unknown key",
+        "settle.fee_bps: invalid value \"-3\"",
+        "wat: unknown section",
+        "5 problems",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
+    }
+    std::fs::write(&file, "[pool\n").unwrap();
+    let out = proofpool(&["config", "check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not valid TOML"), "{}", text(&out));
+    // A bad file stops `--config` runs before anything starts.
+    std::fs::write(&file, "[pool]\nepoch_secs = \"soon\"\n").unwrap();
+    let out = proofpool(&["--config", file.to_str().unwrap(), "pool"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("pool.epoch_secs"), "{}", text(&out));
+}
+
+#[test]
+fn flags_override_environment_which_overrides_the_file() {
+    let dir = proofpool_devtools::TempDir::new("config-precedence").unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        "[pool]\nnode_url = [\"http://127.0.0.1:9/\"]\nnetwork = \"regtest\"\n\
+         payout_address = \"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"\n\
+         database_url = \"mysql://from-file\"\ncookie = \"/nonexistent/cookie\"\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = proofpool(&["--config", f, "pool"]).output().unwrap();
+    assert!(text(&out).contains("mysql://from-file"), "{}", text(&out));
+    let out = proofpool(&["--config", f, "pool"])
+        .env("PROOFPOOL_DATABASE_URL", "mysql://from-env")
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("mysql://from-env"), "{}", text(&out));
+    let out = proofpool(&["--config", f, "pool", "--database-url", "mysql://from-flag"])
+        .env("PROOFPOOL_DATABASE_URL", "mysql://from-env")
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("mysql://from-flag"), "{}", text(&out));
+}
