@@ -43,6 +43,24 @@ pub struct MinerStats {
     pub accepted: AtomicU64,
     /// Shares the pool rejected.
     pub rejected: AtomicU64,
+    /// When set, every share the pool acknowledged is appended to
+    /// `accepted_log` (for crash tests: what miners saw acknowledged).
+    pub record_accepted: AtomicBool,
+    /// The shares acknowledged, when `record_accepted` is set.
+    pub accepted_log: Mutex<Vec<ShareId>>,
+}
+
+/// What identifies a submitted share within a pool's store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShareId {
+    /// The connection's extranonce1.
+    pub extranonce1: Vec<u8>,
+    /// The miner's extranonce2.
+    pub extranonce2: Vec<u8>,
+    /// Header time.
+    pub ntime: u32,
+    /// Header nonce.
+    pub nonce: u32,
 }
 
 /// Why the miner stopped.
@@ -139,7 +157,12 @@ pub async fn run(
                 let Some(f) = found else { break Err(MinerError::Protocol("hashing threads stopped".into())) };
                 let id = next_id;
                 next_id += 1;
-                pending_submits.insert(id, ());
+                pending_submits.insert(id, ShareId {
+                    extranonce1: state.extranonce1.clone(),
+                    extranonce2: f.extranonce2.clone(),
+                    ntime: f.ntime,
+                    nonce: f.nonce,
+                });
                 // BIP310 as miners send it: only the rolled bits, inside the mask.
                 let version = state.version_rolling.then_some(f.version & state.version_mask);
                 let line = sv1::miner::submit(&Id::from(id), &config.user, &f.job_id, &f.extranonce2, f.ntime, f.nonce, version);
@@ -187,7 +210,7 @@ impl Session {
         message: ServerMessage,
         slot: &Slot,
         stats: &MinerStats,
-        pending: &mut std::collections::HashMap<u64, ()>,
+        pending: &mut std::collections::HashMap<u64, ShareId>,
     ) -> Result<(), MinerError> {
         match message {
             ServerMessage::Reply { id, result, error } => {
@@ -209,9 +232,19 @@ impl Session {
                     3 if result != Value::Bool(true) => {
                         return Err(MinerError::Unauthorized(format!("{error:?}")));
                     }
-                    _ if pending.remove(&id).is_some() => {
+                    _ if pending.contains_key(&id) => {
+                        let share = pending.remove(&id);
                         if result == Value::Bool(true) {
                             stats.accepted.fetch_add(1, Ordering::Relaxed);
+                            if stats.record_accepted.load(Ordering::Relaxed)
+                                && let Some(share) = share
+                            {
+                                stats
+                                    .accepted_log
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(share);
+                            }
                         } else {
                             stats.rejected.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(?error, "share rejected");
