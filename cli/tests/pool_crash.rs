@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 }
 
 fn start_pool(node: &Bitcoind, payout: &str, db: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_proofpool"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proofpool"))
         .args(["pool", "--network", "regtest", "--payout-address", payout])
         .args(["--node-url", &node.rpc_url()])
         .arg("--cookie")
@@ -53,6 +53,8 @@ fn start_pool(node: &Bitcoind, payout: &str, db: &str, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the pool did not start listening");
 }
 
