@@ -11,7 +11,7 @@
 //! `shares_by_epoch` index range instead of the whole table.
 
 use crate::model::{BlockRecord, EpochStatus};
-use crate::read::{address_of, b256_of, corrupt, u256_of};
+use crate::read::{BLOCK_SELECT, BlockRow, address_of, block_of, u256_of};
 use crate::{Store, StoreError, i64_of, u64_of, with_db};
 use proofpool_primitives::{Address, U256};
 use std::collections::BTreeMap;
@@ -114,43 +114,6 @@ pub struct NetworkView {
 
 /// miner, worker, work, count, newest time.
 type WorkerWorkRow = (Vec<u8>, String, Vec<u8>, i64, i64);
-
-type BlockRow = (
-    Vec<u8>,
-    i64,
-    i64,
-    Vec<u8>,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    i64,
-    Option<String>,
-    Option<i64>,
-);
-
-const BLOCK_SELECT: &str = "SELECT hash, height, coinbase_value, finder, worker, share_seq, instance, \
-     found_ms, status, confirmations, reject_reason, paid_epoch FROM blocks";
-
-fn block_of(r: BlockRow) -> Result<BlockRecord, StoreError> {
-    const T: &str = "blocks";
-    Ok(BlockRecord {
-        hash: b256_of(T, &r.0)?,
-        height: u64_of(r.1),
-        coinbase_value: u64_of(r.2),
-        finder: address_of(T, &r.3)?,
-        worker: r.4,
-        share_seq: u64_of(r.5),
-        instance: u8::try_from(r.6)
-            .map_err(|_| corrupt(T, format!("instance {} is not a u8", r.6)))?,
-        found_ms: u64_of(r.7),
-        status: r.8.parse().map_err(|e: String| corrupt(T, e))?,
-        confirmations: u64_of(r.9),
-        reject_reason: r.10,
-        paid_epoch: r.11.map(u64_of),
-    })
-}
 
 /// `work · count`, saturating (a real sum never comes near 2^256).
 fn times(work: U256, count: i64) -> U256 {

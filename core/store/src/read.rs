@@ -45,7 +45,7 @@ type JobRow = (
     i64,
 );
 
-type BlockRow = (
+pub(crate) type BlockRow = (
     Vec<u8>,
     i64,
     i64,
@@ -60,7 +60,7 @@ type BlockRow = (
     Option<i64>,
 );
 
-const BLOCK_SELECT: &str = "SELECT hash, height, coinbase_value, finder, worker, share_seq, instance, \
+pub(crate) const BLOCK_SELECT: &str = "SELECT hash, height, coinbase_value, finder, worker, share_seq, instance, \
      found_ms, status, confirmations, reject_reason, paid_epoch FROM blocks";
 
 pub(crate) fn corrupt(table: &'static str, reason: impl Into<String>) -> StoreError {
@@ -149,7 +149,7 @@ fn job_of(r: JobRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-fn block_of(r: BlockRow) -> Result<BlockRecord, StoreError> {
+pub(crate) fn block_of(r: BlockRow) -> Result<BlockRecord, StoreError> {
     const T: &str = "blocks";
     Ok(BlockRecord {
         hash: b256_of(T, &r.0)?,
