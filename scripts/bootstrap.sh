@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything proofpool needs beyond the Rust toolchain, Node/npm and
 # apt: the pinned npm toolchain (forge, anvil, cast, solcjs, OpenZeppelin), a
-# regtest bitcoind and PostgreSQL's server binaries. Idempotent: when everything
-# is present it prints nothing and takes well under a second.
+# regtest bitcoind, PostgreSQL's server binaries, the web app (web/: its npm
+# packages and its build in web/dist) and Chromium for the browser tests.
+# Idempotent: when everything is present and built it prints nothing and takes
+# well under a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -35,3 +37,8 @@ done
 scripts/install-bitcoind.sh
 # PostgreSQL's server binaries for the tests' throwaway clusters (Debian's package).
 scripts/install-postgres.sh
+# The web app: npm ci in web/ when its lock changed, npm run build when its
+# sources changed (web/dist is what `proofpool api --web-dir` serves).
+scripts/build-web.sh
+# Debian's Chromium for the browser tests (playwright-core drives /usr/bin/chromium).
+scripts/install-chromium.sh
