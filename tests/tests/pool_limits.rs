@@ -354,18 +354,18 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     assert_eq!(error_code(&reply), Some(21), "{reply}");
     drop(r);
 
-    // Ban by reject ratio: 30 stale shares (100% of at least 30), paced to
-    // stay inside the rate limit. The 30th bans 127.0.0.7.
+    // Ban by reject ratio: 30 invalid shares (ntime far before the job's;
+    // stale shares do not count, every miner sends some after a block),
+    // 100% of at least 30, paced to stay inside the rate limit. The 30th
+    // bans 127.0.0.7.
     let mut bad = Raw::connect(7, s.addr).await;
-    bad.handshake().await;
-    let first: String = (0..15)
-        .map(|i| submit(100 + i, "ffff", "00000000"))
-        .collect();
+    let (job, _) = bad.handshake().await;
+    let first: String = (0..15).map(|i| submit(100 + i, &job, "00000000")).collect();
     bad.send(&first).await;
     bad.reply(114).await;
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let second: String = (15..30)
-        .map(|i| submit(100 + i, "ffff", "00000000"))
+        .map(|i| submit(100 + i, &job, "00000000"))
         .collect();
     bad.send(&second).await;
     let seen = bad.drain().await;
@@ -408,7 +408,9 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     );
     assert_eq!(limited_total, Some(f64::from(limited)), "{page}");
     let stale_total = value(&page, r#"pool_shares_rejected_total{reason="stale"}"#);
-    assert!(stale_total >= Some(f64::from(stale + 31)), "{page}");
+    assert!(stale_total >= Some(f64::from(stale + 1)), "{page}");
+    let invalid_total = value(&page, r#"pool_shares_rejected_total{reason="invalid"}"#);
+    assert!(invalid_total >= Some(30.0), "{page}");
     assert!(
         value(&page, "pool_connections_total") >= Some(10.0),
         "{page}"

@@ -87,13 +87,13 @@ impl Reject {
     }
 
     /// What the rejection counts as towards a ban: the miner's faults only.
+    /// Stale shares are not: every miner sends some after each new block
+    /// (on regtest, where nearly every share is a block, most of them).
     pub(crate) fn fault(self) -> Option<Fault> {
         match self {
-            Self::Stale | Self::Duplicate | Self::LowDifficulty | Self::Invalid => {
-                Some(Fault::Rejected)
-            }
+            Self::Duplicate | Self::LowDifficulty | Self::Invalid => Some(Fault::Rejected),
             Self::Unauthorized | Self::NotSubscribed => Some(Fault::Malformed),
-            Self::RateLimited | Self::StoreOverloaded | Self::StoreFailed => None,
+            Self::Stale | Self::RateLimited | Self::StoreOverloaded | Self::StoreFailed => None,
         }
     }
 }
