@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use telemetry::{Metrics, Refused};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::Semaphore;
 
 /// Why the pool could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +70,8 @@ pub(crate) struct Shared {
     pub(crate) blocks: Mutex<Vec<FoundBlock>>,
     /// The previous-block hash of the last block this instance submitted.
     solved: Mutex<Option<bitcoin::BlockHash>>,
-    /// Sent to every session on shutdown.
-    pub(crate) stop: broadcast::Sender<()>,
+    /// Turns true once on shutdown; a session that starts later sees it too.
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
     /// Per-address connection counts, scores and bans.
     pub(crate) guard: Arc<Guard>,
     /// Metric handles (no-ops without `metrics_listen`).
@@ -212,7 +212,7 @@ impl Pool {
             )
             .with_log(log.clone(), config.instance_id, last_job),
         );
-        let (stop, _) = broadcast::channel(1);
+        let (stop, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             config,
             node,
@@ -358,9 +358,7 @@ impl Pool {
             while sessions.try_join_next().is_some() {}
         }
         tracing::info!(sessions = sessions.len(), "shutting down: closing sessions");
-        if shared.stop.send(()).is_err() {
-            tracing::debug!("no session was running");
-        }
+        shared.stop.send_replace(true);
         while sessions.join_next().await.is_some() {}
         // Every session has answered its in-flight submits; make sure the
         // records queued after them (blocks, workers) are written too.

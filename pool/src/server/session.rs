@@ -98,6 +98,9 @@ pub(crate) struct Session {
     unscored_accepted: u32,
 }
 
+/// How long one write to a miner may block.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Serves one connection until it closes or the pool stops.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -162,7 +165,7 @@ pub(crate) async fn serve(
                 session.now = Instant::now();
                 session.on_timer();
             }
-            _ = stop.recv() => {
+            _ = stop.wait_for(|stopping| *stopping) => {
                 session.push(sv1::show_message("pool is restarting"));
                 session.close = true;
             }
@@ -171,9 +174,19 @@ pub(crate) async fn serve(
             session.settle_pending().await;
         }
         if !session.out.is_empty() {
-            if let Err(e) = write.write_all(session.out.as_bytes()).await {
-                tracing::debug!(%peer, error = %e, "write failed");
-                break;
+            // A client that stops reading must not hold its task (and the
+            // pool's shutdown) forever.
+            match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(session.out.as_bytes())).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "client stopped reading; closing");
+                    break;
+                }
             }
             session.out.clear();
         }
