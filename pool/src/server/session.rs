@@ -98,9 +98,6 @@ pub(crate) struct Session {
     unscored_accepted: u32,
 }
 
-/// How long one write to a miner may block.
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// Serves one connection until it closes or the pool stops.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -174,19 +171,9 @@ pub(crate) async fn serve(
             session.settle_pending().await;
         }
         if !session.out.is_empty() {
-            // A client that stops reading must not hold its task (and the
-            // pool's shutdown) forever.
-            match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(session.out.as_bytes())).await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    break;
-                }
-                Err(_) => {
-                    tracing::info!(%peer, "client stopped reading; closing");
-                    break;
-                }
+            if let Err(e) = write.write_all(session.out.as_bytes()).await {
+                tracing::debug!(%peer, error = %e, "write failed");
+                break;
             }
             session.out.clear();
         }
