@@ -24,3 +24,15 @@ fmt:
 ## Criterion benchmarks (figures go in the issue notes).
 bench: setup
 	cargo bench -p proofpool-merkle --bench trees
+
+.PHONY: bench-load
+## Load benchmark of the pool on loopback (real bitcoind and store, pool in its own process): SQLite, then PostgreSQL; about 5 minutes.
+bench-load: setup
+	cargo build --release -p proofpool -p proofpool-loadgen
+	target/release/proofpool-load --pool-bin target/release/proofpool --json target/bench-load-sqlite.json
+	target/release/proofpool-load --pool-bin target/release/proofpool --postgres --json target/bench-load-postgres.json
+
+.PHONY: fuzz
+## cargo-fuzz targets for 60 s each (one, longer: make fuzz FUZZ_TARGET=stratum_line FUZZ_SECONDS=600).
+fuzz:
+	@scripts/fuzz.sh $(or $(FUZZ_TARGET),all) $(or $(FUZZ_SECONDS),60)

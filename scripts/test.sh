@@ -29,6 +29,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace --locked
 
+step "fuzz targets build, seeds and regressions replay (scripts/fuzz.sh --check)"
+scripts/fuzz.sh --check
+
 step "forge test"
 forge test
 

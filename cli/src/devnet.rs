@@ -26,7 +26,7 @@ use eyre::{WrapErr, eyre};
 use proofpool_chain::{DeployParams, DistributorClient};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
-use proofpool_pool::{Pool, PoolConfig};
+use proofpool_pool::{Pool, PoolConfig, TlsFiles};
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{EpochStatus, Store, StoreOptions};
 use std::path::PathBuf;
@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// The Stratum port on 127.0.0.1.
     #[arg(long, default_value_t = 3333)]
     stratum_port: u16,
+    /// The Stratum-over-TLS port on 127.0.0.1 (a self-signed certificate is
+    /// made in the state dir).
+    #[arg(long, default_value_t = 3334)]
+    stratum_tls_port: u16,
     /// The API and web app's port on 127.0.0.1.
     #[arg(long, default_value_t = 8080)]
     api_port: u16,
@@ -127,6 +131,11 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     port_free(args.anvil_port, "anvil", "--anvil-port")?;
     if !args.exit_after_deploy {
         port_free(args.stratum_port, "Stratum", "--stratum-port")?;
+        port_free(
+            args.stratum_tls_port,
+            "Stratum over TLS",
+            "--stratum-tls-port",
+        )?;
         port_free(args.api_port, "API and web app", "--api-port")?;
         port_free(args.metrics_port, "pool metrics", "--metrics-port")?;
     }
@@ -215,15 +224,20 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         [127, 0, 0, 1],
         args.metrics_port,
     )));
+    let tls = self_signed_tls(&args.state_dir)?;
+    config.tls = Some(tls.clone());
     let pool = Pool::new(config, store.clone()).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_port))
         .await
         .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.stratum_port))?;
+    let tls_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_tls_port))
+        .await
+        .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.stratum_tls_port))?;
     let (pool_stop, pool_stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = pool.clone();
     let pool_task = tokio::spawn(async move {
         runner
-            .run(listener, async move {
+            .run_with_tls(listener, Some(tls_listener), async move {
                 let _ = pool_stopped.await;
             })
             .await
@@ -283,12 +297,22 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     for (i, key) in miner_keys.iter().take(n_miners).enumerate() {
         let stats = Arc::new(MinerStats::default());
         miner_stats.push((key.address(), stats.clone()));
+        // Every second miner comes in over TLS, so both ports carry work.
+        let over_tls = i % 2 == 1;
         let config = MinerConfig {
-            address: format!("127.0.0.1:{}", args.stratum_port),
+            address: format!(
+                "127.0.0.1:{}",
+                if over_tls {
+                    args.stratum_tls_port
+                } else {
+                    args.stratum_port
+                }
+            ),
             user: format!("{}.cpu{i}", key.address()),
             threads: 1,
             suggest_difficulty: Some(args.miner_difficulty),
             max_shares: None,
+            tls_ca: over_tls.then(|| tls.cert.clone()),
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {
@@ -374,6 +398,16 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     tracing::info!("shutting down: stopping miners");
     let _ = miners_stop.send(());
     while miners.join_next().await.is_some() {}
+    if args.until_claimable.is_some() {
+        for (i, (addr, s)) in miner_stats.iter().enumerate() {
+            println!(
+                "miner {addr} over {}: {} shares accepted, {} rejected",
+                if i % 2 == 1 { "TLS" } else { "TCP" },
+                s.accepted.load(Ordering::Relaxed),
+                s.rejected.load(Ordering::Relaxed)
+            );
+        }
+    }
     let _ = pool_stop.send(());
     match pool_task.await {
         Ok(Ok(())) => tracing::info!("pool drained and stopped"),
@@ -446,6 +480,30 @@ fn chain_provider(
     chain.provider().clone()
 }
 
+/// Where the devnet's self-signed certificate and key go in the state dir.
+const TLS_CERT: &str = "tls/pool.crt";
+const TLS_KEY: &str = "tls/pool.key";
+
+/// Makes a self-signed certificate for 127.0.0.1 and localhost in the state
+/// dir, for the TLS Stratum port.
+fn self_signed_tls(state_dir: &std::path::Path) -> eyre::Result<TlsFiles> {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .wrap_err("cannot make the devnet's TLS certificate")?;
+    let files = TlsFiles {
+        cert: state_dir.join(TLS_CERT),
+        key: state_dir.join(TLS_KEY),
+    };
+    if let Some(dir) = files.cert.parent() {
+        std::fs::create_dir_all(dir)
+            .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&files.cert, cert.cert.pem())
+        .wrap_err_with(|| format!("cannot write {}", files.cert.display()))?;
+    std::fs::write(&files.key, cert.signing_key.serialize_pem())
+        .wrap_err_with(|| format!("cannot write {}", files.key.display()))?;
+    Ok(files)
+}
+
 fn print_banner(
     args: &Args,
     rpc: &str,
@@ -463,6 +521,11 @@ fn print_banner(
                 .first()
                 .map(|m| m.address().to_string())
                 .unwrap_or_default()
+        );
+        println!(
+            "  stratum (TLS)  stratum+ssl://127.0.0.1:{}  (self-signed: {})",
+            args.stratum_tls_port,
+            args.state_dir.join(TLS_CERT).display()
         );
     }
     if !args.exit_after_deploy {

@@ -9,9 +9,13 @@ use std::sync::atomic::Ordering;
 /// Arguments of `proofpool miner`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Pool URL, `stratum+tcp://HOST:PORT`.
+    /// Pool URL, `stratum+tcp://HOST:PORT` or `stratum+ssl://HOST:PORT`.
     #[arg(long)]
     url: String,
+    /// For `stratum+ssl://`: the PEM certificate to trust (the pool's
+    /// self-signed certificate, or its CA).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
     /// `0xADDRESS.worker`.
     #[arg(long)]
     user: String,
@@ -24,17 +28,35 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
-    let address = args
-        .url
-        .strip_prefix("stratum+tcp://")
-        .ok_or_else(|| {
-            eyre!(
-                "--url must look like stratum+tcp://HOST:PORT, got {}",
+    let (address, tls) = match (
+        args.url.strip_prefix("stratum+tcp://"),
+        args.url.strip_prefix("stratum+ssl://"),
+    ) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => {
+            return Err(eyre!(
+                "--url must look like stratum+tcp://HOST:PORT or stratum+ssl://HOST:PORT, got {}",
                 args.url
-            )
-        })?
-        .trim_end_matches('/')
-        .to_owned();
+            ));
+        }
+    };
+    let address = address.trim_end_matches('/').to_owned();
+    let tls_ca = match (tls, args.tls_ca) {
+        (true, Some(ca)) => Some(ca),
+        (true, None) => {
+            return Err(eyre!(
+                "stratum+ssl:// needs --tls-ca FILE: the pool's certificate (or its CA) to trust"
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(eyre!(
+                "--tls-ca is for stratum+ssl:// URLs; {} is plain TCP",
+                args.url
+            ));
+        }
+        (false, None) => None,
+    };
     let stats = Arc::new(MinerStats::default());
     let config = MinerConfig {
         address,
@@ -42,6 +64,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         threads: args.threads,
         suggest_difficulty: args.suggest_difficulty,
         max_shares: None,
+        tls_ca,
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(

@@ -2,7 +2,9 @@
 
 use bitcoin::{Address, Network};
 use eyre::{WrapErr, eyre};
-use proofpool_pool::{BanThreshold, NodeAuth, NodeEndpoint, Pool, PoolConfig, VardiffConfig};
+use proofpool_pool::{
+    BanThreshold, NodeAuth, NodeEndpoint, Pool, PoolConfig, TlsFiles, VardiffConfig,
+};
 use proofpool_primitives::Difficulty;
 use proofpool_store::{Store, StoreOptions};
 use std::net::SocketAddr;
@@ -16,6 +18,16 @@ pub(crate) struct Args {
     /// Stratum listen address.
     #[arg(long, default_value = "0.0.0.0:3333")]
     listen: SocketAddr,
+    /// Stratum over TLS (`stratum+ssl://`) listen address; needs `tls_cert`
+    /// and `tls_key` (off when not given).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS Stratum, leaf first.
+    #[arg(long, requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS Stratum (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
     /// bitcoind RPC URLs, tried in order (repeat the flag for failover).
     #[arg(long = "node-url", required = true)]
     node_urls: Vec<reqwest::Url>,
@@ -103,6 +115,13 @@ fn nonzero<T: Default + PartialEq>(value: T) -> Option<T> {
 /// Applies the connection, security, vardiff and metrics flags.
 fn apply_limits(args: &Args, config: &mut PoolConfig) {
     config.metrics_listen = args.metrics_listen;
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     config.max_connections = args.max_connections;
     config.max_connections_per_ip = nonzero(args.max_connections_per_ip);
     config.handshake_timeout = nonzero(args.handshake_timeout_secs).map(Duration::from_secs);
@@ -164,8 +183,17 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}: is the port taken?", args.listen))?;
-    tracing::info!(listen = %args.listen, payout = %payout, "stratum v1 pool listening");
-    pool.run(listener, shutdown_signal()).await?;
+    let tls_listener = match args.tls_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .wrap_err_with(|| format!("cannot listen for TLS on {addr}: is the port taken?"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(listen = %args.listen, tls_listen = ?args.tls_listen, payout = %payout, "stratum v1 pool listening");
+    pool.run_with_tls(listener, tls_listener, shutdown_signal())
+        .await?;
     tracing::info!(
         shares = pool
             .writer_stats()
@@ -231,6 +259,7 @@ mod tests {
         let mut config = PoolConfig::new(Vec::new(), Network::Regtest, script);
         apply_limits(&cli.args, &mut config);
         assert_eq!(config.metrics_listen, defaults.metrics_listen);
+        assert_eq!(config.tls, defaults.tls);
         assert_eq!(config.max_connections, defaults.max_connections);
         assert_eq!(
             config.max_connections_per_ip,

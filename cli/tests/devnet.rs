@@ -20,6 +20,7 @@ fn devnet_reaches_a_claimable_epoch() {
         .args(["devnet", "--until-claimable", "240", "--epoch-secs", "5"])
         .args(["--anvil-port", &free_port().to_string()])
         .args(["--stratum-port", &free_port().to_string()])
+        .args(["--stratum-tls-port", &free_port().to_string()])
         .args(["--api-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .arg("--state-dir")
@@ -32,7 +33,14 @@ fn devnet_reaches_a_claimable_epoch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "devnet failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("stratum+tcp://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("stratum+ssl://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("distributor"), "{stdout}");
+    // The second miner mined through the TLS port.
+    let tls_line = stdout
+        .lines()
+        .find(|l| l.contains(" over TLS: "))
+        .unwrap_or_else(|| panic!("no TLS miner line in\n{stdout}"));
+    assert!(!tls_line.contains(" 0 shares accepted"), "{tls_line}");
     assert!(stdout.contains("first claimable epoch after"), "{stdout}");
     assert!(stdout.contains("with the API's proof"), "{stdout}");
     // Epoch files were written for the auditor.

@@ -88,6 +88,7 @@ async fn sigkill_loses_no_acknowledged_share() {
             threads: 1,
             suggest_difficulty: None,
             max_shares: None,
+            tls_ca: None,
         };
         let miner = tokio::spawn(proofpool_miner::run(
             config,

@@ -7,15 +7,17 @@
 //! over a channel and are submitted in order.
 
 mod hasher;
+mod tls;
 
 use hasher::{Template, grind};
 use proofpool_primitives::{Difficulty, U256};
 use proofpool_stratum::{self as sv1, Id, ServerMessage};
 use serde_json::Value;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -32,6 +34,10 @@ pub struct MinerConfig {
     pub suggest_difficulty: Option<Difficulty>,
     /// Stop after this many accepted shares (`None`: run until stopped).
     pub max_shares: Option<u64>,
+    /// Speak TLS (`stratum+ssl://`), trusting the PEM certificates in this
+    /// file (the pool's self-signed certificate, or the CA that signed it);
+    /// `None` for plain TCP.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Counters, readable while the miner runs.
@@ -76,6 +82,9 @@ pub enum MinerError {
     /// The pool refused the user.
     #[error("pool refused authorization: {0}")]
     Unauthorized(String),
+    /// TLS could not be set up or the handshake failed.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A share found by a hashing thread.
@@ -105,7 +114,31 @@ pub async fn run(
 ) -> Result<(), MinerError> {
     let stream = TcpStream::connect(&config.address).await?;
     stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
+    match &config.tls_ca {
+        None => {
+            let (read, write) = stream.into_split();
+            mine(&config, stats, shutdown, read, write).await
+        }
+        Some(ca) => {
+            let stream = tls::connect(&config.address, ca, stream).await?;
+            let (read, write) = tokio::io::split(stream);
+            mine(&config, stats, shutdown, read, write).await
+        }
+    }
+}
+
+/// The session over an established connection.
+async fn mine<R, W>(
+    config: &MinerConfig,
+    stats: Arc<MinerStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+    read: R,
+    mut write: W,
+) -> Result<(), MinerError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut lines = BufReader::new(read).lines();
 
     let slot = Arc::new(Slot::default());
@@ -134,6 +167,8 @@ pub async fn run(
         out.push_str(&sv1::miner::suggest_difficulty(&Id::from(4u64), d));
     }
     write.write_all(out.as_bytes()).await?;
+    // TLS may hold written bytes until a flush; for TCP it is a no-op.
+    write.flush().await?;
 
     let mut state = Session::default();
     let mut next_id = 100u64;
@@ -167,6 +202,7 @@ pub async fn run(
                 let version = state.version_rolling.then_some(f.version & state.version_mask);
                 let line = sv1::miner::submit(&Id::from(id), &config.user, &f.job_id, &f.extranonce2, f.ntime, f.nonce, version);
                 write.write_all(line.as_bytes()).await?;
+                write.flush().await?;
             }
             line = lines.next_line() => {
                 let Some(line) = line? else { break Err(MinerError::Protocol("pool closed the connection".into())) };

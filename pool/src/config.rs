@@ -60,6 +60,9 @@ pub struct PoolConfig {
     /// the difficulty it starts with or suggests. Its `min_difficulty` and
     /// `max_difficulty` are replaced by the pool's.
     pub vardiff: Option<VardiffConfig>,
+    /// Certificate and key for Stratum over TLS; required to serve a TLS
+    /// listener (see [`crate::Pool::run_with_tls`]).
+    pub tls: Option<crate::TlsFiles>,
     /// Where to serve Prometheus metrics (`GET /metrics`); `None` records
     /// none.
     pub metrics_listen: Option<SocketAddr>,
@@ -94,6 +97,7 @@ impl PoolConfig {
             ban_threshold: Some(BanThreshold::default()),
             ban_duration: Duration::from_secs(600),
             vardiff: Some(VardiffConfig::default()),
+            tls: None,
             metrics_listen: None,
             epoch_secs: 3600,
             writer: WriterConfig::default(),

@@ -27,7 +27,7 @@ pub use job::{Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN
 pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,
 };
-pub use server::{FoundBlock, Pool, PoolError};
+pub use server::{FoundBlock, Pool, PoolError, TlsFiles};
 pub use share::{
     MAX_NTIME_AHEAD, ShareError, ShareKey, ShareSubmission, ValidShare, rolled_version, validate,
 };

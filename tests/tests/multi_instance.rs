@@ -69,6 +69,7 @@ async fn mine(addr: std::net::SocketAddr, user: &str, shares: u64) {
         threads: 1,
         suggest_difficulty: None,
         max_shares: Some(shares),
+        tls_ca: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),

@@ -474,6 +474,7 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
             threads: 1,
             suggest_difficulty: None,
             max_shares: None,
+            tls_ca: None,
         },
         stats.clone(),
         async move {

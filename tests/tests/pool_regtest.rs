@@ -168,6 +168,7 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         threads: 1,
         suggest_difficulty: Some("0.0001".parse().unwrap()),
         max_shares: Some(3),
+        tls_ca: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),

@@ -159,6 +159,10 @@ impl Store {
                 })
                 .busy_timeout(options.busy_timeout)
                 .foreign_keys(false)
+                // The share writer checkpoints in the background (see
+                // `writer::checkpoint_wal`); commits only checkpoint
+                // themselves if the WAL reaches 64 MiB.
+                .pragma("wal_autocheckpoint", "16384")
                 .statement_cache_capacity(512);
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.max(1))

@@ -3,7 +3,9 @@
 //! Sessions hand accepted shares to [`ShareLog::submit`], which never blocks:
 //! it queues the share (bounded) and returns a receiver for its
 //! acknowledgement. One writer task drains the queue into batches (up to
-//! `max_batch` shares or `max_delay` after the first) and commits each batch
+//! `max_batch` shares or `max_delay` after the first; by default it does not
+//! wait at all, so a batch is whatever queued while the previous commit ran,
+//! which batches more as the load grows) and commits each batch
 //! in one transaction, together with the jobs, workers and blocks recorded
 //! since the last one (written first, so a share never lands before its
 //! job). Only then does it resolve the acknowledgements, so a `true` sent to
@@ -30,6 +32,8 @@ pub struct WriterConfig {
     /// Most shares in one transaction.
     pub max_batch: usize,
     /// Longest a share waits for its batch to fill before the commit starts.
+    /// Zero (the default) commits as soon as the previous commit ends: the
+    /// lowest latency, and batches still grow with the load.
     pub max_delay: Duration,
     /// Most shares queued (including the batch being written); beyond it,
     /// submissions are refused.
@@ -43,7 +47,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             max_batch: 4096,
-            max_delay: Duration::from_millis(2),
+            max_delay: Duration::ZERO,
             queue_capacity: 65_536,
             give_up_after: Duration::from_secs(10),
         }
@@ -126,7 +130,12 @@ impl ShareLog {
         let (shares_tx, shares_rx) = mpsc::channel(capacity);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
+        let (stop_checkpoints, stopped) = oneshot::channel();
+        if let Db::Sqlite(pool) = &store.db {
+            tokio::spawn(checkpoint_wal(pool.clone(), stopped));
+        }
         let writer = Writer {
+            _stop_checkpoints: stop_checkpoints,
             store,
             config,
             shares: shares_rx,
@@ -210,6 +219,8 @@ impl ShareLog {
 }
 
 struct Writer {
+    /// Dropped with the writer, which ends the WAL checkpointer.
+    _stop_checkpoints: oneshot::Sender<()>,
     store: Store,
     config: WriterConfig,
     shares: mpsc::Receiver<Pending>,
@@ -357,6 +368,31 @@ impl Writer {
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
+        }
+    }
+}
+
+/// How often the SQLite WAL is checkpointed in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the SQLite WAL back into the database file from its own
+/// connection, every [`CHECKPOINT_EVERY`], until `stop` resolves. A passive
+/// checkpoint never blocks the writer; without it, SQLite runs the
+/// checkpoint inside whichever commit crosses `wal_autocheckpoint`, and that
+/// commit (and every share waiting on it) takes tens of milliseconds.
+async fn checkpoint_wal(pool: sqlx::SqlitePool, mut stop: oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "background WAL checkpoint failed; SQLite's own checkpoint still runs");
         }
     }
 }

@@ -5,7 +5,8 @@ use std::fmt::{self, Write as _};
 
 /// A JSON-RPC request id: a number, a string or null.
 ///
-/// Replies echo the id as the client sent it, so numbers keep their form.
+/// Replies echo the id as the client sent it: 64-bit integers digit for
+/// digit, other numbers as the nearest `f64` (`1.50` comes back as `1.5`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Id {
     /// `null`, or no `id` member at all. Notifications use it.

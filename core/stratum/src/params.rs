@@ -5,7 +5,8 @@
 
 use crate::{Id, MAX_LINE_BYTES, ParseError};
 use proofpool_primitives::{Difficulty, U256};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{Map, Number, Value};
 
 /// A line split into its id, its method (if any) and the rest of the object.
 pub(crate) struct Envelope {
@@ -32,6 +33,9 @@ impl Envelope {
         };
         let id = match object.get("id") {
             None => Id::Null,
+            Some(Value::Number(n)) if n.is_f64() => {
+                Id::Number(exact_float_id(text).unwrap_or_else(|| n.clone()))
+            }
             Some(v) => Id::from_json(v).ok_or(ParseError::InvalidId)?,
         };
         Ok(Self { id, object })
@@ -63,6 +67,24 @@ impl Envelope {
             items,
         })
     }
+}
+
+/// A float id (or an integer beyond 64 bits), read again from the line's
+/// text with Rust's correctly rounded parser.
+///
+/// serde_json's default float parsing is fast but not always correctly
+/// rounded, so `8000000000000615.0` reads as `8000000000000614.0`, and a reply
+/// would echo another id than the one sent (found by the `stratum_line` fuzz
+/// target). `None` if the text cannot be read that way, e.g. when `id`
+/// appears twice.
+fn exact_float_id(text: &str) -> Option<Number> {
+    #[derive(serde::Deserialize)]
+    struct IdText<'a> {
+        #[serde(borrow)]
+        id: &'a RawValue,
+    }
+    let raw: IdText<'_> = serde_json::from_str(text).ok()?;
+    Number::from_f64(raw.id.get().parse().ok()?)
 }
 
 /// Builds a [`ParseError::BadParams`].

@@ -1,6 +1,8 @@
 //! A newline reader with a hard cap on line length.
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// What the reader produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) fn new(inner: R, max: usize) -> Self {
         Self {
             inner,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::new(),
             start: 0,
             pending: 0,
             max,
@@ -71,13 +73,32 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.buf.drain(..self.start);
                 self.start = 0;
             }
-            // Read into a stack chunk: if this future is dropped mid-read,
-            // `buf` is untouched and no byte is lost.
-            let mut chunk = [0u8; 4096];
-            let n = self.inner.read(&mut chunk).await?;
-            self.buf.extend_from_slice(&chunk[..n]);
+            let n = std::future::poll_fn(|cx| self.poll_fill(cx)).await?;
             if n == 0 {
                 return Ok(Line::Eof);
+            }
+        }
+    }
+
+    /// One read, appended to `buf`. The chunk lives on this poll's stack,
+    /// not in the connection's future (which every idle connection keeps),
+    /// and bytes move into `buf` only when the read completes, so dropping
+    /// the future loses nothing. While the peer is quiet and nothing is
+    /// buffered, the buffer is given back: an idle connection holds none.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut chunk = [0u8; 4096];
+        let mut read = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut self.inner).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                self.buf.extend_from_slice(read.filled());
+                Poll::Ready(Ok(read.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if self.buf.is_empty() && self.buf.capacity() > 0 {
+                    self.buf = Vec::new();
+                }
+                Poll::Pending
             }
         }
     }

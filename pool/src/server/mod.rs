@@ -8,14 +8,20 @@
 //! timeouts and share rate, runs vardiff, and reports what counts towards a
 //! ban. A housekeeping task samples gauges and sweeps the address table;
 //! with `metrics_listen` set, [`telemetry`] serves them to Prometheus.
+//!
+//! [`Pool::run_with_tls`] serves a second listener through rustls
+//! ([`tls`]); past the TLS handshake its connections are ordinary sessions
+//! under the same caps, bans and metrics.
 
 mod blocks;
 mod guard;
 mod lines;
 mod session;
 mod telemetry;
+mod tls;
 
 pub use blocks::FoundBlock;
+pub use tls::TlsFiles;
 
 use crate::config::PoolConfig;
 use crate::job::JobConfig;
@@ -133,6 +139,18 @@ pub struct Pool {
     /// The metrics listener, bound in [`Pool::new`] and served by [`Pool::run`].
     metrics_listener: Arc<Mutex<Option<TcpListener>>>,
     metrics_addr: Option<SocketAddr>,
+    /// Built from `config.tls` in [`Pool::new`].
+    tls: Option<Acceptor>,
+}
+
+/// The TLS server side (rustls' acceptor has no `Debug`).
+#[derive(Clone)]
+struct Acceptor(tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsAcceptor")
+    }
 }
 
 impl Pool {
@@ -167,6 +185,10 @@ impl Pool {
                 (Metrics::prometheus(), Some(listener))
             }
             None => (Metrics::disabled(), None),
+        };
+        let tls = match &config.tls {
+            Some(files) => Some(Acceptor(files.acceptor()?)),
+            None => None,
         };
         let metrics_addr = match &metrics_listener {
             Some(l) => Some(l.local_addr()?),
@@ -231,6 +253,7 @@ impl Pool {
             shared,
             metrics_listener: Arc::new(Mutex::new(metrics_listener)),
             metrics_addr,
+            tls,
         })
     }
 
@@ -272,6 +295,27 @@ impl Pool {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), PoolError> {
+        self.run_with_tls(listener, None, shutdown).await
+    }
+
+    /// [`Pool::run`], also serving Stratum over TLS on `tls_listener` with
+    /// the certificate from `config.tls` (an error if there is none). Both
+    /// listeners share the connection caps, bans and metrics.
+    pub async fn run_with_tls(
+        &self,
+        listener: TcpListener,
+        tls_listener: Option<TcpListener>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), PoolError> {
+        let tls = match (tls_listener, &self.tls) {
+            (Some(l), Some(acceptor)) => Some((l, acceptor.clone())),
+            (Some(_), None) => {
+                return Err(PoolError::Config(
+                    "a TLS listener needs `tls_cert` and `tls_key`".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         tokio::pin!(shutdown);
         let shared = self.shared.clone();
         // The first job, retrying while the node is away.
@@ -324,14 +368,19 @@ impl Pool {
                     Err(_) => break,
                 },
             };
-            let (socket, peer) = tokio::select! {
+            let (socket, peer, over_tls) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
+                    Ok((socket, peer)) => (socket, peer, false),
                     Err(e) => {
-                        // EMFILE and friends: log, back off briefly, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                },
+                accepted = accept_tls(tls.as_ref()) => match accepted {
+                    Ok((socket, peer)) => (socket, peer, true),
+                    Err(e) => {
+                        accept_failed(&e).await;
                         continue;
                     }
                 },
@@ -350,10 +399,25 @@ impl Pool {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
             }
             let shared = shared.clone();
-            sessions.spawn(async move {
-                session::serve(shared, socket, peer, admission).await;
-                drop(permit);
-            });
+            match tls.as_ref() {
+                Some((_, acceptor)) if over_tls => {
+                    let acceptor = acceptor.0.clone();
+                    sessions.spawn(async move {
+                        if let Some(stream) = tls_handshake(&shared, acceptor, socket, peer).await {
+                            let (read, write) = tokio::io::split(stream);
+                            session::serve(shared, read, write, peer, admission).await;
+                        }
+                        drop(permit);
+                    });
+                }
+                _ => {
+                    sessions.spawn(async move {
+                        let (read, write) = socket.into_split();
+                        session::serve(shared, read, write, peer, admission).await;
+                        drop(permit);
+                    });
+                }
+            }
             // Reap finished sessions so the set does not grow without bound.
             while sessions.try_join_next().is_some() {}
         }
@@ -379,6 +443,54 @@ impl Pool {
             }
         }
         Ok(())
+    }
+}
+
+/// The next connection on the TLS listener; never, without one.
+async fn accept_tls(
+    tls: Option<&(TcpListener, Acceptor)>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match tls {
+        Some((listener, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// EMFILE and friends: log, back off briefly, keep serving.
+async fn accept_failed(e: &std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Runs the server side of the TLS handshake, within the handshake timeout
+/// (30 s without one) and until the pool stops; `None` when it fails.
+async fn tls_handshake(
+    shared: &Shared,
+    acceptor: tokio_rustls::TlsAcceptor,
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let limit = shared
+        .config
+        .handshake_timeout
+        .unwrap_or(Duration::from_secs(30));
+    let mut stop = shared.stop.subscribe();
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limit, acceptor.accept(socket)) => r,
+        _ = stop.wait_for(|stopping| *stopping) => return None,
+    };
+    match outcome {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            shared.metrics.tls_handshake_failures.increment(1);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            shared.metrics.tls_handshake_failures.increment(1);
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
 

@@ -34,8 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use submit::PendingReply;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// How often a session with work runs vardiff's tick and reports its
 /// hashrate estimate (more often if the retarget interval is shorter).
@@ -99,13 +98,16 @@ pub(crate) struct Session {
 }
 
 /// Serves one connection until it closes or the pool stops.
-pub(crate) async fn serve(
+pub(crate) async fn serve<R, W>(
     shared: Arc<Shared>,
-    socket: TcpStream,
+    read: R,
+    mut write: W,
     peer: SocketAddr,
     admission: Admission,
-) {
-    let (read, mut write) = socket.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut reader = LineReader::new(read, sv1::MAX_LINE_BYTES);
     let mut jobs = shared.work.subscribe();
     let mut stop = shared.stop.subscribe();
@@ -171,11 +173,19 @@ pub(crate) async fn serve(
             session.settle_pending().await;
         }
         if !session.out.is_empty() {
-            if let Err(e) = write.write_all(session.out.as_bytes()).await {
+            // The flush matters for TLS: rustls may hold written bytes
+            // until then (for TCP it is a no-op).
+            let written = match write.write_all(session.out.as_bytes()).await {
+                Ok(()) => write.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 tracing::debug!(%peer, error = %e, "write failed");
                 break;
             }
-            session.out.clear();
+            // Given back rather than kept: most connections are idle most
+            // of the time, and the next reply is rarely far off in size.
+            session.out = String::new();
         }
         if session.close {
             break;
@@ -252,6 +262,9 @@ impl Session {
     }
 
     fn push(&mut self, line: String) {
+        if self.out.is_empty() {
+            self.out.reserve(line.len().max(512));
+        }
         self.out.push_str(&line);
     }
 

@@ -118,6 +118,7 @@ pub(crate) struct Metrics {
     handle: Option<PrometheusHandle>,
     pub(crate) connections_active: Gauge,
     pub(crate) connections_total: Counter,
+    pub(crate) tls_handshake_failures: Counter,
     refused: [Counter; 2],
     pub(crate) shares_accepted: Counter,
     rejected: [Counter; Reject::ALL.len()],
@@ -190,6 +191,7 @@ impl Metrics {
             handle: None,
             connections_active: Gauge::noop(),
             connections_total: Counter::noop(),
+            tls_handshake_failures: Counter::noop(),
             refused: [Counter::noop(), Counter::noop()],
             shares_accepted: Counter::noop(),
             rejected: std::array::from_fn(|_| Counter::noop()),
@@ -257,6 +259,10 @@ impl Metrics {
             connections_total: r.counter(
                 "pool_connections_total",
                 "Stratum connections accepted since start.",
+            ),
+            tls_handshake_failures: r.counter(
+                "pool_tls_handshake_failures_total",
+                "TLS connections closed because the handshake failed or timed out.",
             ),
             refused,
             shares_accepted: r

@@ -474,6 +474,32 @@ fn framing_and_ids() {
 }
 
 #[test]
+fn float_ids_are_read_exactly_and_echo_back() {
+    // Found by the stratum_line fuzz target: serde_json's default float
+    // parsing read the first id as 8000000000000615.0, and the echoed
+    // `8000000000000615.0` back as 8000000000000614.0.
+    for text in [
+        "8000000000000000.00000000000",
+        "8000000000000615.0",
+        "0.1",
+        "-2.5e-300",
+        "1E+300",
+        "123456789012345678901234567890",
+    ] {
+        let (id, _) = request(&format!(
+            r#"{{"id":{text},"method":"mining.extranonce.subscribe"}}"#
+        ));
+        let exact = serde_json::Number::from_f64(text.parse().unwrap()).unwrap();
+        assert_eq!(id, Id::Number(exact), "{text}");
+        let reply = crate::reply_true(&id);
+        match crate::parse_server_line(reply.as_bytes()) {
+            Ok(crate::ServerMessage::Reply { id: echoed, .. }) => assert_eq!(echoed, id, "{reply}"),
+            other => panic!("{reply}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn every_parse_error() {
     assert_eq!(parse_line(b""), Err(ParseError::Empty));
     assert_eq!(parse_line(b"  \r\n"), Err(ParseError::Empty));

@@ -1,0 +1,369 @@
+//! The figures, as JSON (`--json`) and as a table on stdout.
+
+use crate::procfs::CpuUse;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Appends one formatted line to a `String`.
+macro_rules! push_line {
+    ($s:expr, $($arg:tt)*) => {{
+        $s.push_str(&format!($($arg)*));
+        $s.push('\n');
+    }};
+}
+
+/// Latency percentiles, microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct Percentiles {
+    /// Replies measured.
+    pub(crate) count: u64,
+    /// Median.
+    pub(crate) p50: u64,
+    /// 90th percentile.
+    pub(crate) p90: u64,
+    /// 99th percentile.
+    pub(crate) p99: u64,
+    /// 99.9th percentile.
+    pub(crate) p999: u64,
+    /// The slowest.
+    pub(crate) max: u64,
+    /// The mean.
+    pub(crate) mean: f64,
+}
+
+impl Percentiles {
+    /// Reads them off a histogram.
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// The share writer's figures over the measured window, from the pool's
+/// `/metrics` before and after.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct StoreFigures {
+    /// Transactions committed per second.
+    pub(crate) commits_per_sec: f64,
+    /// Shares committed per second.
+    pub(crate) shares_per_sec: f64,
+    /// Mean shares per transaction.
+    pub(crate) mean_batch: f64,
+    /// Mean commit time over the last second sampled (the pool's gauge), ms.
+    pub(crate) commit_ms_last_second: f64,
+    /// Longest commit since the pool started, ms.
+    pub(crate) commit_ms_max: f64,
+    /// Shares waiting for the writer at the end.
+    pub(crate) queue_depth_end: f64,
+}
+
+impl StoreFigures {
+    /// From two scrapes `secs` apart.
+    pub(crate) fn between(
+        from: &HashMap<String, f64>,
+        to: &HashMap<String, f64>,
+        secs: f64,
+    ) -> Self {
+        let delta = |name: &str| {
+            to.get(name).copied().unwrap_or(0.0) - from.get(name).copied().unwrap_or(0.0)
+        };
+        let commits = delta("pool_store_commits_total");
+        let shares = delta("pool_store_shares_committed_total");
+        let secs = secs.max(1e-9);
+        Self {
+            commits_per_sec: commits / secs,
+            shares_per_sec: shares / secs,
+            mean_batch: if commits > 0.0 { shares / commits } else { 0.0 },
+            commit_ms_last_second: to.get("pool_store_commit_seconds").copied().unwrap_or(0.0)
+                * 1000.0,
+            commit_ms_max: to
+                .get("pool_store_commit_seconds_max")
+                .copied()
+                .unwrap_or(0.0)
+                * 1000.0,
+            queue_depth_end: to.get("pool_store_queue_depth").copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// One timed load phase.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LoadResult {
+    /// `throughput` or `rate`.
+    pub(crate) phase: String,
+    /// Connections.
+    pub(crate) connections: usize,
+    /// Submits in flight per connection (closed loop).
+    pub(crate) window: Option<usize>,
+    /// Submits per second asked for (open loop).
+    pub(crate) target_rate: Option<f64>,
+    /// Seconds measured.
+    pub(crate) seconds: f64,
+    /// Seconds spent grinding shares before the clock started.
+    pub(crate) precompute_secs: f64,
+    /// Shares ground.
+    pub(crate) shares_precomputed: usize,
+    /// Submits written per second.
+    pub(crate) submitted_per_sec: f64,
+    /// Accepted replies read per second.
+    pub(crate) accepted_per_sec: f64,
+    /// The slowest whole second, accepted replies.
+    pub(crate) slowest_second_accepted: f64,
+    /// The fastest whole second, accepted replies.
+    pub(crate) fastest_second_accepted: f64,
+    /// Rejections by code and message.
+    pub(crate) rejected: BTreeMap<String, u64>,
+    /// Submit latency.
+    pub(crate) latency_us: Percentiles,
+    /// CPU use over the window, cores.
+    pub(crate) cpu: CpuUse,
+    /// The pool's resident memory at the end, KiB.
+    pub(crate) pool_rss_kib_end: u64,
+    /// The pool's largest resident memory since it started (`VmHWM`), KiB.
+    pub(crate) pool_rss_kib_peak: u64,
+    /// The share writer.
+    pub(crate) store: StoreFigures,
+    /// Connections that used up their shares before the time was up.
+    pub(crate) connections_out_of_shares: usize,
+    /// Submits never answered.
+    pub(crate) unanswered: u64,
+    /// Open loop: submits skipped because a connection had `cap` in flight.
+    pub(crate) behind_schedule: u64,
+    /// Clean jobs seen (they make shares in flight stale).
+    pub(crate) clean_jobs: u64,
+    /// The first connection errors.
+    pub(crate) errors: Vec<String>,
+}
+
+/// One step of the idle phase.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct IdlePoint {
+    /// Idle connections open.
+    pub(crate) connections: usize,
+    /// The pool's resident memory, KiB.
+    pub(crate) pool_rss_kib: u64,
+    /// `(rss - baseline) / connections`, bytes.
+    pub(crate) pool_bytes_per_connection: f64,
+    /// Kernel TCP memory for both ends, per connection, bytes.
+    pub(crate) kernel_tcp_bytes_per_connection: f64,
+    /// Seconds to open and handshake the connections of this step.
+    pub(crate) open_secs: f64,
+}
+
+/// The idle phase.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct IdleResult {
+    /// Connection counts asked for.
+    pub(crate) requested: Vec<usize>,
+    /// Why fewer were opened, if they were.
+    pub(crate) capped: Option<String>,
+    /// The pool's resident memory with no miner connected, KiB.
+    pub(crate) baseline_rss_kib: u64,
+    /// One per count reached.
+    pub(crate) points: Vec<IdlePoint>,
+    /// The first connection errors.
+    pub(crate) errors: Vec<String>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    /// `sqlite` or `postgres`.
+    pub(crate) store: String,
+    /// Where the store lives and how it syncs.
+    pub(crate) store_detail: String,
+    /// `fdatasync` latency of 4 KiB appends where the store lives, µs.
+    pub(crate) disk_fdatasync_us: Percentiles,
+    /// The pool program.
+    pub(crate) pool: String,
+    /// The machine's cores.
+    pub(crate) cores: usize,
+    /// The load generator's runtime threads.
+    pub(crate) loadgen_threads: usize,
+    /// The timed phases.
+    pub(crate) load: Vec<LoadResult>,
+    /// The idle phase, if run.
+    pub(crate) idle: Option<IdleResult>,
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+impl Report {
+    /// The human-readable summary.
+    pub(crate) fn table(&self) -> String {
+        let mut s = String::new();
+        push_line!(
+            s,
+            "\nproofpool-load: store {} ({}); pool: {}; {} cores, load generator on {} thread(s)",
+            self.store,
+            self.store_detail,
+            self.pool,
+            self.cores,
+            self.loadgen_threads
+        );
+        let f = &self.disk_fdatasync_us;
+        push_line!(
+            s,
+            "disk under the store: fdatasync of a 4 KiB append p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.max),
+            f.count
+        );
+        if !self.load.is_empty() {
+            push_line!(
+                s,
+                "\n| phase | conns | load | submitted/s | accepted/s | slowest s | rejected | p50 ms | p99 ms | p99.9 ms | max ms | pool CPU | store CPU | loadgen CPU | machine CPU | pool RSS MiB | commits/s | batch | commit ms | precompute s |"
+            );
+            push_line!(s, "|{}", "---|".repeat(20));
+            for r in &self.load {
+                let load = match (r.window, r.target_rate) {
+                    (Some(w), _) => format!("window {w}"),
+                    (_, Some(rate)) => format!("{rate:.0}/s"),
+                    _ => String::new(),
+                };
+                let rejected: u64 = r.rejected.values().sum();
+                push_line!(
+                    s,
+                    "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {:.2}/{:.0} | {} | {:.0} | {:.0} | {:.1} | {:.1} |",
+                    r.phase,
+                    r.connections,
+                    load,
+                    r.submitted_per_sec,
+                    r.accepted_per_sec,
+                    r.slowest_second_accepted,
+                    rejected,
+                    ms(r.latency_us.p50),
+                    ms(r.latency_us.p99),
+                    ms(r.latency_us.p999),
+                    ms(r.latency_us.max),
+                    r.cpu.pool,
+                    r.cpu
+                        .store
+                        .map_or_else(|| "in pool".to_owned(), |c| format!("{c:.2}")),
+                    r.cpu.loadgen,
+                    r.cpu.machine,
+                    r.cpu.cores,
+                    r.pool_rss_kib_peak / 1024,
+                    r.store.commits_per_sec,
+                    r.store.mean_batch,
+                    r.store.commit_ms_last_second,
+                    r.precompute_secs,
+                );
+            }
+            for r in &self.load {
+                let mut notes = Vec::new();
+                if !r.rejected.is_empty() {
+                    notes.push(format!("rejected: {:?}", r.rejected));
+                }
+                if r.connections_out_of_shares > 0 {
+                    notes.push(format!(
+                        "{} connections ran out of their {} pre-computed shares (raise --max-rate)",
+                        r.connections_out_of_shares,
+                        r.shares_precomputed / r.connections.max(1)
+                    ));
+                }
+                if r.unanswered > 0 {
+                    notes.push(format!("{} submits unanswered", r.unanswered));
+                }
+                if r.behind_schedule > 0 {
+                    notes.push(format!(
+                        "{} submits skipped: connections had their cap in flight",
+                        r.behind_schedule
+                    ));
+                }
+                if r.store.commit_ms_max > 0.0 {
+                    notes.push(format!(
+                        "longest share-log commit since the pool started {:.1} ms",
+                        r.store.commit_ms_max
+                    ));
+                }
+                if r.clean_jobs > 0 {
+                    notes.push(format!("{} clean jobs seen", r.clean_jobs));
+                }
+                for e in &r.errors {
+                    notes.push(format!("error: {e}"));
+                }
+                if !notes.is_empty() {
+                    push_line!(s, "\n{}: {}", r.phase, notes.join("; "));
+                }
+            }
+        }
+        if let Some(idle) = &self.idle {
+            push_line!(
+                s,
+                "\nidle connections (pool baseline RSS {} MiB):\n\n| connections | pool RSS MiB | pool bytes/conn | kernel TCP bytes/conn (both ends) | open+handshake s |\n|---|---|---|---|---|",
+                idle.baseline_rss_kib / 1024
+            );
+            for p in &idle.points {
+                push_line!(
+                    s,
+                    "| {} | {} | {:.0} | {:.0} | {:.1} |",
+                    p.connections,
+                    p.pool_rss_kib / 1024,
+                    p.pool_bytes_per_connection,
+                    p.kernel_tcp_bytes_per_connection,
+                    p.open_secs
+                );
+            }
+            if let Some(why) = &idle.capped {
+                push_line!(s, "\n{why}");
+            }
+            for e in &idle.errors {
+                push_line!(s, "idle error: {e}");
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_figures_from_counter_deltas() {
+        let from: HashMap<String, f64> = [
+            ("pool_store_commits_total".to_owned(), 10.0),
+            ("pool_store_shares_committed_total".to_owned(), 100.0),
+        ]
+        .into();
+        let to: HashMap<String, f64> = [
+            ("pool_store_commits_total".to_owned(), 30.0),
+            ("pool_store_shares_committed_total".to_owned(), 2100.0),
+            ("pool_store_commit_seconds".to_owned(), 0.002),
+        ]
+        .into();
+        let f = StoreFigures::between(&from, &to, 2.0);
+        assert_eq!(f.commits_per_sec, 10.0);
+        assert_eq!(f.shares_per_sec, 1000.0);
+        assert_eq!(f.mean_batch, 100.0);
+        assert_eq!(f.commit_ms_last_second, 2.0);
+    }
+
+    #[test]
+    fn percentiles_of_a_histogram() {
+        let mut h = crate::drive::new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v).unwrap();
+        }
+        let p = Percentiles::of(&h);
+        assert_eq!(p.count, 1000);
+        assert_eq!(p.p50, 500);
+        assert_eq!(p.p99, 990);
+        assert_eq!(p.max, 1000);
+    }
+}

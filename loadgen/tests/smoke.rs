@@ -1,0 +1,51 @@
+//! The load generator end to end, briefly, so it keeps working: a real
+//! regtest bitcoind, a SQLite store, the pool in its own process, four
+//! connections for two seconds, then a few idle ones. Every share must be
+//! accepted, none rejected or left unanswered.
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn a_short_sqlite_run_accepts_every_share() {
+    let dir = std::env::temp_dir().join(format!("proofpool-load-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_proofpool-load"))
+        .args(["--phases", "throughput,idle"])
+        .args(["--connections", "4", "--window", "8"])
+        .args(["--duration", "2", "--warmup", "0", "--max-rate", "20000"])
+        .args(["--idle", "20", "--source-ips", "2"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "proofpool-load failed:\n{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(report["store"], "sqlite");
+    let load = &report["load"][0];
+    assert_eq!(load["phase"], "throughput");
+    assert_eq!(load["connections"], 4);
+    assert!(load["accepted_per_sec"].as_f64().unwrap() > 0.0, "{load}");
+    assert_eq!(load["rejected"], serde_json::json!({}), "{load}");
+    assert_eq!(load["unanswered"], 0, "{load}");
+    assert_eq!(load["clean_jobs"], 0, "{load}");
+    assert_eq!(load["errors"], serde_json::json!([]), "{load}");
+    assert!(load["latency_us"]["count"].as_u64().unwrap() > 0, "{load}");
+    assert!(load["cpu"]["pool"].as_f64().unwrap() > 0.0, "{load}");
+    assert!(
+        load["store"]["commits_per_sec"].as_f64().unwrap() > 0.0,
+        "{load}"
+    );
+
+    let idle = &report["idle"];
+    assert_eq!(idle["points"][0]["connections"], 20, "{idle}");
+    assert!(idle["baseline_rss_kib"].as_u64().unwrap() > 0, "{idle}");
+
+    // The table went to stdout.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| throughput | 4 | window 8 |"), "{stdout}");
+}
