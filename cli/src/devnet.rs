@@ -10,6 +10,10 @@
 //! miners, drains the pool (every acknowledged share is flushed), runs a
 //! last settlement pass and shuts everything down.
 //!
+//! With `--mine-until-claimable` the miners stop once every one of them is
+//! credited in a finalized epoch, and the rest keeps running with credits
+//! that no longer change (the end-to-end test claims and audits that way).
+//!
 //! Each run starts from a clean `.devnet/` (the chain, the node and the
 //! store are all fresh, so they always agree).
 //!
@@ -85,6 +89,12 @@ pub(crate) struct Args {
     /// (claimable), printing how long that took; fail after this many seconds.
     #[arg(long)]
     until_claimable: Option<u64>,
+    /// Stop the reference miners once an epoch crediting every one of them is
+    /// finalized on-chain, and keep everything else running: the claimable
+    /// amounts then hold still (a line says from which epoch on), so a
+    /// wallet can claim and an auditor audit without racing new epochs.
+    #[arg(long, conflicts_with = "no_miners")]
+    mine_until_claimable: bool,
 }
 
 /// One million mock BTC for the settler to fund epochs with.
@@ -334,6 +344,13 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         &miner_keys,
         Some(&epochs_dir),
     );
+    for (i, (addr, _)) in miner_stats.iter().enumerate() {
+        println!(
+            "  miner {}        {addr}  (reference CPU miner over {})",
+            i + 1,
+            if i % 2 == 1 { "TLS" } else { "TCP" }
+        );
+    }
     println!("Ctrl-C stops everything.");
 
     // Supervise: mempool traffic, settlement passes, status lines.
@@ -347,6 +364,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
     let stop = crate::pool::shutdown_signal();
     tokio::pin!(stop);
+    let mut mining = !miner_stats.is_empty();
     let outcome: eyre::Result<()> = loop {
         tokio::select! {
             () = &mut stop => break Ok(()),
@@ -380,6 +398,32 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                         if args.until_claimable.is_some() && claimable {
                             println!("first claimable epoch after {:.1?}", started.elapsed());
                             break claim_through_api(args.api_port, &chain, &miner_stats).await;
+                        }
+                        if args.mine_until_claimable
+                            && mining
+                            && let Some(&e) = report.finalized.last()
+                        {
+                            match every_miner_credited(&store, e, &miner_stats).await {
+                                Ok(false) => {}
+                                Ok(true) => {
+                                    let _ = miners_stop.send(());
+                                    while miners.join_next().await.is_some() {}
+                                    mining = false;
+                                    // Every share is now in this epoch or an
+                                    // earlier one, and no block can mature any
+                                    // more; the next epoch also covers a block
+                                    // submitted as the miners stopped.
+                                    let last = match store.clock().await {
+                                        Ok(clock) => clock.epoch_of_ms(unix_ms()),
+                                        Err(err) => break Err(err.into()),
+                                    };
+                                    println!(
+                                        "every reference miner has credits in finalized epoch {e}; miners stopped in epoch {last}; claimable amounts hold still from epoch {} on",
+                                        last + 1
+                                    );
+                                }
+                                Err(err) => tracing::warn!(error = %err, "cannot read the miners' balances"),
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "settlement pass failed; retrying"),
@@ -422,6 +466,25 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     drop(node);
     drop(anvil);
     outcome
+}
+
+/// Whether every reference miner has a non-zero cumulative balance at epoch `e`.
+async fn every_miner_credited(
+    store: &Store,
+    e: u64,
+    miners: &[(alloy::primitives::Address, Arc<MinerStats>)],
+) -> eyre::Result<bool> {
+    let balances = store.balances_at(e).await?;
+    Ok(miners
+        .iter()
+        .all(|(miner, _)| balances.get(miner).is_some_and(|sats| *sats > 0)))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The smoke test's last step: each miner's proof from the API claims its

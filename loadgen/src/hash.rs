@@ -139,6 +139,13 @@ impl Work {
         value <= self.share_target && value > self.network_target
     }
 
+    /// The first nonce that makes a block (a share at or below both
+    /// targets), if any does.
+    pub(crate) fn block_nonce(&self) -> Option<u32> {
+        let target = self.share_target.min(self.network_target);
+        (0..=u32::MAX).find(|&n| U256::from_le_bytes(self.hash(n)) <= target)
+    }
+
     /// The first `count` nonces from 0 up that make plain shares; fewer if
     /// they run out (at most 2^32 nonces are tried).
     pub(crate) fn plain_nonces(&self, count: usize) -> Vec<u32> {

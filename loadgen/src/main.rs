@@ -31,6 +31,7 @@ mod client;
 mod drive;
 mod hash;
 mod idle;
+mod notify;
 mod pool;
 mod procfs;
 mod report;
@@ -50,6 +51,8 @@ enum PhaseName {
     Rate,
     /// Idle connections: memory per connection.
     Idle,
+    /// Listening connections: block found to every miner notified.
+    Notify,
 }
 
 /// Load benchmark of the proofpool Stratum server against a real regtest
@@ -67,7 +70,11 @@ struct Args {
     #[arg(long)]
     pool_bin: Option<PathBuf>,
     /// Phases, in order.
-    #[arg(long, value_delimiter = ',', default_value = "throughput,rate,idle")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "throughput,rate,notify,idle"
+    )]
     phases: Vec<PhaseName>,
     /// Throughput phase: connections.
     #[arg(long, default_value_t = 128)]
@@ -98,6 +105,12 @@ struct Args {
     /// Idle phase: connection totals to measure at, ascending.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     idle: Vec<usize>,
+    /// Notify phase: listening connections.
+    #[arg(long, default_value_t = 10_000)]
+    notify_connections: usize,
+    /// Notify phase: blocks to find.
+    #[arg(long, default_value_t = 5)]
+    notify_blocks: usize,
     /// Idle phase: source addresses 127.0.0.1..=127.0.0.N to connect from.
     #[arg(long, default_value_t = 8)]
     source_ips: u8,
@@ -132,6 +145,12 @@ impl Args {
         if self.idle.iter().any(|&n| n > 1_000_000) {
             bail!("--idle steps must be at most 1000000");
         }
+        if self.notify_connections == 0 || self.notify_connections > 100_000 {
+            bail!("--notify-connections must be 1..=100000");
+        }
+        if self.notify_blocks == 0 || self.notify_blocks > 100 {
+            bail!("--notify-blocks must be 1..=100");
+        }
         if self.threads == 0 || self.threads > 64 {
             bail!("--threads must be 1..=64");
         }
@@ -157,7 +176,13 @@ fn main() -> eyre::Result<()> {
     } else {
         0
     };
-    let busy = args.connections.max(args.rate_connections);
+    let busy = args.connections.max(args.rate_connections).max(
+        if args.phases.contains(&PhaseName::Notify) {
+            args.notify_connections + 1
+        } else {
+            0
+        },
+    );
     let room = idle::room(max_idle, busy, args.source_ips);
     if let Some(why) = &room.capped {
         eprintln!("note: {why}");
@@ -193,6 +218,7 @@ fn main() -> eyre::Result<()> {
         loadgen_threads: args.threads,
         load: Vec::new(),
         idle: None,
+        notify: None,
     };
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -324,6 +350,14 @@ async fn phases(
                     .await
                     .map(|r| report.load.push(r))
             }
+            PhaseName::Notify => notify::run(
+                &pool,
+                args.notify_connections,
+                args.notify_blocks,
+                args.source_ips,
+            )
+            .await
+            .map(|r| report.notify = Some(r)),
             PhaseName::Idle => {
                 let mut steps = args.idle.clone();
                 steps.sort_unstable();

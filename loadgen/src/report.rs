@@ -146,6 +146,23 @@ pub(crate) struct LoadResult {
     pub(crate) errors: Vec<String>,
 }
 
+/// The notify phase: block found to every miner holding the new job.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NotifyResult {
+    /// Listening connections.
+    pub(crate) connections: usize,
+    /// Blocks found.
+    pub(crate) blocks: usize,
+    /// From the block's submit to each listener's clean notify, all rounds.
+    pub(crate) latency_us: Percentiles,
+    /// Per block: to the first listener, ms.
+    pub(crate) first_ms: Vec<f64>,
+    /// Per block: to the last listener, ms.
+    pub(crate) last_ms: Vec<f64>,
+    /// Listener notifies that did not arrive within a round's limit.
+    pub(crate) missing: usize,
+}
+
 /// One step of the idle phase.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct IdlePoint {
@@ -195,6 +212,8 @@ pub(crate) struct Report {
     pub(crate) load: Vec<LoadResult>,
     /// The idle phase, if run.
     pub(crate) idle: Option<IdleResult>,
+    /// The notify phase, if run.
+    pub(crate) notify: Option<NotifyResult>,
 }
 
 fn ms(us: u64) -> String {
@@ -325,6 +344,27 @@ impl Report {
             for e in &idle.errors {
                 push_line!(s, "idle error: {e}");
             }
+        }
+        if let Some(n) = &self.notify {
+            let ms = |us: u64| us as f64 / 1000.0;
+            let worst = n.last_ms.iter().copied().fold(0.0, f64::max);
+            push_line!(
+                s,
+                "\nblock to notify ({} listening connections, {} blocks; from the block's submit to each clean notify read):\n\n| p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | slowest block, last miner ms | missing |\n|---|---|---|---|---|---|---|",
+                n.connections,
+                n.blocks
+            );
+            push_line!(
+                s,
+                "| {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                ms(n.latency_us.p50),
+                ms(n.latency_us.p90),
+                ms(n.latency_us.p99),
+                ms(n.latency_us.p999),
+                ms(n.latency_us.max),
+                worst,
+                n.missing
+            );
         }
         s
     }

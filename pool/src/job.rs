@@ -184,6 +184,11 @@ pub struct Job {
     merkle_branch: Vec<[u8; 32]>,
     witness_commitment: bool,
     transactions: Vec<Transaction>,
+    /// `mining.notify` with an empty job id, formatted once per clean flag
+    /// (index 0: not clean, 1: clean), and where the id goes: every session
+    /// sends the same line under its own id, so a new block costs each
+    /// session a copy, not a formatting of the coinbase and branch.
+    notify_lines: [std::sync::OnceLock<(String, usize)>; 2],
 }
 
 impl std::fmt::Debug for Job {
@@ -263,7 +268,25 @@ impl Job {
                 .iter()
                 .map(|t| t.tx.clone())
                 .collect(),
+            notify_lines: Default::default(),
         })
+    }
+
+    /// The `mining.notify` line (newline included) for this job under
+    /// `job_id`, which must need no JSON escaping (the pool's ids are hex).
+    pub fn notify_line(&self, job_id: &str, clean_jobs: bool) -> String {
+        debug_assert!(job_id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let (line, at) = self.notify_lines[usize::from(clean_jobs)].get_or_init(|| {
+            let line = proofpool_stratum::notify(&self.notify_params("", clean_jobs));
+            // The id is the first parameter: `"params":["",`.
+            let at = line.find("[\"\"").map_or(line.len(), |i| i + 2);
+            (line, at)
+        });
+        let mut out = String::with_capacity(line.len() + job_id.len());
+        out.push_str(&line[..*at]);
+        out.push_str(job_id);
+        out.push_str(&line[*at..]);
+        out
     }
 
     /// The job id the pool assigned.

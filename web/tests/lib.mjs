@@ -2,8 +2,9 @@
 // playwright-core, an EIP-1193 wallet injected into the page that forwards to
 // anvil (where the miner's account is unlocked), screenshots, and time limits.
 //
-// The Rust side (tests/tests/web_chromium.rs) starts anvil, the contracts, a
-// settled and finalized epoch and the API serving web/dist, and passes:
+// The Rust side (tests/tests/web_chromium.rs; cli/tests/end_to_end.rs on a
+// running `proofpool devnet`) starts anvil, the contracts, a settled and
+// finalized epoch and the API serving web/dist, and passes:
 //   WEB_URL      the API's base URL (it serves the app)
 //   ANVIL_URL    anvil's JSON-RPC URL
 //   MINER        the miner's address (an unlocked anvil account)
@@ -18,7 +19,7 @@ import { chromium } from 'playwright-core';
 /** A required environment variable. */
 export function env(name) {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through tests/tests/web_chromium.rs)`);
+  if (!v) throw new Error(`${name} is not set (run this through tests/tests/web_chromium.rs or cli/tests/end_to_end.rs)`);
   return v;
 }
 

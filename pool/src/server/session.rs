@@ -69,6 +69,8 @@ pub(crate) struct Session {
     jobs: HashMap<String, SentJob>,
     job_seq: u64,
     seen: HashSet<ShareKey>,
+    /// The previous-block hash of the last job sent.
+    last_prev_hash: Option<bitcoin::BlockHash>,
     extranonce_subscribed: bool,
     out: String,
     /// Submit replies waiting for their share's batch to commit, in order,
@@ -243,6 +245,7 @@ impl Session {
             jobs: HashMap::new(),
             job_seq: 0,
             seen: HashSet::new(),
+            last_prev_hash: None,
             extranonce_subscribed: false,
             out: String::new(),
             pending: Vec::new(),
@@ -522,7 +525,8 @@ impl Session {
     }
 
     /// Sends `job` (with `mining.set_difficulty` first if the difficulty
-    /// changed). A `resend` never cleans, whatever the job says.
+    /// changed). A `resend` cleans only if the job is on a previous block
+    /// this miner has not had a job for.
     fn send_job(&mut self, job: &Arc<Job>, resend: bool) {
         if !self.ready() {
             return;
@@ -531,14 +535,21 @@ impl Session {
             self.push(sv1::set_difficulty(self.difficulty));
             self.sent_difficulty = Some(self.difficulty);
         }
-        let clean = (!resend && job.clean_jobs()) || self.jobs.is_empty();
-        if !resend && job.clean_jobs() {
+        // A job on a new previous block is clean for this miner even if the
+        // pool published it as a fee refresh: the watch channel hands a
+        // session only the newest job, so one that woke late may never see
+        // the clean one before it (found by the block-to-notify benchmark).
+        let new_block = self.last_prev_hash != Some(job.prev_hash());
+        let clean_now = new_block || (!resend && job.clean_jobs());
+        let clean = clean_now || self.jobs.is_empty();
+        if clean_now {
             self.jobs.clear();
             self.seen.clear();
         }
+        self.last_prev_hash = Some(job.prev_hash());
         self.job_seq += 1;
         let sid = format!("{:x}", self.job_seq);
-        self.push(sv1::notify(&job.notify_params(&sid, clean)));
+        self.push(job.notify_line(&sid, clean));
         self.jobs.insert(
             sid,
             SentJob {

@@ -96,6 +96,7 @@ impl Job {
             merkle_branch: notify.merkle_branch.clone(),
             witness_commitment: false,
             transactions: Vec::new(),
+            notify_lines: Default::default(),
         }
     }
 }

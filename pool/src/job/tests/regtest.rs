@@ -344,3 +344,17 @@ proptest! {
         prop_assert!(block.check_merkle_root());
     }
 }
+
+#[test]
+fn the_cached_notify_line_is_the_formatted_one() {
+    let t = template(GBT_TXS);
+    let job = Job::new(7, &t, &config(), false).unwrap();
+    for clean in [false, true] {
+        for id in ["1", "ff", "123abc"] {
+            assert_eq!(
+                job.notify_line(id, clean),
+                proofpool_stratum::notify(&job.notify_params(id, clean))
+            );
+        }
+    }
+}
