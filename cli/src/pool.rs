@@ -28,6 +28,11 @@ pub(crate) struct Args {
     /// PEM private key for TLS Stratum (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, requires = "tls_listen")]
     tls_key: Option<PathBuf>,
+    /// On shutdown, send miners `client.reconnect` to this HOST:PORT (e.g.
+    /// another pool instance); without it they are told to reconnect to
+    /// the same address.
+    #[arg(long)]
+    reconnect_to: Option<String>,
     /// bitcoind RPC URLs, tried in order (repeat the flag for failover).
     #[arg(long = "node-url", required = true)]
     node_urls: Vec<reqwest::Url>,
@@ -140,6 +145,20 @@ fn apply_limits(args: &Args, config: &mut PoolConfig) {
     });
 }
 
+/// `HOST:PORT` of `--reconnect-to`.
+fn reconnect_target(value: &str) -> eyre::Result<(String, u16)> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| eyre!("--reconnect-to {value}: expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| eyre!("--reconnect-to {value}: the port is not a number 1-65535"))?;
+    if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace() || c == '"') {
+        return Err(eyre!("--reconnect-to {value}: expected HOST:PORT"));
+    }
+    Ok((host.to_owned(), port))
+}
+
 fn auth(args: &Args) -> eyre::Result<NodeAuth> {
     if let Some(cookie) = &args.cookie {
         return Ok(NodeAuth::Cookie(cookie.clone()));
@@ -176,6 +195,11 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
     apply_limits(&args, &mut config);
+    config.reconnect_to = args
+        .reconnect_to
+        .as_deref()
+        .map(reconnect_target)
+        .transpose()?;
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await
         .wrap_err_with(|| format!("cannot open the share store at {}", args.database_url))?;
@@ -271,6 +295,24 @@ mod tests {
         assert_eq!(config.ban_threshold, defaults.ban_threshold);
         assert_eq!(config.ban_duration, defaults.ban_duration);
         assert_eq!(config.vardiff, defaults.vardiff);
+    }
+
+    #[test]
+    fn reconnect_targets_are_checked() {
+        assert_eq!(
+            reconnect_target("pool1.example:3333").unwrap(),
+            ("pool1.example".to_owned(), 3333)
+        );
+        for bad in [
+            "pool1.example",
+            ":3333",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "a b:1",
+        ] {
+            assert!(reconnect_target(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct PoolConfig {
     /// Certificate and key for Stratum over TLS; required to serve a TLS
     /// listener (see [`crate::Pool::run_with_tls`]).
     pub tls: Option<crate::TlsFiles>,
+    /// Where miners are told to go (`client.reconnect`) when the pool shuts
+    /// down: `None` for the same host and port, which behind a load
+    /// balancer means another instance.
+    pub reconnect_to: Option<(String, u16)>,
     /// Where to serve Prometheus metrics (`GET /metrics`); `None` records
     /// none.
     pub metrics_listen: Option<SocketAddr>,
@@ -98,6 +102,7 @@ impl PoolConfig {
             ban_duration: Duration::from_secs(600),
             vardiff: Some(VardiffConfig::default()),
             tls: None,
+            reconnect_to: None,
             metrics_listen: None,
             epoch_secs: 3600,
             writer: WriterConfig::default(),

@@ -415,7 +415,22 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
         value(&page, "pool_connections_total") >= Some(10.0),
         "{page}"
     );
+
+    // On shutdown a connected miner is told why and to reconnect (to the
+    // same address: no `reconnect_to` is configured), then the pool closes.
+    let mut last = Raw::connect(40, s.addr).await;
+    last.handshake().await;
     s.teardown().await;
+    let seen = last.drain().await;
+    let methods: Vec<&str> = seen.iter().filter_map(|m| m["method"].as_str()).collect();
+    let shown = methods.iter().position(|m| *m == "client.show_message");
+    let reconnect = methods.iter().position(|m| *m == "client.reconnect");
+    assert!(
+        shown.is_some() && reconnect > shown,
+        "show_message then client.reconnect: {seen:?}"
+    );
+    let params = &seen[reconnect.unwrap_or_default()]["params"];
+    assert_eq!(params, &serde_json::json!([]), "{seen:?}");
 }
 
 /// A line relay between a miner and the pool that records what the pool

@@ -44,9 +44,9 @@ pub use json::{Id, ReplyError};
 pub use miner::{NotifyOwned, ServerMessage, SubscribeReply, parse_server_line};
 pub use proofpool_primitives::Difficulty;
 pub use server::{
-    ConfigureResult, NotifyParams, configure_result, get_version, notify, reconnect, reply_error,
-    reply_ok, reply_true, set_difficulty, set_extranonce, set_version_mask, show_message,
-    subscribe_result,
+    ConfigureResult, NotifyParams, configure_result, get_version, notify, reconnect,
+    reconnect_same_server, reply_error, reply_ok, reply_true, set_difficulty, set_extranonce,
+    set_version_mask, show_message, subscribe_result,
 };
 
 /// The longest line either side accepts, without its `\n` or `\r\n`.

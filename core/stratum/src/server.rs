@@ -200,6 +200,13 @@ pub fn reconnect(host: &str, port: u16, wait_secs: u32) -> String {
     line.finish_request()
 }
 
+/// `client.reconnect` with no parameters: reconnect to the same host and
+/// port (cgminer and its descendants read missing parameters that way).
+/// Behind a load balancer that moves the miner to another pool instance.
+pub fn reconnect_same_server() -> String {
+    Line::request(&Id::Null, "client.reconnect", 0).finish_request()
+}
+
 /// `client.show_message`: a message for the miner's operator.
 pub fn show_message(message: &str) -> String {
     let mut line = Line::request(&Id::Null, "client.show_message", message.len() + 2);
@@ -317,6 +324,7 @@ mod tests {
             parse(&set_extranonce(&[0xde, 0xad], 6))["params"],
             json!(["dead", 6])
         );
+        assert_eq!(parse(&reconnect_same_server())["params"], json!([]));
         assert_eq!(
             parse(&reconnect("pool.example", 3333, 5))["params"],
             json!(["pool.example", 3333, 5])

@@ -168,6 +168,14 @@ pub(crate) async fn serve<R, W>(
             }
             _ = stop.wait_for(|stopping| *stopping) => {
                 session.push(sv1::show_message("pool is restarting"));
+                // Miners that honour it come back (or, behind a load
+                // balancer, go to another instance) without waiting out
+                // their own failover timers.
+                let reconnect = match &session.shared.config.reconnect_to {
+                    Some((host, port)) => sv1::reconnect(host, *port, 0),
+                    None => sv1::reconnect_same_server(),
+                };
+                session.push(reconnect);
                 session.close = true;
             }
         }
