@@ -68,10 +68,11 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(
-        "hashes {} accepted {} rejected {}",
+        "hashes {} accepted {} rejected {} discarded {}",
         stats.hashes.load(Ordering::Relaxed),
         stats.accepted.load(Ordering::Relaxed),
-        stats.rejected.load(Ordering::Relaxed)
+        stats.rejected.load(Ordering::Relaxed),
+        stats.discarded.load(Ordering::Relaxed)
     );
     Ok(result?)
 }

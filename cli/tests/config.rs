@@ -123,3 +123,50 @@ fn flags_override_environment_which_overrides_the_file() {
         .unwrap();
     assert!(text(&out).contains("mysql://from-flag"), "{}", text(&out));
 }
+
+/// Every series the Grafana dashboard (`docs/grafana/proofpool.json`)
+/// queries is one the pool or the API serves: its name is registered in
+/// their metrics code.
+#[test]
+fn grafana_dashboard_uses_only_metrics_the_code_serves() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("docs/grafana/proofpool.json")).unwrap(),
+    )
+    .unwrap();
+    let served = [
+        std::fs::read_to_string(repo("pool/src/server/telemetry.rs")).unwrap(),
+        std::fs::read_to_string(repo("api/src/metrics.rs")).unwrap(),
+    ]
+    .concat();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut names = 0;
+    for expr in &exprs {
+        // `$pool_job` and `$api_job` are the dashboard's variables.
+        for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$')) {
+            if !(token.starts_with("pool_") || token.starts_with("proofpool_api_")) {
+                continue;
+            }
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| token.strip_suffix(suffix))
+                .unwrap_or(token);
+            assert!(
+                served.contains(&format!("\"{name}")) || served.contains(&format!("{name} ")),
+                "the dashboard queries {name}, which neither the pool nor the API serves"
+            );
+            names += 1;
+        }
+    }
+    assert!(names >= exprs.len(), "every query names a metric");
+    // The scrape config in the operator guide names the jobs the dashboard filters on.
+    let guide = std::fs::read_to_string(repo("docs/operator-guide.md")).unwrap();
+    for job in ["proofpool-pool", "proofpool-api"] {
+        assert!(guide.contains(&format!("job_name: {job}")), "{job}");
+    }
+}

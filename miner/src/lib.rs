@@ -21,6 +21,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+/// Most submits awaiting the pool's answer; shares found beyond it are
+/// discarded.
+pub const MAX_IN_FLIGHT: usize = 256;
+
 /// What to mine with.
 #[derive(Debug, Clone)]
 pub struct MinerConfig {
@@ -49,6 +53,9 @@ pub struct MinerStats {
     pub accepted: AtomicU64,
     /// Shares the pool rejected.
     pub rejected: AtomicU64,
+    /// Shares found but not submitted: their job was gone, or
+    /// [`MAX_IN_FLIGHT`] submits were already unanswered.
+    pub discarded: AtomicU64,
     /// When set, every share the pool acknowledged is appended to
     /// `accepted_log` (for crash tests: what miners saw acknowledged).
     pub record_accepted: AtomicBool,
@@ -185,11 +192,20 @@ where
                     hashrate_khs = stats.hashes.load(Ordering::Relaxed) as f64 / secs / 1000.0,
                     accepted = stats.accepted.load(Ordering::Relaxed),
                     rejected = stats.rejected.load(Ordering::Relaxed),
+                    discarded = stats.discarded.load(Ordering::Relaxed),
                     "miner"
                 );
             }
             found = found_rx.recv() => {
                 let Some(f) = found else { break Err(MinerError::Protocol("hashing threads stopped".into())) };
+                // A share for a job the pool has since cleaned away is stale:
+                // drop it here instead of queueing it behind the new work. So
+                // are shares past the cap in flight (a miner far faster than
+                // its share difficulty must not flood the pool).
+                if !state.live_jobs.contains(&f.job_id) || pending_submits.len() >= MAX_IN_FLIGHT {
+                    stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 let id = next_id;
                 next_id += 1;
                 pending_submits.insert(id, ShareId {
@@ -238,6 +254,8 @@ struct Session {
     version_rolling: bool,
     version_mask: u32,
     last_notify: Option<sv1::NotifyOwned>,
+    /// Jobs sent since the last clean one: shares for others are stale.
+    live_jobs: std::collections::HashSet<String>,
 }
 
 impl Session {
@@ -294,6 +312,10 @@ impl Session {
             }
             ServerMessage::SetVersionMask(mask) => self.version_mask = mask,
             ServerMessage::Notify(n) => {
+                if n.clean_jobs {
+                    self.live_jobs.clear();
+                }
+                self.live_jobs.insert(n.job_id.clone());
                 self.last_notify = Some(n);
                 self.publish(slot);
             }

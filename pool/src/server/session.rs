@@ -71,6 +71,8 @@ pub(crate) struct Session {
     seen: HashSet<ShareKey>,
     /// The previous-block hash of the last job sent.
     last_prev_hash: Option<bitcoin::BlockHash>,
+    /// The pool's id of the last job sent.
+    last_job_id: Option<u64>,
     extranonce_subscribed: bool,
     out: String,
     /// Submit replies waiting for their share's batch to commit, in order,
@@ -158,7 +160,10 @@ pub(crate) async fn serve<R, W>(
                 }
                 session.now = Instant::now();
                 let job = jobs.borrow_and_update().clone();
-                if let Some(job) = job {
+                // A retarget may already have sent this very job.
+                if let Some(job) = job
+                    && session.last_job_id != Some(job.id())
+                {
                     session.send_job(&job, false);
                 }
             }
@@ -254,6 +259,7 @@ impl Session {
             job_seq: 0,
             seen: HashSet::new(),
             last_prev_hash: None,
+            last_job_id: None,
             extranonce_subscribed: false,
             out: String::new(),
             pending: Vec::new(),
@@ -555,6 +561,7 @@ impl Session {
             self.seen.clear();
         }
         self.last_prev_hash = Some(job.prev_hash());
+        self.last_job_id = Some(job.id());
         self.job_seq += 1;
         let sid = format!("{:x}", self.job_seq);
         self.push(job.notify_line(&sid, clean));
