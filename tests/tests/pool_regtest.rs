@@ -348,6 +348,31 @@ async fn protocol_errors_have_codes_and_do_not_stop_other_miners() {
     ))
     .await;
     assert_eq!(error_code(&a.reply(13).await.0), 20);
+    // ntime before the job's, ntime more than two hours ahead, and version
+    // bits outside the negotiated mask (0x1fffe000): 20, each saying why.
+    let job_ntime = u32::from_str_radix(&ntime, 16).unwrap();
+    let early = format!("{:08x}", job_ntime - 1);
+    let late = format!("{:08x}", job_ntime + 3 * 3600);
+    let en2 = "00".repeat(usize::try_from(en2_size).unwrap());
+    for (id, time, version, why) in [
+        (30, early.as_str(), None, "before the job"),
+        (31, late.as_str(), None, "past the pool's clock"),
+        (
+            32,
+            ntime.as_str(),
+            Some("00000001"),
+            "outside the negotiated mask",
+        ),
+    ] {
+        let mut line = submit(id, worker, &job_id, time, &en2, "00000000");
+        if let Some(bits) = version {
+            line = line.replace("\"]}", &format!("\",\"{bits}\"]}}"));
+        }
+        a.send(&line).await;
+        let r = a.reply(id).await.0;
+        assert_eq!(error_code(&r), 20, "{line} -> {r}");
+        assert!(r["error"][1].as_str().unwrap().contains(why), "{why}: {r}");
+    }
     // Bad EIP-55 checksum on authorize: 24.
     a.send(r#"{"id":14,"method":"mining.authorize","params":["0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","x"]}"#).await;
     a.send("\n").await;
