@@ -8,9 +8,9 @@
 //! on-chain records are rebuilt here from the files with the settlement
 //! crate's public commitment code, so the auditor can compare with a chain.
 //! [`seeds`] checks that they still pass the audit: after a change to the
-//! format or the audit, write them again from that fixture (a throwaway
-//! `#[ignore]` test in `settlement/src/audit/tests.rs` that writes
-//! `fixture().bytes[i]` to these files).
+//! format or the audit, write them again from that fixture: write each of
+//! `fixture().bytes` (in `settlement/src/audit/tests.rs`) to these files,
+//! then run `scripts/fuzz.sh --check`.
 //!
 //! What is asserted, beyond "no panic":
 //! - the verdict is consistent: its epoch, its `data_hash`, its counts;
