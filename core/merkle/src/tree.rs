@@ -89,10 +89,24 @@ fn hash_leaves<T: Sync>(items: &[T], hash: impl Fn(&T) -> [u8; 32] + Sync) -> Ve
 }
 
 /// A Merkle tree over leaf hashes given in canonical order.
+///
+/// Large trees are built as two rs_merkle trees on two threads: the largest
+/// power-of-two prefix of `2^k` leaves and the remaining `r ≤ 2^k` leaves.
+/// Pairing never crosses that boundary (every level of the prefix has an even
+/// number of nodes until it is one node) and after `k` levels the rest has
+/// been reduced to one node too, so the root is `hash_pair(left, right)` and
+/// every proof is the half's proof plus the other half's root: exactly the
+/// tree a single rs_merkle build over all leaves gives.
 #[derive(Clone)]
 pub struct Tree {
-    inner: MerkleTree<KeccakSorted>,
+    shape: Shape,
     len: usize,
+}
+
+#[derive(Clone)]
+enum Shape {
+    Whole(MerkleTree<KeccakSorted>),
+    Split(Box<(Tree, Tree)>),
 }
 
 impl std::fmt::Debug for Tree {
@@ -104,19 +118,52 @@ impl std::fmt::Debug for Tree {
     }
 }
 
+/// Below this many leaves a second thread costs more than it saves.
+const MIN_SPLIT: usize = 1 << 15;
+
 impl Tree {
     /// Builds the tree. The leaves are already double-hashed.
     pub fn from_leaf_hashes(leaves: &[[u8; 32]]) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::build(leaves, threads, MIN_SPLIT)
+    }
+
+    fn build(leaves: &[[u8; 32]], threads: usize, min_split: usize) -> Self {
+        let len = leaves.len();
+        if threads < 2 || len < min_split.max(2) {
+            return Self {
+                shape: Shape::Whole(MerkleTree::from_leaves(leaves)),
+                len,
+            };
+        }
+        // The largest power of two strictly below `len`.
+        let k = 1usize << (usize::BITS - 1 - (len - 1).leading_zeros());
+        let (left, right) = leaves.split_at(k);
+        let right_threads = threads / 2;
+        let (left, right) = std::thread::scope(|scope| {
+            let right = scope.spawn(move || Self::build(right, right_threads, min_split));
+            let left = Self::build(left, threads - right_threads, min_split);
+            (left, right.join().expect("tree build thread panicked"))
+        });
         Self {
-            inner: MerkleTree::from_leaves(leaves),
-            len: leaves.len(),
+            shape: Shape::Split(Box::new((left, right))),
+            len,
+        }
+    }
+
+    fn root_bytes(&self) -> Option<[u8; 32]> {
+        match &self.shape {
+            Shape::Whole(tree) => tree.root(),
+            Shape::Split(halves) => {
+                Some(hash_pair(&halves.0.root_bytes()?, &halves.1.root_bytes()?))
+            }
         }
     }
 
     /// The root; zero for an empty tree (the contract treats a zero reward root
     /// as "nothing claimable").
     pub fn root(&self) -> B256 {
-        self.inner.root().map(B256::from).unwrap_or_default()
+        self.root_bytes().map(B256::from).unwrap_or_default()
     }
 
     /// How many leaves the tree has.
@@ -136,15 +183,26 @@ impl Tree {
         if index >= self.len {
             return None;
         }
-        Some(
-            self.inner
-                .proof(&[index])
-                .proof_hashes()
-                .iter()
-                .copied()
-                .map(B256::from)
-                .collect(),
-        )
+        match &self.shape {
+            Shape::Whole(tree) => Some(
+                tree.proof(&[index])
+                    .proof_hashes()
+                    .iter()
+                    .copied()
+                    .map(B256::from)
+                    .collect(),
+            ),
+            Shape::Split(halves) => {
+                let (left, right) = &**halves;
+                let (mut proof, other) = if index < left.len {
+                    (left.proof(index)?, right)
+                } else {
+                    (right.proof(index - left.len)?, left)
+                };
+                proof.push(B256::from(other.root_bytes()?));
+                Some(proof)
+            }
+        }
     }
 }
 
@@ -300,6 +358,25 @@ mod tests {
             check_tree(n, &(0..n).collect::<Vec<_>>());
         }
         check_tree((1 << 16) + 1, &[0, 1, 65535, 65536, 40000]);
+    }
+
+    /// The two-thread build gives the same tree as one rs_merkle build, for
+    /// sizes around every power of two (a tiny split threshold forces splits
+    /// down to two leaves, four ways deep).
+    #[test]
+    fn split_build_matches_the_single_tree() {
+        for n in (2usize..=70).chain([127, 128, 129, 255, 256, 257, 1000, 1025]) {
+            let leaves: Vec<[u8; 32]> = (0..n as u64).map(leaf).collect();
+            let whole = Tree::build(&leaves, 1, 2);
+            let split = Tree::build(&leaves, 16, 2);
+            assert!(matches!(split.shape, Shape::Split(_)), "{n} leaves split");
+            assert_eq!(split.root(), whole.root(), "root of {n} leaves");
+            assert_eq!(split.root().0, naive_root(leaves.clone()));
+            for i in 0..n {
+                assert_eq!(split.proof(i), whole.proof(i), "proof {i} of {n}");
+            }
+            assert_eq!(split.proof(n), None);
+        }
     }
 
     #[test]
