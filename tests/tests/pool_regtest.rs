@@ -4,7 +4,7 @@
 //! paths answer with the right codes without disturbing other miners.
 
 use bitcoin::{Address, Network};
-use proofpool_devtools::{Bitcoind, TempDir};
+use proofpool_devtools::{Bitcoind, SegwitWallet, TempDir};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
 use proofpool_store::{BlockStatus, Store, StoreOptions};
@@ -21,6 +21,8 @@ const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 struct Setup {
     _dir: TempDir,
     node: Bitcoind,
+    /// The rust-bitcoin-signed segwit transactions in the mempool at the start.
+    spends: Vec<bitcoin::Txid>,
     payout: Address,
     pool: Pool,
     addr: std::net::SocketAddr,
@@ -35,14 +37,15 @@ async fn setup() -> Setup {
         .try_init();
     let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
     node.cli(&["createwallet", "w"]).unwrap();
+    // Segwit spends in the mempool, built and signed with rust-bitcoin, so the
+    // first template carries them and a witness commitment: three coinbase
+    // spends and a child of the first.
+    let mut spender = SegwitWallet::new(0x5e).unwrap();
+    spender.mine_coinbases(&node, 3).unwrap();
     let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
     node.cli(&["generatetoaddress", "110", &funding]).unwrap();
-    // Segwit spends in the mempool, so the first template carries them and a
-    // witness commitment.
-    for _ in 0..3 {
-        let to = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-        node.cli(&["sendtoaddress", &to, "1.5"]).unwrap();
-    }
+    let spends = spender.send_spends(&node).unwrap();
+    assert_eq!(spends.len(), 4);
     let payout = Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
         .unwrap()
         .require_network(Network::Regtest)
@@ -79,6 +82,7 @@ async fn setup() -> Setup {
     Setup {
         _dir: dir,
         node,
+        spends,
         payout,
         pool,
         addr,
@@ -206,13 +210,36 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
     let first = &blocks[0];
     let first_block: Value =
         serde_json::from_str(&s.node.cli(&["getblock", &first.hash, "2"]).unwrap()).unwrap();
+    // The first block carries every rust-bitcoin-signed spend (the child
+    // after its parent) with its witness, so bitcoind accepted the pool's
+    // witness commitment.
+    let txs = first_block["tx"].as_array().unwrap();
+    let position = |txid: &bitcoin::Txid| {
+        txs.iter()
+            .position(|tx| tx["txid"] == txid.to_string())
+            .unwrap_or_else(|| panic!("spend {txid} is in the first block"))
+    };
+    for txid in &s.spends {
+        let tx = &txs[position(txid)];
+        assert_eq!(
+            tx["vin"][0]["txinwitness"].as_array().map(Vec::len),
+            Some(2),
+            "P2WPKH witness"
+        );
+    }
     assert!(
-        first_block["tx"].as_array().unwrap().len() >= 4,
-        "the first block carries the mempool's three segwit spends"
+        position(&s.spends[3]) > position(&s.spends[0]),
+        "child after parent"
     );
     assert!(
-        first_block["tx"][1]["vin"][0]["txinwitness"].is_array(),
-        "spends are segwit"
+        first_block["tx"][0]["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["scriptPubKey"]["hex"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("6a24aa21a9ed"))),
+        "the coinbase carries the witness commitment"
     );
     // Every acknowledged share is durable, in a gapless sequence, with its
     // job; the block is recorded with its solving share.

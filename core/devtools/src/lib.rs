@@ -12,6 +12,8 @@ mod postgres;
 pub use postgres::{Postgres, PostgresError};
 mod tempdir;
 pub use tempdir::TempDir;
+mod segwit;
+pub use segwit::{SPEND_FEE_SATS, SegwitError, SegwitWallet};
 
 /// A tool the bootstrap should have installed is missing, or failed to start.
 #[derive(Debug, thiserror::Error)]
