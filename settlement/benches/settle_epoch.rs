@@ -183,6 +183,10 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
 
 fn main() {
     // `cargo bench` passes --bench; there is nothing to filter.
+    // RUST_LOG=proofpool_settlement=info shows each phase's time.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

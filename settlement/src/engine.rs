@@ -18,10 +18,10 @@
 use crate::commitment::{EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
 use crate::epoch_file::{
     EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
-    FileShare, VERSION, data_hash,
+    FileShare, VERSION,
 };
 use crate::pplns::{WindowShare, credit_block, share_score};
-use alloy::primitives::{Address, B256, TxHash, U256};
+use alloy::primitives::{Address, B256, Bytes, TxHash, U256};
 use alloy::providers::Provider;
 use proofpool_chain::Distributor::EpochCommit;
 use proofpool_chain::{ChainError, DistributorClient};
@@ -30,7 +30,7 @@ use proofpool_node::NodeClient;
 use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
 use proofpool_store::{
     BlockRecord, BlockStatus, CreditRow, EpochClock, EpochRecord, EpochStatus, SettledEpoch, Store,
-    StoreError,
+    StoreError, WindowShare as StoredWindowShare,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -39,6 +39,11 @@ use std::time::Duration;
 
 /// Shares read per query.
 const PAGE: u32 = 50_000;
+/// An epoch's shares are read as this many seq ranges at once.
+const READ_PARTS: u32 = 4;
+/// The first read of older epochs' shares for a PPLNS window is this small,
+/// as the window is usually full before it reaches them.
+const FIRST_OLDER_PAGE: u32 = 512;
 
 /// How settlement runs.
 #[derive(Debug, Clone)]
@@ -325,22 +330,19 @@ impl<P: Provider + Clone> Settler<P> {
         domain: RewardDomain,
     ) -> Result<BuiltEpoch, SettleError> {
         let (start_unix, end_unix) = clock.bounds(e);
+        let started = std::time::Instant::now();
         // Shares, in sequence order.
-        let mut shares = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.store.shares_in_epoch(e, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            shares.extend(page);
-        }
+        let shares = self.store.shares_of_epoch(e, READ_PARTS, PAGE).await?;
         let jobs = self.store.jobs_for_epoch(e).await?;
         let job_index: HashMap<(u8, u64), &proofpool_store::JobRecord> =
             jobs.iter().map(|j| ((j.instance, j.job_id), j)).collect();
         let mut leaves = Vec::with_capacity(shares.len());
         let mut file_shares = Vec::with_capacity(shares.len());
-        for s in &shares {
-            let sh = &s.share;
+        // What PPLNS needs of this epoch's shares, so block windows walk them
+        // in memory instead of reading them again.
+        let mut window = Vec::with_capacity(shares.len());
+        for s in shares {
+            let sh = s.share;
             if !job_index.contains_key(&(sh.instance, sh.job_id)) {
                 return Err(SettleError::Inconsistent(format!(
                     "share {} names job {}/{} which is not in the store",
@@ -354,15 +356,21 @@ impl<P: Provider + Clone> Settler<P> {
                 work: Work(sh.work),
                 share_hash: ShareHash(sh.hash),
             });
+            window.push(StoredWindowShare {
+                seq: s.seq,
+                miner: sh.miner,
+                work: sh.work,
+                network_target: sh.network_target,
+            });
             file_shares.push(FileShare {
                 seq: s.seq,
                 time_ms: sh.time_ms,
                 instance: sh.instance,
                 job_id: sh.job_id,
                 miner: sh.miner,
-                worker: sh.worker.clone(),
-                extranonce1: sh.extranonce1.to_vec().into(),
-                extranonce2: sh.extranonce2.clone().into(),
+                worker: sh.worker,
+                extranonce1: Bytes::copy_from_slice(&sh.extranonce1),
+                extranonce2: sh.extranonce2.into(),
                 ntime: sh.ntime,
                 nonce: sh.nonce,
                 version: sh.version,
@@ -371,11 +379,12 @@ impl<P: Provider + Clone> Settler<P> {
                 work: sh.work,
             });
         }
-        drop(shares);
+        let read = started.elapsed();
         let share_root = ShareTree::new(&leaves)
             .map_err(|err| SettleError::Inconsistent(err.to_string()))?
             .root();
         drop(leaves);
+        let share_tree = started.elapsed();
 
         // Blocks that matured and are unpaid, by height, whose solving share
         // is in this epoch or an earlier one (a block found after the epoch
@@ -399,7 +408,7 @@ impl<P: Provider + Clone> Settler<P> {
         let mut credits = Vec::new();
         let mut this_epoch: BTreeMap<Address, u64> = BTreeMap::new();
         for b in &matured {
-            let fb = self.pay_block(b, e).await?;
+            let fb = self.pay_block(b, e, &window).await?;
             for c in &fb.credits {
                 credits.push(CreditRow {
                     block_hash: b.hash,
@@ -440,6 +449,7 @@ impl<P: Provider + Clone> Settler<P> {
         }
         let tree = RewardTree::new(domain, reward_leaves)
             .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+        let credited = started.elapsed();
 
         let paid: Vec<PaidBlock> = matured
             .iter()
@@ -498,19 +508,32 @@ impl<P: Provider + Clone> Settler<P> {
             reward_root: tree.root(),
             total_cumulative: tree.total(),
         };
-        let bytes = file
-            .to_bytes()
+        let (bytes, file_hash) = file
+            .to_bytes_and_hash()
             .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+        let encoded = started.elapsed();
         let commit = EpochInputs {
             epoch: EpochId(e),
             share_root,
             rewards: &tree,
             blocks_hash,
             params_hash,
-            data_hash: data_hash(&bytes),
+            data_hash: file_hash,
             prev_epoch_hash,
         }
         .commit();
+        tracing::info!(
+            epoch = e,
+            shares = file.shares.len(),
+            rewards = file.rewards.len(),
+            blocks = file.blocks.len(),
+            file_bytes = bytes.len(),
+            read_ms = read.as_millis() as u64,
+            share_tree_ms = (share_tree - read).as_millis() as u64,
+            pplns_and_reward_tree_ms = (credited - share_tree).as_millis() as u64,
+            encode_and_hash_ms = (encoded - credited).as_millis() as u64,
+            "epoch built"
+        );
         Ok(BuiltEpoch {
             file,
             bytes,
@@ -521,8 +544,15 @@ impl<P: Provider + Clone> Settler<P> {
     }
 
     /// PPLNS for one block, walking back from its solving share over shares
-    /// in epochs up to `e`.
-    async fn pay_block(&self, b: &BlockRecord, e: u64) -> Result<FileBlock, SettleError> {
+    /// in epochs up to `e`: this epoch's shares come from `current` (in
+    /// memory, in sequence order), older epochs' from the store, merged in
+    /// descending sequence order.
+    async fn pay_block(
+        &self,
+        b: &BlockRecord,
+        e: u64,
+        current: &[StoredWindowShare],
+    ) -> Result<FileBlock, SettleError> {
         let start = if b.share_seq > 0 {
             b.share_seq
         } else {
@@ -531,32 +561,66 @@ impl<P: Provider + Clone> Settler<P> {
         let window = U256::from(self.config.params.window_x) << 64;
         let mut shares: Vec<WindowShare> = Vec::new();
         let mut filled = U256::ZERO;
-        let mut from = start;
-        while filled < window && from > 0 {
-            let page = self.store.window_upto(from, e, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            from = last.seq.saturating_sub(1);
-            let short = page.len() < PAGE as usize;
-            for w in page {
-                let net_work = Work::from_target(w.network_target)
-                    .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
-                let share_work = Work(w.work);
-                if let Ok(score) = share_score(share_work, net_work) {
-                    filled = filled.saturating_add(score);
-                }
-                shares.push(WindowShare {
-                    seq: w.seq,
-                    miner: MinerAddress(w.miner),
-                    share_work,
-                    net_work,
-                });
-                if filled >= window {
-                    break;
+        let mut mine = current[..current.partition_point(|w| w.seq <= start)]
+            .iter()
+            .rev()
+            .peekable();
+        // Shares of epochs before `e` with seq <= older_from, fetched lazily.
+        let mut older: std::vec::IntoIter<StoredWindowShare> = Vec::new().into_iter();
+        let mut older_from = start;
+        let mut older_done = e == 0 || start == 0;
+        let mut older_page = FIRST_OLDER_PAGE;
+        let mut older_head: Option<StoredWindowShare> = None;
+        // One network target is shared by most shares; convert it once.
+        let mut net_cache: Option<(U256, Work)> = None;
+        while filled < window {
+            if older_head.is_none() {
+                older_head = older.next();
+                if older_head.is_none() && !older_done {
+                    let page = self
+                        .store
+                        .window_upto(older_from, e - 1, older_page)
+                        .await?;
+                    older_done = page.len() < older_page as usize;
+                    match page.last() {
+                        Some(last) if last.seq > 0 => older_from = last.seq - 1,
+                        _ => older_done = true,
+                    }
+                    older_page = PAGE;
+                    older = page.into_iter();
+                    older_head = older.next();
                 }
             }
-            if short {
-                break;
+            let take_mine = match (mine.peek(), &older_head) {
+                (Some(m), Some(o)) => m.seq > o.seq,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let w = if take_mine {
+                *mine.next().expect("peeked")
+            } else {
+                older_head.take().expect("present")
+            };
+            let net_work = match net_cache {
+                Some((target, work)) if target == w.network_target => work,
+                _ => {
+                    let work = Work::from_target(w.network_target)
+                        .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+                    net_cache = Some((w.network_target, work));
+                    work
+                }
+            };
+            let share_work = Work(w.work);
+            if let Ok(score) = share_score(share_work, net_work) {
+                filled = filled.saturating_add(score);
             }
+            shares.push(WindowShare {
+                seq: w.seq,
+                miner: MinerAddress(w.miner),
+                share_work,
+                net_work,
+            });
         }
         let payout = credit_block(shares, Sats(b.coinbase_value), &self.config.params).map_err(
             |source| SettleError::Pplns {

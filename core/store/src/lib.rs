@@ -86,6 +86,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A concurrent read was cancelled (the runtime is shutting down).
+    #[error("store read interrupted: {0}")]
+    Interrupted(String),
     /// The settlement lock could not be taken.
     #[error("settlement lock: {0}")]
     Lock(String),

@@ -187,6 +187,84 @@ impl Store {
         rows.into_iter().map(share_of).collect()
     }
 
+    /// Every share of `epoch`, in sequence order, read as `parts` seq ranges
+    /// concurrently (each on its own connection, in pages of `page` rows), so
+    /// reading a big epoch keeps every core busy decoding rows.
+    pub async fn shares_of_epoch(
+        &self,
+        epoch: u64,
+        parts: u32,
+        page: u32,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        let bounds: (Option<i64>, Option<i64>) = with_db!(self, pool => {
+            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM shares WHERE epoch = $1")
+                .bind(i64_of(epoch))
+                .fetch_one(pool)
+                .await?
+        });
+        let (Some(lo), Some(hi)) = bounds else {
+            return Ok(Vec::new());
+        };
+        let (lo, hi) = (u64_of(lo), u64_of(hi));
+        let parts = u64::from(parts.max(1)).min(hi - lo + 1);
+        let span = (hi - lo + 1).div_ceil(parts);
+        let mut tasks = tokio::task::JoinSet::new();
+        for part in 0..parts {
+            // Shares with after < seq <= until.
+            let after = lo - 1 + part * span;
+            let until = (after + span).min(hi);
+            let store = self.clone();
+            tasks.spawn(async move {
+                let mut out = Vec::new();
+                let mut after = after;
+                while after < until {
+                    let got = store.shares_in_range(epoch, after, until, page).await?;
+                    let Some(last) = got.last() else { break };
+                    after = last.seq;
+                    out.extend(got);
+                }
+                Ok::<_, StoreError>((part, out))
+            });
+        }
+        let mut pieces = Vec::with_capacity(parts as usize);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(piece) => pieces.push(piece?),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(StoreError::Interrupted(e.to_string())),
+            }
+        }
+        pieces.sort_unstable_by_key(|(part, _)| *part);
+        let mut shares = Vec::with_capacity(pieces.iter().map(|(_, p)| p.len()).sum());
+        for (_, piece) in pieces {
+            shares.extend(piece);
+        }
+        Ok(shares)
+    }
+
+    /// Up to `limit` shares of `epoch` with `after < seq <= until`, in sequence order.
+    async fn shares_in_range(
+        &self,
+        epoch: u64,
+        after: u64,
+        until: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredShare>, StoreError> {
+        let sql = format!(
+            "{SHARE_SELECT} WHERE seq > $1 AND seq <= $2 AND epoch = $3 ORDER BY seq LIMIT $4"
+        );
+        let rows: Vec<ShareRow> = with_db!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(i64_of(after))
+                .bind(i64_of(until))
+                .bind(i64_of(epoch))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(share_of).collect()
+    }
+
     /// Up to `limit` shares with `seq > after_seq`, in sequence order.
     pub async fn shares_after(
         &self,

@@ -121,6 +121,16 @@ async fn exercise(url: &str) {
     }
     assert_eq!(all.len(), 2000);
     assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    // The concurrent whole-epoch read gives the same shares in the same order,
+    // however it is split and paged.
+    for (parts, page) in [(1, 5000), (4, 700), (3, 1), (7, 333)] {
+        assert_eq!(
+            store.shares_of_epoch(1, parts, page).await.unwrap(),
+            all,
+            "{parts} parts of {page}"
+        );
+    }
+    assert!(store.shares_of_epoch(99, 4, 700).await.unwrap().is_empty());
     let hashes: BTreeSet<B256> = all.iter().map(|s| s.share.hash).collect();
     assert_eq!(hashes.len(), 2000, "no share stored twice");
     let first = &all[0].share;

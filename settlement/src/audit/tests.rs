@@ -441,3 +441,27 @@ fn a_served_block_yields_its_hash_and_coinbase_value() {
     assert_eq!(value, job.coinbase_value);
     assert!(driver::coinbase_value_of_block(&raw[..100]).is_err());
 }
+
+/// The pipelined encoder (serialize on one thread, hash on another, in 4 MiB
+/// chunks) gives exactly the bytes of `to_bytes` and their keccak, for a
+/// small file and for one spanning several chunks.
+#[test]
+fn bytes_and_hash_match_the_plain_encoding() {
+    let fx = fixture();
+    let small = fx.files[0].clone();
+    let mut big = small.clone();
+    let template = big.shares[0].clone();
+    big.shares = (0..30_000u64)
+        .map(|i| crate::epoch_file::FileShare {
+            seq: i + 1,
+            nonce: i as u32,
+            ..template.clone()
+        })
+        .collect();
+    for file in [small, big] {
+        let plain = file.to_bytes().unwrap();
+        let (bytes, hash) = file.to_bytes_and_hash().unwrap();
+        assert_eq!(bytes, plain);
+        assert_eq!(hash, crate::epoch_file::data_hash(&plain));
+    }
+}
