@@ -16,6 +16,8 @@
 //! - every line the pool writes ends in one `\n`, has no other line break,
 //!   is a JSON object and reads back with the miner's parser
 //!   ([`parse_server_line`]); a reply carries the request's id unchanged;
+//! - the `mining.submit` fast path of [`parse_line`] gives what the general
+//!   parser gives, whenever it takes a line;
 //! - a request re-encoded with the miner's builders parses to the same
 //!   request (difficulties exactly when they have at most 15 significant
 //!   digits, as the crate documents);
@@ -31,8 +33,8 @@ use proofpool_pool::{
 use proofpool_primitives::{Difficulty, U256, Work};
 use proofpool_stratum::{
     ClientMethod, ConfigureResult, ErrorCode, Id, MAX_LINE_BYTES, Message, ParseError, ReplyError,
-    ServerMessage, SubscribeReply, configure_result, miner, parse_line, parse_server_line,
-    reply_error, reply_ok, reply_true, set_difficulty, subscribe_result,
+    ServerMessage, SubscribeReply, configure_result, miner, parse_line, parse_line_general,
+    parse_server_line, reply_error, reply_ok, reply_true, set_difficulty, subscribe_result,
 };
 use serde_json::Value;
 use std::collections::HashSet;
@@ -108,7 +110,14 @@ impl Session {
     }
 
     fn line(&mut self, bytes: &[u8]) {
-        match parse_line(bytes) {
+        let parsed = parse_line(bytes);
+        // The `mining.submit` fast path never disagrees with the general parser.
+        assert_eq!(
+            parsed,
+            parse_line_general(bytes),
+            "fast and general parsers differ"
+        );
+        match parsed {
             Ok(Message::Request { id, method }) => {
                 check_reencoded(&id, &method);
                 self.request(&id, method);

@@ -37,7 +37,7 @@ pub mod miner;
 mod params;
 pub mod server;
 
-pub use client::{ClientMethod, Message, VersionRolling, parse_line};
+pub use client::{ClientMethod, Message, VersionRolling, parse_line, parse_line_general};
 pub use codes::ErrorCode;
 pub use error::{EncodeError, ParseError};
 pub use json::{Id, ReplyError};

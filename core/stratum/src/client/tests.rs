@@ -635,3 +635,72 @@ proptest! {
         let _ = crate::parse_server_line(line.as_bytes());
     }
 }
+
+/// Lines that take the `mining.submit` fast path, lines that look like it but
+/// must not (escapes, nulls, floats, duplicates, extra params, bad hex), and
+/// lines that are not submits at all: the fast path either declines or gives
+/// exactly what the general parser gives.
+#[test]
+fn submit_fast_path_agrees_with_the_general_parser() {
+    let lines = [
+        r#"{"id":4,"method":"mining.submit","params":["0xAb.w","1a","00000000deadbeef","5f5e1000","0000abcd"]}"#,
+        r#"{"params":["w","1a","00","5f5e1000","0000abcd","00002000"],"method":"mining.submit","id":18446744073709551615}"#,
+        r#"{"id":null,"method":"mining.submit","params":["w","1a","","5f5e1000","0000abcd"],"jsonrpc":"2.0"}"#,
+        r#"{"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        "{\"id\":1,\"method\":\"mining.submit\",\"params\":[\"w\",\"1a\",\"00\",\"5f5e1000\",\"0000abcd\"]}\r\n",
+        r#"{"id":1.0,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":-0,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":-3,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":"7","method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w\u0041","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"meth\u006fd":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submi\u0074","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd",null]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd","00002000","x"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","0","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","00","0x5f5e10","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","00","5f5e1000"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w",7,"00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"id":2,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]}"#,
+        r#"{"id":1,"method":"mining.submit","params":["w","1a","00","5f5e1000","0000abcd"]} x"#,
+        r#"{"id":1,"method":"mining.authorize","params":["w","x"]}"#,
+        r#"{"id":1,"result":true,"error":null}"#,
+    ];
+    let mut fast = 0;
+    for line in lines {
+        let general = parse_line_general(line.as_bytes());
+        if let Some(quick) = parse_submit_fast(line.as_bytes()) {
+            fast += 1;
+            assert_eq!(Ok(quick), general, "{line}");
+        }
+        assert_eq!(parse_line(line.as_bytes()), general, "{line}");
+    }
+    // The five plain submits, and the one whose key `method` is escaped (an
+    // escaped key is still the key).
+    assert_eq!(fast, 6);
+}
+
+proptest! {
+    #[test]
+    fn submit_fast_path_agrees_on_generated_submits(
+        id in prop_oneof![Just("null".to_owned()), any::<u64>().prop_map(|n| n.to_string()), any::<i64>().prop_map(|n| n.to_string()), Just("\"x\"".to_owned())],
+        params in proptest::collection::vec(prop_oneof![
+            "[0-9a-fA-F]{0,10}",
+            "[ -~]{0,12}",
+            Just("\\u0030".to_owned()),
+        ], 0..8),
+        nulls in any::<u8>(),
+    ) {
+        let items: Vec<String> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| if nulls & (1 << (i % 8)) != 0 && nulls > 200 { "null".to_owned() } else { serde_json::to_string(p).unwrap().replace("\\\\u0030", "\\u0030") })
+            .collect();
+        let line = format!(r#"{{"id":{id},"method":"mining.submit","params":[{}]}}"#, items.join(","));
+        let general = parse_line_general(line.as_bytes());
+        if let Some(quick) = parse_submit_fast(line.as_bytes()) {
+            prop_assert_eq!(Ok(quick), general);
+        }
+    }
+}
