@@ -308,7 +308,11 @@ fn parse_submit_fast(line: &[u8]) -> Option<Message> {
     if line.len() > crate::MAX_LINE_BYTES {
         return None;
     }
-    let submit: Submit<'_> = serde_json::from_slice(line).ok()?;
+    // serde_json skips unknown members without checking their UTF-8, and the
+    // general parser refuses a line that is not UTF-8 anywhere (found by the
+    // `stratum_line` fuzz target): check the whole line first.
+    let text = std::str::from_utf8(line).ok()?;
+    let submit: Submit<'_> = serde_json::from_str(text).ok()?;
     if submit.method != "mining.submit" || submit.params.len < 5 {
         return None;
     }

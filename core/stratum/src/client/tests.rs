@@ -668,6 +668,10 @@ fn submit_fast_path_agrees_with_the_general_parser() {
         r#"{"id":1,"result":true,"error":null}"#,
     ];
     let mut fast = 0;
+    // Invalid UTF-8 in a member the fast path skips.
+    let not_utf8: &[u8] = b"{\"x\":\"K\xecK\",\"id\":1,\"method\":\"mining.submit\",\"params\":[\"w\",\"1a\",\"00\",\"5f5e1000\",\"0000abcd\"]}";
+    assert_eq!(parse_submit_fast(not_utf8), None);
+    assert_eq!(parse_line(not_utf8), Err(ParseError::NotUtf8));
     for line in lines {
         let general = parse_line_general(line.as_bytes());
         if let Some(quick) = parse_submit_fast(line.as_bytes()) {
