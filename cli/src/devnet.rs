@@ -58,9 +58,13 @@ pub(crate) struct Args {
     /// The pool's Prometheus metrics port on 127.0.0.1.
     #[arg(long, default_value_t = 9100)]
     metrics_port: u16,
-    /// Where the store and epoch files live (wiped at start).
+    /// Where the chain (anvil's state), bitcoind's datadir, the store and the
+    /// epoch files live. A second run picks up where the last one stopped.
     #[arg(long, default_value = ".devnet")]
     state_dir: PathBuf,
+    /// Wipe the state dir and start from genesis (new contracts, new chains).
+    #[arg(long)]
+    reset: bool,
     /// Length of an epoch, seconds.
     #[arg(long, default_value_t = 10)]
     epoch_secs: u64,
@@ -150,7 +154,14 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         port_free(args.metrics_port, "pool metrics", "--metrics-port")?;
     }
     ensure_tools()?;
-    if args.state_dir.exists() {
+    let manifest_path = args.state_dir.join(MANIFEST);
+    let previous = if args.reset {
+        None
+    } else {
+        read_manifest(&manifest_path)?
+    };
+    if previous.is_none() && args.state_dir.exists() {
+        // --reset, or a state dir without a finished deployment in it.
         std::fs::remove_dir_all(&args.state_dir)
             .wrap_err_with(|| format!("cannot reset {}", args.state_dir.display()))?;
     }
@@ -158,7 +169,10 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         .wrap_err_with(|| format!("cannot create {}", args.state_dir.display()))?;
 
     // The chain.
-    let anvil = proofpool_devtools::spawn_anvil(Some(args.anvil_port))?;
+    let mut anvil = proofpool_devtools::spawn_anvil_with_state(
+        Some(args.anvil_port),
+        &args.state_dir.join(ANVIL_STATE),
+    )?;
     let keys = anvil.keys().to_vec();
     if keys.len() < 4 {
         eyre::bail!("anvil started without its default accounts");
@@ -178,7 +192,29 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         challenge_period: args.challenge_period,
         mint_to_settler: U256::from(SETTLER_FUNDING),
     };
-    let deployment = proofpool_chain::deploy(&provider, &params).await?;
+    let deployment = match &previous {
+        Some(manifest) => {
+            let deployment = manifest.check(&provider, chain_id, &args).await?;
+            println!(
+                "reusing the devnet in {} (contracts, chains and store from the last run; --reset starts afresh)",
+                args.state_dir.display()
+            );
+            deployment
+        }
+        None => {
+            let deployment = proofpool_chain::deploy(&provider, &params).await?;
+            let manifest = Manifest {
+                chain_id,
+                token: deployment.token,
+                distributor: deployment.distributor,
+                epoch_secs: args.epoch_secs,
+                challenge_period: args.challenge_period,
+            };
+            std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
+                .wrap_err_with(|| format!("cannot write {}", manifest_path.display()))?;
+            deployment
+        }
+    };
     let chain = DistributorClient::new(deployment.distributor, provider.clone());
     let miner_keys: Vec<PrivateKeySigner> = keys[1..4]
         .iter()
@@ -194,14 +230,20 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             None,
         );
         println!("{}", deployment_json(chain_id, &deployment, &params));
+        proofpool_devtools::stop_anvil(&mut anvil);
         return Ok(());
     }
 
     // Bitcoin.
-    let node = proofpool_devtools::Bitcoind::start(&[])?;
-    node.cli(&["createwallet", "devnet"])?;
+    let node = proofpool_devtools::Bitcoind::start_in(&args.state_dir.join("bitcoind"), &[])?;
+    if node.cli(&["loadwallet", "devnet"]).is_err() {
+        node.cli(&["createwallet", "devnet"])?;
+    }
     let funding = node.cli(&["getnewaddress", "", "bech32"])?;
-    node.cli(&["generatetoaddress", "101", &funding])?;
+    let height: u64 = node.cli(&["getblockcount"])?.parse().unwrap_or(0);
+    if height < 101 {
+        node.cli(&["generatetoaddress", &(101 - height).to_string(), &funding])?;
+    }
     let payout_text = node.cli(&["getnewaddress", "pool", "bech32m"])?;
     let payout = bitcoin::Address::from_str(&payout_text)
         .wrap_err("bitcoind returned a bad address")?
@@ -221,6 +263,9 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         &StoreOptions::default(),
     )
     .await?;
+    if previous.is_some() {
+        check_store_matches_chain(&store, &chain).await?;
+    }
     let mut config = PoolConfig::new(
         vec![endpoint.clone()],
         bitcoin::Network::Regtest,
@@ -396,8 +441,15 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                             claimable |= !total.is_zero();
                         }
                         if args.until_claimable.is_some() && claimable {
-                            println!("first claimable epoch after {:.1?}", started.elapsed());
-                            break claim_through_api(args.api_port, &chain, &miner_stats).await;
+                            match claim_through_api(args.api_port, &chain, &miner_stats).await {
+                                Ok(true) => {
+                                    println!("first claimable epoch after {:.1?}", started.elapsed());
+                                    break Ok(());
+                                }
+                                // A reused devnet: everything finalized so far was claimed before.
+                                Ok(false) => println!("nothing new to claim yet; waiting for the next epoch"),
+                                Err(e) => break Err(e),
+                            }
                         }
                         if args.mine_until_claimable
                             && mining
@@ -464,8 +516,121 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     }
     store.close().await;
     drop(node);
+    // SIGINT, so anvil writes its state file for the next run.
+    proofpool_devtools::stop_anvil(&mut anvil);
     drop(anvil);
     outcome
+}
+
+/// What a devnet run leaves in its state dir for the next one.
+const MANIFEST: &str = "devnet.json";
+/// anvil's chain state (`anvil --state`).
+const ANVIL_STATE: &str = "anvil-state.json";
+
+/// The deployment a state dir holds, written once it is complete.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    chain_id: u64,
+    token: alloy::primitives::Address,
+    distributor: alloy::primitives::Address,
+    epoch_secs: u64,
+    challenge_period: u64,
+}
+
+fn read_manifest(path: &std::path::Path) -> eyre::Result<Option<Manifest>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).wrap_err_with(|| {
+            format!(
+                "{} is not a devnet manifest; run with --reset to start afresh",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).wrap_err_with(|| format!("cannot read {}", path.display())),
+    }
+}
+
+impl Manifest {
+    /// The deployment, once the reloaded chain is checked to still hold it
+    /// and the settings that cannot change without a reset are unchanged.
+    async fn check<P: Provider>(
+        &self,
+        provider: &P,
+        chain_id: u64,
+        args: &Args,
+    ) -> eyre::Result<proofpool_chain::Deployment> {
+        let changed = |what: &str, then: u64, now: u64| {
+            eyre!(
+                "the devnet in {} was made with {what} {then}, not {now}: run with --reset, or without the new value",
+                args.state_dir.display()
+            )
+        };
+        if self.epoch_secs != args.epoch_secs {
+            return Err(changed("--epoch-secs", self.epoch_secs, args.epoch_secs));
+        }
+        if self.challenge_period != args.challenge_period {
+            return Err(changed(
+                "--challenge-period",
+                self.challenge_period,
+                args.challenge_period,
+            ));
+        }
+        if self.chain_id != chain_id {
+            return Err(changed("chain id", self.chain_id, chain_id));
+        }
+        for (name, address) in [("distributor", self.distributor), ("token", self.token)] {
+            let code = provider
+                .get_code_at(address)
+                .await
+                .wrap_err("anvil is not answering")?;
+            if code.is_empty() {
+                eyre::bail!(
+                    "the reloaded chain has no {name} at {address} (its state file {} is missing or stale); run with --reset",
+                    args.state_dir.join(ANVIL_STATE).display()
+                );
+            }
+        }
+        Ok(proofpool_chain::Deployment {
+            token: self.token,
+            distributor: self.distributor,
+            mock_token: true,
+        })
+    }
+}
+
+/// After a restart, the chain must have every epoch the store says it
+/// committed (a devnet killed without a clean stop can leave anvil's state
+/// file behind the store).
+async fn check_store_matches_chain<P: Provider + Clone>(
+    store: &Store,
+    chain: &DistributorClient<P>,
+) -> eyre::Result<()> {
+    let (committed_on_chain, _) = chain.heads().await?;
+    let newest_in_store = store
+        .epochs(0, 1000)
+        .await?
+        .into_iter()
+        .filter(|r| r.commit_tx.is_some())
+        .map(|r| r.epoch)
+        .max()
+        .unwrap_or(0);
+    if let Ok(clock) = store.clock().await {
+        let behind = clock
+            .epoch_of_ms(unix_ms())
+            .saturating_sub(clock.closed_epoch.max(newest_in_store));
+        if behind > 30 {
+            println!(
+                "{behind} epochs passed while the devnet was stopped; each is settled and committed in turn (about {} s), then new shares are credited",
+                behind / 10 + 1
+            );
+        }
+    }
+    if newest_in_store > committed_on_chain {
+        eyre::bail!(
+            "the store has epoch {newest_in_store} committed but the reloaded chain only {committed_on_chain} (the last run was not stopped cleanly); run with --reset"
+        );
+    }
+    Ok(())
 }
 
 /// Whether every reference miner has a non-zero cumulative balance at epoch `e`.
@@ -488,12 +653,13 @@ fn unix_ms() -> u64 {
 }
 
 /// The smoke test's last step: each miner's proof from the API claims its
-/// tokens on-chain, exactly the claimable amount.
+/// tokens on-chain, exactly the cumulative amount less what it claimed
+/// before. Whether any miner had anything new to claim.
 async fn claim_through_api(
     api_port: u16,
     chain: &DistributorClient<alloy::providers::DynProvider>,
     miners: &[(alloy::primitives::Address, Arc<MinerStats>)],
-) -> eyre::Result<()> {
+) -> eyre::Result<bool> {
     let http = reqwest::Client::new();
     let token = proofpool_chain::MockBTC::new(chain.token().await?, chain_provider(chain));
     let mut claimed_any = false;
@@ -519,22 +685,27 @@ async fn claim_through_api(
                     .and_then(|h| Ok(h.parse::<alloy::primitives::B256>()?))
             })
             .collect::<eyre::Result<Vec<_>>>()?;
+        // On a reused devnet part of the cumulative amount was claimed before.
+        let due = amount.saturating_sub(chain.claimed(*miner).await?);
+        if due.is_zero() {
+            println!("miner {miner}: its cumulative {amount} was claimed before");
+            continue;
+        }
         let before = token.balanceOf(*miner).call().await?;
         chain.claim(*miner, amount, proof).await?;
         let after = token.balanceOf(*miner).call().await?;
-        if after - before != amount {
+        if after - before != due {
             eyre::bail!(
-                "miner {miner} claimed {amount} but received {}",
+                "miner {miner} claimed {due} but received {}",
                 after - before
             );
         }
-        println!("miner {miner} claimed {amount} MockBTC base units with the API's proof");
+        println!(
+            "miner {miner} claimed {due} MockBTC base units with the API's proof (cumulative {amount})"
+        );
         claimed_any = true;
     }
-    if !claimed_any {
-        eyre::bail!("no miner had anything to claim");
-    }
-    Ok(())
+    Ok(claimed_any)
 }
 
 fn chain_provider(

@@ -12,29 +12,56 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn devnet_reaches_a_claimable_epoch() {
-    let state = proofpool_devtools::TempDir::new("devnet").unwrap();
-    let started = std::time::Instant::now();
+/// Runs `proofpool devnet ARGS` on fresh loopback ports with its state in
+/// `state`; its stdout, and whether it succeeded (stderr on failure).
+fn devnet(state: &std::path::Path, args: &[&str]) -> (String, Result<(), String>) {
     let out = Command::new(env!("CARGO_BIN_EXE_proofpool"))
-        .args(["devnet", "--until-claimable", "240", "--epoch-secs", "5"])
+        .arg("devnet")
+        .args(args)
         .args(["--anvil-port", &free_port().to_string()])
         .args(["--stratum-port", &free_port().to_string()])
         .args(["--stratum-tls-port", &free_port().to_string()])
         .args(["--api-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .arg("--state-dir")
-        .arg(state.path().join(".devnet"))
+        .arg(state)
         .env("PROOFPOOL_LOG", "warn")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "devnet failed:\n{stdout}\n{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    (stdout, status)
+}
+
+/// The distributor address the banner prints.
+fn distributor(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("distributor"))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_else(|| panic!("no distributor line in\n{stdout}"))
+}
+
+#[test]
+fn devnet_reaches_a_claimable_epoch() {
+    let dir = proofpool_devtools::TempDir::new("devnet").unwrap();
+    let state = dir.path().join(".devnet");
+    let started = std::time::Instant::now();
+    let (stdout, status) = devnet(&state, &["--until-claimable", "240", "--epoch-secs", "5"]);
+    status.unwrap_or_else(|e| panic!("devnet failed:\n{stdout}\n{e}"));
     assert!(stdout.contains("stratum+tcp://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("stratum+ssl://127.0.0.1:"), "{stdout}");
-    assert!(stdout.contains("distributor"), "{stdout}");
+    assert!(!stdout.contains("reusing the devnet"), "{stdout}");
     // The second miner mined through the TLS port.
     let tls_line = stdout
         .lines()
@@ -44,12 +71,38 @@ fn devnet_reaches_a_claimable_epoch() {
     assert!(stdout.contains("first claimable epoch after"), "{stdout}");
     assert!(stdout.contains("with the API's proof"), "{stdout}");
     // Epoch files were written for the auditor.
-    let files = std::fs::read_dir(state.path().join(".devnet/epochs"))
-        .unwrap()
-        .count();
-    assert!(files >= 1);
+    let epochs = || std::fs::read_dir(state.join("epochs")).unwrap().count();
+    let first_epochs = epochs();
+    assert!(first_epochs >= 1);
     eprintln!(
         "devnet reached a claimable epoch in {:?}",
         started.elapsed()
     );
+
+    // A second run picks up where the first stopped: the same contracts on
+    // the reloaded chain, the same store, and new credits claimed on top of
+    // what was claimed before.
+    let (again, status) = devnet(&state, &["--until-claimable", "240", "--epoch-secs", "5"]);
+    status.unwrap_or_else(|e| panic!("second devnet run failed:\n{again}\n{e}"));
+    assert!(again.contains("reusing the devnet"), "{again}");
+    assert_eq!(distributor(&again), distributor(&stdout));
+    assert!(again.contains("with the API's proof"), "{again}");
+    assert!(epochs() > first_epochs, "epochs continue after a restart");
+
+    // Settings that cannot change under a live store are refused by name.
+    let (_, status) = devnet(&state, &["--exit-after-deploy", "--epoch-secs", "7"]);
+    let refused = status.expect_err("a changed epoch length is refused");
+    assert!(
+        refused.contains("--epoch-secs 5, not 7") && refused.contains("--reset"),
+        "{refused}"
+    );
+
+    // --reset starts from genesis.
+    let (fresh, status) = devnet(
+        &state,
+        &["--exit-after-deploy", "--reset", "--epoch-secs", "7"],
+    );
+    status.unwrap_or_else(|e| panic!("reset failed:\n{fresh}\n{e}"));
+    assert!(!fresh.contains("reusing the devnet"), "{fresh}");
+    assert!(!state.join("epochs").exists(), "the old epochs are gone");
 }

@@ -81,13 +81,55 @@ pub fn spawn_anvil(port: Option<u16>) -> Result<AnvilInstance, ToolError> {
     Ok(anvil.try_spawn()?)
 }
 
+/// Starts anvil like [`spawn_anvil`], loading its chain from `state_file` when
+/// that exists and writing it back every second and on a graceful exit (see
+/// [`stop_anvil`]), so a devnet can be restarted where it left off.
+pub fn spawn_anvil_with_state(
+    port: Option<u16>,
+    state_file: &Path,
+) -> Result<AnvilInstance, ToolError> {
+    let mut anvil = Anvil::at(anvil_path()?)
+        .arg("--host")
+        .arg("127.0.0.1")
+        .arg("--state")
+        .arg(state_file.display().to_string())
+        .arg("--state-interval")
+        .arg("1");
+    if let Some(port) = port {
+        anvil = anvil.port(port);
+    }
+    Ok(anvil.try_spawn()?)
+}
+
+/// Stops anvil with SIGINT, so it writes its `--state` file, and waits up to
+/// 10 s for it to exit (dropping the handle then only reaps it).
+pub fn stop_anvil(anvil: &mut AnvilInstance) {
+    let pid = anvil.child().id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    if sent {
+        for _ in 0..100 {
+            if matches!(anvil.child_mut().try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    eprintln!("anvil did not stop on SIGINT within 10 s; killing it");
+}
+
 /// A throwaway regtest bitcoind on loopback: temp datadir, free ports, cookie
 /// auth. Stopped with `bitcoin-cli stop` (then killed if it lingers) and its
-/// datadir removed when dropped.
+/// datadir removed when dropped, unless it was started with
+/// [`Bitcoind::start_in`].
 #[derive(Debug)]
 pub struct Bitcoind {
     child: std::process::Child,
     datadir: PathBuf,
+    /// Keep the datadir when stopping ([`Bitcoind::start_in`]).
+    keep: bool,
     rpc_port: u16,
     cli: PathBuf,
 }
@@ -123,14 +165,25 @@ impl Bitcoind {
     /// Starts `bitcoind -regtest` with `extra` arguments and waits (up to 60 s)
     /// until its RPC answers.
     pub fn start(extra: &[&str]) -> Result<Self, BitcoindError> {
-        let bin = bitcoind_path()?;
-        let cli = bin.with_file_name("bitcoin-cli");
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let datadir = std::env::temp_dir().join(format!(
             "proofpool-bitcoind-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        Self::start_at(datadir, false, extra)
+    }
+
+    /// Starts `bitcoind -regtest` on the data directory `datadir` (created
+    /// if missing), which is kept when the node stops: its chain and wallets
+    /// are there for the next start.
+    pub fn start_in(datadir: &Path, extra: &[&str]) -> Result<Self, BitcoindError> {
+        Self::start_at(datadir.to_path_buf(), true, extra)
+    }
+
+    fn start_at(datadir: PathBuf, keep: bool, extra: &[&str]) -> Result<Self, BitcoindError> {
+        let bin = bitcoind_path()?;
+        let cli = bin.with_file_name("bitcoin-cli");
         std::fs::create_dir_all(&datadir)?;
         let rpc_port = free_port()?;
         let p2p_port = free_port()?;
@@ -157,6 +210,7 @@ impl Bitcoind {
         let node = Self {
             child,
             datadir,
+            keep,
             rpc_port,
             cli,
         };
@@ -216,7 +270,9 @@ impl Drop for Bitcoind {
                 eprintln!("cannot reap bitcoind: {e}");
             }
         }
-        if let Err(e) = std::fs::remove_dir_all(&self.datadir) {
+        if !self.keep
+            && let Err(e) = std::fs::remove_dir_all(&self.datadir)
+        {
             eprintln!("cannot remove {}: {e}", self.datadir.display());
         }
     }
