@@ -7,7 +7,10 @@ use proofpool_merkle::RewardTree;
 use proofpool_primitives::{EpochId, Sats};
 
 /// The version of the scoring rules (DESIGN.md, "PPLNS"); part of `paramsHash`.
-pub const SCORING_VERSION: u64 = 1;
+///
+/// 2: scores in `2^128` units per network difficulty (1 was DESIGN.md's
+/// `2^64`; see [`crate::pplns`] for why it changed).
+pub const SCORING_VERSION: u64 = 2;
 
 /// The PPLNS parameters an epoch was settled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

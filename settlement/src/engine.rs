@@ -558,7 +558,7 @@ impl<P: Provider + Clone> Settler<P> {
         } else {
             self.store.seq_at_time(b.found_ms).await?
         };
-        let window = U256::from(self.config.params.window_x) << 64;
+        let window = crate::pplns::window_units(self.config.params.window_x);
         let mut shares: Vec<WindowShare> = Vec::new();
         let mut filled = U256::ZERO;
         let mut mine = current[..current.partition_point(|w| w.seq <= start)]

@@ -19,4 +19,7 @@ pub use commitment::{
     EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, sats_to_token,
 };
 pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Settler};
-pub use pplns::{BlockPayout, PplnsError, ScoreError, WindowShare, credit_block, share_score};
+pub use pplns::{
+    BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
+    window_units,
+};

@@ -2,12 +2,24 @@
 //!
 //! The settler streams the accepted shares from the block's solving share
 //! backwards, newest first, into [`credit_block`]. Each share is scored with
-//! [`share_score`] (`2^64` units per network difficulty), the scores fill a
-//! window of `X · 2^64` units, and the block's pot is split in proportion to
+//! [`share_score`] (`2^128` units per network difficulty), the scores fill a
+//! window of `X · 2^128` units, and the block's pot is split in proportion to
 //! each miner's weight in that window. Everything is integer arithmetic, so
 //! an auditor who replays the same shares gets the same satoshis, and what the
 //! floors leave over, together with the fee and a young pool's unfilled
 //! window, goes to the operator: `Σ credits + operator = R` exactly.
+//!
+//! **Why `2^128` and not DESIGN.md's `2^64`** (scoring version 2): a score is
+//! floored per share, so a share worth very little of the network's
+//! difficulty loses most of its score to the floor. On mainnet (network
+//! difficulty about `1.1·10^14`) a NerdMiner share at difficulty 0.0001
+//! scores about 14 units at `2^64`, so the floor costs it up to 7 %, and at
+//! the pool's lowest difficulty (0.00001) a share scores 1 unit where it is
+//! worth 1.6: a systematic underpayment of exactly the smallest miners. At
+//! `2^128` the same share scores about `2.6·10^20` units and the floor costs
+//! less than `10^-20` of it. Nothing else changes: the window is
+//! `X · 2^128 < 2^192` for any `u64` X, `P · S_m < 2^256`, and a share
+//! scores in 256 bits up to `2^128` network difficulties.
 
 use crate::PplnsParams;
 use alloy::primitives::{U256, U512};
@@ -21,7 +33,13 @@ mod tests;
 const BPS_PER_UNIT: u64 = 10_000;
 
 /// A share whose work equals the network's scores `2^SCORE_BITS`.
-const SCORE_BITS: usize = 64;
+pub const SCORE_BITS: usize = 128;
+
+/// The window of `window_x` network difficulties, in score units:
+/// `window_x · 2^SCORE_BITS`.
+pub fn window_units(window_x: u64) -> U256 {
+    U256::from(window_x) << SCORE_BITS
+}
 
 /// Why a share cannot be scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +48,7 @@ pub enum ScoreError {
     /// The network work is zero, which no real target produces.
     #[error("network work is zero")]
     ZeroNetworkWork,
-    /// The share's work exceeds the network's by a factor of `2^192` or more,
+    /// The share's work exceeds the network's by a factor of `2^128` or more,
     /// so its score does not fit 256 bits.
     #[error("score does not fit 256 bits")]
     Overflow,
@@ -108,7 +126,7 @@ pub struct BlockPayout {
     pub credits: BTreeMap<MinerAddress, Sats>,
     /// Score units of the window that shares filled: `Σ S_m`.
     pub filled: U256,
-    /// The window, `window_x · 2^64` score units.
+    /// The window, `window_x · 2^128` score units.
     pub window: U256,
     /// How many shares were read, the solving share included.
     pub shares_used: u64,
@@ -118,10 +136,10 @@ pub struct BlockPayout {
     pub oldest_partial: bool,
 }
 
-/// A share's PPLNS score: `floor(2^64 · share_work / net_work)`.
+/// A share's PPLNS score: `floor(2^128 · share_work / net_work)`.
 ///
-/// A share at the network's difficulty scores `2^64`. On regtest a share's
-/// work can exceed the network's, so the score can exceed `2^64`; it is
+/// A share at the network's difficulty scores `2^128`. On regtest a share's
+/// work can exceed the network's, so the score can exceed `2^128`; it is
 /// computed in 512 bits and is an error only if it does not fit 256.
 pub fn share_score(share_work: Work, net_work: Work) -> Result<U256, ScoreError> {
     if net_work.0.is_zero() {
@@ -151,8 +169,8 @@ pub fn credit_block(
             fee_bps: params.fee_bps,
         });
     }
-    // Below 2^128, and every weight and sum below is at most the window.
-    let window = U256::from(params.window_x) << SCORE_BITS;
+    // Below 2^192, and every weight and sum below is at most the window.
+    let window = window_units(params.window_x);
 
     let mut weights: BTreeMap<MinerAddress, U256> = BTreeMap::new();
     let mut filled = U256::ZERO;
@@ -225,7 +243,7 @@ pub fn credit_block(
     })
 }
 
-/// `floor(amount · numerator / window)` for `numerator <= window < 2^128`,
+/// `floor(amount · numerator / window)` for `numerator <= window < 2^192`,
 /// which is at most `amount`.
 fn mul_div(amount: u64, numerator: U256, window: U256) -> Result<u64, PplnsError> {
     let product = U256::from(amount)
