@@ -82,6 +82,10 @@ pub(crate) struct Args {
     /// forever.
     #[arg(long, default_value_t = 600)]
     idle_timeout_secs: u64,
+    /// Close a connection whose miner stopped reading: one write waited this
+    /// many seconds; 0 waits forever.
+    #[arg(long, default_value_t = 30)]
+    write_timeout_secs: u64,
     /// Most shares per second per connection (bursts of twice that pass);
     /// the excess is answered "rate limited". 0 for no limit.
     #[arg(long, default_value_t = 50)]
@@ -131,6 +135,7 @@ fn apply_limits(args: &Args, config: &mut PoolConfig) {
     config.max_connections_per_ip = nonzero(args.max_connections_per_ip);
     config.handshake_timeout = nonzero(args.handshake_timeout_secs).map(Duration::from_secs);
     config.idle_timeout = nonzero(args.idle_timeout_secs).map(Duration::from_secs);
+    config.write_timeout = nonzero(args.write_timeout_secs).map(Duration::from_secs);
     config.max_shares_per_second = nonzero(args.max_shares_per_second);
     config.ban_threshold = (!args.no_ban).then_some(BanThreshold {
         min_shares: args.ban_min_shares,
@@ -291,6 +296,7 @@ mod tests {
         );
         assert_eq!(config.handshake_timeout, defaults.handshake_timeout);
         assert_eq!(config.idle_timeout, defaults.idle_timeout);
+        assert_eq!(config.write_timeout, defaults.write_timeout);
         assert_eq!(config.max_shares_per_second, defaults.max_shares_per_second);
         assert_eq!(config.ban_threshold, defaults.ban_threshold);
         assert_eq!(config.ban_duration, defaults.ban_duration);

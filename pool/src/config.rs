@@ -48,6 +48,9 @@ pub struct PoolConfig {
     /// A connection that sends no line for this long is closed; `None`
     /// waits forever.
     pub idle_timeout: Option<Duration>,
+    /// A connection whose miner stops reading, so that one write to it
+    /// waits this long, is closed; `None` waits forever.
+    pub write_timeout: Option<Duration>,
     /// Most `mining.submit`s per second on one connection, with bursts of
     /// twice that absorbed; the excess is answered with error 20 "rate
     /// limited". `None` for no limit.
@@ -97,6 +100,7 @@ impl PoolConfig {
             max_connections_per_ip: Some(1000),
             handshake_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(600)),
+            write_timeout: Some(Duration::from_secs(30)),
             max_shares_per_second: Some(50),
             ban_threshold: Some(BanThreshold::default()),
             ban_duration: Duration::from_secs(600),

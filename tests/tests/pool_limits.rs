@@ -1,5 +1,5 @@
 //! The pool's operational limits against a real regtest bitcoind: the
-//! per-address cap, handshake and idle timeouts, the share-rate limit, bans
+//! per-address cap, handshake, idle and write timeouts, the share-rate limit, bans
 //! (by reject ratio and by malformed requests), vardiff retargeting a fast
 //! reference miner, and the Prometheus endpoint.
 //!
@@ -257,6 +257,7 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     config.max_connections_per_ip = Some(2);
     config.handshake_timeout = Some(Duration::from_secs(1));
     config.idle_timeout = Some(Duration::from_secs(2));
+    config.write_timeout = Some(Duration::from_secs(1));
     config.max_shares_per_second = Some(10);
     config.ban_threshold = Some(BanThreshold {
         min_shares: 30,
@@ -392,6 +393,54 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     // A well-behaved address still gets in.
     Raw::connect(9, s.addr).await.handshake().await;
 
+    // Write timeout: a miner that keeps sending but never reads. Its tiny
+    // receive buffer fills, then the pool's send buffer; the pool's write
+    // then waits, and after `write_timeout` (1 s) the pool closes the
+    // connection, so the miner's writes fail. Without the timeout the
+    // session would wait forever (no timer runs during a write).
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 10), 0)))
+        .unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let (r, w) = socket.connect(s.addr).await.unwrap().into_split();
+    let mut deaf = Raw {
+        lines: BufReader::new(r).lines(),
+        write: w,
+    };
+    let (job, _) = deaf.handshake().await;
+    let chunk: String = (0..2000)
+        .map(|i| {
+            format!(
+                r#"{{"id":{},"method":"mining.get_transactions","params":["{job}"]}}"#,
+                10 + i
+            ) + "\n"
+        })
+        .collect();
+    let started = Instant::now();
+    let mut closed = None;
+    for sent in 0..500 {
+        match tokio::time::timeout(
+            Duration::from_secs(20),
+            deaf.write.write_all(chunk.as_bytes()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                closed = Some((sent, e));
+                break;
+            }
+            Err(_) => panic!("a write waited 20 s: the pool neither read nor closed"),
+        }
+    }
+    let (chunks, error) = closed.expect("the pool closed a connection that never reads");
+    eprintln!(
+        "non-reading miner closed after {chunks} chunks of 2000 requests, {:?}: {error}",
+        started.elapsed()
+    );
+    drop(deaf);
+
     // All of it is visible in /metrics (the banned gauge is swept every few s).
     let page = s.scrape_until("pool_banned_ips", 2.0).await;
     assert_eq!(value(&page, "pool_bans_total"), Some(2.0), "{page}");
@@ -413,6 +462,11 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     assert!(invalid_total >= Some(30.0), "{page}");
     assert!(
         value(&page, "pool_connections_total") >= Some(10.0),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "pool_write_timeouts_total"),
+        Some(1.0),
         "{page}"
     );
 

@@ -190,9 +190,23 @@ pub(crate) async fn serve<R, W>(
         if !session.out.is_empty() {
             // The flush matters for TLS: rustls may hold written bytes
             // until then (for TCP it is a no-op).
-            let written = match write.write_all(session.out.as_bytes()).await {
-                Ok(()) => write.flush().await,
-                Err(e) => Err(e),
+            let out = async {
+                write.write_all(session.out.as_bytes()).await?;
+                write.flush().await
+            };
+            // A miner that stops reading would otherwise hold this task,
+            // and everything it buffered, forever: no timer runs while the
+            // write waits.
+            let written = match session.shared.config.write_timeout {
+                Some(limit) => match tokio::time::timeout(limit, out).await {
+                    Ok(written) => written,
+                    Err(_) => {
+                        session.shared.metrics.write_timeouts.increment(1);
+                        tracing::info!(%peer, ?limit, "miner stopped reading; closing the connection");
+                        break;
+                    }
+                },
+                None => out.await,
             };
             if let Err(e) = written {
                 tracing::debug!(%peer, error = %e, "write failed");

@@ -119,6 +119,7 @@ pub(crate) struct Metrics {
     pub(crate) connections_active: Gauge,
     pub(crate) connections_total: Counter,
     pub(crate) tls_handshake_failures: Counter,
+    pub(crate) write_timeouts: Counter,
     refused: [Counter; 2],
     pub(crate) shares_accepted: Counter,
     rejected: [Counter; Reject::ALL.len()],
@@ -192,6 +193,7 @@ impl Metrics {
             connections_active: Gauge::noop(),
             connections_total: Counter::noop(),
             tls_handshake_failures: Counter::noop(),
+            write_timeouts: Counter::noop(),
             refused: [Counter::noop(), Counter::noop()],
             shares_accepted: Counter::noop(),
             rejected: std::array::from_fn(|_| Counter::noop()),
@@ -263,6 +265,10 @@ impl Metrics {
             tls_handshake_failures: r.counter(
                 "pool_tls_handshake_failures_total",
                 "TLS connections closed because the handshake failed or timed out.",
+            ),
+            write_timeouts: r.counter(
+                "pool_write_timeouts_total",
+                "Connections closed because the miner stopped reading (a write waited past write_timeout_secs).",
             ),
             refused,
             shares_accepted: r
