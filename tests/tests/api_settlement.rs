@@ -7,22 +7,18 @@
 //! shows it claimed. Run on SQLite and on PostgreSQL.
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::signers::local::PrivateKeySigner;
-use bitcoin::Network;
 use proofpool_api::ApiState;
 use proofpool_api::types::{BlockPage, ChainInfo, EpochPage, MinerDetail, Proof, Summary};
-use proofpool_chain::{DeployParams, DistributorClient, MockBTC};
-use proofpool_devtools::{Bitcoind, Postgres, TempDir};
+use proofpool_chain::MockBTC;
+use proofpool_devtools::{Postgres, TempDir};
 use proofpool_merkle::RewardLeaf;
-use proofpool_miner::{MinerConfig, MinerStats};
-use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
-use proofpool_pool::{Pool, PoolConfig};
+use proofpool_node::NodeClient;
+use proofpool_pool::Pool;
 use proofpool_settlement::epoch_file::EpochFile;
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const MINER_A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
@@ -33,25 +29,8 @@ const MATURITY: u64 = 3;
 /// One bitcoind and one anvil at a time: the machine has two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn mine(addr: std::net::SocketAddr, user: String, shares: u64) -> u64 {
-    let stats = Arc::new(MinerStats::default());
-    let config = MinerConfig {
-        address: addr.to_string(),
-        user,
-        threads: 1,
-        suggest_difficulty: None,
-        max_shares: Some(shares),
-        tls_ca: None,
-    };
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        proofpool_miner::run(config, stats.clone(), std::future::pending()),
-    )
-    .await
-    .expect("miner finished in time")
-    .expect("miner ran");
-    stats.accepted.load(Ordering::Relaxed)
-}
+mod common;
+use common::mine;
 
 async fn get<T: serde::de::DeserializeOwned>(http: &reqwest::Client, base: &str, path: &str) -> T {
     let r = http.get(format!("{base}{path}")).send().await.unwrap();
@@ -65,62 +44,26 @@ async fn run(db: &str) {
     let dir = TempDir::new("api-e2e").unwrap();
 
     // bitcoind with spendable coins and a pool payout address.
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "110", &funding]).unwrap();
-    let payout =
-        bitcoin::Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
-            .unwrap()
-            .require_network(Network::Regtest)
-            .unwrap();
-    let endpoint = NodeEndpoint {
-        url: node.rpc_url().parse().unwrap(),
-        auth: NodeAuth::Cookie(node.cookie_path()),
-    };
+    let regtest = common::regtest_node(110, 0);
+    let node = &regtest.node;
+    let endpoint = regtest.endpoint();
 
     // anvil with the contracts.
-    let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
-    let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
-    let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
-    let deployment = proofpool_chain::deploy(
-        &provider,
-        &DeployParams {
-            token: None,
-            owner: settler.address(),
-            settler: settler.address(),
-            guardian: settler.address(),
-            challenge_period: 1,
-            mint_to_settler: U256::from(21_000_000u64) * U256::from(100_000_000u64),
-        },
-    )
-    .await
-    .unwrap();
-    let chain = DistributorClient::new(deployment.distributor, provider.clone());
+    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    let (anvil, settler, deployment, chain) = (
+        &contracts.anvil,
+        &contracts.settler,
+        contracts.deployment,
+        contracts.chain.clone(),
+    );
+    let provider = chain.provider().clone();
 
     // The pool with short epochs; two miners take turns finding blocks.
     let store = Store::open(db, &StoreOptions::default()).await.unwrap();
-    let mut config = PoolConfig::new(
-        vec![endpoint.clone()],
-        Network::Regtest,
-        payout.script_pubkey(),
-    );
-    config.start_difficulty = "0.000000001".parse().unwrap();
-    config.min_difficulty = "0.000000001".parse().unwrap();
+    let mut config = regtest.pool_config();
     config.epoch_secs = EPOCH_SECS;
-    let pool = Pool::new(config, store.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = pool.clone();
-    let server = tokio::spawn(async move {
-        runner
-            .run(listener, async move {
-                stopped.await.ok();
-            })
-            .await
-            .unwrap();
-    });
+    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+    let (pool, addr) = (serving.pool.clone(), serving.addr);
     for round in 0..4 {
         let before = pool.blocks().len();
         let (miner, shares) = if round % 2 == 0 {
@@ -128,7 +71,7 @@ async fn run(db: &str) {
         } else {
             (MINER_B, 3)
         };
-        assert!(mine(addr, format!("{miner}.rig{round}"), shares).await >= shares);
+        assert!(mine(addr, &format!("{miner}.rig{round}"), shares).await >= shares);
         for _ in 0..100 {
             if pool.blocks().len() > before {
                 break;
@@ -147,16 +90,10 @@ async fn run(db: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), server)
-        .await
-        .unwrap()
-        .unwrap();
+    serving.stop().await;
 
     // Mature the blocks, then settle once every epoch with shares has ended.
-    let elsewhere = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", &MATURITY.to_string(), &elsewhere])
-        .unwrap();
+    regtest.mine_elsewhere(MATURITY);
     let last_share_epoch = store
         .shares_after(0, 100_000)
         .await
@@ -342,8 +279,8 @@ async fn run(db: &str) {
     stop_api.send(()).unwrap();
     api.await.unwrap().unwrap();
     store.close().await;
-    drop(anvil);
-    drop(node);
+    drop(contracts);
+    drop(regtest);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,101 +5,41 @@
 //! exactly one commits each epoch.
 
 use alloy::primitives::U256;
-use alloy::signers::local::PrivateKeySigner;
-use bitcoin::Network;
-use proofpool_chain::{DeployParams, DistributorClient};
-use proofpool_devtools::{Bitcoind, Postgres, TempDir};
-use proofpool_miner::{MinerConfig, MinerStats};
-use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use proofpool_devtools::{Postgres, TempDir};
+use proofpool_pool::Pool;
 use proofpool_settlement::{PplnsParams, SettleConfig, SettleError, Settler};
 use proofpool_store::{Store, StoreOptions};
 use std::collections::HashSet;
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 const EPOCH_SECS: u64 = 3;
 
-async fn start_pool(
-    instance: u8,
-    endpoint: &NodeEndpoint,
-    payout: &bitcoin::Address,
-    url: &str,
-) -> (
-    Pool,
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
+mod common;
+use common::mine;
+
+/// Instance `instance` on the store at `url`, with short epochs and no
+/// limits that the reference miner's stale shares after each regtest block
+/// would trip.
+async fn start_pool(instance: u8, regtest: &common::RegtestNode, url: &str) -> common::Serving {
     let store = Store::open(url, &StoreOptions::default()).await.unwrap();
-    let mut config = PoolConfig::new(
-        vec![endpoint.clone()],
-        Network::Regtest,
-        payout.script_pubkey(),
-    );
+    let mut config = regtest.pool_config();
     config.instance_id = instance;
-    config.start_difficulty = "0.000000001".parse().unwrap();
-    config.min_difficulty = "0.000000001".parse().unwrap();
     config.epoch_secs = EPOCH_SECS;
     config.vardiff = None;
     config.max_shares_per_second = None;
-    // The reference miner floods stale shares after each regtest block.
     config.ban_threshold = None;
-    let pool = Pool::new(config, store).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = pool.clone();
-    let task = tokio::spawn(async move {
-        runner
-            .run(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (pool, addr, stop, task)
-}
-
-async fn mine(addr: std::net::SocketAddr, user: &str, shares: u64) {
-    let stats = Arc::new(MinerStats::default());
-    let config = MinerConfig {
-        address: addr.to_string(),
-        user: user.to_owned(),
-        threads: 1,
-        suggest_difficulty: None,
-        max_shares: Some(shares),
-        tls_ca: None,
-    };
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        proofpool_miner::run(config, stats, std::future::pending()),
-    )
-    .await
-    .expect("miner finished in time")
-    .expect("miner ran");
+    common::serve(Pool::new(config, store).await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_postgres_without_collisions() {
     let dir = TempDir::new("multi").unwrap();
     let pg = Postgres::start().expect("PostgreSQL (make setup installs it)");
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "101", &funding]).unwrap();
-    let payout =
-        bitcoin::Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
-            .unwrap()
-            .require_network(Network::Regtest)
-            .unwrap();
-    let endpoint = NodeEndpoint {
-        url: node.rpc_url().parse().unwrap(),
-        auth: NodeAuth::Cookie(node.cookie_path()),
-    };
+    let regtest = common::regtest_node(101, 0);
     let url = pg.url();
-    let (_p0, a0, stop0, t0) = start_pool(0, &endpoint, &payout, &url).await;
-    let (_p1, a1, stop1, t1) = start_pool(1, &endpoint, &payout, &url).await;
+    let p0 = start_pool(0, &regtest, &url).await;
+    let p1 = start_pool(1, &regtest, &url).await;
+    let (a0, a1) = (p0.addr, p1.addr);
 
     // Miners on both instances at once, across more than one epoch.
     for round in 0..2 {
@@ -110,10 +50,7 @@ async fn two_instances_share_one_postgres_without_collisions() {
         tokio::join!(mine(a0, &u0, 15), mine(a1, &u1, 15));
         tokio::time::sleep(Duration::from_secs(EPOCH_SECS)).await;
     }
-    stop0.send(()).unwrap();
-    stop1.send(()).unwrap();
-    t0.await.unwrap();
-    t1.await.unwrap();
+    tokio::join!(p0.stop(), p1.stop());
 
     let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
     let shares = store.shares_after(0, 100_000).await.unwrap();
@@ -147,23 +84,8 @@ async fn two_instances_share_one_postgres_without_collisions() {
     );
 
     // Two settlers race: one holds the PostgreSQL advisory lock and commits.
-    let anvil = proofpool_devtools::spawn_anvil(None).unwrap();
-    let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
-    let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
-    let deployment = proofpool_chain::deploy(
-        &provider,
-        &DeployParams {
-            token: None,
-            owner: settler.address(),
-            settler: settler.address(),
-            guardian: settler.address(),
-            challenge_period: 1,
-            mint_to_settler: U256::from(10u64).pow(U256::from(15)),
-        },
-    )
-    .await
-    .unwrap();
-    let chain = DistributorClient::new(deployment.distributor, provider);
+    let contracts = common::deploy(1, U256::from(10u64).pow(U256::from(15))).await;
+    let (settler, chain) = (&contracts.settler, contracts.chain.clone());
     let last_epoch = shares.last().unwrap().epoch;
     let (_, end) = store.clock().await.unwrap().bounds(last_epoch);
     let now = std::time::SystemTime::now()
@@ -220,6 +142,6 @@ async fn two_instances_share_one_postgres_without_collisions() {
         assert_eq!(record.share_count, store.share_count(e).await.unwrap());
     }
     store.close().await;
-    drop(anvil);
-    drop(node);
+    drop(contracts);
+    drop(regtest);
 }

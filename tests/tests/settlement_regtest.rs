@@ -6,14 +6,11 @@
 //! their token balances equal their PPLNS credits to the base unit.
 
 use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
-use bitcoin::Network;
-use proofpool_chain::{DeployParams, DistributorClient, MockBTC};
-use proofpool_devtools::{Bitcoind, TempDir};
+use proofpool_chain::MockBTC;
+use proofpool_devtools::TempDir;
 use proofpool_merkle::{RewardLeaf, RewardTree};
-use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
-use proofpool_pool::{Pool, PoolConfig};
+use proofpool_pool::Pool;
 use proofpool_settlement::audit::{
     AuditOptions, BlockChecker, ChainReader, EpochSource, NoObserver, audit,
 };
@@ -22,7 +19,6 @@ use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const MINER_A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
@@ -30,97 +26,37 @@ const MINER_B: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
 const EPOCH_SECS: u64 = 2;
 const MATURITY: u64 = 3;
 
-async fn mine(addr: std::net::SocketAddr, user: String, shares: u64) -> u64 {
-    let stats = Arc::new(MinerStats::default());
-    let config = MinerConfig {
-        address: addr.to_string(),
-        user,
-        threads: 1,
-        suggest_difficulty: None,
-        max_shares: Some(shares),
-        tls_ca: None,
-    };
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        proofpool_miner::run(config, stats.clone(), std::future::pending()),
-    )
-    .await
-    .expect("miner finished in time")
-    .expect("miner ran");
-    stats.accepted.load(Ordering::Relaxed)
-}
+mod common;
+use common::mine;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mined_blocks_become_claimable_tokens() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::init_tracing();
     let dir = TempDir::new("settle-regtest").unwrap();
 
-    // bitcoind with spendable coins and segwit spends in the mempool.
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "110", &funding]).unwrap();
-    for _ in 0..2 {
-        let to = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-        node.cli(&["sendtoaddress", &to, "1.5"]).unwrap();
-    }
-    let payout =
-        bitcoin::Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
-            .unwrap()
-            .require_network(Network::Regtest)
-            .unwrap();
-    let endpoint = NodeEndpoint {
-        url: node.rpc_url().parse().unwrap(),
-        auth: NodeAuth::Cookie(node.cookie_path()),
-    };
+    // bitcoind with spendable coins and rust-bitcoin-signed segwit spends in
+    // the mempool.
+    let regtest = common::regtest_node(110, 2);
+    let node = &regtest.node;
+    let endpoint = regtest.endpoint();
 
     // anvil with the contracts; the settler holds the mock BTC.
-    let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
-    let keys = anvil.keys().to_vec();
-    let settler = PrivateKeySigner::from(keys[0].clone());
-    let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
-    let deployment = proofpool_chain::deploy(
-        &provider,
-        &DeployParams {
-            token: None,
-            owner: settler.address(),
-            settler: settler.address(),
-            guardian: settler.address(),
-            challenge_period: 1,
-            mint_to_settler: U256::from(21_000_000u64) * U256::from(100_000_000u64),
-        },
-    )
-    .await
-    .unwrap();
-    let chain = DistributorClient::new(deployment.distributor, provider.clone());
+    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    let (anvil, settler, deployment, chain) = (
+        &contracts.anvil,
+        &contracts.settler,
+        contracts.deployment,
+        contracts.chain.clone(),
+    );
+    let provider = chain.provider().clone();
 
     // The pool, on a SQLite store with short epochs.
     let db = dir.sqlite_url("pool.db");
     let store = Store::open(&db, &StoreOptions::default()).await.unwrap();
-    let mut config = PoolConfig::new(
-        vec![endpoint.clone()],
-        Network::Regtest,
-        payout.script_pubkey(),
-    );
-    config.start_difficulty = "0.000000001".parse().unwrap();
-    config.min_difficulty = "0.000000001".parse().unwrap();
+    let mut config = regtest.pool_config();
     config.epoch_secs = EPOCH_SECS;
-    let pool = Pool::new(config, store.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = pool.clone();
-    let server = tokio::spawn(async move {
-        runner
-            .run(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+    let (pool, addr) = (serving.pool.clone(), serving.addr);
 
     // Two miners on two addresses take turns, so blocks are found at several
     // heights and each block's PPLNS window spans both miners' shares (on
@@ -132,7 +68,7 @@ async fn mined_blocks_become_claimable_tokens() {
         } else {
             (MINER_B, 3)
         };
-        assert!(mine(addr, format!("{miner}.rig{round}"), shares).await >= shares);
+        assert!(mine(addr, &format!("{miner}.rig{round}"), shares).await >= shares);
         for _ in 0..100 {
             if pool.blocks().len() > before {
                 break;
@@ -160,16 +96,10 @@ async fn mined_blocks_become_claimable_tokens() {
         .cloned()
         .collect();
     assert!(!accepted.is_empty(), "the miners found blocks: {found:?}");
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), server)
-        .await
-        .unwrap()
-        .unwrap();
+    serving.stop().await;
 
     // Mature them with blocks paid elsewhere.
-    let elsewhere = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", &MATURITY.to_string(), &elsewhere])
-        .unwrap();
+    regtest.mine_elsewhere(MATURITY);
 
     // Settle once every epoch with shares has ended (plus grace).
     let last_share_epoch = store
@@ -354,6 +284,6 @@ async fn mined_blocks_become_claimable_tokens() {
     .await
     .unwrap();
     assert_eq!(report.failed_epochs().first(), Some(&paying));
-    drop(anvil);
-    drop(node);
+    drop(contracts);
+    drop(regtest);
 }

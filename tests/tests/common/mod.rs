@@ -1,0 +1,199 @@
+//! Setup the payout-path integration tests share: a regtest node with coins
+//! and a pool payout address, a pool serving on loopback at regtest's easy
+//! difficulty, the contracts on anvil, and the reference miner for a bounded
+//! number of shares.
+//!
+//! Each test binary compiles this module on its own and uses a subset of it.
+#![allow(dead_code)]
+
+use alloy::primitives::U256;
+use alloy::providers::DynProvider;
+use alloy::signers::local::PrivateKeySigner;
+use bitcoin::Network;
+use proofpool_chain::{DeployParams, Deployment, DistributorClient};
+use proofpool_devtools::{Bitcoind, SegwitWallet};
+use proofpool_miner::{MinerConfig, MinerStats};
+use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Logs to the test writer, filtered by `RUST_LOG`.
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A regtest bitcoind with a wallet, mature coins and a pool payout address.
+pub(crate) struct RegtestNode {
+    /// The node (stopped and its datadir removed on drop).
+    pub(crate) node: Bitcoind,
+    /// A bech32m address of the node's wallet, for the coinbase.
+    pub(crate) payout: bitcoin::Address,
+}
+
+/// Starts a regtest node, mines `blocks` blocks to its wallet and, with
+/// `spends > 0`, puts that many segwit spends (built and signed with
+/// rust-bitcoin, see [`SegwitWallet`]) in the mempool so templates carry
+/// transactions and a witness commitment.
+pub(crate) fn regtest_node(blocks: u32, spends: u8) -> RegtestNode {
+    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
+    node.cli(&["createwallet", "w"]).unwrap();
+    let mut spender = SegwitWallet::new(0x5e).unwrap();
+    if spends > 0 {
+        spender.mine_coinbases(&node, u32::from(spends)).unwrap();
+    }
+    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    node.cli(&["generatetoaddress", &blocks.to_string(), &funding])
+        .unwrap();
+    if spends > 0 {
+        spender.send_spends(&node).unwrap();
+    }
+    let payout =
+        bitcoin::Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
+            .unwrap()
+            .require_network(Network::Regtest)
+            .unwrap();
+    RegtestNode { node, payout }
+}
+
+impl RegtestNode {
+    /// The node's RPC endpoint, with cookie auth.
+    pub(crate) fn endpoint(&self) -> NodeEndpoint {
+        NodeEndpoint {
+            url: self.node.rpc_url().parse().unwrap(),
+            auth: NodeAuth::Cookie(self.node.cookie_path()),
+        }
+    }
+
+    /// Pool defaults on this node, paying [`Self::payout`], at a difficulty
+    /// where on regtest nearly every share is also a block.
+    pub(crate) fn pool_config(&self) -> PoolConfig {
+        let mut config = PoolConfig::new(
+            vec![self.endpoint()],
+            Network::Regtest,
+            self.payout.script_pubkey(),
+        );
+        config.start_difficulty = "0.000000001".parse().unwrap();
+        config.min_difficulty = "0.000000001".parse().unwrap();
+        config
+    }
+
+    /// Mines `n` blocks to an address of the node's wallet (not the pool's).
+    pub(crate) fn mine_elsewhere(&self, n: u64) {
+        let elsewhere = self.node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+        self.node
+            .cli(&["generatetoaddress", &n.to_string(), &elsewhere])
+            .unwrap();
+    }
+}
+
+/// A pool serving Stratum on a free loopback port.
+pub(crate) struct Serving {
+    /// The pool.
+    pub(crate) pool: Pool,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `pool` on 127.0.0.1 until [`Serving::stop`].
+pub(crate) async fn serve(pool: Pool) -> Serving {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = pool.clone();
+    let task = tokio::spawn(async move {
+        runner
+            .run(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Serving {
+        pool,
+        addr,
+        stop,
+        task,
+    }
+}
+
+impl Serving {
+    /// Stops the pool (every acknowledged share flushed) within 20 s.
+    pub(crate) async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the pool stopped within 20 s")
+            .unwrap();
+    }
+}
+
+/// Runs the reference miner (one thread) against `addr` as `user` until it
+/// has `shares` accepted (at most 120 s); returns how many were accepted.
+pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
+    let stats = Arc::new(MinerStats::default());
+    let config = MinerConfig {
+        address: addr.to_string(),
+        user: user.to_owned(),
+        threads: 1,
+        suggest_difficulty: None,
+        max_shares: Some(shares),
+        tls_ca: None,
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        proofpool_miner::run(config, stats.clone(), std::future::pending()),
+    )
+    .await
+    .expect("miner finished in time")
+    .expect("miner ran");
+    stats.accepted.load(Ordering::Relaxed)
+}
+
+/// MockBTC and the distributor on a fresh anvil, anvil's first account as
+/// owner, settler and guardian.
+pub(crate) struct Contracts {
+    /// anvil (killed on drop).
+    pub(crate) anvil: alloy::node_bindings::AnvilInstance,
+    /// Owner, settler and guardian; holds the minted MockBTC.
+    pub(crate) settler: PrivateKeySigner,
+    /// Where the contracts are.
+    pub(crate) deployment: Deployment,
+    /// The distributor, signing as the settler.
+    pub(crate) chain: DistributorClient<DynProvider>,
+}
+
+/// Deploys with `challenge_period` seconds and `mint` MockBTC base units
+/// minted to the settler.
+pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
+    let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
+    let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
+    let deployment = proofpool_chain::deploy(
+        &provider,
+        &DeployParams {
+            token: None,
+            owner: settler.address(),
+            settler: settler.address(),
+            guardian: settler.address(),
+            challenge_period,
+            mint_to_settler: mint,
+        },
+    )
+    .await
+    .unwrap();
+    let chain = DistributorClient::new(deployment.distributor, provider);
+    Contracts {
+        anvil,
+        settler,
+        deployment,
+        chain,
+    }
+}
