@@ -121,6 +121,12 @@ pub(crate) struct HashrateQuery {
 }
 
 /// Hashrate time series: work per second in each bucket, oldest first.
+/// How long after a bucket ends no share can still land in it, so it is
+/// kept in the store's rollup table: a share's time is its acceptance on the
+/// pool, and the share log commits (or gives up on) a share within seconds;
+/// five minutes also covers clock skew between pool instances and the API.
+const SETTLED_AFTER_MS: u64 = 5 * 60 * 1000;
+
 #[utoipa::path(
     get,
     path = "/api/v1/hashrate",
@@ -163,7 +169,13 @@ pub(crate) async fn hashrate(
     let data = app
         .state
         .store
-        .work_buckets(since, now.saturating_add(1), bucket_ms, miner)
+        .work_buckets(
+            since,
+            now.saturating_add(1),
+            bucket_ms,
+            miner,
+            now.saturating_sub(SETTLED_AFTER_MS),
+        )
         .await?;
     let mut data = data.into_iter().peekable();
     let mut out = Vec::with_capacity(points as usize);

@@ -116,6 +116,17 @@ pub struct NetworkView {
 type WorkerWorkRow = (Vec<u8>, String, Vec<u8>, i64, i64);
 
 /// `work · count`, saturating (a real sum never comes near 2^256).
+/// Adds `b` to the bucket it starts.
+fn merge(out: &mut BTreeMap<u64, WorkBucket>, b: WorkBucket) {
+    let into = out.entry(b.start_ms).or_insert(WorkBucket {
+        start_ms: b.start_ms,
+        work: U256::ZERO,
+        shares: 0,
+    });
+    into.work = into.work.saturating_add(b.work);
+    into.shares = into.shares.saturating_add(b.shares);
+}
+
 fn times(work: U256, count: i64) -> U256 {
     work.saturating_mul(U256::from(u64_of(count)))
 }
@@ -135,7 +146,157 @@ impl Store {
     /// Work per `bucket_ms`-long bucket of acceptance time in
     /// `[since_ms, until_ms)`, pool-wide or for one miner. Buckets start at
     /// multiples of `bucket_ms`; empty buckets are left out; ordered by time.
+    ///
+    /// Whole buckets that end at or before `settled_before_ms` (a time after
+    /// which no share can still be written into them) are read from the
+    /// `work_rollup` table, and computed from the shares once and stored
+    /// there when missing; the rest is computed from the shares each time.
+    /// A rollup that cannot be stored (a read-only database) is logged and
+    /// the answer is the same.
     pub async fn work_buckets(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+        bucket_ms: u64,
+        miner: Option<Address>,
+        settled_before_ms: u64,
+    ) -> Result<Vec<WorkBucket>, StoreError> {
+        let bucket_ms = bucket_ms.max(1);
+        // Whole buckets inside the range that can no longer change.
+        let rolled_from = since_ms.div_ceil(bucket_ms).saturating_mul(bucket_ms);
+        let rolled_to = (until_ms.min(settled_before_ms) / bucket_ms).saturating_mul(bucket_ms);
+        let mut out: BTreeMap<u64, WorkBucket> = BTreeMap::new();
+        if rolled_from < rolled_to {
+            for b in self
+                .rolled_buckets(rolled_from, rolled_to, bucket_ms, miner)
+                .await?
+            {
+                out.insert(b.start_ms, b);
+            }
+            for (from, to) in [(since_ms, rolled_from), (rolled_to, until_ms)] {
+                if from < to {
+                    for b in self.raw_buckets(from, to, bucket_ms, miner).await? {
+                        merge(&mut out, b);
+                    }
+                }
+            }
+        } else {
+            for b in self
+                .raw_buckets(since_ms, until_ms, bucket_ms, miner)
+                .await?
+            {
+                merge(&mut out, b);
+            }
+        }
+        Ok(out.into_values().filter(|b| b.shares > 0).collect())
+    }
+
+    /// The whole buckets in `[from_ms, to_ms)` (both multiples of
+    /// `bucket_ms`), empty ones included, from the rollup table; those
+    /// missing are computed from the shares and stored.
+    async fn rolled_buckets(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        bucket_ms: u64,
+        miner: Option<Address>,
+    ) -> Result<Vec<WorkBucket>, StoreError> {
+        let key: &[u8] = miner.as_ref().map_or(&[], |m| m.as_slice());
+        let rows: Vec<(i64, Vec<u8>, i64)> = with_db!(self, pool => {
+            sqlx::query_as(
+                "SELECT start_ms, work, shares FROM work_rollup \
+                 WHERE bucket_ms = $1 AND miner = $2 AND start_ms >= $3 AND start_ms < $4 \
+                 ORDER BY start_ms",
+            )
+            .bind(i64_of(bucket_ms))
+            .bind(key)
+            .bind(i64_of(from_ms))
+            .bind(i64_of(to_ms))
+            .fetch_all(pool)
+            .await?
+        });
+        let mut have: BTreeMap<u64, WorkBucket> = BTreeMap::new();
+        for (start, work, shares) in rows {
+            let start_ms = u64_of(start);
+            have.insert(
+                start_ms,
+                WorkBucket {
+                    start_ms,
+                    work: u256_of("work_rollup", &work)?,
+                    shares: u64_of(shares),
+                },
+            );
+        }
+        let expected = (to_ms - from_ms) / bucket_ms;
+        if have.len() as u64 >= expected {
+            return Ok(have.into_values().collect());
+        }
+        // Compute the span that covers every missing bucket in one query.
+        let missing: Vec<u64> = (0..expected)
+            .map(|i| from_ms + i * bucket_ms)
+            .filter(|start| !have.contains_key(start))
+            .collect();
+        let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) else {
+            return Ok(have.into_values().collect());
+        };
+        let mut computed: BTreeMap<u64, WorkBucket> = BTreeMap::new();
+        for b in self
+            .raw_buckets(lo, hi + bucket_ms, bucket_ms, miner)
+            .await?
+        {
+            merge(&mut computed, b);
+        }
+        let fresh: Vec<WorkBucket> = missing
+            .iter()
+            .map(|&start_ms| {
+                computed.get(&start_ms).copied().unwrap_or(WorkBucket {
+                    start_ms,
+                    work: U256::ZERO,
+                    shares: 0,
+                })
+            })
+            .collect();
+        if let Err(e) = self.store_rollups(bucket_ms, key, &fresh).await {
+            tracing::warn!(error = %e, "hashrate rollups not stored; they are computed again next time");
+        }
+        for b in fresh {
+            have.insert(b.start_ms, b);
+        }
+        Ok(have.into_values().collect())
+    }
+
+    /// Stores computed buckets; one another process stored first is kept
+    /// (both were computed from the same immutable shares).
+    async fn store_rollups(
+        &self,
+        bucket_ms: u64,
+        key: &[u8],
+        buckets: &[WorkBucket],
+    ) -> Result<(), StoreError> {
+        /// Rows per statement (5 parameters each).
+        const CHUNK: usize = 500;
+        for chunk in buckets.chunks(CHUNK) {
+            with_db!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO work_rollup (bucket_ms, start_ms, miner, work, shares) ",
+                );
+                q.push_values(chunk, |mut row, b| {
+                    row.push_bind(i64_of(bucket_ms))
+                        .push_bind(i64_of(b.start_ms))
+                        .push_bind(key)
+                        .push_bind(b.work.to_be_bytes::<32>().to_vec())
+                        .push_bind(i64_of(b.shares));
+                });
+                q.push(" ON CONFLICT (bucket_ms, miner, start_ms) DO NOTHING");
+                q.build().execute(pool).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Work per bucket computed from the shares accepted in
+    /// `[since_ms, until_ms)`; empty buckets are left out.
+    async fn raw_buckets(
         &self,
         since_ms: u64,
         until_ms: u64,
@@ -145,7 +306,6 @@ impl Store {
         let Some(first_epoch) = self.first_epoch_at(since_ms).await? else {
             return Ok(Vec::new());
         };
-        let bucket_ms = bucket_ms.max(1);
         let rows: Vec<(i64, Vec<u8>, i64)> = match miner {
             None => with_db!(self, pool => {
                 sqlx::query_as(
