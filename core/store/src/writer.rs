@@ -473,6 +473,37 @@ const SQLITE_CHUNK: usize = 512;
 const SHARE_COLUMNS: &str = "INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
      extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, network_target) ";
 
+/// The share `INSERT` for `rows` rows, for each power of two up to
+/// [`SQLITE_CHUNK`], built once. A batch is cut into chunks of these sizes
+/// only, so sqlx's statement cache holds every statement the writer ever
+/// runs: a statement of any other size would be parsed and prepared anew
+/// (8192 parameters take SQLite about a millisecond to prepare).
+fn share_insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=SQLITE_CHUNK.trailing_zeros())
+            .map(|bits| {
+                let row = format!("({})", vec!["?"; 16].join(", "));
+                format!("{SHARE_COLUMNS}VALUES {}", vec![row; 1 << bits].join(", "))
+            })
+            .collect()
+    });
+    &all[rows.trailing_zeros() as usize]
+}
+
+/// Chunk sizes covering `n` rows: whole [`SQLITE_CHUNK`]s, then the binary
+/// digits of the rest, largest first.
+fn chunk_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let full = n / SQLITE_CHUNK;
+    let rest = n % SQLITE_CHUNK;
+    std::iter::repeat_n(SQLITE_CHUNK, full).chain(
+        (0..SQLITE_CHUNK.trailing_zeros())
+            .rev()
+            .map(|bits| 1usize << bits)
+            .filter(move |size| rest & size != 0),
+    )
+}
+
 /// Takes `n` sequence numbers from the `pool_state` row (locking it until
 /// the transaction ends) and assigns each share its epoch: the one its
 /// acceptance time falls in, but never one already closed for settlement.
@@ -530,31 +561,32 @@ async fn write_batch(
                 Vec::new()
             } else {
                 let committed = assign!(tx, n, batch);
-                for (chunk, seqs) in batch
-                    .chunks(SQLITE_CHUNK)
-                    .zip(committed.chunks(SQLITE_CHUNK))
-                {
-                    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(SHARE_COLUMNS);
-                    q.push_values(chunk.iter().zip(seqs), |mut row, (p, c)| {
+                let mut at = 0;
+                for size in chunk_sizes(batch.len()) {
+                    let rows = batch[at..at + size].iter().zip(&committed[at..at + size]);
+                    at += size;
+                    let mut q = sqlx::query(share_insert_sql(size));
+                    for (p, c) in rows {
                         let s = &p.share;
-                        row.push_bind(i64_of(c.seq))
-                            .push_bind(i64_of(c.epoch))
-                            .push_bind(i64_of(s.time_ms))
-                            .push_bind(i64::from(s.instance))
-                            .push_bind(i64_of(s.job_id))
-                            .push_bind(s.miner.as_slice())
-                            .push_bind(s.worker.as_str())
-                            .push_bind(s.extranonce1.as_slice())
-                            .push_bind(s.extranonce2.as_slice())
-                            .push_bind(i64::from(s.ntime))
-                            .push_bind(i64::from(s.nonce))
-                            .push_bind(i64::from(s.version))
-                            .push_bind(s.hash.as_slice())
-                            .push_bind(s.share_target.to_be_bytes::<32>().to_vec())
-                            .push_bind(s.work.to_be_bytes::<32>().to_vec())
-                            .push_bind(s.network_target.to_be_bytes::<32>().to_vec());
-                    });
-                    q.build().execute(&mut *tx).await?;
+                        q = q
+                            .bind(i64_of(c.seq))
+                            .bind(i64_of(c.epoch))
+                            .bind(i64_of(s.time_ms))
+                            .bind(i64::from(s.instance))
+                            .bind(i64_of(s.job_id))
+                            .bind(s.miner.as_slice())
+                            .bind(s.worker.as_str())
+                            .bind(s.extranonce1.as_slice())
+                            .bind(s.extranonce2.as_slice())
+                            .bind(i64::from(s.ntime))
+                            .bind(i64::from(s.nonce))
+                            .bind(i64::from(s.version))
+                            .bind(s.hash.as_slice())
+                            .bind(s.share_target.to_be_bytes::<32>().to_vec())
+                            .bind(s.work.to_be_bytes::<32>().to_vec())
+                            .bind(s.network_target.to_be_bytes::<32>().to_vec());
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 committed
             };
@@ -666,5 +698,31 @@ impl PgColumns {
                 .push(s.network_target.to_be_bytes::<32>().to_vec());
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SQLITE_CHUNK, chunk_sizes, share_insert_sql};
+
+    #[test]
+    fn batches_are_cut_into_a_few_cached_statement_sizes() {
+        for n in (0..=1100).chain([4096, 4097, 50_000]) {
+            let sizes: Vec<usize> = chunk_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
+            assert!(
+                sizes
+                    .iter()
+                    .all(|s| s.is_power_of_two() && *s <= SQLITE_CHUNK)
+            );
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
+            assert!(sizes.len() <= n / SQLITE_CHUNK + SQLITE_CHUNK.trailing_zeros() as usize);
+        }
+        for bits in 0..=SQLITE_CHUNK.trailing_zeros() {
+            let rows = 1usize << bits;
+            let sql = share_insert_sql(rows);
+            assert_eq!(sql.matches('?').count(), 16 * rows);
+            assert_eq!(sql.matches("), (").count(), rows - 1);
+        }
     }
 }
