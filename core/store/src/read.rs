@@ -175,16 +175,8 @@ impl Store {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<StoredShare>, StoreError> {
-        let sql = format!("{SHARE_SELECT} WHERE epoch = $1 AND seq > $2 ORDER BY seq LIMIT $3");
-        let rows: Vec<ShareRow> = with_db!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(i64_of(epoch))
-                .bind(i64_of(after_seq))
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
-        });
-        rows.into_iter().map(share_of).collect()
+        self.shares_in_range(epoch, after_seq, u64::MAX, limit)
+            .await
     }
 
     /// Every share of `epoch`, in sequence order, read as `parts` seq ranges
