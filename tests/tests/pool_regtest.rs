@@ -477,5 +477,47 @@ async fn protocol_errors_have_codes_and_do_not_stop_other_miners() {
     b.send("{\"id\":3,\"method\":\"mining.extranonce.subscribe\",\"params\":[]}\n")
         .await;
     assert_eq!(b.reply(3).await.0["result"], true);
+
+    // Resuming an extranonce1 (the subscribe hint): not one released during
+    // this block, whose jobs are still live (the miner could replay its
+    // accepted shares); once a new block makes them stale, it is honoured.
+    async fn subscribe_with(addr: std::net::SocketAddr, hint: Option<&str>) -> (Raw, String) {
+        let mut r = Raw::connect(addr).await;
+        let params = hint.map_or(String::new(), |h| format!(r#""resume-test","{h}""#));
+        r.send(&format!(
+            "{{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[{params}]}}\n"
+        ))
+        .await;
+        let en1 = r.reply(1).await.0["result"][1].as_str().unwrap().to_owned();
+        (r, en1)
+    }
+    // (A block the shares above found may still move the tip between a
+    // release and the next lease, which rightly resets the rule; so try a
+    // few times, and expect a refusal once the tip holds still.)
+    let mut refused = None;
+    for _ in 0..20 {
+        let (first, en1) = subscribe_with(s.addr, None).await;
+        drop(first);
+        // The pool releases it once it sees the connection close.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_second, other) = subscribe_with(s.addr, Some(&en1)).await;
+        if other != en1 {
+            refused = Some(en1);
+            break;
+        }
+    }
+    let en1 = refused.expect("a hint released during this block is not resumed");
+    let to = s.node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    s.node.cli(&["generatetoaddress", "1", &to]).unwrap();
+    let mut resumed = false;
+    for _ in 0..50 {
+        let (_conn, got) = subscribe_with(s.addr, Some(&en1)).await;
+        if got == en1 {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(resumed, "after a new block the hint is honoured");
     s.teardown().await;
 }

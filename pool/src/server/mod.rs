@@ -87,32 +87,77 @@ pub(crate) struct Shared {
     pub(crate) hashrate: AtomicU64,
 }
 
+/// The extranonce1 leases of one pool instance.
+///
+/// A share's header depends on the job and the extranonce1, not on the
+/// connection, and duplicates are caught per connection. So an extranonce1
+/// released while the jobs it mined on are still live must not be handed out
+/// again: a miner resuming it (a `mining.subscribe` hint, which anyone can
+/// send) could otherwise replay every share it had accepted and be credited
+/// twice. Such values "cool" until the previous-block hash changes, when every
+/// job they could have mined on is stale. (Across restarts nothing can repeat:
+/// every coinbase carries its job id, and job ids continue from the store.)
 #[derive(Debug, Default)]
 struct Extranonces {
     in_use: HashSet<u32>,
     next: u32,
+    /// Released under `cooling_prev`; not leased again until the tip moves.
+    cooling: HashSet<u32>,
+    cooling_prev: Option<bitcoin::BlockHash>,
 }
 
-impl Shared {
-    /// A fresh extranonce1 (instance id, then a 24-bit counter), or the one the
-    /// miner asks to resume if it is ours and free.
-    pub(crate) fn lease_extranonce1(&self, resume: Option<&[u8]>) -> Option<[u8; 4]> {
-        let mut en = self.extranonces.lock().unwrap_or_else(|p| p.into_inner());
-        let id = u32::from(self.config.instance_id) << 24;
+impl Extranonces {
+    /// Forgets the cooling values once the tip is no longer `cooling_prev`.
+    fn on_tip(&mut self, prev: Option<bitcoin::BlockHash>) {
+        if self.cooling_prev != prev {
+            self.cooling.clear();
+            self.cooling_prev = prev;
+        }
+    }
+
+    /// A fresh extranonce1 (instance id, then a 24-bit counter), or `resume`
+    /// if it is this instance's, free, and not released under tip `prev`.
+    fn lease(
+        &mut self,
+        instance_id: u8,
+        resume: Option<&[u8]>,
+        prev: Option<bitcoin::BlockHash>,
+    ) -> Option<[u8; 4]> {
+        self.on_tip(prev);
+        let id = u32::from(instance_id) << 24;
         if let Some(r) = resume.and_then(|r| <[u8; 4]>::try_from(r).ok()) {
             let v = u32::from_be_bytes(r);
-            if v & 0xff00_0000 == id && en.in_use.insert(v) {
+            if v & 0xff00_0000 == id && !self.cooling.contains(&v) && self.in_use.insert(v) {
                 return Some(r);
             }
         }
         for _ in 0..=0x00ff_ffff {
-            let v = id | (en.next & 0x00ff_ffff);
-            en.next = en.next.wrapping_add(1);
-            if en.in_use.insert(v) {
+            let v = id | (self.next & 0x00ff_ffff);
+            self.next = self.next.wrapping_add(1);
+            if !self.cooling.contains(&v) && self.in_use.insert(v) {
                 return Some(v.to_be_bytes());
             }
         }
         None
+    }
+
+    fn release(&mut self, en1: [u8; 4], prev: Option<bitcoin::BlockHash>) {
+        self.on_tip(prev);
+        let v = u32::from_be_bytes(en1);
+        if self.in_use.remove(&v) {
+            self.cooling.insert(v);
+        }
+    }
+}
+
+impl Shared {
+    /// A fresh extranonce1 (instance id, then a 24-bit counter), or the one the
+    /// miner asks to resume if it is ours, free, and was not released since
+    /// the last block (see [`Extranonces`]).
+    pub(crate) fn lease_extranonce1(&self, resume: Option<&[u8]>) -> Option<[u8; 4]> {
+        let prev = self.work.current().map(|job| job.prev_hash());
+        let mut en = self.extranonces.lock().unwrap_or_else(|p| p.into_inner());
+        en.lease(self.config.instance_id, resume, prev)
     }
 
     /// Whether a block on `prev` is still worth submitting: true for the
@@ -127,8 +172,9 @@ impl Shared {
     }
 
     pub(crate) fn release_extranonce1(&self, en1: [u8; 4]) {
+        let prev = self.work.current().map(|job| job.prev_hash());
         let mut en = self.extranonces.lock().unwrap_or_else(|p| p.into_inner());
-        en.in_use.remove(&u32::from_be_bytes(en1));
+        en.release(en1, prev);
     }
 }
 
@@ -517,5 +563,42 @@ fn refuse(shared: &Shared, peer: SocketAddr, refusal: Refusal, now: Instant) {
             suppressed = log.suppressed,
             "refused connection: too many from this address"
         ),
+    }
+}
+
+#[cfg(test)]
+mod extranonce_tests {
+    use super::Extranonces;
+    use bitcoin::BlockHash;
+    use bitcoin::hashes::Hash;
+
+    fn tip(n: u8) -> Option<BlockHash> {
+        Some(BlockHash::from_byte_array([n; 32]))
+    }
+
+    #[test]
+    fn a_released_extranonce1_is_not_resumed_on_the_same_block() {
+        let mut en = Extranonces::default();
+        let a = en.lease(7, None, tip(1)).unwrap();
+        assert_eq!(a[0], 7, "the instance id comes first");
+        // Free and ours: a resume hint is honoured.
+        let hint = [7, 0, 0, 9];
+        assert_eq!(en.lease(7, Some(&hint), tip(1)), Some(hint));
+        // Another instance's value, or one in use, is not.
+        assert_ne!(en.lease(7, Some(&[8, 0, 0, 1]), tip(1)), Some([8, 0, 0, 1]));
+        assert_ne!(en.lease(7, Some(&hint), tip(1)), Some(hint));
+        // Released during this block: a miner resuming it could replay its
+        // accepted shares on the still-live jobs, so it gets another one,
+        // and so does everyone else until the tip moves.
+        en.release(hint, tip(1));
+        let other = en.lease(7, Some(&hint), tip(1)).unwrap();
+        assert_ne!(other, hint);
+        en.release(a, tip(1));
+        for _ in 0..100 {
+            let fresh = en.lease(7, None, tip(1)).unwrap();
+            assert!(fresh != a && fresh != hint, "{fresh:?}");
+        }
+        // A new block makes every earlier job stale: the hint is honoured again.
+        assert_eq!(en.lease(7, Some(&hint), tip(2)), Some(hint));
     }
 }
