@@ -144,7 +144,30 @@ impl ShareLog {
             carry: Vec::new(),
             flushes: Vec::new(),
         };
-        let task = tokio::spawn(writer.run());
+        let task = match writer.store.db {
+            // On SQLite the writer gets a thread and a runtime of its own:
+            // each commit is several hand-offs to sqlx's database thread, and
+            // on the shared runtime every one of them waited behind the
+            // sessions' tasks for a worker (about 40% of each commit cycle
+            // under load). sqlx's SQLite connections are threads, so they do
+            // not care which runtime drives them. PostgreSQL connections are
+            // sockets registered with the runtime that opened them, so that
+            // writer stays on the shared runtime.
+            Db::Sqlite(_) => tokio::task::spawn_blocking(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(writer.run()),
+                    // Dropping the writer fails every queued share with a
+                    // store error; the pool answers them with code 20.
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the share writer's runtime");
+                    }
+                }
+            }),
+            Db::Postgres(_) => tokio::spawn(writer.run()),
+        };
         (
             Self {
                 shares: shares_tx,
@@ -473,35 +496,51 @@ const SQLITE_CHUNK: usize = 512;
 const SHARE_COLUMNS: &str = "INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
      extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, network_target) ";
 
-/// The share `INSERT` for `rows` rows, for each power of two up to
-/// [`SQLITE_CHUNK`], built once. A batch is cut into chunks of these sizes
-/// only, so sqlx's statement cache holds every statement the writer ever
-/// runs: a statement of any other size would be parsed and prepared anew
-/// (8192 parameters take SQLite about a millisecond to prepare).
+/// Batches smaller than this are written as one statement of exactly their
+/// size; bigger ones in power-of-two chunks, then one exact remainder. At
+/// 50k shares/s a commit holds about a hundred shares, and every statement
+/// is a hand-off to sqlx's SQLite thread: 100 rows took five statements as
+/// powers of two, and take two this way.
+const SQLITE_EXACT: usize = 64;
+
+/// The share `INSERT` for `rows` rows (1 to [`SQLITE_EXACT`], or a power of
+/// two up to [`SQLITE_CHUNK`]), built once. A batch is cut into chunks of
+/// these sizes only (fewer than sqlx's statement cache holds), so every
+/// statement the writer runs is prepared once: a statement of any other size
+/// would be parsed and prepared anew (8192 parameters take SQLite about a
+/// millisecond to prepare).
 fn share_insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
-        (0..=SQLITE_CHUNK.trailing_zeros())
-            .map(|bits| {
-                let row = format!("({})", vec!["?"; 16].join(", "));
-                format!("{SHARE_COLUMNS}VALUES {}", vec![row; 1 << bits].join(", "))
+        let row = format!("({})", vec!["?"; 16].join(", "));
+        (0..=SQLITE_CHUNK)
+            .map(|n| {
+                if n == 0 || !(n <= SQLITE_EXACT || n.is_power_of_two()) {
+                    String::new()
+                } else {
+                    format!("{SHARE_COLUMNS}VALUES {}", vec![row.as_str(); n].join(", "))
+                }
             })
             .collect()
     });
-    &all[rows.trailing_zeros() as usize]
+    &all[rows]
 }
 
 /// Chunk sizes covering `n` rows: whole [`SQLITE_CHUNK`]s, then the binary
-/// digits of the rest, largest first.
+/// digits of the rest that are at least [`SQLITE_EXACT`], largest first, then
+/// what is left in one statement.
 fn chunk_sizes(n: usize) -> impl Iterator<Item = usize> {
     let full = n / SQLITE_CHUNK;
     let rest = n % SQLITE_CHUNK;
-    std::iter::repeat_n(SQLITE_CHUNK, full).chain(
-        (0..SQLITE_CHUNK.trailing_zeros())
-            .rev()
-            .map(|bits| 1usize << bits)
-            .filter(move |size| rest & size != 0),
-    )
+    let tail = rest % SQLITE_EXACT;
+    std::iter::repeat_n(SQLITE_CHUNK, full)
+        .chain(
+            (SQLITE_EXACT.trailing_zeros()..SQLITE_CHUNK.trailing_zeros())
+                .rev()
+                .map(|bits| 1usize << bits)
+                .filter(move |size| rest & size != 0),
+        )
+        .chain((tail > 0).then_some(tail))
 }
 
 /// Takes `n` sequence numbers from the `pool_state` row (locking it until
@@ -561,12 +600,29 @@ async fn write_batch(
                 Vec::new()
             } else {
                 let committed = assign!(tx, n, batch);
+                // The three 256-bit integers of every share as big-endian
+                // bytes, made once and bound by reference (not three small
+                // allocations per share).
+                let wide: Vec<[[u8; 32]; 3]> = batch
+                    .iter()
+                    .map(|p| {
+                        let s = &p.share;
+                        [
+                            s.share_target.to_be_bytes::<32>(),
+                            s.work.to_be_bytes::<32>(),
+                            s.network_target.to_be_bytes::<32>(),
+                        ]
+                    })
+                    .collect();
                 let mut at = 0;
                 for size in chunk_sizes(batch.len()) {
-                    let rows = batch[at..at + size].iter().zip(&committed[at..at + size]);
+                    let rows = batch[at..at + size]
+                        .iter()
+                        .zip(&committed[at..at + size])
+                        .zip(&wide[at..at + size]);
                     at += size;
                     let mut q = sqlx::query(share_insert_sql(size));
-                    for (p, c) in rows {
+                    for ((p, c), [share_target, work, network_target]) in rows {
                         let s = &p.share;
                         q = q
                             .bind(i64_of(c.seq))
@@ -582,9 +638,9 @@ async fn write_batch(
                             .bind(i64::from(s.nonce))
                             .bind(i64::from(s.version))
                             .bind(s.hash.as_slice())
-                            .bind(s.share_target.to_be_bytes::<32>().to_vec())
-                            .bind(s.work.to_be_bytes::<32>().to_vec())
-                            .bind(s.network_target.to_be_bytes::<32>().to_vec());
+                            .bind(share_target.as_slice())
+                            .bind(work.as_slice())
+                            .bind(network_target.as_slice());
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -703,23 +759,30 @@ impl PgColumns {
 
 #[cfg(test)]
 mod tests {
-    use super::{SQLITE_CHUNK, chunk_sizes, share_insert_sql};
+    use super::{SQLITE_CHUNK, SQLITE_EXACT, chunk_sizes, share_insert_sql};
 
     #[test]
     fn batches_are_cut_into_a_few_cached_statement_sizes() {
+        let cached = |s: usize| s <= SQLITE_EXACT || (s.is_power_of_two() && s <= SQLITE_CHUNK);
         for n in (0..=1100).chain([4096, 4097, 50_000]) {
             let sizes: Vec<usize> = chunk_sizes(n).collect();
             assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
-            assert!(
-                sizes
-                    .iter()
-                    .all(|s| s.is_power_of_two() && *s <= SQLITE_CHUNK)
-            );
+            assert!(sizes.iter().all(|&s| s > 0 && cached(s)), "{n}: {sizes:?}");
             assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
-            assert!(sizes.len() <= n / SQLITE_CHUNK + SQLITE_CHUNK.trailing_zeros() as usize);
+            // Whole chunks, at most one of each power of two from SQLITE_EXACT
+            // up, and one remainder.
+            let most = (SQLITE_CHUNK / SQLITE_EXACT).trailing_zeros() as usize + 1;
+            assert!(sizes.len() <= n / SQLITE_CHUNK + most, "{n}: {sizes:?}");
         }
-        for bits in 0..=SQLITE_CHUNK.trailing_zeros() {
-            let rows = 1usize << bits;
+        assert_eq!(chunk_sizes(107).collect::<Vec<_>>(), [64, 43]);
+        assert_eq!(chunk_sizes(63).collect::<Vec<_>>(), [63]);
+        assert_eq!(chunk_sizes(1100).collect::<Vec<_>>(), [512, 512, 64, 12]);
+        let statements = (1..=SQLITE_CHUNK).filter(|&n| cached(n)).count();
+        assert!(
+            statements < 100,
+            "{statements} statements must fit sqlx's cache"
+        );
+        for rows in (1..=SQLITE_CHUNK).filter(|&n| cached(n)) {
             let sql = share_insert_sql(rows);
             assert_eq!(sql.matches('?').count(), 16 * rows);
             assert_eq!(sql.matches("), (").count(), rows - 1);
