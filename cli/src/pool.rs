@@ -175,6 +175,32 @@ fn auth(args: &Args) -> eyre::Result<NodeAuth> {
     Ok(NodeAuth::UserPass { user, password })
 }
 
+/// Files the pool keeps open besides miner connections: the store, its WAL,
+/// listeners, bitcoind and metrics sockets, with room to spare.
+const FILES_BESIDES_MINERS: u64 = 256;
+
+/// Raises the open-file soft limit as far as `max_connections` needs (each
+/// connection is a file) and warns when the hard limit stops short: past it
+/// `accept` fails with "too many open files" and miners are turned away
+/// although `max_connections` says there is room.
+fn open_file_room(max_connections: usize) {
+    let want = max_connections as u64 + FILES_BESIDES_MINERS;
+    match rlimit::increase_nofile_limit(want) {
+        Ok(soft) if soft < want => {
+            let room = soft.saturating_sub(FILES_BESIDES_MINERS);
+            tracing::warn!(
+                max_connections,
+                open_file_limit = soft,
+                "this process may open only {soft} files, so about {room} miners can connect, fewer \
+                 than max_connections; raise the hard limit (systemd LimitNOFILE, `ulimit -Hn`) or \
+                 run more instances"
+            );
+        }
+        Ok(soft) => tracing::debug!(open_file_limit = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
+}
+
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let payout = Address::from_str(&args.payout_address)
         .wrap_err_with(|| {
@@ -200,6 +226,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
     apply_limits(&args, &mut config);
+    open_file_room(config.max_connections);
     config.reconnect_to = args
         .reconnect_to
         .as_deref()

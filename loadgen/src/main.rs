@@ -111,6 +111,10 @@ struct Args {
     /// Notify phase: blocks to find.
     #[arg(long, default_value_t = 5)]
     notify_blocks: usize,
+    /// Idle phase: most connections on one pool instance; a bigger step is
+    /// spread over several (default: what the open-file limit allows).
+    #[arg(long)]
+    idle_per_instance: Option<usize>,
     /// Idle phase: source addresses 127.0.0.1..=127.0.0.N to connect from.
     #[arg(long, default_value_t = 8)]
     source_ips: u8,
@@ -169,6 +173,9 @@ fn main() -> eyre::Result<()> {
     {
         return pool::serve(pool::ServeArgs::parse_from(std::env::args_os().skip(1)));
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "hold-idle") {
+        return idle::hold(idle::HoldArgs::parse_from(std::env::args_os().skip(1)));
+    }
     let args = Args::parse();
     args.check()?;
     let max_idle = if args.phases.contains(&PhaseName::Idle) {
@@ -183,7 +190,7 @@ fn main() -> eyre::Result<()> {
             0
         },
     );
-    let room = idle::room(max_idle, busy, args.source_ips);
+    let room = idle::room(max_idle, busy, args.source_ips, args.idle_per_instance);
     if let Some(why) = &room.capped {
         eprintln!("note: {why}");
     }
@@ -208,6 +215,7 @@ fn main() -> eyre::Result<()> {
         database_url: store.url.clone(),
         max_connections: room.limit.min(max_idle) + busy + 1024,
         log: dir.path().join("pool.log"),
+        instance_id: 0,
     };
     let mut report = report::Report {
         store: store.name.to_owned(),
@@ -361,7 +369,12 @@ async fn phases(
             PhaseName::Idle => {
                 let mut steps = args.idle.clone();
                 steps.sort_unstable();
-                idle::run(&mut pool, &steps, args.source_ips, &room)
+                let scale_out = idle::ScaleOut {
+                    spec,
+                    dir: &store.dir,
+                    postgres: args.postgres,
+                };
+                idle::run(&mut pool, &steps, args.source_ips, &room, &scale_out)
                     .await
                     .map(|r| report.idle = Some(r))
             }

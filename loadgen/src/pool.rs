@@ -46,6 +46,9 @@ pub(crate) struct PoolSpec {
     pub(crate) max_connections: usize,
     /// Where the pool's log goes.
     pub(crate) log: PathBuf,
+    /// The instance id (extranonce1's first byte); scale-out instances of
+    /// the idle phase differ in it.
+    pub(crate) instance_id: u8,
 }
 
 /// A running pool process; stopped (SIGTERM, then SIGKILL) on drop.
@@ -85,6 +88,7 @@ impl PoolProcess {
             .args(["--payout-address", &spec.payout])
             .args(["--difficulty", DIFFICULTY, "--min-difficulty", DIFFICULTY])
             .args(["--database-url", &spec.database_url])
+            .args(["--instance-id", &spec.instance_id.to_string()])
             .args(["--metrics-listen", &metrics.to_string()])
             .args(["--max-connections", &spec.max_connections.to_string()])
             .args(["--max-connections-per-ip", "0"])
@@ -262,6 +266,8 @@ pub(crate) struct ServeArgs {
     no_ban: bool,
     #[arg(long)]
     no_vardiff: bool,
+    #[arg(long, default_value_t = 0)]
+    instance_id: u8,
 }
 
 /// `proofpool-load serve-pool`: the pool library behind the same flags as
@@ -295,6 +301,7 @@ fn config(args: &ServeArgs) -> eyre::Result<PoolConfig> {
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
     config.metrics_listen = args.metrics_listen;
+    config.instance_id = args.instance_id;
     config.max_connections = args.max_connections;
     config.max_connections_per_ip = nonzero(args.max_connections_per_ip);
     config.handshake_timeout = nonzero(args.handshake_timeout_secs).map(Duration::from_secs);

@@ -168,7 +168,10 @@ pub(crate) struct NotifyResult {
 pub(crate) struct IdlePoint {
     /// Idle connections open.
     pub(crate) connections: usize,
-    /// The pool's resident memory, KiB.
+    /// Pool processes holding them (more than one past the per-process
+    /// open-file limit).
+    pub(crate) instances: usize,
+    /// The pools' resident memory together, KiB.
     pub(crate) pool_rss_kib: u64,
     /// `(rss - baseline) / connections`, bytes.
     pub(crate) pool_bytes_per_connection: f64,
@@ -324,14 +327,15 @@ impl Report {
         if let Some(idle) = &self.idle {
             push_line!(
                 s,
-                "\nidle connections (pool baseline RSS {} MiB):\n\n| connections | pool RSS MiB | pool bytes/conn | kernel TCP bytes/conn (both ends) | open+handshake s |\n|---|---|---|---|---|",
+                "\nidle connections (pool baseline RSS {} MiB):\n\n| connections | pool instances | pool RSS MiB (all) | pool bytes/conn | kernel TCP bytes/conn (both ends) | open+handshake s |\n|---|---|---|---|---|---|",
                 idle.baseline_rss_kib / 1024
             );
             for p in &idle.points {
                 push_line!(
                     s,
-                    "| {} | {} | {:.0} | {:.0} | {:.1} |",
+                    "| {} | {} | {} | {:.0} | {:.0} | {:.1} |",
                     p.connections,
+                    p.instances,
                     p.pool_rss_kib / 1024,
                     p.pool_bytes_per_connection,
                     p.kernel_tcp_bytes_per_connection,

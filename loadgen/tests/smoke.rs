@@ -1,7 +1,9 @@
 //! The load generator end to end, briefly, so it keeps working: a real
 //! regtest bitcoind, a SQLite store, the pool in its own process, four
-//! connections for two seconds, then a few idle ones. Every share must be
-//! accepted, none rejected or left unanswered.
+//! connections for two seconds, then a few idle ones, then more idle ones
+//! than one instance may hold (`--idle-per-instance`), spread over three
+//! pool processes as the 100k step is. Every share must be accepted, none
+//! rejected or left unanswered.
 
 use serde_json::Value;
 use std::process::Command;
@@ -15,7 +17,14 @@ fn a_short_sqlite_run_accepts_every_share() {
         .args(["--phases", "throughput,idle"])
         .args(["--connections", "4", "--window", "8"])
         .args(["--duration", "2", "--warmup", "0", "--max-rate", "20000"])
-        .args(["--idle", "20", "--source-ips", "2"])
+        .args([
+            "--idle",
+            "20,50",
+            "--idle-per-instance",
+            "24",
+            "--source-ips",
+            "2",
+        ])
         .arg("--json")
         .arg(&json)
         .output()
@@ -43,6 +52,15 @@ fn a_short_sqlite_run_accepts_every_share() {
 
     let idle = &report["idle"];
     assert_eq!(idle["points"][0]["connections"], 20, "{idle}");
+    assert_eq!(idle["points"][0]["instances"], 1, "{idle}");
+    assert_eq!(idle["points"][1]["connections"], 50, "{idle}");
+    assert_eq!(idle["points"][1]["instances"], 3, "{idle}");
+    assert!(
+        idle["points"][1]["pool_rss_kib"].as_u64().unwrap()
+            > 2 * idle["points"][0]["pool_rss_kib"].as_u64().unwrap(),
+        "three pools hold more than one: {idle}"
+    );
+    assert_eq!(idle["errors"], serde_json::json!([]), "{idle}");
     assert!(idle["baseline_rss_kib"].as_u64().unwrap() > 0, "{idle}");
 
     // The table went to stdout.
