@@ -18,7 +18,7 @@ use crate::client::{self, Ready};
 use crate::drive;
 use crate::hash::Work;
 use crate::pool::PoolProcess;
-use crate::report::{NotifyResult, Percentiles};
+use crate::report::{Fanout, NotifyResult, Percentiles};
 use eyre::{WrapErr, bail, eyre};
 use proofpool_stratum::{self as sv1, ServerMessage};
 use std::time::{Duration, Instant};
@@ -110,6 +110,11 @@ pub(crate) async fn run(
         }
     }
     listeners.abort_all();
+    let pool_fanout = pool
+        .scrape()
+        .await
+        .ok()
+        .and_then(|m| Fanout::from_metrics(&m));
     Ok(NotifyResult {
         connections,
         blocks,
@@ -117,6 +122,7 @@ pub(crate) async fn run(
         first_ms,
         last_ms,
         missing,
+        pool_fanout,
     })
 }
 

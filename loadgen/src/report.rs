@@ -161,6 +161,58 @@ pub(crate) struct NotifyResult {
     pub(crate) last_ms: Vec<f64>,
     /// Listener notifies that did not arrive within a round's limit.
     pub(crate) missing: usize,
+    /// The pool's own view, from `pool_job_fanout_seconds`.
+    pub(crate) pool_fanout: Option<Fanout>,
+}
+
+/// `pool_job_fanout_seconds` read back: from the new block's job being built
+/// to each connection's notify written. Quantiles are bucket upper bounds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Fanout {
+    /// Observations (connections written to, over all blocks).
+    pub(crate) count: f64,
+    /// Upper bound of the median, ms.
+    pub(crate) p50_le_ms: f64,
+    /// Upper bound of the 0.99 quantile, ms.
+    pub(crate) p99_le_ms: f64,
+    /// Share of notifies written within 50 ms.
+    pub(crate) within_50ms: f64,
+}
+
+impl Fanout {
+    /// Reads the histogram out of a `/metrics` scrape.
+    pub(crate) fn from_metrics(m: &std::collections::HashMap<String, f64>) -> Option<Self> {
+        const NAME: &str = "pool_job_fanout_seconds";
+        let count = *m.get(&format!("{NAME}_count"))?;
+        if count <= 0.0 {
+            return None;
+        }
+        let prefix = format!("{NAME}_bucket{{le=\"");
+        let mut buckets: Vec<(f64, f64)> = m
+            .iter()
+            .filter_map(|(k, v)| {
+                let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+                Some((le.parse::<f64>().ok()?, *v))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let quantile = |q: f64| {
+            buckets
+                .iter()
+                .find(|(_, cumulative)| *cumulative >= q * count)
+                .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+        };
+        let within_50ms = buckets
+            .iter()
+            .find(|(le, _)| (*le - 0.05).abs() < 1e-9)
+            .map_or(f64::NAN, |(_, c)| c / count);
+        Some(Self {
+            count,
+            p50_le_ms: quantile(0.5),
+            p99_le_ms: quantile(0.99),
+            within_50ms,
+        })
+    }
 }
 
 /// One step of the idle phase.
@@ -369,6 +421,16 @@ impl Report {
                 worst,
                 n.missing
             );
+            if let Some(f) = &n.pool_fanout {
+                push_line!(
+                    s,
+                    "\npool side (pool_job_fanout_seconds: new block's job built to notify written, kernel send included; {:.0} writes): p50 <= {} ms, p99 <= {} ms, {:.1}% within 50 ms",
+                    f.count,
+                    f.p50_le_ms,
+                    f.p99_le_ms,
+                    f.within_50ms * 100.0
+                );
+            }
         }
         s
     }
@@ -377,6 +439,23 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fanout_quantiles_are_bucket_bounds() {
+        let text = "# TYPE pool_job_fanout_seconds histogram\n\
+            pool_job_fanout_seconds_bucket{le=\"0.01\"} 10\n\
+            pool_job_fanout_seconds_bucket{le=\"0.05\"} 95\n\
+            pool_job_fanout_seconds_bucket{le=\"0.1\"} 100\n\
+            pool_job_fanout_seconds_bucket{le=\"+Inf\"} 100\n\
+            pool_job_fanout_seconds_sum 3.2\n\
+            pool_job_fanout_seconds_count 100\n";
+        let f = Fanout::from_metrics(&crate::pool::parse_metrics(text)).unwrap();
+        assert_eq!(f.count, 100.0);
+        assert_eq!(f.p50_le_ms, 50.0);
+        assert_eq!(f.p99_le_ms, 100.0);
+        assert!((f.within_50ms - 0.95).abs() < 1e-12);
+        assert!(Fanout::from_metrics(&crate::pool::parse_metrics("x 1\n")).is_none());
+    }
 
     #[test]
     fn store_figures_from_counter_deltas() {

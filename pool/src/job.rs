@@ -189,6 +189,8 @@ pub struct Job {
     /// sends the same line under its own id, so a new block costs each
     /// session a copy, not a formatting of the coinbase and branch.
     notify_lines: [std::sync::OnceLock<(String, usize)>; 2],
+    /// When the job was built: the start of its fan-out to the sessions.
+    built: std::time::Instant,
 }
 
 impl std::fmt::Debug for Job {
@@ -269,6 +271,7 @@ impl Job {
                 .map(|t| t.tx.clone())
                 .collect(),
             notify_lines: Default::default(),
+            built: std::time::Instant::now(),
         })
     }
 
@@ -292,6 +295,11 @@ impl Job {
     /// The job id the pool assigned.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// When the job was built, just before it was published.
+    pub fn built(&self) -> std::time::Instant {
+        self.built
     }
 
     /// Whether miners must drop older jobs (`mining.notify`'s last field).

@@ -99,6 +99,9 @@ pub(crate) struct Session {
     validations: u64,
     /// Accepted shares not yet handed to the ban score.
     unscored_accepted: u32,
+    /// When the job on a new block queued in `out` was built; observed in
+    /// `pool_job_fanout_seconds` once the write is done.
+    fanout_from: Option<Instant>,
 }
 
 /// Serves one connection until it closes or the pool stops.
@@ -164,6 +167,10 @@ pub(crate) async fn serve<R, W>(
                 if let Some(job) = job
                     && session.last_job_id != Some(job.id())
                 {
+                    if session.ready() && session.last_prev_hash != Some(job.prev_hash()) {
+                        // Timed once written: the fan-out of a new block.
+                        session.fanout_from = Some(job.built());
+                    }
                     session.send_job(&job, false);
                 }
             }
@@ -211,6 +218,13 @@ pub(crate) async fn serve<R, W>(
             if let Err(e) = written {
                 tracing::debug!(%peer, error = %e, "write failed");
                 break;
+            }
+            if let Some(from) = session.fanout_from.take() {
+                session
+                    .shared
+                    .metrics
+                    .job_fanout_seconds
+                    .record(from.elapsed().as_secs_f64());
             }
             // Given back rather than kept: most connections are idle most
             // of the time, and the next reply is rarely far off in size.
@@ -289,6 +303,7 @@ impl Session {
             limiter,
             validations: 0,
             unscored_accepted: 0,
+            fanout_from: None,
         }
     }
 

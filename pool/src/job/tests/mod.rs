@@ -97,6 +97,7 @@ impl Job {
             witness_commitment: false,
             transactions: Vec::new(),
             notify_lines: Default::default(),
+            built: std::time::Instant::now(),
         }
     }
 }
