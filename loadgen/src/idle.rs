@@ -139,22 +139,7 @@ pub(crate) async fn run(
         let settle = if add >= 1000 { SETTLE } else { SETTLE / 6 };
         tokio::time::sleep(settle).await;
         let rss = procfs::rss_kib(Pid::Of(pid))?;
-        let tcp = procfs::tcp_mem_pages().unwrap_or(0);
-        let n = held.len().max(1) as f64;
-        let point = IdlePoint {
-            connections: held.len(),
-            instances: 1,
-            pool_rss_kib: rss,
-            pool_bytes_per_connection: rss.saturating_sub(baseline) as f64 * 1024.0 / n,
-            kernel_tcp_bytes_per_connection: tcp.saturating_sub(tcp_baseline) as f64 * 4096.0 / n,
-            open_secs,
-        };
-        eprintln!(
-            "[idle] {} connections: pool RSS {} MiB, {:.0} bytes per connection",
-            point.connections,
-            rss / 1024,
-            point.pool_bytes_per_connection
-        );
+        let point = measured(held.len(), 1, (baseline, rss), tcp_baseline, open_secs);
         points.push(point);
         if held.len() < target {
             break;
@@ -286,21 +271,7 @@ async fn scaled_step(
     for pool in &pools {
         rss += procfs::rss_kib(Pid::Of(pool.pid()))?;
     }
-    let tcp = procfs::tcp_mem_pages().unwrap_or(0);
-    let n = opened.max(1) as f64;
-    let point = IdlePoint {
-        connections: opened,
-        instances,
-        pool_rss_kib: rss,
-        pool_bytes_per_connection: rss.saturating_sub(baseline) as f64 * 1024.0 / n,
-        kernel_tcp_bytes_per_connection: tcp.saturating_sub(tcp_baseline) as f64 * 4096.0 / n,
-        open_secs,
-    };
-    eprintln!(
-        "[idle] {opened} connections over {instances} instances: pools' RSS {} MiB, {:.0} bytes per connection",
-        rss / 1024,
-        point.pool_bytes_per_connection
-    );
+    let point = measured(opened, instances, (baseline, rss), tcp_baseline, open_secs);
     drop(holders);
     for pool in pools {
         pool.stop().await;
@@ -406,4 +377,31 @@ pub(crate) fn hold(args: HoldArgs) -> eyre::Result<()> {
     std::io::stdin().read_to_end(&mut sink)?;
     drop(ready);
     Ok(())
+}
+
+/// One step's figures: `connections` held by `instances` pools whose resident
+/// memory together went from `rss.0` to `rss.1` KiB.
+fn measured(
+    connections: usize,
+    instances: usize,
+    (baseline, rss): (u64, u64),
+    tcp_baseline: u64,
+    open_secs: f64,
+) -> IdlePoint {
+    let tcp = procfs::tcp_mem_pages().unwrap_or(0);
+    let n = connections.max(1) as f64;
+    let point = IdlePoint {
+        connections,
+        instances,
+        pool_rss_kib: rss,
+        pool_bytes_per_connection: rss.saturating_sub(baseline) as f64 * 1024.0 / n,
+        kernel_tcp_bytes_per_connection: tcp.saturating_sub(tcp_baseline) as f64 * 4096.0 / n,
+        open_secs,
+    };
+    eprintln!(
+        "[idle] {connections} connections on {instances} pool instance(s): RSS {} MiB, {:.0} bytes per connection",
+        rss / 1024,
+        point.pool_bytes_per_connection
+    );
+    point
 }
