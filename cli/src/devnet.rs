@@ -235,7 +235,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     }
 
     // Bitcoin.
-    let node = proofpool_devtools::Bitcoind::start_in(&args.state_dir.join("bitcoind"), &[])?;
+    // New blocks are announced over ZMQ as well as answered by the long-poll.
+    let zmq = format!("tcp://127.0.0.1:{}", proofpool_devtools::free_port()?);
+    let node = proofpool_devtools::Bitcoind::start_in(
+        &args.state_dir.join("bitcoind"),
+        &[&format!("-zmqpubhashblock={zmq}")],
+    )?;
     if node.cli(&["loadwallet", "devnet"]).is_err() {
         node.cli(&["createwallet", "devnet"])?;
     }
@@ -275,6 +280,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.min_difficulty = "0.000000001".parse()?;
     config.start_difficulty = args.miner_difficulty;
     config.template_refresh = Duration::from_secs(10);
+    config.zmq_hashblock = Some(zmq);
     config.metrics_listen = Some(std::net::SocketAddr::from((
         [127, 0, 0, 1],
         args.metrics_port,

@@ -39,6 +39,11 @@ pub(crate) struct Args {
     /// bitcoind cookie file (else PROOFPOOL_RPC_USER / PROOFPOOL_RPC_PASSWORD).
     #[arg(long)]
     cookie: Option<PathBuf>,
+    /// bitcoind's -zmqpubhashblock endpoint (tcp://HOST:PORT): new blocks are
+    /// fetched as soon as it announces them, beside the long-poll (off when
+    /// not given).
+    #[arg(long)]
+    zmq_hashblock: Option<String>,
     /// Bitcoin network: bitcoin, testnet, testnet4, signet or regtest.
     #[arg(long, default_value = "bitcoin")]
     network: Network,
@@ -225,6 +230,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
+    config.zmq_hashblock = args.zmq_hashblock.clone();
     apply_limits(&args, &mut config);
     open_file_room(config.max_connections);
     config.reconnect_to = args

@@ -35,6 +35,10 @@ pub struct PoolConfig {
     pub template_refresh: Duration,
     /// How long one long-poll `getblocktemplate` may wait.
     pub longpoll_timeout: Duration,
+    /// bitcoind's `-zmqpubhashblock` endpoint (`tcp://HOST:PORT`): each
+    /// announced block fetches a template at once, beside the long-poll;
+    /// `None` relies on the long-poll alone.
+    pub zmq_hashblock: Option<String>,
     /// Most simultaneous connections; past it the pool stops accepting until
     /// one closes.
     pub max_connections: usize,
@@ -107,6 +111,7 @@ impl PoolConfig {
             vardiff: Some(VardiffConfig::default()),
             tls: None,
             reconnect_to: None,
+            zmq_hashblock: None,
             metrics_listen: None,
             epoch_secs: 3600,
             writer: WriterConfig::default(),

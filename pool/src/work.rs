@@ -23,6 +23,8 @@ pub struct WorkSource {
     next_id: AtomicU64,
     refresh: Notify,
     node_up: AtomicBool,
+    /// Woken each time bitcoind answers again after failing.
+    node_back: Notify,
     refresh_every: Duration,
     longpoll_timeout: Duration,
     /// Where every job is recorded before miners see it.
@@ -45,6 +47,7 @@ impl WorkSource {
             next_id: AtomicU64::new(1),
             refresh: Notify::new(),
             node_up: AtomicBool::new(false),
+            node_back: Notify::new(),
             refresh_every,
             longpoll_timeout,
             log: None,
@@ -77,6 +80,12 @@ impl WorkSource {
     /// Whether the last call to bitcoind succeeded.
     pub fn node_up(&self) -> bool {
         self.node_up.load(Ordering::Relaxed)
+    }
+
+    /// Resolves the next time bitcoind serves a template after having
+    /// failed (or for the first time).
+    pub async fn node_back(&self) {
+        self.node_back.notified().await;
     }
 
     /// Fetches one template without long-polling and publishes it.
@@ -136,6 +145,7 @@ impl WorkSource {
                 Ok(_) => {
                     if !self.node_up.swap(true, Ordering::Relaxed) {
                         tracing::info!(node = %self.node.current_url(), "bitcoind is serving templates");
+                        self.node_back.notify_waiters();
                     }
                     backoff = Duration::from_millis(250);
                 }

@@ -521,3 +521,120 @@ async fn protocol_errors_have_codes_and_do_not_stop_other_miners() {
     assert!(resumed, "after a new block the hint is honoured");
     s.teardown().await;
 }
+
+/// The value of an unlabelled series in a metrics page, 0 when absent.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zmq_hashblock_brings_blocks_found_elsewhere() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let zmq = format!(
+        "tcp://127.0.0.1:{}",
+        proofpool_devtools::free_port().unwrap()
+    );
+    let node = Bitcoind::start(&[&format!("-zmqpubhashblock={zmq}")]).unwrap();
+    let payout = Address::from_str("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080")
+        .unwrap()
+        .require_network(Network::Regtest)
+        .unwrap();
+    // Blocks "found elsewhere" pay a P2WSH(OP_TRUE) address, not the pool.
+    let elsewhere =
+        Address::p2wsh(&bitcoin::ScriptBuf::from(vec![0x51]), Network::Regtest).to_string();
+    node.cli(&["generatetoaddress", "1", &elsewhere]).unwrap();
+    let dir = TempDir::new("pool-zmq").unwrap();
+    let config = |endpoint: &str| {
+        let mut config = PoolConfig::new(
+            vec![NodeEndpoint {
+                url: node.rpc_url().parse().unwrap(),
+                auth: NodeAuth::Cookie(node.cookie_path()),
+            }],
+            Network::Regtest,
+            payout.script_pubkey(),
+        );
+        config.zmq_hashblock = Some(endpoint.to_owned());
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        config
+    };
+    let store = || async {
+        Store::open(&dir.sqlite_url("pool.db"), &StoreOptions::default())
+            .await
+            .unwrap()
+    };
+
+    // An endpoint that is not one is refused at start, naming the key.
+    let err = Pool::new(config("127.0.0.1:28332"), store().await)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("zmq_hashblock"), "{err}");
+
+    let pool = Pool::new(config(&zmq), store().await).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = pool.clone();
+    let server = tokio::spawn(async move {
+        runner
+            .run(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    let mut miner = Raw::connect(addr).await;
+    miner
+        .send(concat!(
+            r#"{"id":1,"method":"mining.subscribe","params":[]}"#,
+            "\n",
+            r#"{"id":2,"method":"mining.authorize","params":["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","x"]}"#,
+            "\n",
+        ))
+        .await;
+    let first = miner.notify().await;
+    // Subscribed before any block is announced (a SUB socket misses what
+    // was published before it joined).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while metric(&pool.render_metrics().unwrap(), "pool_zmq_connected") != 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Blocks from another miner: each reaches this one as clean work, and
+    // each was announced over ZMQ (retried a few times, bounded, in case the
+    // subscription was still on its way to bitcoind).
+    let mut announced = 0.0;
+    for _ in 0..3 {
+        node.cli(&["generatetoaddress", "1", &elsewhere]).unwrap();
+        let job = loop {
+            let job = miner.notify().await;
+            if job["params"][8] == true {
+                break job;
+            }
+        };
+        assert_ne!(job["params"][1], first["params"][1], "work on the new tip");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            announced = metric(&pool.render_metrics().unwrap(), "pool_zmq_hashblock_total");
+            if announced >= 1.0 || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if announced >= 1.0 {
+            break;
+        }
+    }
+    assert!(announced >= 1.0, "no hashblock message arrived");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
+}

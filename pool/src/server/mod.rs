@@ -19,6 +19,7 @@ mod lines;
 mod session;
 mod telemetry;
 mod tls;
+mod zmq;
 
 pub use blocks::FoundBlock;
 pub use tls::TlsFiles;
@@ -218,6 +219,9 @@ impl Pool {
                 .validate()
                 .map_err(|e| PoolError::Config(format!("vardiff: {e}")))?;
         }
+        if let Some(endpoint) = &config.zmq_hashblock {
+            zmq::check_endpoint(endpoint).map_err(PoolError::Config)?;
+        }
         if config.max_shares_per_second == Some(0) {
             return Err(PoolError::Config(
                 "max_shares_per_second must be positive (None for no limit)".to_owned(),
@@ -391,6 +395,13 @@ impl Pool {
             shared.clone(),
             stopped(aux_stop_rx.clone()),
         ));
+        if let Some(endpoint) = shared.config.zmq_hashblock.clone() {
+            aux.spawn(zmq::follow(
+                shared.clone(),
+                endpoint,
+                stopped(aux_stop_rx.clone()),
+            ));
+        }
         let metrics_listener = self
             .metrics_listener
             .lock()

@@ -141,6 +141,8 @@ pub(crate) struct Metrics {
     pub(crate) job_fanout_seconds: Histogram,
     pub(crate) template_age: Gauge,
     pub(crate) node_connected: Gauge,
+    pub(crate) zmq_connected: Gauge,
+    pub(crate) zmq_blocks: Counter,
     pub(crate) store_batch_size: Gauge,
     pub(crate) store_commit_seconds: Gauge,
     pub(crate) store_commit_seconds_max: Gauge,
@@ -216,6 +218,8 @@ impl Metrics {
             job_fanout_seconds: Histogram::noop(),
             template_age: Gauge::noop(),
             node_connected: Gauge::noop(),
+            zmq_connected: Gauge::noop(),
+            zmq_blocks: Counter::noop(),
             store_batch_size: Gauge::noop(),
             store_commit_seconds: Gauge::noop(),
             store_commit_seconds_max: Gauge::noop(),
@@ -327,6 +331,15 @@ impl Metrics {
                 "pool_node_connected",
                 None,
                 "1 while the last call to bitcoind succeeded.",
+            ),
+            zmq_connected: r.gauge(
+                "pool_zmq_connected",
+                None,
+                "1 while subscribed to bitcoind's ZMQ hashblock feed (with zmq_hashblock set).",
+            ),
+            zmq_blocks: r.counter(
+                "pool_zmq_hashblock_total",
+                "Blocks bitcoind announced over ZMQ hashblock.",
             ),
             store_batch_size: r.gauge(
                 "pool_store_batch_size",
