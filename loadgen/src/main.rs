@@ -274,12 +274,13 @@ impl StoreSetup {
             });
         }
         eprintln!("starting a throwaway PostgreSQL cluster");
-        let pg = Postgres::start()?;
+        // Durable, as the figures claim: the test clusters run without fsync.
+        let pg = Postgres::start_durable()?;
         Ok(Self {
             url: pg.url(),
             name: "postgres",
             detail: format!(
-                "PostgreSQL from {}, default settings (fsync on, synchronous_commit on), data on {}",
+                "PostgreSQL from {}, fsync on, synchronous_commit on, shared_buffers 2GB, wal_buffers 64MB, max_wal_size 8GB, checkpoint_timeout 15min; data on {}",
                 pg.bin_dir().display(),
                 procfs::fs_type(pg.data_dir())
             ),

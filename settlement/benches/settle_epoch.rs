@@ -195,7 +195,7 @@ fn main() {
         let dir = proofpool_devtools::TempDir::new("bench-settle").unwrap();
         bench("sqlite", &dir.sqlite_url("pool.db"), dir.path()).await;
         if std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1") {
-            let pg = proofpool_devtools::Postgres::start().unwrap();
+            let pg = proofpool_devtools::Postgres::start_durable().unwrap();
             let dir = proofpool_devtools::TempDir::new("bench-settle-pg").unwrap();
             bench("postgres", &pg.url(), dir.path()).await;
         }

@@ -105,6 +105,14 @@ pub enum PostgresError {
     },
 }
 
+/// `fsync=` and the settings a production server would have beside it (as
+/// pgtune suggests for this machine's size: shared buffers, WAL buffers,
+/// checkpoint spacing), for [`Postgres::start_durable`]. The load
+/// benchmark's report names them; change both together.
+const DURABLE_SETTINGS: &str = "on -c shared_buffers=2GB -c wal_buffers=64MB \
+     -c max_wal_size=8GB -c min_wal_size=1GB -c checkpoint_timeout=15min \
+     -c checkpoint_completion_target=0.9";
+
 /// Wraps an I/O error with what was being done.
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PostgresError {
     let what = what.into();
@@ -124,6 +132,8 @@ pub struct Postgres {
     run_as: Option<ServiceUser>,
     /// `None` only once dropped.
     watchdog: Option<Watchdog>,
+    /// Whether the server fsyncs (benchmarks), or not (tests).
+    durable: bool,
     /// The cluster, the unix socket, the logs. Deleted after `drop` has
     /// stopped the server (fields drop after `Drop::drop`).
     dir: TempDir,
@@ -132,8 +142,21 @@ pub struct Postgres {
 impl Postgres {
     /// Initialises and starts a new cluster and creates the database
     /// `proofpool`. Takes about a second; the server start is bounded by
-    /// `pg_ctl -w -t 60`.
+    /// `pg_ctl -w -t 60`. The server runs with `fsync=off`: a test throws
+    /// the cluster away, so a crash of the machine costs nothing.
     pub fn start() -> Result<Self, PostgresError> {
+        Self::start_with(false)
+    }
+
+    /// [`start`](Self::start), but durable (`fsync=on`,
+    /// `synchronous_commit=on`) and sized like a production server (see
+    /// `DURABLE_SETTINGS`): what benchmarks of commit latency and throughput
+    /// must measure.
+    pub fn start_durable() -> Result<Self, PostgresError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<Self, PostgresError> {
         let bin = find_bin_dir()?;
         let run_as = if effective_uid()? == 0 {
             Some(ServiceUser::lookup()?)
@@ -155,6 +178,7 @@ impl Postgres {
             port: 0,
             run_as,
             watchdog: Some(watchdog),
+            durable,
             dir,
         };
         pg.init()?;
@@ -208,11 +232,17 @@ impl Postgres {
             attempt += 1;
             let port = crate::free_port().map_err(io("cannot find a free port on 127.0.0.1"))?;
             // pg_ctl hands these to the server through /bin/sh, hence the quoting.
-            // fsync=off: a crash loses the cluster, which a test throws away anyway.
+            // fsync=off (tests): a crash loses the cluster, which a test
+            // throws away anyway.
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -c port={port} -k {} -c fsync=off \
+                "-c listen_addresses=127.0.0.1 -c port={port} -k {} -c fsync={} \
                  -c max_connections=200",
-                sh_quote(&self.dir.path().to_string_lossy())
+                sh_quote(&self.dir.path().to_string_lossy()),
+                if self.durable {
+                    DURABLE_SETTINGS
+                } else {
+                    "off"
+                }
             );
             let log_start = fs::metadata(&log).map_or(0, |m| m.len());
             let mut cmd = self.server_command("pg_ctl");
