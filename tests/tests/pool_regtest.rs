@@ -3,6 +3,8 @@
 //! transactions and the coinbase pays the pool; and the protocol's error
 //! paths answer with the right codes without disturbing other miners.
 
+mod common;
+
 use bitcoin::{Address, Network};
 use proofpool_devtools::{Bitcoind, SegwitWallet, TempDir};
 use proofpool_miner::{MinerConfig, MinerStats};
@@ -31,10 +33,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::init_tracing();
     let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
     node.cli(&["createwallet", "w"]).unwrap();
     // Segwit spends in the mempool, built and signed with rust-bitcoin, so the
@@ -531,10 +530,7 @@ fn metric(page: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zmq_hashblock_brings_blocks_found_elsewhere() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::init_tracing();
     let zmq = format!(
         "tcp://127.0.0.1:{}",
         proofpool_devtools::free_port().unwrap()
@@ -574,20 +570,9 @@ async fn zmq_hashblock_brings_blocks_found_elsewhere() {
         .unwrap_err();
     assert!(err.to_string().contains("zmq_hashblock"), "{err}");
 
-    let pool = Pool::new(config(&zmq), store().await).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runner = pool.clone();
-    let server = tokio::spawn(async move {
-        runner
-            .run(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    let mut miner = Raw::connect(addr).await;
+    let serving = common::serve(Pool::new(config(&zmq), store().await).await.unwrap()).await;
+    let pool = serving.pool.clone();
+    let mut miner = Raw::connect(serving.addr).await;
     miner
         .send(concat!(
             r#"{"id":1,"method":"mining.subscribe","params":[]}"#,
@@ -631,10 +616,5 @@ async fn zmq_hashblock_brings_blocks_found_elsewhere() {
         }
     }
     assert!(announced >= 1.0, "no hashblock message arrived");
-
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), server)
-        .await
-        .unwrap()
-        .unwrap();
+    serving.stop().await;
 }

@@ -600,29 +600,12 @@ async fn write_batch(
                 Vec::new()
             } else {
                 let committed = assign!(tx, n, batch);
-                // The three 256-bit integers of every share as big-endian
-                // bytes, made once and bound by reference (not three small
-                // allocations per share).
-                let wide: Vec<[[u8; 32]; 3]> = batch
-                    .iter()
-                    .map(|p| {
-                        let s = &p.share;
-                        [
-                            s.share_target.to_be_bytes::<32>(),
-                            s.work.to_be_bytes::<32>(),
-                            s.network_target.to_be_bytes::<32>(),
-                        ]
-                    })
-                    .collect();
                 let mut at = 0;
                 for size in chunk_sizes(batch.len()) {
-                    let rows = batch[at..at + size]
-                        .iter()
-                        .zip(&committed[at..at + size])
-                        .zip(&wide[at..at + size]);
+                    let rows = batch[at..at + size].iter().zip(&committed[at..at + size]);
                     at += size;
                     let mut q = sqlx::query(share_insert_sql(size));
-                    for ((p, c), [share_target, work, network_target]) in rows {
+                    for (p, c) in rows {
                         let s = &p.share;
                         q = q
                             .bind(i64_of(c.seq))
@@ -638,9 +621,9 @@ async fn write_batch(
                             .bind(i64::from(s.nonce))
                             .bind(i64::from(s.version))
                             .bind(s.hash.as_slice())
-                            .bind(share_target.as_slice())
-                            .bind(work.as_slice())
-                            .bind(network_target.as_slice());
+                            .bind(s.share_target.to_be_bytes::<32>().to_vec())
+                            .bind(s.work.to_be_bytes::<32>().to_vec())
+                            .bind(s.network_target.to_be_bytes::<32>().to_vec());
                     }
                     q.execute(&mut *tx).await?;
                 }
