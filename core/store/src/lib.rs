@@ -169,6 +169,10 @@ impl Store {
                 .statement_cache_capacity(512);
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.max(1))
+                // A SQLite connection is a thread and a file, not a socket
+                // that can break: pinging it before every use only added a
+                // round trip to its thread to each share commit.
+                .test_before_acquire(false)
                 .acquire_timeout(options.busy_timeout)
                 .connect_with(connect)
                 .await?;

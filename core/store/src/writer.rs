@@ -131,11 +131,13 @@ impl ShareLog {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
         let (stop_checkpoints, stopped) = oneshot::channel();
+        let committed = Arc::new(tokio::sync::Notify::new());
         if let Db::Sqlite(pool) = &store.db {
-            tokio::spawn(checkpoint_wal(pool.clone(), stopped));
+            tokio::spawn(checkpoint_wal(pool.clone(), committed.clone(), stopped));
         }
         let writer = Writer {
             _stop_checkpoints: stop_checkpoints,
+            committed,
             store,
             config,
             shares: shares_rx,
@@ -244,6 +246,8 @@ impl ShareLog {
 struct Writer {
     /// Dropped with the writer, which ends the WAL checkpointer.
     _stop_checkpoints: oneshot::Sender<()>,
+    /// Told of every commit: wakes the WAL checkpointer (SQLite).
+    committed: Arc<tokio::sync::Notify>,
     store: Store,
     config: WriterConfig,
     shares: mpsc::Receiver<Pending>,
@@ -369,6 +373,7 @@ impl Writer {
                         // share is durable all the same.
                         let _ = p.ack.send(Ok(committed));
                     }
+                    self.committed.notify_one();
                     return;
                 }
                 Err(e) => {
@@ -395,27 +400,45 @@ impl Writer {
     }
 }
 
-/// How often the SQLite WAL is checkpointed in the background.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The least time between two background checkpoints of the SQLite WAL.
+///
+/// Short on purpose. Each checkpoint writes the pages committed since the
+/// last one into the database file and syncs it, and every commit's WAL sync
+/// meanwhile queues behind that write on the same disk: the smaller each
+/// checkpoint, the shorter the commits stuck behind it. At 50k shares/s on
+/// the development VM the p99 submit latency was 13.6-13.9 ms with a
+/// checkpoint every second, 8.5-9.5 ms every 250 ms, 5.4-6.1 ms every 50 ms
+/// and 5.2-5.3 ms every 10 ms (`proofpool-load --phases rate`).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// Copies the SQLite WAL back into the database file from its own
-/// connection, every [`CHECKPOINT_EVERY`], until `stop` resolves. A passive
-/// checkpoint never blocks the writer; without it, SQLite runs the
-/// checkpoint inside whichever commit crosses `wal_autocheckpoint`, and that
-/// commit (and every share waiting on it) takes tens of milliseconds.
-async fn checkpoint_wal(pool: sqlx::SqlitePool, mut stop: oneshot::Receiver<()>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// connection after commits, at most once per [`CHECKPOINT_EVERY`], until
+/// `stop` resolves; an idle pool does not wake up for it. A passive
+/// checkpoint never blocks the writer. Without it SQLite runs the checkpoint
+/// inside whichever commit crosses `wal_autocheckpoint`, and that commit
+/// (and every share waiting on it) takes tens of milliseconds.
+async fn checkpoint_wal(
+    pool: sqlx::SqlitePool,
+    committed: Arc<tokio::sync::Notify>,
+    mut stop: oneshot::Receiver<()>,
+) {
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = tick.tick() => {}
+            () = committed.notified() => {}
         }
+        let started = tokio::time::Instant::now();
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
             tracing::debug!(error = %e, "background WAL checkpoint failed; SQLite's own checkpoint still runs");
+        }
+        // Commits made meanwhile left a permit: the next pass starts once
+        // the interval is up.
+        tokio::select! {
+            _ = &mut stop => return,
+            () = tokio::time::sleep_until(started + CHECKPOINT_EVERY) => {}
         }
     }
 }

@@ -29,7 +29,7 @@ use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,10 @@ pub(crate) struct Session {
     sent_difficulty: Option<Difficulty>,
     jobs: HashMap<String, SentJob>,
     job_seq: u64,
-    seen: HashSet<ShareKey>,
+    /// Shares accepted on live jobs, for duplicates. Hashed with foldhash
+    /// (seeded per process): std's SipHash made rehashing these sets, which
+    /// under load grow together on every connection, a visible stall.
+    seen: foldhash::HashSet<ShareKey>,
     /// The previous-block hash of the last job sent.
     last_prev_hash: Option<bitcoin::BlockHash>,
     /// The pool's id of the last job sent.
@@ -285,7 +288,7 @@ impl Session {
             sent_difficulty: None,
             jobs: HashMap::new(),
             job_seq: 0,
-            seen: HashSet::new(),
+            seen: foldhash::HashSet::default(),
             last_prev_hash: None,
             last_job_id: None,
             extranonce_subscribed: false,
