@@ -280,7 +280,7 @@ impl StoreSetup {
             url: pg.url(),
             name: "postgres",
             detail: format!(
-                "PostgreSQL from {}, fsync on, synchronous_commit on, shared_buffers 2GB, wal_buffers 64MB, max_wal_size 8GB, checkpoint_timeout 15min; data on {}",
+                "PostgreSQL from {}, fsync on, synchronous_commit on, shared_buffers 2GB, wal_buffers 64MB, max_wal_size 8GB, checkpoint_timeout 15min, 2 GiB of WAL segments written beforehand for recycling (as on a server in service); data on {}",
                 pg.bin_dir().display(),
                 procfs::fs_type(pg.data_dir())
             ),
