@@ -8,7 +8,7 @@ mod common;
 use bitcoin::{Address, Network};
 use proofpool_devtools::{Bitcoind, SegwitWallet, TempDir};
 use proofpool_miner::{MinerConfig, MinerStats};
-use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use proofpool_pool::{Pool, PoolConfig};
 use proofpool_store::{BlockStatus, Store, StoreOptions};
 use serde_json::Value;
 use std::str::FromStr;
@@ -50,10 +50,7 @@ async fn setup() -> Setup {
         .require_network(Network::Regtest)
         .unwrap();
     let mut config = PoolConfig::new(
-        vec![NodeEndpoint {
-            url: node.rpc_url().parse().unwrap(),
-            auth: NodeAuth::Cookie(node.cookie_path()),
-        }],
+        vec![common::endpoint(&node)],
         Network::Regtest,
         payout.script_pubkey(),
     );
@@ -547,10 +544,7 @@ async fn zmq_hashblock_brings_blocks_found_elsewhere() {
     let dir = TempDir::new("pool-zmq").unwrap();
     let config = |endpoint: &str| {
         let mut config = PoolConfig::new(
-            vec![NodeEndpoint {
-                url: node.rpc_url().parse().unwrap(),
-                auth: NodeAuth::Cookie(node.cookie_path()),
-            }],
+            vec![common::endpoint(&node)],
             Network::Regtest,
             payout.script_pubkey(),
         );

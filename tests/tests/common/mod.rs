@@ -28,6 +28,14 @@ pub(crate) fn init_tracing() {
         .try_init();
 }
 
+/// `node`'s RPC endpoint, with cookie auth.
+pub(crate) fn endpoint(node: &Bitcoind) -> NodeEndpoint {
+    NodeEndpoint {
+        url: node.rpc_url().parse().unwrap(),
+        auth: NodeAuth::Cookie(node.cookie_path()),
+    }
+}
+
 /// A regtest bitcoind with a wallet, mature coins and a pool payout address.
 pub(crate) struct RegtestNode {
     /// The node (stopped and its datadir removed on drop).
@@ -64,10 +72,7 @@ pub(crate) fn regtest_node(blocks: u32, spends: u8) -> RegtestNode {
 impl RegtestNode {
     /// The node's RPC endpoint, with cookie auth.
     pub(crate) fn endpoint(&self) -> NodeEndpoint {
-        NodeEndpoint {
-            url: self.node.rpc_url().parse().unwrap(),
-            auth: NodeAuth::Cookie(self.node.cookie_path()),
-        }
+        endpoint(&self.node)
     }
 
     /// Pool defaults on this node, paying [`Self::payout`], at a difficulty
