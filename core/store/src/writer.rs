@@ -20,6 +20,8 @@
 
 use crate::model::{BlockRecord, Committed, JobRecord, NewShare, WorkerSeen};
 use crate::{Db, Store, StoreError, i64_of};
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -145,6 +147,7 @@ impl ShareLog {
             stats: stats.clone(),
             carry: Vec::new(),
             flushes: Vec::new(),
+            sqlite: None,
         };
         let task = match writer.store.db {
             // On SQLite the writer gets a thread and a runtime of its own:
@@ -256,6 +259,8 @@ struct Writer {
     /// Control records from a batch that failed, written with the next one.
     carry: Vec<Control>,
     flushes: Vec<oneshot::Sender<()>>,
+    /// SQLite: the writer's own connection, kept between commits.
+    sqlite: Option<PoolConnection<Sqlite>>,
 }
 
 impl Writer {
@@ -303,7 +308,11 @@ impl Writer {
                     }
                     Err(mpsc::error::TryRecvError::Empty) => {}
                 }
-                if batch.is_empty() || !self.flushes.is_empty() {
+                // With no delay configured, commit what has queued. Waiting
+                // on an already-passed deadline is not free: tokio's timer
+                // fires on its next millisecond tick, and that wait was
+                // over half of every commit cycle at 50k shares/s.
+                if batch.is_empty() || !self.flushes.is_empty() || self.config.max_delay.is_zero() {
                     break;
                 }
                 match tokio::time::timeout_at(deadline, self.shares.recv()).await {
@@ -355,7 +364,7 @@ impl Writer {
         let mut backoff = Duration::from_millis(10);
         loop {
             let attempt = Instant::now();
-            match write_batch(&self.store, &records, batch).await {
+            match write_batch(&self.store, &mut self.sqlite, &records, batch).await {
                 Ok(first) => {
                     let micros = u64::try_from(attempt.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let n = batch.len() as u64;
@@ -511,78 +520,114 @@ macro_rules! write_records {
     };
 }
 
-/// Rows per multi-row `INSERT` on SQLite (16 columns: 8192 parameters, well
-/// under the bundled SQLite's limit). Each statement is one round trip to
-/// sqlx's SQLite worker thread, so bigger chunks mean fewer hand-offs.
+/// Most rows in one share `INSERT` on SQLite (15 parameters a row: 7680,
+/// well under the bundled SQLite's limit).
 const SQLITE_CHUNK: usize = 512;
 
-const SHARE_COLUMNS: &str = "INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
-     extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, network_target) ";
+/// The row counts SQLite share statements are prepared for. A batch is
+/// padded with all-`NULL` rows (skipped by the `INSERT`) up to the next of
+/// these sizes, so a handful of statements, each prepared once, cover every
+/// batch (8192 parameters take SQLite about a millisecond to prepare), at a
+/// cost of at most a third more bound rows.
+const SQLITE_SIZES: [usize; 18] = [
+    1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512,
+];
 
-/// Batches smaller than this are written as one statement of exactly their
-/// size; bigger ones in power-of-two chunks, then one exact remainder. At
-/// 50k shares/s a commit holds about a hundred shares, and every statement
-/// is a hand-off to sqlx's SQLite thread: 100 rows took five statements as
-/// powers of two, and take two this way.
-const SQLITE_EXACT: usize = 64;
+/// The smallest of [`SQLITE_SIZES`] that holds `rows` (1 to [`SQLITE_CHUNK`]).
+fn padded(rows: usize) -> usize {
+    SQLITE_SIZES
+        .iter()
+        .copied()
+        .find(|&size| size >= rows)
+        .unwrap_or(SQLITE_CHUNK)
+}
 
-/// The share `INSERT` for `rows` rows (1 to [`SQLITE_EXACT`], or a power of
-/// two up to [`SQLITE_CHUNK`]), built once. A batch is cut into chunks of
-/// these sizes only (fewer than sqlx's statement cache holds), so every
-/// statement the writer runs is prepared once: a statement of any other size
-/// would be parsed and prepared anew (8192 parameters take SQLite about a
-/// millisecond to prepare).
-fn share_insert_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        let row = format!("({})", vec!["?"; 16].join(", "));
-        (0..=SQLITE_CHUNK)
-            .map(|n| {
-                if n == 0 || !(n <= SQLITE_EXACT || n.is_power_of_two()) {
-                    String::new()
-                } else {
-                    format!("{SHARE_COLUMNS}VALUES {}", vec![row.as_str(); n].join(", "))
-                }
-            })
-            .collect()
+/// What one SQLite statement does besides inserting shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The whole commit in one round trip to sqlx's SQLite thread: begin,
+    /// insert, take the sequence numbers, commit.
+    Whole,
+    /// A full chunk of a batch too big for one statement.
+    Chunk,
+    /// The last rows of a batch, then the sequence numbers and the commit.
+    Tail,
+}
+
+/// The epoch of a share timed `ms`, given the `pool_state` row `s`: the
+/// epoch its time falls in ([`crate::EpochClock::epoch_of_ms`]), but never
+/// one already closed. Integer arithmetic on non-negative values in both
+/// backends; [`assign_epochs`] computes the same for the acknowledgements.
+fn epoch_sql(max: &str, ms: &str) -> String {
+    format!(
+        "{max}({max}({ms} / 1000 - s.genesis_unix, 0) / {max}(s.epoch_secs, 1) + 1, s.closed_epoch + 1)"
+    )
+}
+
+/// Advances the sequence counter by the batch size (bound twice) and returns
+/// the batch's first number with the epoch clock.
+const TAKE_SEQ: &str = "UPDATE pool_state SET next_seq = next_seq + ? WHERE id = 1 \
+     RETURNING next_seq - ?, closed_epoch, genesis_unix, epoch_secs";
+
+/// The SQLite statement for `part` with `rows` rows (one of [`SQLITE_SIZES`]),
+/// built once. Each row binds its index in the batch and the share's 14
+/// fields; its sequence number is `pool_state.next_seq` plus the index (the
+/// counter moves in [`TAKE_SEQ`] after the last row is in, inside the same
+/// `BEGIN IMMEDIATE` transaction), and its epoch comes from [`epoch_sql`].
+fn sqlite_sql(part: Part, rows: usize) -> &'static str {
+    type Built = [Vec<String>; 3];
+    static SQL: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
+    let built = SQL.get_or_init(|| {
+        let row = format!("({})", vec!["?"; 15].join(", "));
+        let insert = |rows: usize| {
+            format!(
+                "INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
+                 extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, \
+                 network_target) SELECT s.next_seq + v.column1, {}, v.column2, v.column3, \
+                 v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, \
+                 v.column11, v.column12, v.column13, v.column14, v.column15 \
+                 FROM (VALUES {}) AS v, pool_state AS s \
+                 WHERE s.id = 1 AND v.column1 IS NOT NULL",
+                epoch_sql("max", "v.column2"),
+                vec![row.as_str(); rows].join(", ")
+            )
+        };
+        let each = |f: &dyn Fn(String) -> String| -> Vec<String> {
+            SQLITE_SIZES.iter().map(|&rows| f(insert(rows))).collect()
+        };
+        [
+            each(&|ins| format!("BEGIN IMMEDIATE; {ins}; {TAKE_SEQ}; COMMIT")),
+            each(&|ins| ins),
+            each(&|ins| format!("{ins}; {TAKE_SEQ}; COMMIT")),
+        ]
     });
-    &all[rows]
+    let at = SQLITE_SIZES
+        .iter()
+        .position(|&size| size == rows)
+        .unwrap_or(SQLITE_SIZES.len() - 1);
+    &built[part as usize][at]
 }
 
-/// Chunk sizes covering `n` rows: whole [`SQLITE_CHUNK`]s, then the binary
-/// digits of the rest that are at least [`SQLITE_EXACT`], largest first, then
-/// what is left in one statement.
-fn chunk_sizes(n: usize) -> impl Iterator<Item = usize> {
-    let full = n / SQLITE_CHUNK;
-    let rest = n % SQLITE_CHUNK;
-    let tail = rest % SQLITE_EXACT;
-    std::iter::repeat_n(SQLITE_CHUNK, full)
-        .chain(
-            (SQLITE_EXACT.trailing_zeros()..SQLITE_CHUNK.trailing_zeros())
-                .rev()
-                .map(|bits| 1usize << bits)
-                .filter(move |size| rest & size != 0),
-        )
-        .chain((tail > 0).then_some(tail))
+/// How a batch of `n` shares (at least one) is cut into SQLite statements:
+/// all in one [`Part::Whole`] when it fits and nothing else is written with
+/// it, otherwise full [`Part::Chunk`]s and a [`Part::Tail`], after a
+/// separate `BEGIN IMMEDIATE` and the control records. Each item is the part,
+/// its first share and its padded row count.
+fn sqlite_plan(n: usize, alone: bool) -> impl Iterator<Item = (Part, usize, usize)> {
+    let chunks = (n - 1) / SQLITE_CHUNK;
+    let tail_at = chunks * SQLITE_CHUNK;
+    let last = if alone && chunks == 0 {
+        Part::Whole
+    } else {
+        Part::Tail
+    };
+    (0..chunks)
+        .map(|c| (Part::Chunk, c * SQLITE_CHUNK, SQLITE_CHUNK))
+        .chain(std::iter::once((last, tail_at, padded(n - tail_at))))
 }
 
-/// Takes `n` sequence numbers from the `pool_state` row (locking it until
-/// the transaction ends) and assigns each share its epoch: the one its
-/// acceptance time falls in, but never one already closed for settlement.
-macro_rules! assign {
-    ($tx:expr, $n:expr, $batch:expr) => {{
-        let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(
-            "UPDATE pool_state SET next_seq = next_seq + $1 WHERE id = 1 \
-             RETURNING next_seq - $1, closed_epoch, genesis_unix, epoch_secs",
-        )
-        .bind($n)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        let (first, closed, genesis, secs) = row.ok_or(StoreError::NotInitialised)?;
-        assign_epochs(first, closed, genesis, secs, $batch)
-    }};
-}
-
+/// Computes each share's sequence number and epoch from the batch's first
+/// number and the epoch clock, as the `INSERT` did.
 fn assign_epochs(
     first: i64,
     closed: i64,
@@ -609,98 +654,201 @@ fn assign_epochs(
         .collect()
 }
 
+/// The row [`TAKE_SEQ`] returns: first sequence number, newest closed epoch,
+/// genesis, epoch length.
+type Taken = (i64, i64, i64, i64);
+
 async fn write_batch(
     store: &Store,
+    sqlite: &mut Option<PoolConnection<Sqlite>>,
     records: &[Control],
     batch: &[Pending],
 ) -> Result<Vec<Committed>, StoreError> {
-    let n = i64_of(batch.len() as u64);
-    let committed = match &store.db {
+    match &store.db {
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            write_records!(tx, records);
-            let committed = if batch.is_empty() {
-                Vec::new()
-            } else {
-                let committed = assign!(tx, n, batch);
-                let mut at = 0;
-                for size in chunk_sizes(batch.len()) {
-                    let rows = batch[at..at + size].iter().zip(&committed[at..at + size]);
-                    at += size;
-                    let mut q = sqlx::query(share_insert_sql(size));
-                    for (p, c) in rows {
-                        let s = &p.share;
-                        q = q
-                            .bind(i64_of(c.seq))
-                            .bind(i64_of(c.epoch))
-                            .bind(i64_of(s.time_ms))
-                            .bind(i64::from(s.instance))
-                            .bind(i64_of(s.job_id))
-                            .bind(s.miner.as_slice())
-                            .bind(s.worker.as_str())
-                            .bind(s.extranonce1.as_slice())
-                            .bind(s.extranonce2.as_slice())
-                            .bind(i64::from(s.ntime))
-                            .bind(i64::from(s.nonce))
-                            .bind(i64::from(s.version))
-                            .bind(s.hash.as_slice())
-                            .bind(s.share_target.to_be_bytes::<32>().to_vec())
-                            .bind(s.work.to_be_bytes::<32>().to_vec())
-                            .bind(s.network_target.to_be_bytes::<32>().to_vec());
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                committed
+            let conn = match sqlite {
+                Some(conn) => conn,
+                None => sqlite.insert(pool.acquire().await?),
             };
-            tx.commit().await?;
-            committed
+            let written = write_sqlite(conn, records, batch).await;
+            if written.is_err()
+                && let Some(mut conn) = sqlite.take()
+            {
+                // A transaction may be left open; closing the connection
+                // rolls it back. The next batch opens a fresh one.
+                conn.close_on_drop();
+            }
+            written
         }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            write_records!(tx, records);
-            let committed = if batch.is_empty() {
-                Vec::new()
-            } else {
-                let committed = assign!(tx, n, batch);
-                let cols = PgColumns::new(batch, &committed);
-                sqlx::query(
-                    "INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
-                     extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, network_target) \
-                     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], \
-                     $6::bytea[], $7::text[], $8::bytea[], $9::bytea[], $10::int8[], $11::int8[], \
-                     $12::int8[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[])",
-                )
-                .bind(cols.seq)
-                .bind(cols.epoch)
-                .bind(cols.time_ms)
-                .bind(cols.instance)
-                .bind(cols.job_id)
-                .bind(cols.miner)
-                .bind(cols.worker)
-                .bind(cols.extranonce1)
-                .bind(cols.extranonce2)
-                .bind(cols.ntime)
-                .bind(cols.nonce)
-                .bind(cols.version)
-                .bind(cols.hash)
-                .bind(cols.share_target)
-                .bind(cols.work)
-                .bind(cols.network_target)
-                .execute(&mut *tx)
-                .await?;
-                committed
-            };
-            tx.commit().await?;
-            committed
+        Db::Postgres(pool) => write_postgres(pool, records, batch).await,
+    }
+}
+
+/// One SQLite commit on the writer's own connection. A batch of up to
+/// [`SQLITE_CHUNK`] shares with no jobs, workers or blocks (nearly every
+/// commit) is a single statement, so a single hand-off to sqlx's SQLite
+/// thread and back: under load every hand-off waits for a CPU, and five of
+/// them per commit (begin, sequence, two inserts, commit) were most of the
+/// writer's cycle.
+async fn write_sqlite(
+    conn: &mut SqliteConnection,
+    records: &[Control],
+    batch: &[Pending],
+) -> Result<Vec<Committed>, StoreError> {
+    let mut plan = (!batch.is_empty())
+        .then(|| sqlite_plan(batch.len(), records.is_empty()))
+        .into_iter()
+        .flatten()
+        .peekable();
+    // Unless the batch is one `Part::Whole` statement, the transaction is
+    // opened on its own, with the records, and the last part commits it.
+    if plan.peek().is_none_or(|&(part, _, _)| part != Part::Whole) {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        write_records!(conn, records);
+        if batch.is_empty() {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            return Ok(Vec::new());
         }
+    }
+    let n = i64_of(batch.len() as u64);
+    let mut taken: Option<Taken> = None;
+    for (part, at, rows) in plan {
+        let shares = &batch[at..batch.len().min(at + rows)];
+        let mut q = sqlx::query(sqlite_sql(part, rows));
+        for (i, p) in shares.iter().enumerate() {
+            let s = &p.share;
+            q = q
+                .bind(i64_of((at + i) as u64))
+                .bind(i64_of(s.time_ms))
+                .bind(i64::from(s.instance))
+                .bind(i64_of(s.job_id))
+                .bind(s.miner.as_slice())
+                .bind(s.worker.as_str())
+                .bind(s.extranonce1.as_slice())
+                .bind(s.extranonce2.as_slice())
+                .bind(i64::from(s.ntime))
+                .bind(i64::from(s.nonce))
+                .bind(i64::from(s.version))
+                .bind(s.hash.as_slice())
+                .bind(s.share_target.to_be_bytes::<32>().to_vec())
+                .bind(s.work.to_be_bytes::<32>().to_vec())
+                .bind(s.network_target.to_be_bytes::<32>().to_vec());
+        }
+        for _ in shares.len()..rows {
+            for _ in 0..15 {
+                q = q.bind(None::<i64>);
+            }
+        }
+        if part == Part::Chunk {
+            q.execute(&mut *conn).await?;
+        } else {
+            // Not `fetch_optional`: it stops reading after the row, and
+            // the `COMMIT` after it would never run.
+            let rows = q.bind(n).bind(n).fetch_all(&mut *conn).await?;
+            taken = Some(row_taken(rows.first())?);
+        }
+    }
+    let (first, closed, genesis, secs) = taken.ok_or(StoreError::NotInitialised)?;
+    Ok(assign_epochs(first, closed, genesis, secs, batch))
+}
+
+fn row_taken(row: Option<&sqlx::sqlite::SqliteRow>) -> Result<Taken, StoreError> {
+    use sqlx::Row;
+    let row = row.ok_or(StoreError::NotInitialised)?;
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    ))
+}
+
+/// The PostgreSQL share insert: takes the sequence numbers and inserts the
+/// batch in one statement (one round trip), each share's epoch from
+/// [`epoch_sql`]. Returns [`Taken`] and the rows inserted.
+fn pg_insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "WITH s AS (UPDATE pool_state SET next_seq = next_seq + $15 WHERE id = 1 \
+             RETURNING next_seq - $15 AS first, closed_epoch, genesis_unix, epoch_secs), \
+             i AS (INSERT INTO shares (seq, epoch, time_ms, instance, job_id, miner, worker, \
+             extranonce1, extranonce2, ntime, nonce, version, hash, share_target, work, network_target) \
+             SELECT s.first + u.ord - 1, {}, u.time_ms, u.instance, u.job_id, u.miner, u.worker, \
+             u.extranonce1, u.extranonce2, u.ntime, u.nonce, u.version, u.hash, u.share_target, \
+             u.work, u.network_target \
+             FROM s, UNNEST($1::int8[], $2::int8[], $3::int8[], $4::bytea[], $5::text[], \
+             $6::bytea[], $7::bytea[], $8::int8[], $9::int8[], $10::int8[], $11::bytea[], \
+             $12::bytea[], $13::bytea[], $14::bytea[]) WITH ORDINALITY \
+             AS u(time_ms, instance, job_id, miner, worker, extranonce1, extranonce2, ntime, \
+             nonce, version, hash, share_target, work, network_target, ord) RETURNING 1) \
+             SELECT first, closed_epoch, genesis_unix, epoch_secs, (SELECT count(*) FROM i) FROM s",
+            epoch_sql("GREATEST", "u.time_ms")
+        )
+    })
+}
+
+/// One PostgreSQL commit. Without jobs, workers or blocks to write first it
+/// is the single share statement in autocommit: one round trip and the WAL
+/// flush, where begin, sequence, insert and commit were four.
+async fn write_postgres(
+    pool: &sqlx::PgPool,
+    records: &[Control],
+    batch: &[Pending],
+) -> Result<Vec<Committed>, StoreError> {
+    if records.is_empty() {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        return insert_postgres(&mut *pool.acquire().await?, batch).await;
+    }
+    let mut tx = pool.begin().await?;
+    write_records!(tx, records);
+    let committed = if batch.is_empty() {
+        Vec::new()
+    } else {
+        insert_postgres(&mut tx, batch).await?
     };
+    tx.commit().await?;
     Ok(committed)
+}
+
+async fn insert_postgres(
+    conn: &mut sqlx::PgConnection,
+    batch: &[Pending],
+) -> Result<Vec<Committed>, StoreError> {
+    let n = i64_of(batch.len() as u64);
+    let c = PgColumns::new(batch);
+    let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(pg_insert_sql())
+        .bind(c.time_ms)
+        .bind(c.instance)
+        .bind(c.job_id)
+        .bind(c.miner)
+        .bind(c.worker)
+        .bind(c.extranonce1)
+        .bind(c.extranonce2)
+        .bind(c.ntime)
+        .bind(c.nonce)
+        .bind(c.version)
+        .bind(c.hash)
+        .bind(c.share_target)
+        .bind(c.work)
+        .bind(c.network_target)
+        .bind(n)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (first, closed, genesis, secs, inserted) = row.ok_or(StoreError::NotInitialised)?;
+    if inserted != n {
+        return Err(StoreError::Corrupt {
+            table: "shares",
+            reason: format!("{inserted} of a batch of {n} shares inserted"),
+        });
+    }
+    Ok(assign_epochs(first, closed, genesis, secs, batch))
 }
 
 /// The batch as one array per column, for PostgreSQL's `UNNEST`.
 struct PgColumns {
-    seq: Vec<i64>,
-    epoch: Vec<i64>,
     time_ms: Vec<i64>,
     instance: Vec<i64>,
     job_id: Vec<i64>,
@@ -718,11 +866,9 @@ struct PgColumns {
 }
 
 impl PgColumns {
-    fn new(batch: &[Pending], committed: &[Committed]) -> Self {
+    fn new(batch: &[Pending]) -> Self {
         let n = batch.len();
         let mut c = Self {
-            seq: Vec::with_capacity(n),
-            epoch: Vec::with_capacity(n),
             time_ms: Vec::with_capacity(n),
             instance: Vec::with_capacity(n),
             job_id: Vec::with_capacity(n),
@@ -738,10 +884,8 @@ impl PgColumns {
             work: Vec::with_capacity(n),
             network_target: Vec::with_capacity(n),
         };
-        for (p, k) in batch.iter().zip(committed) {
+        for p in batch {
             let s = &p.share;
-            c.seq.push(i64_of(k.seq));
-            c.epoch.push(i64_of(k.epoch));
             c.time_ms.push(i64_of(s.time_ms));
             c.instance.push(i64::from(s.instance));
             c.job_id.push(i64_of(s.job_id));
@@ -765,33 +909,47 @@ impl PgColumns {
 
 #[cfg(test)]
 mod tests {
-    use super::{SQLITE_CHUNK, SQLITE_EXACT, chunk_sizes, share_insert_sql};
+    use super::{Part, SQLITE_CHUNK, SQLITE_SIZES, padded, sqlite_plan, sqlite_sql};
 
     #[test]
-    fn batches_are_cut_into_a_few_cached_statement_sizes() {
-        let cached = |s: usize| s <= SQLITE_EXACT || (s.is_power_of_two() && s <= SQLITE_CHUNK);
-        for n in (0..=1100).chain([4096, 4097, 50_000]) {
-            let sizes: Vec<usize> = chunk_sizes(n).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
-            assert!(sizes.iter().all(|&s| s > 0 && cached(s)), "{n}: {sizes:?}");
-            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
-            // Whole chunks, at most one of each power of two from SQLITE_EXACT
-            // up, and one remainder.
-            let most = (SQLITE_CHUNK / SQLITE_EXACT).trailing_zeros() as usize + 1;
-            assert!(sizes.len() <= n / SQLITE_CHUNK + most, "{n}: {sizes:?}");
+    fn batches_are_cut_into_a_few_prepared_statement_sizes() {
+        for n in (1..=1100).chain([4096, 4097, 50_000]) {
+            for alone in [true, false] {
+                let plan: Vec<_> = sqlite_plan(n, alone).collect();
+                // Every share is covered once, in order, by whole chunks and
+                // one padded tail.
+                let mut next = 0;
+                for (i, &(part, at, rows)) in plan.iter().enumerate() {
+                    assert_eq!(at, next, "{n}: {plan:?}");
+                    assert!(SQLITE_SIZES.contains(&rows));
+                    let last = i + 1 == plan.len();
+                    let expected = match (last, alone && plan.len() == 1) {
+                        (false, _) => Part::Chunk,
+                        (true, true) => Part::Whole,
+                        (true, false) => Part::Tail,
+                    };
+                    assert_eq!(part, expected, "{n}: {plan:?}");
+                    let real = rows.min(n - at);
+                    assert!(real * 3 >= rows * 2, "{n}: padding {plan:?}");
+                    next = at + real;
+                }
+                assert_eq!(next, n);
+                assert_eq!(plan.len(), n.div_ceil(SQLITE_CHUNK));
+            }
         }
-        assert_eq!(chunk_sizes(107).collect::<Vec<_>>(), [64, 43]);
-        assert_eq!(chunk_sizes(63).collect::<Vec<_>>(), [63]);
-        assert_eq!(chunk_sizes(1100).collect::<Vec<_>>(), [512, 512, 64, 12]);
-        let statements = (1..=SQLITE_CHUNK).filter(|&n| cached(n)).count();
-        assert!(
-            statements < 100,
-            "{statements} statements must fit sqlx's cache"
-        );
-        for rows in (1..=SQLITE_CHUNK).filter(|&n| cached(n)) {
-            let sql = share_insert_sql(rows);
-            assert_eq!(sql.matches('?').count(), 16 * rows);
-            assert_eq!(sql.matches("), (").count(), rows - 1);
+        assert_eq!(padded(85), 96);
+        assert_eq!(padded(97), 128);
+        assert_eq!(padded(SQLITE_CHUNK), SQLITE_CHUNK);
+        assert_eq!(SQLITE_SIZES.last(), Some(&SQLITE_CHUNK));
+        for rows in SQLITE_SIZES {
+            let whole = sqlite_sql(Part::Whole, rows);
+            assert_eq!(whole.matches('?').count(), 15 * rows + 2);
+            assert!(whole.starts_with("BEGIN IMMEDIATE;") && whole.ends_with("; COMMIT"));
+            assert_eq!(
+                sqlite_sql(Part::Chunk, rows).matches('?').count(),
+                15 * rows
+            );
+            assert!(sqlite_sql(Part::Tail, rows).ends_with("; COMMIT"));
         }
     }
 }

@@ -320,6 +320,64 @@ async fn exercise(url: &str) {
         2002
     );
 
+    // A share timed before genesis lands in the first epoch still open, and
+    // every late share is stored in the epoch the writer acknowledged.
+    let early = log
+        .submit(share(0, 1, 10_002, 0))
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((early.seq, early.epoch), (2004, 2));
+    for (seq, epoch) in [(2001, 2), (2002, 4), (2003, 2), (2004, 2)] {
+        let stored = store.shares_in_epoch(epoch, seq - 1, 1).await.unwrap();
+        assert_eq!(
+            stored.first().map(|s| s.seq),
+            Some(seq),
+            "share {seq} is stored in epoch {epoch}"
+        );
+    }
+
+    drop(log);
+    writer.await.unwrap();
+
+    // Batches too big for one statement, alone and behind a job record, are
+    // still one transaction each: every share is stored once, in the epoch
+    // and under the gapless number it was acknowledged with.
+    let config = WriterConfig {
+        max_delay: Duration::from_millis(300),
+        ..WriterConfig::default()
+    };
+    let (log, writer) = ShareLog::spawn(store.clone(), config);
+    let epoch6_ms = (GENESIS + 5 * EPOCH_SECS) * 1000;
+    let mut next = 2005;
+    for with_job in [false, true] {
+        if with_job {
+            log.record_job(job(0, 2));
+        }
+        let acks: Vec<_> = (0..1300u64)
+            .map(|k| {
+                log.submit(share(0, 2, 20_000 + next + k, epoch6_ms))
+                    .unwrap()
+            })
+            .collect();
+        for (k, ack) in acks.into_iter().enumerate() {
+            let c = ack.await.unwrap().unwrap();
+            assert_eq!((c.seq, c.epoch), (next + k as u64, 6));
+        }
+        let stored = store.shares_in_epoch(6, next - 1, 5000).await.unwrap();
+        let seqs: Vec<u64> = stored.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, (next..next + 1300).collect::<Vec<_>>());
+        next += 1300;
+    }
+    assert!(
+        log.stats()
+            .last_batch_size
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 512,
+        "the test must produce batches of several statements"
+    );
+    assert_eq!(store.jobs_for_epoch(6).await.unwrap(), vec![job(0, 2)]);
     drop(log);
     writer.await.unwrap();
     store.close().await;
