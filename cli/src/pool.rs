@@ -6,7 +6,7 @@ use proofpool_pool::{
     BanThreshold, NodeAuth, NodeEndpoint, Pool, PoolConfig, TlsFiles, VardiffConfig,
 };
 use proofpool_primitives::Difficulty;
-use proofpool_store::{Store, StoreOptions};
+use proofpool_store::{Store, StoreOptions, WriterConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -69,6 +69,23 @@ pub(crate) struct Args {
     /// Length of a settlement epoch in seconds (fixed once shares exist).
     #[arg(long, default_value_t = 3600)]
     epoch_secs: u64,
+    /// Group commit: most shares in one store transaction.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    commit_max_shares: u32,
+    /// Group commit: milliseconds the first share of a batch may wait for
+    /// more before the commit starts. 0 commits as soon as the previous
+    /// commit ends: the lowest latency, and batches still grow with the load.
+    #[arg(long, default_value_t = 0)]
+    commit_max_delay_ms: u64,
+    /// Most accepted shares waiting for the store; past it, submits are
+    /// answered with error 20 ("share store is overloaded") instead of
+    /// being dropped.
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
+    share_queue_capacity: u32,
+    /// Seconds a commit is retried while the database fails before its
+    /// shares are answered with error 20 ("share store unavailable").
+    #[arg(long, default_value_t = 10)]
+    store_give_up_secs: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics (off when not given).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -230,6 +247,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
+    config.writer = WriterConfig {
+        max_batch: args.commit_max_shares as usize,
+        max_delay: Duration::from_millis(args.commit_max_delay_ms),
+        queue_capacity: args.share_queue_capacity as usize,
+        give_up_after: Duration::from_secs(args.store_give_up_secs),
+    };
     config.zmq_hashblock = args.zmq_hashblock.clone();
     apply_limits(&args, &mut config);
     open_file_room(config.max_connections);
