@@ -259,7 +259,8 @@ struct Writer {
     /// Control records from a batch that failed, written with the next one.
     carry: Vec<Control>,
     flushes: Vec<oneshot::Sender<()>>,
-    /// SQLite: the writer's own connection, kept between commits.
+    /// SQLite: the writer's own connection, kept while shares keep coming
+    /// and given back to the pool after [`IDLE_RELEASE`] without any.
     sqlite: Option<PoolConnection<Sqlite>>,
 }
 
@@ -286,6 +287,13 @@ impl Writer {
                         Some(p) => batch.push(p),
                         None => shares_open = false,
                     },
+                    // Idle for a while: the SQLite connection goes back to
+                    // the pool. `Store::close` waits for every connection,
+                    // and a writer that is merely idle (its pool still
+                    // running) must not hold one.
+                    () = tokio::time::sleep(IDLE_RELEASE), if self.sqlite.is_some() => {
+                        self.sqlite = None;
+                    }
                     else => {
                         // Both closed; write what is carried over, then stop.
                         if self.carry.is_empty() {
@@ -408,6 +416,12 @@ impl Writer {
         }
     }
 }
+
+/// How long the writer keeps its SQLite connection with nothing to write.
+/// Long enough that a busy pool never gives it back between commits (a
+/// return and a fresh acquire on every commit cost latency under load),
+/// short enough that closing the store does not wait long for it.
+const IDLE_RELEASE: Duration = Duration::from_millis(100);
 
 /// The least time between two background checkpoints of the SQLite WAL.
 ///

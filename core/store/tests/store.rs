@@ -430,6 +430,12 @@ async fn full_queue_refuses_instead_of_dropping() {
         .unwrap()
         .unwrap();
     assert_eq!(store.last_seq().await.unwrap(), 9);
+    // An idle writer holds no connection, so the store closes while the log
+    // is still alive (as the devnet closes its store before the pool that
+    // owns the log is dropped).
+    tokio::time::timeout(Duration::from_secs(10), store.close())
+        .await
+        .expect("Store::close waited for an idle writer");
     drop(log);
     tokio::time::timeout(Duration::from_secs(10), writer)
         .await
