@@ -221,6 +221,7 @@ fn main() -> eyre::Result<()> {
         store: store.name.to_owned(),
         store_detail: store.detail.clone(),
         disk_fdatasync_us: store.probe_disk()?,
+        writeback: report::writeback_settings(),
         pool: pool::describe(args.pool_bin.as_deref()),
         cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         loadgen_threads: args.threads,

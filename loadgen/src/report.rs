@@ -257,6 +257,9 @@ pub(crate) struct Report {
     pub(crate) store_detail: String,
     /// `fdatasync` latency of 4 KiB appends where the store lives, µs.
     pub(crate) disk_fdatasync_us: Percentiles,
+    /// The kernel's dirty-page writeback settings (`vm.dirty_*`), which
+    /// decide how PostgreSQL's data-file writes compete with its WAL syncs.
+    pub(crate) writeback: String,
     /// The pool program.
     pub(crate) pool: String,
     /// The machine's cores.
@@ -297,6 +300,7 @@ impl Report {
             ms(f.max),
             f.count
         );
+        push_line!(s, "kernel writeback: {}", self.writeback);
         if !self.load.is_empty() {
             push_line!(
                 s,
@@ -434,6 +438,26 @@ impl Report {
         }
         s
     }
+}
+
+/// The kernel's `vm.dirty_*` writeback settings, as `name=value` pairs.
+pub(crate) fn writeback_settings() -> String {
+    [
+        "dirty_background_bytes",
+        "dirty_background_ratio",
+        "dirty_bytes",
+        "dirty_ratio",
+        "dirty_expire_centisecs",
+        "dirty_writeback_centisecs",
+    ]
+    .iter()
+    .map(|name| {
+        let value = std::fs::read_to_string(format!("/proc/sys/vm/{name}"))
+            .map_or_else(|_| "?".to_owned(), |v| v.trim().to_owned());
+        format!("{name}={value}")
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 #[cfg(test)]
