@@ -59,6 +59,29 @@ pub(crate) struct Args {
     /// Lowest difficulty a miner may suggest.
     #[arg(long, default_value = "0.00001")]
     min_difficulty: Difficulty,
+    /// Highest difficulty a miner may suggest or vardiff may assign.
+    #[arg(long, default_value = "1099511627776")]
+    max_difficulty: Difficulty,
+    /// Text in every coinbase scriptSig after the height (at most 72 bytes
+    /// with the default extranonce2_size).
+    #[arg(long, default_value = "/proofpool/")]
+    pool_tag: String,
+    /// Bytes of extranonce2 each miner rolls (1-8; 4 for old firmware that
+    /// cannot take more).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=8))]
+    extranonce2_size: u8,
+    /// Version bits miners may roll (BIP310), hex; each miner gets this mask
+    /// ANDed with the one it asks for.
+    #[arg(long, default_value = "1fffe000", value_parser = parse_mask)]
+    version_mask: u32,
+    /// Seconds between template refreshes for new fees (`clean_jobs =
+    /// false`); new blocks arrive by long-poll and ZMQ at once regardless.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    template_refresh_secs: u64,
+    /// Seconds one long-poll `getblocktemplate` may wait before it is asked
+    /// again.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
+    longpoll_timeout_secs: u64,
     /// The share store: sqlite://FILE or postgres://USER@HOST:PORT/DB.
     #[arg(
         long,
@@ -134,8 +157,32 @@ pub(crate) struct Args {
     #[arg(long)]
     no_vardiff: bool,
     /// The share rate vardiff aims for, per connection.
-    #[arg(long, default_value_t = 18)]
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(1..))]
     vardiff_shares_per_minute: u32,
+    /// Vardiff leaves the difficulty alone while the share rate is at least
+    /// this percentage of the target...
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..100))]
+    vardiff_band_low_percent: u32,
+    /// ...and at most this percentage of it.
+    #[arg(long, default_value_t = 133, value_parser = clap::value_parser!(u32).range(101..))]
+    vardiff_band_high_percent: u32,
+    /// Vardiff considers a retarget once this many seconds passed since the
+    /// last one...
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    vardiff_retarget_secs: u64,
+    /// ...or once this many shares arrived since it, if that is sooner.
+    #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..))]
+    vardiff_retarget_shares: u32,
+    /// Time constant, in seconds, of vardiff's decayed share rate.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    vardiff_decay_secs: u64,
+}
+
+/// A version mask in hex (`1fffe000` or `0x1fffe000`).
+fn parse_mask(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    u32::from_str_radix(digits, 16)
+        .map_err(|_| format!("{text:?} is not a 32-bit hex mask such as 1fffe000"))
 }
 
 /// `Some(value)`, or `None` for the "no limit" 0.
@@ -168,6 +215,11 @@ fn apply_limits(args: &Args, config: &mut PoolConfig) {
     config.ban_duration = Duration::from_secs(args.ban_duration_secs);
     config.vardiff = (!args.no_vardiff).then_some(VardiffConfig {
         target_shares_per_minute: args.vardiff_shares_per_minute,
+        band_low_percent: args.vardiff_band_low_percent,
+        band_high_percent: args.vardiff_band_high_percent,
+        retarget_interval: Duration::from_secs(args.vardiff_retarget_secs),
+        retarget_shares: args.vardiff_retarget_shares,
+        decay_window: Duration::from_secs(args.vardiff_decay_secs),
         ..VardiffConfig::default()
     });
 }
@@ -246,6 +298,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.instance_id = args.instance_id;
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
+    config.max_difficulty = args.max_difficulty;
+    config.pool_tag = args.pool_tag.as_bytes().to_vec();
+    config.extranonce2_len = usize::from(args.extranonce2_size);
+    config.version_mask = args.version_mask;
+    config.template_refresh = Duration::from_secs(args.template_refresh_secs);
+    config.longpoll_timeout = Duration::from_secs(args.longpoll_timeout_secs);
     config.epoch_secs = args.epoch_secs;
     config.writer = WriterConfig {
         max_batch: args.commit_max_shares as usize,

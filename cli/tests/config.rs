@@ -124,6 +124,55 @@ fn flags_override_environment_which_overrides_the_file() {
     assert!(text(&out).contains("mysql://from-flag"), "{}", text(&out));
 }
 
+#[test]
+fn a_pool_tag_that_does_not_fit_the_coinbase_stops_the_pool_at_start() {
+    let dir = proofpool_devtools::TempDir::new("config-tag").unwrap();
+    let db = dir.sqlite_url("pool.db");
+    // 73 bytes: one more than the scriptSig leaves with 8-byte extranonce2s.
+    let tag = "x".repeat(73);
+    let pool = |en2: &str| {
+        let mut cmd = proofpool(&[
+            "pool",
+            "--network",
+            "regtest",
+            "--node-url",
+            "http://127.0.0.1:9/",
+            "--payout-address",
+            "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+            "--database-url",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--pool-tag",
+            &tag,
+            "--extranonce2-size",
+            en2,
+        ]);
+        cmd.env("PROOFPOOL_RPC_USER", "u")
+            .env("PROOFPOOL_RPC_PASSWORD", "p");
+        cmd
+    };
+    let out = pool("8").output().unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("pool_tag") && said.contains("72"), "{said}");
+    // With 4-byte extranonce2s it fits: the pool starts (and waits for the
+    // node at port 9, which is not there), so it is still running later.
+    let mut child = pool("4")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let exited = child.try_wait().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        exited.is_none(),
+        "a 73-byte tag fits with 4-byte extranonce2s"
+    );
+}
+
 /// Every series the Grafana dashboard (`docs/grafana/proofpool.json`)
 /// queries is one the pool or the API serves: its name is registered in
 /// their metrics code.

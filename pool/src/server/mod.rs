@@ -262,6 +262,9 @@ impl Pool {
             extranonce1_len: 4,
             extranonce2_len: config.extranonce2_len,
         };
+        job_config
+            .validate()
+            .map_err(|e| PoolError::Config(format!("pool_tag / extranonce2_size: {e}")))?;
         let clock = store
             .init_clock(config.epoch_secs, unix_ms() / 1000)
             .await?;
