@@ -224,6 +224,22 @@ fn apply_limits(args: &Args, config: &mut PoolConfig) {
     });
 }
 
+/// Applies the job, difficulty-range and group-commit flags.
+fn apply_work(args: &Args, config: &mut PoolConfig) {
+    config.max_difficulty = args.max_difficulty;
+    config.pool_tag = args.pool_tag.as_bytes().to_vec();
+    config.extranonce2_len = usize::from(args.extranonce2_size);
+    config.version_mask = args.version_mask;
+    config.template_refresh = Duration::from_secs(args.template_refresh_secs);
+    config.longpoll_timeout = Duration::from_secs(args.longpoll_timeout_secs);
+    config.writer = WriterConfig {
+        max_batch: args.commit_max_shares as usize,
+        max_delay: Duration::from_millis(args.commit_max_delay_ms),
+        queue_capacity: args.share_queue_capacity as usize,
+        give_up_after: Duration::from_secs(args.store_give_up_secs),
+    };
+}
+
 /// `HOST:PORT` of `--reconnect-to`.
 fn reconnect_target(value: &str) -> eyre::Result<(String, u16)> {
     let (host, port) = value
@@ -298,20 +314,9 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     config.instance_id = args.instance_id;
     config.start_difficulty = args.difficulty;
     config.min_difficulty = args.min_difficulty;
-    config.max_difficulty = args.max_difficulty;
-    config.pool_tag = args.pool_tag.as_bytes().to_vec();
-    config.extranonce2_len = usize::from(args.extranonce2_size);
-    config.version_mask = args.version_mask;
-    config.template_refresh = Duration::from_secs(args.template_refresh_secs);
-    config.longpoll_timeout = Duration::from_secs(args.longpoll_timeout_secs);
     config.epoch_secs = args.epoch_secs;
-    config.writer = WriterConfig {
-        max_batch: args.commit_max_shares as usize,
-        max_delay: Duration::from_millis(args.commit_max_delay_ms),
-        queue_capacity: args.share_queue_capacity as usize,
-        give_up_after: Duration::from_secs(args.store_give_up_secs),
-    };
     config.zmq_hashblock = args.zmq_hashblock.clone();
+    apply_work(&args, &mut config);
     apply_limits(&args, &mut config);
     open_file_room(config.max_connections);
     config.reconnect_to = args
@@ -415,6 +420,33 @@ mod tests {
         assert_eq!(config.ban_threshold, defaults.ban_threshold);
         assert_eq!(config.ban_duration, defaults.ban_duration);
         assert_eq!(config.vardiff, defaults.vardiff);
+    }
+
+    #[test]
+    fn job_and_commit_flag_defaults_match_the_library_defaults() {
+        let cli = Cli::try_parse_from([
+            "pool",
+            "--node-url",
+            "http://127.0.0.1:18443",
+            "--payout-address",
+            "x",
+        ])
+        .unwrap();
+        let script = bitcoin::ScriptBuf::new();
+        let defaults = PoolConfig::new(Vec::new(), Network::Regtest, script.clone());
+        let mut config = PoolConfig::new(Vec::new(), Network::Regtest, script);
+        apply_work(&cli.args, &mut config);
+        assert_eq!(config.max_difficulty, defaults.max_difficulty);
+        assert_eq!(config.pool_tag, defaults.pool_tag);
+        assert_eq!(config.extranonce2_len, defaults.extranonce2_len);
+        assert_eq!(config.version_mask, defaults.version_mask);
+        assert_eq!(config.template_refresh, defaults.template_refresh);
+        assert_eq!(config.longpoll_timeout, defaults.longpoll_timeout);
+        let (w, d) = (&config.writer, &defaults.writer);
+        assert_eq!(
+            (w.max_batch, w.max_delay, w.queue_capacity, w.give_up_after),
+            (d.max_batch, d.max_delay, d.queue_capacity, d.give_up_after)
+        );
     }
 
     #[test]
