@@ -392,8 +392,9 @@ mod tests {
         args: Args,
     }
 
-    #[test]
-    fn flag_defaults_match_the_library_defaults() {
+    /// The library's default config with `apply` run on the flags' defaults,
+    /// and the library's default config.
+    fn applied_to_defaults(apply: fn(&Args, &mut PoolConfig)) -> (PoolConfig, PoolConfig) {
         let cli = Cli::try_parse_from([
             "pool",
             "--node-url",
@@ -402,10 +403,15 @@ mod tests {
             "x",
         ])
         .unwrap();
-        let script = bitcoin::ScriptBuf::new();
-        let defaults = PoolConfig::new(Vec::new(), Network::Regtest, script.clone());
-        let mut config = PoolConfig::new(Vec::new(), Network::Regtest, script);
-        apply_limits(&cli.args, &mut config);
+        let defaults = PoolConfig::new(Vec::new(), Network::Regtest, bitcoin::ScriptBuf::new());
+        let mut config = defaults.clone();
+        apply(&cli.args, &mut config);
+        (config, defaults)
+    }
+
+    #[test]
+    fn flag_defaults_match_the_library_defaults() {
+        let (config, defaults) = applied_to_defaults(apply_limits);
         assert_eq!(config.metrics_listen, defaults.metrics_listen);
         assert_eq!(config.tls, defaults.tls);
         assert_eq!(config.max_connections, defaults.max_connections);
@@ -424,18 +430,7 @@ mod tests {
 
     #[test]
     fn job_and_commit_flag_defaults_match_the_library_defaults() {
-        let cli = Cli::try_parse_from([
-            "pool",
-            "--node-url",
-            "http://127.0.0.1:18443",
-            "--payout-address",
-            "x",
-        ])
-        .unwrap();
-        let script = bitcoin::ScriptBuf::new();
-        let defaults = PoolConfig::new(Vec::new(), Network::Regtest, script.clone());
-        let mut config = PoolConfig::new(Vec::new(), Network::Regtest, script);
-        apply_work(&cli.args, &mut config);
+        let (config, defaults) = applied_to_defaults(apply_work);
         assert_eq!(config.max_difficulty, defaults.max_difficulty);
         assert_eq!(config.pool_tag, defaults.pool_tag);
         assert_eq!(config.extranonce2_len, defaults.extranonce2_len);
