@@ -64,7 +64,8 @@ enum Command {
 
 fn main() -> eyre::Result<()> {
     let command = config::prepare(Cli::command());
-    let argv = match config::expand(&command, std::env::args_os().collect()) {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = match config::expand(&command, raw.clone()) {
         Ok(argv) => argv,
         Err(problems) => {
             for p in &problems {
@@ -97,7 +98,13 @@ fn main() -> eyre::Result<()> {
         match cli.command {
             Command::Deploy(args) => deploy::run(*args).await,
             Command::Devnet(args) => devnet::run(args).await,
-            Command::Pool(args) => pool::run(*args).await,
+            Command::Pool(args) => {
+                let reload = pool::Reload {
+                    command: command.clone(),
+                    argv: raw,
+                };
+                pool::run(*args, reload).await
+            }
             Command::Miner(args) => miner::run(args).await,
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,

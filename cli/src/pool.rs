@@ -48,6 +48,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = "bitcoin")]
     network: Network,
     /// The pool's payout address (any standard type for the network).
+    /// Reloads on SIGHUP.
     #[arg(long)]
     payout_address: String,
     /// This instance's id (first byte of extranonce1).
@@ -63,11 +64,13 @@ pub(crate) struct Args {
     #[arg(long, default_value = "1099511627776")]
     max_difficulty: Difficulty,
     /// Text in every coinbase scriptSig after the height (at most 72 bytes
-    /// with the default extranonce2_size).
+    /// with the default extranonce2_size). Reloads on SIGHUP.
     #[arg(long, default_value = "/proofpool/")]
     pool_tag: String,
     /// Bytes of extranonce2 each miner rolls (1-8; 4 for old firmware that
-    /// cannot take more).
+    /// cannot take more). Reloads on SIGHUP: miners that subscribed to
+    /// extranonce changes get mining.set_extranonce, others are asked to
+    /// reconnect.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=8))]
     extranonce2_size: u8,
     /// Version bits miners may roll (BIP310), hex; each miner gets this mask
@@ -291,16 +294,144 @@ fn open_file_room(max_connections: usize) {
     }
 }
 
-pub(crate) async fn run(args: Args) -> eyre::Result<()> {
-    let payout = Address::from_str(&args.payout_address)
+/// `--payout-address` as an address of `network`.
+fn payout_address(args: &Args, network: Network) -> eyre::Result<Address> {
+    Address::from_str(&args.payout_address)
         .wrap_err_with(|| {
             format!(
                 "--payout-address {} is not a Bitcoin address",
                 args.payout_address
             )
         })?
-        .require_network(args.network)
-        .wrap_err_with(|| format!("--payout-address is not an address for {}", args.network))?;
+        .require_network(network)
+        .wrap_err_with(|| format!("--payout-address is not an address for {network}"))
+}
+
+/// The settings a SIGHUP applies to the running pool (through
+/// [`Pool::set_coinbase`]); a change to any other waits for a restart.
+pub(crate) const RELOADABLE: [&str; 3] = ["payout_address", "pool_tag", "extranonce2_size"];
+
+/// How to read `proofpool pool`'s settings again: the command and the
+/// process's arguments, expanded with the `--config` file as it is now.
+#[derive(Debug)]
+pub(crate) struct Reload {
+    pub(crate) command: clap::Command,
+    pub(crate) argv: Vec<std::ffi::OsString>,
+}
+
+impl Reload {
+    /// The `pool` subcommand's matches from the file as it is now.
+    fn matches(&self) -> eyre::Result<clap::ArgMatches> {
+        let argv = crate::config::expand(&self.command, self.argv.clone()).map_err(|problems| {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            eyre!("{}", all.join("; "))
+        })?;
+        let matches = self
+            .command
+            .clone()
+            .try_get_matches_from(argv)
+            .map_err(|e| eyre!("{}", e.to_string().lines().next().unwrap_or_default()))?;
+        matches
+            .subcommand_matches("pool")
+            .cloned()
+            .ok_or_else(|| eyre!("the command line is not `proofpool pool`"))
+    }
+}
+
+/// The config keys whose value differs between `old` and `new`.
+fn changed_keys(
+    command: &clap::Command,
+    old: &clap::ArgMatches,
+    new: &clap::ArgMatches,
+) -> Vec<String> {
+    let raw = |m: &clap::ArgMatches, id: &str| -> Vec<std::ffi::OsString> {
+        m.try_get_raw(id)
+            .ok()
+            .flatten()
+            .map(|values| values.map(ToOwned::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let Some(pool) = command.find_subcommand("pool") else {
+        return Vec::new();
+    };
+    pool.get_arguments()
+        .map(|arg| arg.get_id().as_str())
+        .filter(|id| raw(old, id) != raw(new, id))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Re-reads the settings and applies the reloadable ones; the others that
+/// changed are returned, to be reported as waiting for a restart. On an
+/// error nothing changes.
+fn reload(
+    pool: &Pool,
+    reload: &Reload,
+    running: &clap::ArgMatches,
+    network: Network,
+) -> eyre::Result<(bool, Vec<String>)> {
+    use clap::FromArgMatches;
+    let matches = reload.matches()?;
+    let args = Args::from_arg_matches(&matches).map_err(|e| eyre!("{e}"))?;
+    let payout = payout_address(&args, network)?;
+    let applied = pool.set_coinbase(
+        payout.script_pubkey(),
+        args.pool_tag.as_bytes().to_vec(),
+        usize::from(args.extranonce2_size),
+    )?;
+    let waiting = changed_keys(&reload.command, running, &matches)
+        .into_iter()
+        .filter(|key| !RELOADABLE.contains(&key.as_str()))
+        .collect();
+    Ok((applied, waiting))
+}
+
+/// On each SIGHUP, re-reads the config file (and flags) and applies
+/// [`RELOADABLE`] settings; other changes are logged as waiting for a restart.
+#[cfg(unix)]
+async fn reload_on_hangup(pool: Pool, source: Reload, network: Network) {
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; config reload is off");
+            return;
+        }
+    };
+    let running = match source.matches() {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot re-read the settings; config reload is off");
+            return;
+        }
+    };
+    while hangup.recv().await.is_some() {
+        match reload(&pool, &source, &running, network) {
+            Ok((applied, waiting)) => {
+                for key in &waiting {
+                    tracing::warn!(
+                        key,
+                        "changed in the config; takes effect at the next restart"
+                    );
+                }
+                tracing::info!(
+                    coinbase_changed = applied,
+                    waiting_for_restart = waiting.len(),
+                    "config reloaded (SIGHUP)"
+                );
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "config reload failed; the pool keeps the settings it had"
+            ),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_pool: Pool, _source: Reload, _network: Network) {}
+
+pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
+    let payout = payout_address(&args, args.network)?;
     let auth = auth(&args)?;
     let nodes = args
         .node_urls
@@ -340,8 +471,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         None => None,
     };
     tracing::info!(listen = %args.listen, tls_listen = ?args.tls_listen, payout = %payout, "stratum v1 pool listening");
-    pool.run_with_tls(listener, tls_listener, shutdown_signal())
-        .await?;
+    let reloader = tokio::spawn(reload_on_hangup(pool.clone(), source, args.network));
+    let served = pool
+        .run_with_tls(listener, tls_listener, shutdown_signal())
+        .await;
+    reloader.abort();
+    served?;
     tracing::info!(
         shares = pool
             .writer_stats()

@@ -25,6 +25,14 @@ use tokio::sync::mpsc;
 /// discarded.
 pub const MAX_IN_FLIGHT: usize = 256;
 
+/// Most `client.reconnect`s honoured in a row without a share accepted in
+/// between, counting refused connection attempts after one; past it the
+/// miner stops with an error instead of bouncing.
+pub const MAX_RECONNECTS: u32 = 10;
+
+/// Longest wait a `client.reconnect` may ask for.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(300);
+
 /// What to mine with.
 #[derive(Debug, Clone)]
 pub struct MinerConfig {
@@ -114,22 +122,100 @@ pub(crate) struct Slot {
 
 /// Connects, mines until `shutdown` resolves (or `max_shares` are accepted),
 /// and returns the final counters.
+///
+/// A `client.reconnect` from the pool (it is restarting, or its extranonce2
+/// size changed) is honoured after the wait it asks for, at most 5 minutes,
+/// to the port it names on the same host (another host is refused, as
+/// cgminer does by default); see [`MAX_RECONNECTS`].
 pub async fn run(
     config: MinerConfig,
     stats: Arc<MinerStats>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), MinerError> {
-    let stream = TcpStream::connect(&config.address).await?;
+    tokio::pin!(shutdown);
+    let mut address = config.address.clone();
+    let mut reconnects = 0;
+    // Set once the pool asked to reconnect: wait this long first, and
+    // retry a refused connection (the pool may be restarting).
+    let mut reconnect_wait: Option<Duration> = None;
+    loop {
+        if let Some(wait) = reconnect_wait {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        let accepted_before = stats.accepted.load(Ordering::Relaxed);
+        let ended = match connect_and_mine(&config, &address, stats.clone(), &mut shutdown).await {
+            Ok(ended) => ended,
+            Err(MinerError::Io(e)) if reconnect_wait.is_some() && reconnects < MAX_RECONNECTS => {
+                reconnects += 1;
+                let wait = Duration::from_secs(u64::from(reconnects)).min(Duration::from_secs(10));
+                tracing::warn!(%address, error = %e, retry_in = ?wait, "cannot reconnect yet");
+                reconnect_wait = Some(wait);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Ended::Reconnect { host, port, wait } = ended else {
+            return Ok(());
+        };
+        let current = address
+            .rsplit_once(':')
+            .map_or(address.as_str(), |(h, _)| h);
+        if host.as_deref().is_some_and(|h| h != current) {
+            return Err(MinerError::Protocol(format!(
+                "the pool asked to reconnect to another host ({}); refused",
+                host.unwrap_or_default()
+            )));
+        }
+        if stats.accepted.load(Ordering::Relaxed) > accepted_before {
+            reconnects = 0;
+        }
+        reconnects += 1;
+        if reconnects > MAX_RECONNECTS {
+            return Err(MinerError::Protocol(format!(
+                "the pool asked to reconnect {MAX_RECONNECTS} times without accepting a share"
+            )));
+        }
+        if let Some(port) = port.filter(|&p| p != 0) {
+            address = format!("{current}:{port}");
+        }
+        tracing::info!(%address, ?wait, "pool asked to reconnect");
+        reconnect_wait = Some(wait);
+    }
+}
+
+/// How one connection ended without an error.
+#[derive(Debug)]
+enum Ended {
+    /// Stopped or `max_shares` reached.
+    Done,
+    /// The pool sent `client.reconnect` (`None`: the same as now).
+    Reconnect {
+        host: Option<String>,
+        port: Option<u16>,
+        wait: Duration,
+    },
+}
+
+async fn connect_and_mine(
+    config: &MinerConfig,
+    address: &str,
+    stats: Arc<MinerStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<Ended, MinerError> {
+    let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     match &config.tls_ca {
         None => {
             let (read, write) = stream.into_split();
-            mine(&config, stats, shutdown, read, write).await
+            mine(config, stats, shutdown, read, write).await
         }
         Some(ca) => {
-            let stream = tls::connect(&config.address, ca, stream).await?;
+            let stream = tls::connect(address, ca, stream).await?;
             let (read, write) = tokio::io::split(stream);
-            mine(&config, stats, shutdown, read, write).await
+            mine(config, stats, shutdown, read, write).await
         }
     }
 }
@@ -141,7 +227,7 @@ async fn mine<R, W>(
     shutdown: impl std::future::Future<Output = ()>,
     read: R,
     mut write: W,
-) -> Result<(), MinerError>
+) -> Result<Ended, MinerError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -173,6 +259,8 @@ where
     if let Some(d) = config.suggest_difficulty {
         out.push_str(&sv1::miner::suggest_difficulty(&Id::from(4u64), d));
     }
+    // Take a new extranonce in place, rather than being disconnected.
+    out.push_str(&sv1::miner::extranonce_subscribe(&Id::from(5u64)));
     write.write_all(out.as_bytes()).await?;
     // TLS may hold written bytes until a flush; for TCP it is a no-op.
     write.flush().await?;
@@ -185,7 +273,7 @@ where
     let started = Instant::now();
     let result = loop {
         tokio::select! {
-            () = &mut shutdown => break Ok(()),
+            () = &mut shutdown => break Ok(Ended::Done),
             _ = report.tick() => {
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 tracing::info!(
@@ -231,7 +319,10 @@ where
                     Err(e) => tracing::warn!(error = %e, "unparsable line from pool"),
                 }
                 if config.max_shares.is_some_and(|m| stats.accepted.load(Ordering::Relaxed) >= m) {
-                    break Ok(());
+                    break Ok(Ended::Done);
+                }
+                if let Some(ended) = state.reconnect.take() {
+                    break Ok(ended);
                 }
             }
         }
@@ -256,6 +347,8 @@ struct Session {
     last_notify: Option<sv1::NotifyOwned>,
     /// Jobs sent since the last clean one: shares for others are stale.
     live_jobs: std::collections::HashSet<String>,
+    /// A `client.reconnect` to honour once the current line is handled.
+    reconnect: Option<Ended>,
 }
 
 impl Session {
@@ -311,6 +404,29 @@ impl Session {
                 self.target = Some(d.to_target());
             }
             ServerMessage::SetVersionMask(mask) => self.version_mask = mask,
+            ServerMessage::SetExtranonce {
+                extranonce1,
+                extranonce2_size,
+            } => {
+                // Applies from the next job (NiceHash's extension); the
+                // threads finish the current one with the old values.
+                tracing::info!(
+                    extranonce1 = %hex::encode(&extranonce1),
+                    extranonce2_size,
+                    "pool set a new extranonce"
+                );
+                self.extranonce1 = extranonce1;
+                self.extranonce2_len = extranonce2_size;
+            }
+            ServerMessage::ShowMessage(text) => tracing::info!(message = %text, "pool says"),
+            ServerMessage::Reconnect {
+                host,
+                port,
+                wait_secs,
+            } => {
+                let wait = Duration::from_secs(wait_secs.unwrap_or(0)).min(MAX_RECONNECT_WAIT);
+                self.reconnect = Some(Ended::Reconnect { host, port, wait });
+            }
             ServerMessage::Notify(n) => {
                 if n.clean_jobs {
                     self.live_jobs.clear();

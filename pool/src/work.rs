@@ -1,24 +1,39 @@
 //! Keeps the current job fresh: long-polls bitcoind for new blocks, refreshes
 //! the template periodically for fees, and publishes every new job on a
 //! `watch` channel that all sessions follow.
+//!
+//! The coinbase settings ([`JobConfig`]) can change while the pool runs
+//! ([`WorkSource::reconfigure`]): the last template is rebuilt at once with
+//! the new settings, so miners get the new coinbase without waiting for the
+//! node, and no job built with the old settings is published after it.
 
 use crate::job::{Job, JobConfig};
 use crate::template::BlockTemplate;
 use proofpool_node::{NodeClient, NodeError};
 use proofpool_store::{JobRecord, ShareLog};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// The latest job, shared by every session.
 pub type JobReceiver = watch::Receiver<Option<Arc<Job>>>;
 
+/// What a job is built from.
+#[derive(Debug)]
+struct Building {
+    config: JobConfig,
+    template: Option<Arc<BlockTemplate>>,
+}
+
 /// Fetches templates and turns them into jobs.
 #[derive(Debug)]
 pub struct WorkSource {
     node: Arc<NodeClient>,
-    config: JobConfig,
+    /// The coinbase settings and the last template, locked while a job is
+    /// built and published so that jobs go out in id order, each with the
+    /// settings current when it was built.
+    building: Mutex<Building>,
     tx: watch::Sender<Option<Arc<Job>>>,
     next_id: AtomicU64,
     refresh: Notify,
@@ -42,7 +57,10 @@ impl WorkSource {
         let (tx, _) = watch::channel(None);
         Self {
             node,
-            config,
+            building: Mutex::new(Building {
+                config,
+                template: None,
+            }),
             tx,
             next_id: AtomicU64::new(1),
             refresh: Notify::new(),
@@ -100,18 +118,60 @@ impl WorkSource {
     fn publish(&self, value: serde_json::Value) -> Result<Arc<Job>, WorkError> {
         let template: BlockTemplate =
             serde_json::from_value(value).map_err(|e| WorkError::Template(e.to_string()))?;
+        let mut building = self.building();
+        let job = self.build(&building.config, &template)?;
+        building.template = Some(Arc::new(template));
+        Ok(job)
+    }
+
+    fn building(&self) -> MutexGuard<'_, Building> {
+        self.building.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds the next job from `template` with `config`, records it and
+    /// publishes it; the caller holds the [`Building`] lock.
+    fn build(&self, config: &JobConfig, template: &BlockTemplate) -> Result<Arc<Job>, WorkError> {
         let previous = self.current();
         let clean = previous
             .as_ref()
             .is_none_or(|p| p.prev_hash() != template.previous_block_hash());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let job = Arc::new(Job::new(id, &template, &self.config, clean)?);
+        let job = Arc::new(Job::new(id, template, config, clean)?);
         tracing::debug!(job = id, height = job.height(), clean, "new job");
         if let Some((log, instance)) = &self.log {
             log.record_job(job_record(&job, *instance));
         }
         self.tx.send_replace(Some(job.clone()));
         Ok(job)
+    }
+
+    /// The coinbase settings new jobs are built with.
+    pub fn job_config(&self) -> JobConfig {
+        self.building().config.clone()
+    }
+
+    /// Builds every job from now on with `config` and, if there is a
+    /// template already, publishes a job built from it with the new
+    /// settings at once (not clean: the previous block is the same).
+    /// Returns whether the settings changed; an invalid `config` changes
+    /// nothing.
+    pub fn reconfigure(&self, config: JobConfig) -> Result<bool, WorkError> {
+        config.validate()?;
+        let mut building = self.building();
+        if building.config == config {
+            return Ok(false);
+        }
+        if let Some(template) = building.template.clone() {
+            let job = self.build(&config, &template)?;
+            tracing::info!(
+                job = job.id(),
+                extranonce2_len = config.extranonce2_len,
+                pool_tag = %String::from_utf8_lossy(&config.pool_tag),
+                "coinbase settings changed; new job published"
+            );
+        }
+        building.config = config;
+        Ok(true)
     }
 
     /// Runs until `shutdown` resolves: long-poll, periodic refresh, and retries

@@ -34,12 +34,24 @@ pub enum ToolError {
     Anvil(#[from] alloy::node_bindings::NodeError),
 }
 
-/// The repository root: the nearest ancestor of this crate with a `foundry.toml`.
+/// The repository root: the nearest ancestor with a `foundry.toml` of the
+/// package directory cargo runs us in (`CARGO_MANIFEST_DIR` at run time),
+/// else of the working directory, else of this crate as compiled.
+///
+/// The compile-time path comes last because cargo reuses build artifacts
+/// across checkouts that share a target directory (a CI clone, say), so it
+/// can name another checkout, or one that is gone.
 pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .find(|p| p.join("foundry.toml").is_file())
-        .unwrap_or(here)
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let cwd = std::env::current_dir().ok();
+    runtime
+        .iter()
+        .chain(cwd.iter())
+        .map(PathBuf::as_path)
+        .chain(std::iter::once(compiled))
+        .find_map(|start| start.ancestors().find(|p| p.join("foundry.toml").is_file()))
+        .unwrap_or(compiled)
         .to_path_buf()
 }
 

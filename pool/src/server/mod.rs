@@ -27,6 +27,7 @@ pub use tls::TlsFiles;
 use crate::config::PoolConfig;
 use crate::job::JobConfig;
 use crate::work::WorkSource;
+use bitcoin::ScriptBuf;
 use guard::{Guard, Limits, Refusal};
 use proofpool_node::{NodeClient, NodeError};
 use proofpool_store::{ShareLog, Store};
@@ -320,6 +321,36 @@ impl Pool {
     /// is set.
     pub fn render_metrics(&self) -> Option<String> {
         self.shared.metrics.render()
+    }
+
+    /// Changes the coinbase of every job from now on: the payout script,
+    /// the pool tag and the extranonce2 size (1–8), checked as at start.
+    /// The current template is rebuilt with them at once.
+    ///
+    /// When the extranonce2 size changes, miners that subscribed to
+    /// extranonce changes (`mining.extranonce.subscribe`, or
+    /// `subscribe-extranonce` in `mining.configure`) get
+    /// `mining.set_extranonce` and a clean job; the others are sent
+    /// `client.reconnect` and disconnected, since they would keep rolling
+    /// the old size. Shares already in flight on older jobs are still
+    /// checked against the size those jobs had.
+    ///
+    /// Returns whether anything changed; on an error nothing did.
+    pub fn set_coinbase(
+        &self,
+        payout_script: ScriptBuf,
+        pool_tag: Vec<u8>,
+        extranonce2_len: usize,
+    ) -> Result<bool, PoolError> {
+        let config = JobConfig {
+            payout_script,
+            pool_tag,
+            extranonce1_len: 4,
+            extranonce2_len,
+        };
+        self.shared.work.reconfigure(config).map_err(|e| {
+            PoolError::Config(format!("payout_address / pool_tag / extranonce2_size: {e}"))
+        })
     }
 
     /// The store the pool writes to.

@@ -77,6 +77,9 @@ pub(crate) struct Session {
     /// The pool's id of the last job sent.
     last_job_id: Option<u64>,
     extranonce_subscribed: bool,
+    /// The extranonce2 size the miner was last told (subscribe result or
+    /// `mining.set_extranonce`).
+    extranonce2_len: usize,
     out: String,
     /// Submit replies waiting for their share's batch to commit, in order,
     /// each with its position in `out`.
@@ -292,6 +295,7 @@ impl Session {
             last_prev_hash: None,
             last_job_id: None,
             extranonce_subscribed: false,
+            extranonce2_len: 0,
             out: String::new(),
             pending: Vec::new(),
             close: false,
@@ -414,12 +418,13 @@ impl Session {
                 self.user_agent = user_agent.or(self.user_agent.take());
                 let en1 = self.extranonce1.unwrap_or_default();
                 let sid = hex::encode(en1);
-                self.push(sv1::subscribe_result(
-                    &id,
-                    &sid,
-                    &en1,
-                    self.shared.config.extranonce2_len,
-                ));
+                // The current job's size; a job with another one (the
+                // config was reloaded) brings `mining.set_extranonce`.
+                self.extranonce2_len = match self.shared.work.current() {
+                    Some(job) => job.extranonce2_len(),
+                    None => self.shared.work.job_config().extranonce2_len,
+                };
+                self.push(sv1::subscribe_result(&id, &sid, &en1, self.extranonce2_len));
                 self.maybe_start();
             }
             ClientMethod::Authorize { username, .. } => match MinerId::parse(&username) {
@@ -573,9 +578,35 @@ impl Session {
     /// Sends `job` (with `mining.set_difficulty` first if the difficulty
     /// changed). A `resend` cleans only if the job is on a previous block
     /// this miner has not had a job for.
+    ///
+    /// A job with another extranonce2 size than the miner was told (the
+    /// operator reloaded the config) is preceded by `mining.set_extranonce`
+    /// and sent clean, if the miner subscribed to extranonce changes; a
+    /// miner that did not is asked to reconnect and the connection closes,
+    /// since it would keep rolling the old size. Its jobs stay valid for
+    /// shares already in flight: each job checks its own size.
     fn send_job(&mut self, job: &Arc<Job>, resend: bool) {
         if !self.ready() {
             return;
+        }
+        let mut restart = false;
+        if job.extranonce2_len() != self.extranonce2_len {
+            let en1 = self.extranonce1.unwrap_or_default();
+            if !self.extranonce_subscribed {
+                tracing::debug!(peer = %self.peer, "extranonce2 size changed; asking the miner to reconnect");
+                self.shared.metrics.extranonce_reconnects.increment(1);
+                self.push(sv1::show_message(&format!(
+                    "the pool's extranonce2 size changed to {}; please reconnect",
+                    job.extranonce2_len()
+                )));
+                self.push(sv1::reconnect_same_server());
+                self.close = true;
+                return;
+            }
+            self.shared.metrics.extranonce_changes.increment(1);
+            self.extranonce2_len = job.extranonce2_len();
+            self.push(sv1::set_extranonce(&en1, self.extranonce2_len));
+            restart = true;
         }
         if Some(self.difficulty) != self.sent_difficulty {
             self.push(sv1::set_difficulty(self.difficulty));
@@ -587,7 +618,7 @@ impl Session {
         // the clean one before it (found by the block-to-notify benchmark).
         let new_block = self.last_prev_hash != Some(job.prev_hash());
         let clean_now = new_block || (!resend && job.clean_jobs());
-        let clean = clean_now || self.jobs.is_empty();
+        let clean = clean_now || restart || self.jobs.is_empty();
         if clean_now {
             self.jobs.clear();
             self.seen.clear();

@@ -130,6 +130,11 @@ pub(crate) struct Metrics {
     pub(crate) connections_total: Counter,
     pub(crate) tls_handshake_failures: Counter,
     pub(crate) write_timeouts: Counter,
+    /// Sessions sent `mining.set_extranonce` after the extranonce2 size changed.
+    pub(crate) extranonce_changes: Counter,
+    /// Sessions asked to reconnect because they cannot take a new
+    /// extranonce2 size (no `mining.extranonce.subscribe`).
+    pub(crate) extranonce_reconnects: Counter,
     refused: [Counter; 2],
     pub(crate) shares_accepted: Counter,
     rejected: [Counter; Reject::ALL.len()],
@@ -207,6 +212,8 @@ impl Metrics {
             connections_total: Counter::noop(),
             tls_handshake_failures: Counter::noop(),
             write_timeouts: Counter::noop(),
+            extranonce_changes: Counter::noop(),
+            extranonce_reconnects: Counter::noop(),
             refused: [Counter::noop(), Counter::noop()],
             shares_accepted: Counter::noop(),
             rejected: std::array::from_fn(|_| Counter::noop()),
@@ -292,6 +299,14 @@ impl Metrics {
             write_timeouts: r.counter(
                 "pool_write_timeouts_total",
                 "Connections closed because the miner stopped reading (a write waited past write_timeout_secs).",
+            ),
+            extranonce_changes: r.counter(
+                "pool_extranonce_changes_total",
+                "Sessions sent mining.set_extranonce because the extranonce2 size changed (config reload).",
+            ),
+            extranonce_reconnects: r.counter(
+                "pool_extranonce_reconnects_total",
+                "Sessions sent client.reconnect because the extranonce2 size changed and they had not subscribed to extranonce changes.",
             ),
             refused,
             shares_accepted: r

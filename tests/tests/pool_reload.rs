@@ -1,0 +1,361 @@
+//! The coinbase settings change while the pool runs, against a real regtest
+//! bitcoind: a miner that subscribed to extranonce changes gets
+//! `mining.set_extranonce` and a clean job in the new layout and keeps
+//! mining; one that did not is asked to reconnect; the reference miner mines
+//! straight through the change, and the next block pays the new address.
+
+mod common;
+
+use bitcoin::{Address, Network};
+use proofpool_miner::{MinerConfig, MinerStats};
+use serde_json::Value;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+/// A raw Stratum connection.
+struct Raw {
+    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    /// Connects, optionally subscribes to extranonce changes, subscribes and
+    /// authorizes; returns the connection, its extranonce1 and extranonce2
+    /// size, and its first job.
+    async fn miner(addr: std::net::SocketAddr, extranonce: bool) -> (Self, String, u64, Value) {
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        let mut raw = Self {
+            lines: BufReader::new(r).lines(),
+            write: w,
+        };
+        if extranonce {
+            raw.send(r#"{"id":1,"method":"mining.extranonce.subscribe","params":[]}"#)
+                .await;
+        }
+        raw.send(r#"{"id":2,"method":"mining.subscribe","params":["raw/1"]}"#)
+            .await;
+        raw.send(&format!(
+            r#"{{"id":3,"method":"mining.authorize","params":["{MINER}.raw","x"]}}"#
+        ))
+        .await;
+        let (subscribe, _) = raw.reply(2).await;
+        let en1 = subscribe["result"][1].as_str().unwrap().to_owned();
+        let en2_size = subscribe["result"][2].as_u64().unwrap();
+        assert_eq!(raw.reply(3).await.0["result"], true);
+        let job = raw.next("mining.notify").await.expect("a first job");
+        (raw, en1, en2_size, job)
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.write
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// The next message, or `None` once the server closed.
+    async fn recv(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+            .await
+            .expect("the pool said something within 20 s")
+            .ok()??;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+
+    /// The reply with `id`, and the notifications before it.
+    async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv().await.expect("closed before the reply");
+            if m["id"] == id && m.get("method").is_none() {
+                return (m, seen);
+            }
+            seen.push(m);
+        }
+    }
+
+    /// The next notification named `method`, skipping others; `None` if
+    /// the server closed first.
+    async fn next(&mut self, method: &str) -> Option<Value> {
+        loop {
+            let m = self.recv().await?;
+            if m["method"] == method {
+                return Some(m);
+            }
+        }
+    }
+}
+
+fn submit(id: u64, job: &Value, en2: &str, nonce: u32) -> String {
+    format!(
+        r#"{{"id":{id},"method":"mining.submit","params":["{MINER}.raw","{}","{en2}","{}","{nonce:08x}"]}}"#,
+        job["params"][0].as_str().unwrap(),
+        job["params"][7].as_str().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coinbase_settings_change_while_miners_mine() {
+    common::init_tracing();
+    let regtest = common::regtest_node(101, 0);
+    let mut config = regtest.pool_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let dir = proofpool_devtools::TempDir::new("pool-reload").unwrap();
+    let store = proofpool_store::Store::open(
+        &dir.sqlite_url("pool.db"),
+        &proofpool_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let serving = common::serve(proofpool_pool::Pool::new(config, store).await.unwrap()).await;
+    let addr = serving.addr;
+
+    // The reference miner (it subscribes to extranonce changes) mines
+    // throughout.
+    let stats = Arc::new(MinerStats::default());
+    let (stop_miner, miner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let miner = tokio::spawn(proofpool_miner::run(
+        MinerConfig {
+            address: addr.to_string(),
+            user: format!("{MINER}.cpu"),
+            threads: 1,
+            suggest_difficulty: None,
+            max_shares: None,
+            tls_ca: None,
+        },
+        stats.clone(),
+        async move {
+            let _ = miner_stopped.await;
+        },
+    ));
+    let (mut subscribed, en1, en2_size, _) = Raw::miner(addr, true).await;
+    assert_eq!(en2_size, 8);
+    let (mut plain, _, _, _) = Raw::miner(addr, false).await;
+    for _ in 0..200 {
+        if stats.accepted.load(Ordering::Relaxed) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accepted_before = stats.accepted.load(Ordering::Relaxed);
+    assert!(accepted_before >= 2, "the miner mines before the change");
+
+    // The operator's change: a new payout address, tag and extranonce2 size.
+    let new_payout = Address::from_str(
+        &regtest
+            .node
+            .cli(&["getnewaddress", "rotated", "bech32"])
+            .unwrap(),
+    )
+    .unwrap()
+    .require_network(Network::Regtest)
+    .unwrap();
+    let tag = b"/reloaded/".to_vec();
+    let pool = &serving.pool;
+    // A setting that cannot work changes nothing.
+    assert!(
+        pool.set_coinbase(new_payout.script_pubkey(), tag.clone(), 9)
+            .is_err()
+    );
+    assert!(
+        pool.set_coinbase(new_payout.script_pubkey(), vec![b'x'; 90], 4)
+            .is_err()
+    );
+    assert!(
+        pool.set_coinbase(new_payout.script_pubkey(), tag.clone(), 4)
+            .unwrap(),
+        "the settings changed"
+    );
+    assert!(
+        !pool
+            .set_coinbase(new_payout.script_pubkey(), tag.clone(), 4)
+            .unwrap(),
+        "the same settings again change nothing"
+    );
+
+    // The subscribed miner: set_extranonce, then a clean job in the new
+    // layout paying the new address.
+    let set = subscribed
+        .next("mining.set_extranonce")
+        .await
+        .expect("mining.set_extranonce");
+    assert_eq!(set["params"], serde_json::json!([en1, 4]));
+    let job = subscribed.next("mining.notify").await.unwrap();
+    assert_eq!(job["params"][8], true, "clean after set_extranonce: {job}");
+    let coinbase1 = job["params"][2].as_str().unwrap();
+    let coinbase2 = job["params"][3].as_str().unwrap();
+    assert!(coinbase1.contains(&hex::encode(&tag)), "{coinbase1}");
+    assert!(
+        coinbase2.contains(&hex::encode(new_payout.script_pubkey().as_bytes())),
+        "{coinbase2}"
+    );
+    // Shares with the old size are refused for the new job, with the reason;
+    // shares with the new size are accepted (about half of all nonces meet
+    // this difficulty; an accepted one is also a block, which brings a new
+    // job: follow it).
+    subscribed
+        .send(&submit(10, &job, "0000000000000000", 0))
+        .await;
+    let (r, _) = subscribed.reply(10).await;
+    assert_eq!(r["error"][0], 20, "{r}");
+    assert!(
+        r["error"][1]
+            .as_str()
+            .unwrap()
+            .contains("extranonce2 must be 4 bytes"),
+        "{r}"
+    );
+    let mut job = job;
+    let mut accepted = false;
+    for nonce in 0u32..64 {
+        let id = 100 + u64::from(nonce);
+        subscribed.send(&submit(id, &job, "00000001", nonce)).await;
+        let (r, seen) = subscribed.reply(id).await;
+        if r["result"] == true {
+            accepted = true;
+            break;
+        }
+        assert!(
+            matches!(r["error"][0].as_i64(), Some(21 | 23)),
+            "stale or low difficulty only: {r}"
+        );
+        if let Some(n) = seen.iter().rev().find(|m| m["method"] == "mining.notify") {
+            job = n.clone();
+        }
+    }
+    assert!(accepted, "a 4-byte extranonce2 share was accepted");
+
+    // The miner that cannot take a new extranonce is asked to reconnect.
+    let reconnect = plain
+        .next("client.reconnect")
+        .await
+        .expect("client.reconnect");
+    assert_eq!(reconnect["params"], serde_json::json!([]));
+    assert!(plain.recv().await.is_none(), "and disconnected");
+    // New miners get the new size.
+    let (_late, _, en2_size, _) = Raw::miner(addr, false).await;
+    assert_eq!(en2_size, 4);
+
+    // The reference miner kept mining, and a block found after the change
+    // pays the new address.
+    let mut paid = None;
+    for _ in 0..600 {
+        let blocks = pool.blocks();
+        if let Some(block) = blocks.iter().rev().find(|b| b.accepted) {
+            let full: Value =
+                serde_json::from_str(&regtest.node.cli(&["getblock", &block.hash, "2"]).unwrap())
+                    .unwrap();
+            let to = full["tx"][0]["vout"][0]["scriptPubKey"]["address"].clone();
+            if to == new_payout.to_string() {
+                paid = Some(to);
+                if stats.accepted.load(Ordering::Relaxed) >= accepted_before + 3 {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        paid.is_some(),
+        "a block after the change pays the new address"
+    );
+    assert!(
+        stats.accepted.load(Ordering::Relaxed) >= accepted_before + 3,
+        "the reference miner mined on after the change"
+    );
+    let metrics = pool.render_metrics().unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    // The raw subscribed miner and the reference miner; the plain one.
+    assert_eq!(value("pool_extranonce_changes_total"), 2.0, "{metrics}");
+    assert_eq!(value("pool_extranonce_reconnects_total"), 1.0, "{metrics}");
+
+    stop_miner.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), miner)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    serving.stop().await;
+}
+
+/// The reference miner honours `client.reconnect`: a listener that only
+/// redirects (as a pool does when it moves miners to another instance on
+/// the same host) sends it to the real pool, where it mines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_miner_follows_client_reconnect() {
+    common::init_tracing();
+    let regtest = common::regtest_node(101, 0);
+    let dir = proofpool_devtools::TempDir::new("pool-redirect").unwrap();
+    let store = proofpool_store::Store::open(
+        &dir.sqlite_url("pool.db"),
+        &proofpool_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let serving = common::serve(
+        proofpool_pool::Pool::new(regtest.pool_config(), store)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let from = redirector.local_addr().unwrap();
+    let port = serving.addr.port();
+    let redirect = tokio::spawn(async move {
+        let (socket, _) = redirector.accept().await.unwrap();
+        let (r, mut w) = socket.into_split();
+        let mut lines = BufReader::new(r).lines();
+        // Answer nothing; once the opening arrived, send the miner on.
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("mining.subscribe") {
+                break;
+            }
+        }
+        w.write_all(
+            format!(
+                "{{\"id\":null,\"method\":\"client.reconnect\",\"params\":[\"127.0.0.1\",{port},1]}}\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    });
+    let stats = Arc::new(MinerStats::default());
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        proofpool_miner::run(
+            MinerConfig {
+                address: from.to_string(),
+                user: format!("{MINER}.cpu"),
+                threads: 1,
+                suggest_difficulty: None,
+                max_shares: Some(2),
+                tls_ca: None,
+            },
+            stats.clone(),
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("the miner finished in time")
+    .expect("the miner followed the redirect");
+    redirect.await.unwrap();
+    assert!(stats.accepted.load(Ordering::Relaxed) >= 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the miner waited the second it was asked to"
+    );
+    serving.stop().await;
+}
