@@ -5,11 +5,7 @@
 use std::process::{Command, Stdio};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    proofpool_devtools::free_port().unwrap()
 }
 
 /// Runs `proofpool devnet ARGS` on fresh loopback ports with its state in

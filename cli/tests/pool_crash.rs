@@ -15,11 +15,7 @@ use std::time::Duration;
 const ITERATIONS: u64 = 20;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    proofpool_devtools::free_port().unwrap()
 }
 
 fn start_pool(node: &Bitcoind, payout: &str, db: &str, port: u16) -> Child {
@@ -70,11 +66,8 @@ fn jitter(i: u64) -> u64 {
 async fn sigkill_loses_no_acknowledged_share() {
     let dir = TempDir::new("pool-crash").unwrap();
     let db = dir.sqlite_url("pool.db");
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "101", &funding]).unwrap();
-    let payout = node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap();
+    let (node, payout) =
+        Bitcoind::with_pool_payout(101).expect("bitcoind (make setup installs it)");
 
     let mut acknowledged: Vec<ShareId> = Vec::new();
     for i in 0..ITERATIONS {

@@ -11,11 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    proofpool_devtools::free_port().unwrap()
 }
 
 /// The `[pool]` section, with `extra` lines at the end.
@@ -66,11 +62,8 @@ fn until(lines: &mut impl BufRead, method: &str) -> Value {
 fn sighup_applies_the_coinbase_settings_and_reports_the_rest() {
     let dir = TempDir::new("pool-reload-cli").unwrap();
     let db = dir.sqlite_url("pool.db");
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "101", &funding]).unwrap();
-    let payout = node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap();
+    let (node, payout) =
+        Bitcoind::with_pool_payout(101).expect("bitcoind (make setup installs it)");
     let port = free_port();
     let file = dir.path().join("proofpool.toml");
     std::fs::write(&file, config(&node, &payout, &db, port, "")).unwrap();

@@ -7,9 +7,12 @@
 //! per-address limits and bans of one never touch another. Two bitcoinds in
 //! all: one per test.
 
+mod common;
+
+use common::Raw;
+
 use bitcoin::{Address, Network};
 use proofpool_devtools::{Bitcoind, TempDir};
-use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_pool::{BanThreshold, NodeAuth, NodeEndpoint, Pool, PoolConfig, VardiffConfig};
 use proofpool_store::{Store, StoreOptions};
 use serde_json::Value;
@@ -34,11 +37,9 @@ fn start_node() -> Node {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
-    node.cli(&["createwallet", "w"]).unwrap();
-    let funding = node.cli(&["getnewaddress", "", "bech32"]).unwrap();
-    node.cli(&["generatetoaddress", "101", &funding]).unwrap();
-    let payout = Address::from_str(&node.cli(&["getnewaddress", "pool", "bech32m"]).unwrap())
+    let (node, payout) =
+        Bitcoind::with_pool_payout(101).expect("bitcoind (make setup installs it)");
+    let payout = Address::from_str(&payout)
         .unwrap()
         .require_network(Network::Regtest)
         .unwrap();
@@ -158,77 +159,29 @@ async fn connect_from(last: u8, addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-/// A raw Stratum connection.
-struct Raw {
-    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-    write: tokio::net::tcp::OwnedWriteHalf,
+/// Connects from 127.0.0.`from`.
+async fn raw_from(from: u8, addr: SocketAddr) -> Raw {
+    Raw::over(connect_from(from, addr).await)
 }
 
-impl Raw {
-    async fn connect(from: u8, addr: SocketAddr) -> Self {
-        let (r, w) = connect_from(from, addr).await.into_split();
-        Self {
-            lines: BufReader::new(r).lines(),
-            write: w,
+/// Subscribes and authorizes `raw`; returns the current job's id and ntime.
+async fn handshake(raw: &mut Raw) -> (String, String) {
+    raw.send(&format!(
+        "{}\n{}\n",
+        r#"{"id":1,"method":"mining.subscribe","params":["limits-test"]}"#,
+        format_args!(r#"{{"id":2,"method":"mining.authorize","params":["{MINER}.t","x"]}}"#),
+    ))
+    .await;
+    let (auth, mut seen) = raw.reply(2).await;
+    assert_eq!(auth["result"], true, "{auth}");
+    loop {
+        if let Some(n) = seen.iter().rev().find(|m| m["method"] == "mining.notify") {
+            return (
+                n["params"][0].as_str().unwrap().to_owned(),
+                n["params"][7].as_str().unwrap().to_owned(),
+            );
         }
-    }
-
-    /// Sends text; a write to a connection the server closed is ignored.
-    async fn send(&mut self, text: &str) {
-        if let Err(e) = self.write.write_all(text.as_bytes()).await {
-            eprintln!("write failed (server closed?): {e}");
-        }
-    }
-
-    /// The next JSON message, or `None` once the server closed.
-    async fn recv(&mut self) -> Option<Value> {
-        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
-            .await
-            .expect("no message or close within 20 s")
-            .ok()??;
-        Some(serde_json::from_str(&line).unwrap())
-    }
-
-    /// Reads until the reply with `id`, returning it and what came before.
-    async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
-        let mut seen = Vec::new();
-        loop {
-            let m = self.recv().await.expect("closed before the reply");
-            if m.get("id") == Some(&Value::from(id)) && m.get("method").is_none() {
-                return (m, seen);
-            }
-            seen.push(m);
-        }
-    }
-
-    /// Reads until the server closes, returning everything it sent.
-    async fn drain(&mut self) -> Vec<Value> {
-        let mut seen = Vec::new();
-        while let Some(m) = self.recv().await {
-            seen.push(m);
-        }
-        seen
-    }
-
-    /// Subscribes and authorizes; returns the current job's id and ntime.
-    async fn handshake(&mut self) -> (String, String) {
-        self.send(&format!(
-            "{}\n{}\n",
-            r#"{"id":1,"method":"mining.subscribe","params":["limits-test"]}"#,
-            format_args!(r#"{{"id":2,"method":"mining.authorize","params":["{MINER}.t","x"]}}"#),
-        ))
-        .await;
-        let (auth, mut seen) = self.reply(2).await;
-        assert_eq!(auth["result"], true, "{auth}");
-        loop {
-            if let Some(n) = seen.iter().rev().find(|m| m["method"] == "mining.notify") {
-                return (
-                    n["params"][0].as_str().unwrap().to_owned(),
-                    n["params"][7].as_str().unwrap().to_owned(),
-                );
-            }
-            seen.push(self.recv().await.expect("closed before work"));
-        }
+        seen.push(raw.recv().await.expect("closed before work"));
     }
 }
 
@@ -244,7 +197,7 @@ fn error_code(reply: &Value) -> Option<i64> {
 
 /// Whether a connection from a refused address is closed without a reply.
 async fn refused(from: u8, addr: SocketAddr) -> bool {
-    let mut c = Raw::connect(from, addr).await;
+    let mut c = raw_from(from, addr).await;
     c.send("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")
         .await;
     c.recv().await.is_none()
@@ -270,21 +223,21 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     let s = start_pool(config).await;
 
     // Per-address cap: two from 127.0.0.2 are served, a third is closed.
-    let mut a = Raw::connect(2, s.addr).await;
-    a.handshake().await;
-    let mut b = Raw::connect(2, s.addr).await;
-    b.handshake().await;
+    let mut a = raw_from(2, s.addr).await;
+    handshake(&mut a).await;
+    let mut b = raw_from(2, s.addr).await;
+    handshake(&mut b).await;
     assert!(
         refused(2, s.addr).await,
         "third connection from one address"
     );
     // Another address is unaffected.
-    Raw::connect(3, s.addr).await.handshake().await;
+    handshake(&mut raw_from(3, s.addr).await).await;
     // Once one closes, the address may connect again.
     drop(a);
     let mut again = None;
     for _ in 0..50 {
-        let mut c = Raw::connect(2, s.addr).await;
+        let mut c = raw_from(2, s.addr).await;
         c.send("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")
             .await;
         if c.recv().await.is_some() {
@@ -297,7 +250,7 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     drop(b);
 
     // Handshake timeout: subscribed but never authorized.
-    let mut h = Raw::connect(4, s.addr).await;
+    let mut h = raw_from(4, s.addr).await;
     let opened = Instant::now();
     h.send("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")
         .await;
@@ -313,9 +266,9 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     );
 
     // Idle timeout: a miner that goes silent after the handshake.
-    let mut idle = Raw::connect(5, s.addr).await;
+    let mut idle = raw_from(5, s.addr).await;
     let opened = Instant::now();
-    idle.handshake().await;
+    handshake(&mut idle).await;
     idle.drain().await;
     let took = opened.elapsed();
     assert!(
@@ -326,8 +279,8 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     // Rate limit: 10/s with bursts of 20. Forty submits at once for a job
     // that does not exist: the first 20 are judged (stale), the rest get
     // 20 "rate limited", and the connection stays open.
-    let mut r = Raw::connect(6, s.addr).await;
-    r.handshake().await;
+    let mut r = raw_from(6, s.addr).await;
+    handshake(&mut r).await;
     let burst: String = (0..40)
         .map(|i| submit(100 + i, "ffff", "00000000"))
         .collect();
@@ -359,8 +312,8 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     // stale shares do not count, every miner sends some after a block),
     // 100% of at least 30, paced to stay inside the rate limit. The 30th
     // bans 127.0.0.7.
-    let mut bad = Raw::connect(7, s.addr).await;
-    let (job, _) = bad.handshake().await;
+    let mut bad = raw_from(7, s.addr).await;
+    let (job, _) = handshake(&mut bad).await;
     let first: String = (0..15).map(|i| submit(100 + i, &job, "00000000")).collect();
     bad.send(&first).await;
     bad.reply(114).await;
@@ -378,7 +331,7 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     assert!(refused(7, s.addr).await, "a banned address is refused");
 
     // Ban by malformed requests: 8 submits without parameters ban 127.0.0.8.
-    let mut junk = Raw::connect(8, s.addr).await;
+    let mut junk = raw_from(8, s.addr).await;
     let lines: String = (0..8)
         .map(|i| format!("{{\"id\":{i},\"method\":\"mining.submit\",\"params\":[]}}\n"))
         .collect();
@@ -391,7 +344,7 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     );
     assert!(refused(8, s.addr).await);
     // A well-behaved address still gets in.
-    Raw::connect(9, s.addr).await.handshake().await;
+    handshake(&mut raw_from(9, s.addr).await).await;
 
     // Write timeout: a miner that keeps sending but never reads. Its tiny
     // receive buffer fills, then the pool's send buffer; the pool's write
@@ -403,12 +356,8 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
         .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 10), 0)))
         .unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let (r, w) = socket.connect(s.addr).await.unwrap().into_split();
-    let mut deaf = Raw {
-        lines: BufReader::new(r).lines(),
-        write: w,
-    };
-    let (job, _) = deaf.handshake().await;
+    let mut deaf = Raw::over(socket.connect(s.addr).await.unwrap());
+    let (job, _) = handshake(&mut deaf).await;
     let chunk: String = (0..2000)
         .map(|i| {
             format!(
@@ -420,12 +369,7 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
     let started = Instant::now();
     let mut closed = None;
     for sent in 0..500 {
-        match tokio::time::timeout(
-            Duration::from_secs(20),
-            deaf.write.write_all(chunk.as_bytes()),
-        )
-        .await
-        {
+        match tokio::time::timeout(Duration::from_secs(20), deaf.try_send(&chunk)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 closed = Some((sent, e));
@@ -472,8 +416,8 @@ async fn connection_limits_timeouts_rate_limit_and_bans() {
 
     // On shutdown a connected miner is told why and to reconnect (to the
     // same address: no `reconnect_to` is configured), then the pool closes.
-    let mut last = Raw::connect(40, s.addr).await;
-    last.handshake().await;
+    let mut last = raw_from(40, s.addr).await;
+    handshake(&mut last).await;
     s.teardown().await;
     let seen = last.drain().await;
     let methods: Vec<&str> = seen.iter().filter_map(|m| m["method"].as_str()).collect();
@@ -534,22 +478,8 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
     let s = start_pool(config).await;
 
     let (via, seen) = relay(s.addr, 10).await;
-    let stats = Arc::new(MinerStats::default());
-    let (stop_miner, miner_stopped) = tokio::sync::oneshot::channel::<()>();
-    let miner = tokio::spawn(proofpool_miner::run(
-        MinerConfig {
-            address: via.to_string(),
-            user: format!("{MINER}.cpu"),
-            threads: 1,
-            suggest_difficulty: None,
-            max_shares: None,
-            tls_ca: None,
-        },
-        stats.clone(),
-        async move {
-            let _ = miner_stopped.await;
-        },
-    ));
+    let mining = common::start_mining(via.to_string(), &format!("{MINER}.cpu"));
+    let stats = mining.stats.clone();
 
     // Mine until vardiff has raised the difficulty, shares are accepted at
     // the new one, and a tick has reported a hashrate.
@@ -575,12 +505,7 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    stop_miner.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), miner)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    mining.stop().await;
 
     // The wire: set_difficulty at the start, then a higher one followed at
     // once by the current job again, without clean_jobs.

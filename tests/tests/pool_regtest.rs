@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Raw;
+
 use bitcoin::{Address, Network};
 use proofpool_devtools::{Bitcoind, SegwitWallet, TempDir};
 use proofpool_miner::{MinerConfig, MinerStats};
@@ -15,7 +17,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
@@ -95,59 +96,6 @@ impl Setup {
             .unwrap()
             .unwrap();
         drop(self.node);
-    }
-}
-
-/// A raw Stratum connection for protocol tests.
-struct Raw {
-    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-    write: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Raw {
-    async fn connect(addr: std::net::SocketAddr) -> Self {
-        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
-        Self {
-            lines: BufReader::new(r).lines(),
-            write: w,
-        }
-    }
-
-    async fn send(&mut self, text: &str) {
-        self.write.write_all(text.as_bytes()).await.unwrap();
-    }
-
-    /// The next JSON message, or `None` once the server closed.
-    async fn recv(&mut self) -> Option<Value> {
-        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
-            .await
-            .unwrap()
-            .ok()??;
-        Some(serde_json::from_str(&line).unwrap())
-    }
-
-    /// Reads until the reply with `id`, returning it and any notifications seen.
-    async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
-        let mut seen = Vec::new();
-        loop {
-            let m = self
-                .recv()
-                .await
-                .expect("connection closed before the reply");
-            if m.get("id") == Some(&Value::from(id)) && m.get("method").is_none() {
-                return (m, seen);
-            }
-            seen.push(m);
-        }
-    }
-
-    async fn notify(&mut self) -> Value {
-        loop {
-            let m = self.recv().await.expect("closed");
-            if m["method"] == "mining.notify" {
-                return m;
-            }
-        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Raw;
+
 use bitcoin::{Address, Network};
 use proofpool_miner::{MinerConfig, MinerStats};
 use serde_json::Value;
@@ -14,82 +16,30 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
-/// A raw Stratum connection.
-struct Raw {
-    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-    write: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Raw {
-    /// Connects, optionally subscribes to extranonce changes, subscribes and
-    /// authorizes; returns the connection, its extranonce1 and extranonce2
-    /// size, and its first job.
-    async fn miner(addr: std::net::SocketAddr, extranonce: bool) -> (Self, String, u64, Value) {
-        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
-        let mut raw = Self {
-            lines: BufReader::new(r).lines(),
-            write: w,
-        };
-        if extranonce {
-            raw.send(r#"{"id":1,"method":"mining.extranonce.subscribe","params":[]}"#)
-                .await;
-        }
-        raw.send(r#"{"id":2,"method":"mining.subscribe","params":["raw/1"]}"#)
+/// Connects, optionally subscribes to extranonce changes, subscribes and
+/// authorizes; returns the connection, its extranonce1 and extranonce2
+/// size, and its first job.
+async fn miner(addr: std::net::SocketAddr, extranonce: bool) -> (Raw, String, u64, Value) {
+    let mut raw = Raw::connect(addr).await;
+    if extranonce {
+        raw.send("{\"id\":1,\"method\":\"mining.extranonce.subscribe\",\"params\":[]}\n")
             .await;
-        raw.send(&format!(
-            r#"{{"id":3,"method":"mining.authorize","params":["{MINER}.raw","x"]}}"#
-        ))
-        .await;
-        let (subscribe, _) = raw.reply(2).await;
-        let en1 = subscribe["result"][1].as_str().unwrap().to_owned();
-        let en2_size = subscribe["result"][2].as_u64().unwrap();
-        assert_eq!(raw.reply(3).await.0["result"], true);
-        let job = raw.next("mining.notify").await.expect("a first job");
-        (raw, en1, en2_size, job)
     }
-
-    async fn send(&mut self, line: &str) {
-        self.write
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-    }
-
-    /// The next message, or `None` once the server closed.
-    async fn recv(&mut self) -> Option<Value> {
-        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
-            .await
-            .expect("the pool said something within 20 s")
-            .ok()??;
-        Some(serde_json::from_str(&line).unwrap())
-    }
-
-    /// The reply with `id`, and the notifications before it.
-    async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
-        let mut seen = Vec::new();
-        loop {
-            let m = self.recv().await.expect("closed before the reply");
-            if m["id"] == id && m.get("method").is_none() {
-                return (m, seen);
-            }
-            seen.push(m);
-        }
-    }
-
-    /// The next notification named `method`, skipping others; `None` if
-    /// the server closed first.
-    async fn next(&mut self, method: &str) -> Option<Value> {
-        loop {
-            let m = self.recv().await?;
-            if m["method"] == method {
-                return Some(m);
-            }
-        }
-    }
+    raw.send(&format!(
+        "{}\n{}\n",
+        r#"{"id":2,"method":"mining.subscribe","params":["raw/1"]}"#,
+        format_args!(r#"{{"id":3,"method":"mining.authorize","params":["{MINER}.raw","x"]}}"#),
+    ))
+    .await;
+    let (subscribe, _) = raw.reply(2).await;
+    let en1 = subscribe["result"][1].as_str().unwrap().to_owned();
+    let en2_size = subscribe["result"][2].as_u64().unwrap();
+    assert_eq!(raw.reply(3).await.0["result"], true);
+    let job = raw.notify().await;
+    (raw, en1, en2_size, job)
 }
 
 fn submit(id: u64, job: &Value, en2: &str, nonce: u32) -> String {
@@ -97,7 +47,7 @@ fn submit(id: u64, job: &Value, en2: &str, nonce: u32) -> String {
         r#"{{"id":{id},"method":"mining.submit","params":["{MINER}.raw","{}","{en2}","{}","{nonce:08x}"]}}"#,
         job["params"][0].as_str().unwrap(),
         job["params"][7].as_str().unwrap(),
-    )
+    ) + "\n"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,36 +57,16 @@ async fn coinbase_settings_change_while_miners_mine() {
     let mut config = regtest.pool_config();
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let dir = proofpool_devtools::TempDir::new("pool-reload").unwrap();
-    let store = proofpool_store::Store::open(
-        &dir.sqlite_url("pool.db"),
-        &proofpool_store::StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    let serving = common::serve(proofpool_pool::Pool::new(config, store).await.unwrap()).await;
+    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
     let addr = serving.addr;
 
     // The reference miner (it subscribes to extranonce changes) mines
     // throughout.
-    let stats = Arc::new(MinerStats::default());
-    let (stop_miner, miner_stopped) = tokio::sync::oneshot::channel::<()>();
-    let miner = tokio::spawn(proofpool_miner::run(
-        MinerConfig {
-            address: addr.to_string(),
-            user: format!("{MINER}.cpu"),
-            threads: 1,
-            suggest_difficulty: None,
-            max_shares: None,
-            tls_ca: None,
-        },
-        stats.clone(),
-        async move {
-            let _ = miner_stopped.await;
-        },
-    ));
-    let (mut subscribed, en1, en2_size, _) = Raw::miner(addr, true).await;
+    let mining = common::start_mining(addr.to_string(), &format!("{MINER}.cpu"));
+    let stats = mining.stats.clone();
+    let (mut subscribed, en1, en2_size, _) = miner(addr, true).await;
     assert_eq!(en2_size, 8);
-    let (mut plain, _, _, _) = Raw::miner(addr, false).await;
+    let (mut plain, _, _, _) = miner(addr, false).await;
     for _ in 0..200 {
         if stats.accepted.load(Ordering::Relaxed) >= 2 {
             break;
@@ -239,7 +169,7 @@ async fn coinbase_settings_change_while_miners_mine() {
     assert_eq!(reconnect["params"], serde_json::json!([]));
     assert!(plain.recv().await.is_none(), "and disconnected");
     // New miners get the new size.
-    let (_late, _, en2_size, _) = Raw::miner(addr, false).await;
+    let (_late, _, en2_size, _) = miner(addr, false).await;
     assert_eq!(en2_size, 4);
 
     // The reference miner kept mining, and a block found after the change
@@ -280,12 +210,7 @@ async fn coinbase_settings_change_while_miners_mine() {
     assert_eq!(value("pool_extranonce_changes_total"), 2.0, "{metrics}");
     assert_eq!(value("pool_extranonce_reconnects_total"), 1.0, "{metrics}");
 
-    stop_miner.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), miner)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    mining.stop().await;
     serving.stop().await;
 }
 
@@ -297,18 +222,7 @@ async fn the_reference_miner_follows_client_reconnect() {
     common::init_tracing();
     let regtest = common::regtest_node(101, 0);
     let dir = proofpool_devtools::TempDir::new("pool-redirect").unwrap();
-    let store = proofpool_store::Store::open(
-        &dir.sqlite_url("pool.db"),
-        &proofpool_store::StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    let serving = common::serve(
-        proofpool_pool::Pool::new(regtest.pool_config(), store)
-            .await
-            .unwrap(),
-    )
-    .await;
+    let serving = common::serve(common::sqlite_pool(regtest.pool_config(), &dir).await).await;
     let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let from = redirector.local_addr().unwrap();
     let port = serving.addr.port();

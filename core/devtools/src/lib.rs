@@ -230,6 +230,18 @@ impl Bitcoind {
         Ok(node)
     }
 
+    /// [`Bitcoind::start`] with a wallet, `blocks` blocks mined to it (101
+    /// for one mature coinbase) and a fresh bech32m address of it for a
+    /// pool to pay: what a pool test needs of a node.
+    pub fn with_pool_payout(blocks: u32) -> Result<(Self, String), BitcoindError> {
+        let node = Self::start(&[])?;
+        node.cli(&["createwallet", "w"])?;
+        let funding = node.cli(&["getnewaddress", "", "bech32"])?;
+        node.cli(&["generatetoaddress", &blocks.to_string(), &funding])?;
+        let payout = node.cli(&["getnewaddress", "pool", "bech32m"])?;
+        Ok((node, payout))
+    }
+
     /// The RPC URL.
     pub fn rpc_url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.rpc_port)

@@ -14,6 +14,7 @@ use proofpool_chain::{DeployParams, Deployment, DistributorClient};
 use proofpool_devtools::{Bitcoind, SegwitWallet};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -162,6 +163,56 @@ pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
     stats.accepted.load(Ordering::Relaxed)
 }
 
+/// A pool with `config` on a fresh SQLite store in `dir`.
+pub(crate) async fn sqlite_pool(config: PoolConfig, dir: &proofpool_devtools::TempDir) -> Pool {
+    let store = proofpool_store::Store::open(
+        &dir.sqlite_url("pool.db"),
+        &proofpool_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    Pool::new(config, store).await.unwrap()
+}
+
+/// The reference miner (one thread) mining in the background until
+/// [`Mining::stop`].
+pub(crate) struct Mining {
+    /// Its counters.
+    pub(crate) stats: Arc<MinerStats>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), proofpool_miner::MinerError>>,
+}
+
+/// Starts the reference miner against `address` as `user`.
+pub(crate) fn start_mining(address: String, user: &str) -> Mining {
+    let stats = Arc::new(MinerStats::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = MinerConfig {
+        address,
+        user: user.to_owned(),
+        threads: 1,
+        suggest_difficulty: None,
+        max_shares: None,
+        tls_ca: None,
+    };
+    let task = tokio::spawn(proofpool_miner::run(config, stats.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Mining { stats, stop, task }
+}
+
+impl Mining {
+    /// Stops the miner, which must have run without an error, within 20 s.
+    pub(crate) async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the miner stopped within 20 s")
+            .unwrap()
+            .expect("the miner ran without an error");
+    }
+}
+
 /// MockBTC and the distributor on a fresh anvil, anvil's first account as
 /// owner, settler and guardian.
 pub(crate) struct Contracts {
@@ -200,5 +251,90 @@ pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
         settler,
         deployment,
         chain,
+    }
+}
+
+/// A raw Stratum V1 connection, for protocol tests.
+pub(crate) struct Raw {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    /// Connects to `addr`.
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
+        Self::over(tokio::net::TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// Speaks over an open connection.
+    pub(crate) fn over(stream: tokio::net::TcpStream) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let (r, w) = stream.into_split();
+        Self {
+            lines: tokio::io::BufReader::new(r).lines(),
+            write: w,
+        }
+    }
+
+    /// Sends `text` as it is (lines end in `\n`); a write to a connection
+    /// the server closed is ignored (what it said first can still be read).
+    pub(crate) async fn send(&mut self, text: &str) {
+        if let Err(e) = self.try_send(text).await {
+            eprintln!("write failed (server closed?): {e}");
+        }
+    }
+
+    /// Sends `text`, saying whether the write failed.
+    pub(crate) async fn try_send(&mut self, text: &str) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.write.write_all(text.as_bytes()).await
+    }
+
+    /// The next JSON message, or `None` once the server closed.
+    pub(crate) async fn recv(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+            .await
+            .expect("no message or close within 20 s")
+            .ok()??;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+
+    /// Reads until the reply with `id`, returning it and what came before.
+    pub(crate) async fn reply(&mut self, id: u64) -> (Value, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv().await.expect("closed before the reply");
+            if m.get("id") == Some(&Value::from(id)) && m.get("method").is_none() {
+                return (m, seen);
+            }
+            seen.push(m);
+        }
+    }
+
+    /// The next notification named `method`, skipping others; `None` if
+    /// the server closed first.
+    pub(crate) async fn next(&mut self, method: &str) -> Option<Value> {
+        loop {
+            let m = self.recv().await?;
+            if m["method"] == method {
+                return Some(m);
+            }
+        }
+    }
+
+    /// The next `mining.notify`.
+    pub(crate) async fn notify(&mut self) -> Value {
+        self.next("mining.notify")
+            .await
+            .expect("closed before a mining.notify")
+    }
+
+    /// Reads until the server closes, returning everything it sent.
+    pub(crate) async fn drain(&mut self) -> Vec<Value> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.recv().await {
+            seen.push(m);
+        }
+        seen
     }
 }
