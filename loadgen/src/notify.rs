@@ -18,7 +18,8 @@ use crate::client::{self, Ready};
 use crate::drive;
 use crate::hash::Work;
 use crate::pool::PoolProcess;
-use crate::report::{Fanout, NotifyResult, Percentiles};
+use crate::procfs::CpuSample;
+use crate::report::{Fanout, NotifyCpu, NotifyResult, Percentiles};
 use eyre::{WrapErr, bail, eyre};
 use proofpool_stratum::{self as sv1, ServerMessage};
 use std::time::{Duration, Instant};
@@ -68,6 +69,7 @@ pub(crate) async fn run(
     let mut first_ms = Vec::new();
     let mut last_ms = Vec::new();
     let mut missing = 0usize;
+    let cpu_from = CpuSample::take(pool.pid(), None);
     for round in 0..blocks {
         let (work, nonce) = block_share(&finder)?;
         let mut line = Vec::new();
@@ -109,6 +111,11 @@ pub(crate) async fn run(
             next_job(&mut finder).await?;
         }
     }
+    let cpu = NotifyCpu::per_notify(
+        &cpu_from,
+        &CpuSample::take(pool.pid(), None),
+        connections * blocks,
+    );
     listeners.abort_all();
     let pool_fanout = pool
         .scrape()
@@ -123,6 +130,7 @@ pub(crate) async fn run(
         last_ms,
         missing,
         pool_fanout,
+        cpu,
     })
 }
 

@@ -163,6 +163,47 @@ pub(crate) struct NotifyResult {
     pub(crate) missing: usize,
     /// The pool's own view, from `pool_job_fanout_seconds`.
     pub(crate) pool_fanout: Option<Fanout>,
+    /// CPU time per notify over the rounds.
+    pub(crate) cpu: NotifyCpu,
+}
+
+/// CPU time spent per notify delivered, over all rounds (so it includes
+/// finding, submitting and announcing the blocks, which is small beside
+/// thousands of notifies). On loopback the pool's share includes the
+/// kernel's receive-side TCP work for each listener, which runs in the
+/// sender's context; the load generator's is reading the notifies.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct NotifyCpu {
+    /// The pool process, microseconds per notify.
+    pub(crate) pool_us: f64,
+    /// The load generator, microseconds per notify.
+    pub(crate) loadgen_us: f64,
+    /// The machine's cores.
+    pub(crate) cores: f64,
+}
+
+impl NotifyCpu {
+    /// From two samples around `notifies` notifies.
+    pub(crate) fn per_notify(
+        from: &crate::procfs::CpuSample,
+        to: &crate::procfs::CpuSample,
+        notifies: usize,
+    ) -> Self {
+        let used = from.until(to);
+        let secs = to.at().duration_since(from.at()).as_secs_f64();
+        let us = |cores: f64| cores * secs * 1e6 / notifies.max(1) as f64;
+        Self {
+            pool_us: us(used.pool),
+            loadgen_us: us(used.loadgen),
+            cores: used.cores,
+        }
+    }
+
+    /// The shortest a fan-out to `connections` can take with this much CPU
+    /// per notify on every core, ms.
+    pub(crate) fn floor_ms(&self, connections: usize) -> f64 {
+        connections as f64 * (self.pool_us + self.loadgen_us) / self.cores.max(1.0) / 1000.0
+    }
 }
 
 /// `pool_job_fanout_seconds` read back: from the new block's job being built
@@ -435,6 +476,15 @@ impl Report {
                     f.within_50ms * 100.0
                 );
             }
+            push_line!(
+                s,
+                "\nCPU per notify: pool {:.1} us (on loopback including the listener's receive-side TCP work, done in the sender's context), load generator {:.1} us; {} notifies on {:.0} cores take at least {:.1} ms",
+                n.cpu.pool_us,
+                n.cpu.loadgen_us,
+                n.connections,
+                n.cpu.cores,
+                n.cpu.floor_ms(n.connections)
+            );
         }
         s
     }
