@@ -268,3 +268,78 @@ fn job_record(job: &Job, instance: u8) -> JobRecord {
         coinbase_value: job.coinbase_value().0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::ScriptBuf;
+    use proofpool_node::{NodeAuth, NodeEndpoint};
+
+    const EMPTY: &str = include_str!("../tests/fixtures/regtest_gbt_empty.json");
+
+    fn source() -> WorkSource {
+        // Never called: these tests publish templates themselves.
+        let node = NodeClient::new(
+            vec![NodeEndpoint {
+                url: "http://127.0.0.1:9/".parse().unwrap(),
+                auth: NodeAuth::UserPass {
+                    user: "u".into(),
+                    password: "p".into(),
+                },
+            }],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        WorkSource::new(
+            Arc::new(node),
+            JobConfig::new(ScriptBuf::from_bytes(vec![0x51])),
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        )
+    }
+
+    fn config(tag: &[u8], extranonce2_len: usize) -> JobConfig {
+        JobConfig {
+            pool_tag: tag.to_vec(),
+            extranonce2_len,
+            ..JobConfig::new(ScriptBuf::from_bytes(vec![0x52]))
+        }
+    }
+
+    #[test]
+    fn reconfigure_rebuilds_the_current_template_and_refuses_bad_settings() {
+        let work = source();
+        // Before any template: the settings change, nothing is published.
+        assert!(work.reconfigure(config(b"/a/", 6)).unwrap());
+        assert!(work.current().is_none());
+        let first = work.publish(serde_json::from_str(EMPTY).unwrap()).unwrap();
+        assert_eq!(first.extranonce2_len(), 6);
+        assert!(first.clean_jobs());
+        let mut jobs = work.subscribe();
+        jobs.borrow_and_update();
+
+        // New settings: the same template again, at once, under the next id,
+        // not clean (same previous block), in the new layout.
+        assert!(work.reconfigure(config(b"/b/", 4)).unwrap());
+        assert!(jobs.has_changed().unwrap());
+        let rebuilt = work.current().unwrap();
+        assert_eq!(rebuilt.id(), first.id() + 1);
+        assert_eq!(rebuilt.prev_hash(), first.prev_hash());
+        assert!(!rebuilt.clean_jobs());
+        assert_eq!(rebuilt.extranonce2_len(), 4);
+        assert!(rebuilt.coinbase1().windows(3).any(|w| w == b"/b/"));
+        assert_eq!(work.job_config(), config(b"/b/", 4));
+
+        // The same settings again, or settings that cannot work, change nothing.
+        jobs.borrow_and_update();
+        assert!(!work.reconfigure(config(b"/b/", 4)).unwrap());
+        assert!(work.reconfigure(config(b"/b/", 9)).is_err());
+        assert!(work.reconfigure(config(&[b'x'; 100], 4)).is_err());
+        assert!(!jobs.has_changed().unwrap(), "no job published");
+        assert_eq!(work.job_config(), config(b"/b/", 4));
+
+        // Later templates use the new settings.
+        let next = work.publish(serde_json::from_str(EMPTY).unwrap()).unwrap();
+        assert_eq!(next.extranonce2_len(), 4);
+    }
+}
