@@ -117,6 +117,7 @@ pub(crate) fn grind(index: u8, slot: &Slot, found: &UnboundedSender<Found>, stat
                 if U256::from_le_bytes(hash) <= t.target {
                     let share = Found {
                         job_id: t.job_id.clone(),
+                        extranonce1: t.extranonce1.clone(),
                         extranonce2: extranonce2.clone(),
                         ntime: t.ntime,
                         nonce,

@@ -106,6 +106,9 @@ pub enum MinerError {
 #[derive(Debug)]
 pub(crate) struct Found {
     pub(crate) job_id: String,
+    /// The extranonce1 the share was mined with (a `mining.set_extranonce`
+    /// may have changed the session's since).
+    pub(crate) extranonce1: Vec<u8>,
     pub(crate) extranonce2: Vec<u8>,
     pub(crate) ntime: u32,
     pub(crate) nonce: u32,
@@ -297,7 +300,7 @@ where
                 let id = next_id;
                 next_id += 1;
                 pending_submits.insert(id, ShareId {
-                    extranonce1: state.extranonce1.clone(),
+                    extranonce1: f.extranonce1.clone(),
                     extranonce2: f.extranonce2.clone(),
                     ntime: f.ntime,
                     nonce: f.nonce,
