@@ -368,6 +368,10 @@ async fn exercise(url: &str) {
         let stored = store.shares_in_epoch(6, next - 1, 5000).await.unwrap();
         let seqs: Vec<u64> = stored.iter().map(|s| s.seq).collect();
         assert_eq!(seqs, (next..next + 1300).collect::<Vec<_>>());
+        // Every field round-trips through the multi-statement path.
+        for (k, s) in stored.iter().enumerate() {
+            assert_eq!(s.share, share(0, 2, 20_000 + next + k as u64, epoch6_ms));
+        }
         next += 1300;
     }
     assert!(
