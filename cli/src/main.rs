@@ -102,6 +102,10 @@ fn main() -> eyre::Result<()> {
                 let reload = pool::Reload {
                     command: command.clone(),
                     argv: raw,
+                    running: matches
+                        .subcommand_matches("pool")
+                        .cloned()
+                        .unwrap_or_default(),
                 };
                 pool::run(*args, reload).await
             }

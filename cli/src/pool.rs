@@ -317,6 +317,9 @@ pub(crate) const RELOADABLE: [&str; 3] = ["payout_address", "pool_tag", "extrano
 pub(crate) struct Reload {
     pub(crate) command: clap::Command,
     pub(crate) argv: Vec<std::ffi::OsString>,
+    /// The `pool` subcommand's matches the process started with: what a
+    /// change is measured against.
+    pub(crate) running: clap::ArgMatches,
 }
 
 impl Reload {
@@ -362,16 +365,11 @@ fn changed_keys(
 }
 
 /// Re-reads the settings and applies the reloadable ones; the others that
-/// changed are returned, to be reported as waiting for a restart. On an
-/// error nothing changes.
-fn reload(
-    pool: &Pool,
-    reload: &Reload,
-    running: &clap::ArgMatches,
-    network: Network,
-) -> eyre::Result<(bool, Vec<String>)> {
+/// changed since the start are returned, to be reported as waiting for a
+/// restart. On an error nothing changes.
+fn reload(pool: &Pool, source: &Reload, network: Network) -> eyre::Result<(bool, Vec<String>)> {
     use clap::FromArgMatches;
-    let matches = reload.matches()?;
+    let matches = source.matches()?;
     let args = Args::from_arg_matches(&matches).map_err(|e| eyre!("{e}"))?;
     let payout = payout_address(&args, network)?;
     let applied = pool.set_coinbase(
@@ -379,33 +377,45 @@ fn reload(
         args.pool_tag.as_bytes().to_vec(),
         usize::from(args.extranonce2_size),
     )?;
-    let waiting = changed_keys(&reload.command, running, &matches)
+    let waiting = changed_keys(&source.command, &source.running, &matches)
         .into_iter()
         .filter(|key| !RELOADABLE.contains(&key.as_str()))
         .collect();
     Ok((applied, waiting))
 }
 
+/// SIGHUP, listened for from the start of `run`: before that its default
+/// action would end the process (a reload sent while the pool starts).
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn listen_for_hangup() -> Option<Hangup> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; config reload is off");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn listen_for_hangup() -> Option<Hangup> {
+    None
+}
+
 /// On each SIGHUP, re-reads the config file (and flags) and applies
 /// [`RELOADABLE`] settings; other changes are logged as waiting for a restart.
 #[cfg(unix)]
-async fn reload_on_hangup(pool: Pool, source: Reload, network: Network) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; config reload is off");
-            return;
-        }
-    };
-    let running = match source.matches() {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot re-read the settings; config reload is off");
-            return;
-        }
+async fn reload_on_hangup(pool: Pool, source: Reload, network: Network, hangup: Option<Hangup>) {
+    let Some(mut hangup) = hangup else {
+        return;
     };
     while hangup.recv().await.is_some() {
-        match reload(&pool, &source, &running, network) {
+        match reload(&pool, &source, network) {
             Ok((applied, waiting)) => {
                 for key in &waiting {
                     tracing::warn!(
@@ -428,9 +438,16 @@ async fn reload_on_hangup(pool: Pool, source: Reload, network: Network) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_hangup(_pool: Pool, _source: Reload, _network: Network) {}
+async fn reload_on_hangup(
+    _pool: Pool,
+    _source: Reload,
+    _network: Network,
+    _hangup: Option<Hangup>,
+) {
+}
 
 pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
+    let hangup = listen_for_hangup();
     let payout = payout_address(&args, args.network)?;
     let auth = auth(&args)?;
     let nodes = args
@@ -471,7 +488,7 @@ pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
         None => None,
     };
     tracing::info!(listen = %args.listen, tls_listen = ?args.tls_listen, payout = %payout, "stratum v1 pool listening");
-    let reloader = tokio::spawn(reload_on_hangup(pool.clone(), source, args.network));
+    let reloader = tokio::spawn(reload_on_hangup(pool.clone(), source, args.network, hangup));
     let served = pool
         .run_with_tls(listener, tls_listener, shutdown_signal())
         .await;

@@ -138,8 +138,9 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut address = config.address.clone();
     let mut reconnects = 0;
-    // Set once the pool asked to reconnect: wait this long first, and
-    // retry a refused connection (the pool may be restarting).
+    // Set when the pool asked to reconnect: wait this long first, and
+    // retry a refused connection (the pool may be restarting). A failure
+    // of the first connection, or of a session, ends the miner.
     let mut reconnect_wait: Option<Duration> = None;
     loop {
         if let Some(wait) = reconnect_wait {
@@ -148,18 +149,26 @@ pub async fn run(
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        let accepted_before = stats.accepted.load(Ordering::Relaxed);
-        let ended = match connect_and_mine(&config, &address, stats.clone(), &mut shutdown).await {
-            Ok(ended) => ended,
-            Err(MinerError::Io(e)) if reconnect_wait.is_some() && reconnects < MAX_RECONNECTS => {
+        let connected = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            connected = TcpStream::connect(&address) => connected,
+        };
+        let stream = match connected {
+            Ok(stream) => stream,
+            Err(e) if reconnect_wait.is_some() && reconnects < MAX_RECONNECTS => {
                 reconnects += 1;
                 let wait = Duration::from_secs(u64::from(reconnects)).min(Duration::from_secs(10));
                 tracing::warn!(%address, error = %e, retry_in = ?wait, "cannot reconnect yet");
                 reconnect_wait = Some(wait);
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
+        let accepted_before = stats.accepted.load(Ordering::Relaxed);
+        let ended = mine_over(&config, &address, stream, stats.clone(), &mut shutdown).await?;
+        if stats.accepted.load(Ordering::Relaxed) > accepted_before {
+            reconnects = 0;
+        }
         let Ended::Reconnect { host, port, wait } = ended else {
             return Ok(());
         };
@@ -171,9 +180,6 @@ pub async fn run(
                 "the pool asked to reconnect to another host ({}); refused",
                 host.unwrap_or_default()
             )));
-        }
-        if stats.accepted.load(Ordering::Relaxed) > accepted_before {
-            reconnects = 0;
         }
         reconnects += 1;
         if reconnects > MAX_RECONNECTS {
@@ -202,13 +208,15 @@ enum Ended {
     },
 }
 
-async fn connect_and_mine(
+/// Mines over a new connection to `address` (TLS if configured) until it
+/// ends.
+async fn mine_over(
     config: &MinerConfig,
     address: &str,
+    stream: TcpStream,
     stats: Arc<MinerStats>,
-    shutdown: impl std::future::Future<Output = ()>,
+    mut shutdown: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Ended, MinerError> {
-    let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     match &config.tls_ca {
         None => {
@@ -216,7 +224,10 @@ async fn connect_and_mine(
             mine(config, stats, shutdown, read, write).await
         }
         Some(ca) => {
-            let stream = tls::connect(address, ca, stream).await?;
+            let stream = tokio::select! {
+                () = &mut shutdown => return Ok(Ended::Done),
+                stream = tls::connect(address, ca, stream) => stream?,
+            };
             let (read, write) = tokio::io::split(stream);
             mine(config, stats, shutdown, read, write).await
         }
@@ -254,6 +265,10 @@ where
         0x1fff_e000,
         2,
     ));
+    // Before subscribing, so that no change of extranonce can fall between
+    // the subscribe result and it: take a new extranonce in place rather
+    // than be disconnected.
+    out.push_str(&sv1::miner::extranonce_subscribe(&Id::from(5u64)));
     out.push_str(&sv1::miner::subscribe(
         &Id::from(2u64),
         "proofpool-miner/0.1",
@@ -262,8 +277,6 @@ where
     if let Some(d) = config.suggest_difficulty {
         out.push_str(&sv1::miner::suggest_difficulty(&Id::from(4u64), d));
     }
-    // Take a new extranonce in place, rather than being disconnected.
-    out.push_str(&sv1::miner::extranonce_subscribe(&Id::from(5u64)));
     write.write_all(out.as_bytes()).await?;
     // TLS may hold written bytes until a flush; for TCP it is a no-op.
     write.flush().await?;

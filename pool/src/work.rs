@@ -119,7 +119,7 @@ impl WorkSource {
         let template: BlockTemplate =
             serde_json::from_value(value).map_err(|e| WorkError::Template(e.to_string()))?;
         let mut building = self.building();
-        let job = self.build(&building.config, &template)?;
+        let job = self.build(&building.config, &template, false)?;
         building.template = Some(Arc::new(template));
         Ok(job)
     }
@@ -129,12 +129,19 @@ impl WorkSource {
     }
 
     /// Builds the next job from `template` with `config`, records it and
-    /// publishes it; the caller holds the [`Building`] lock.
-    fn build(&self, config: &JobConfig, template: &BlockTemplate) -> Result<Arc<Job>, WorkError> {
+    /// publishes it, clean on a new previous block or if `clean`; the
+    /// caller holds the [`Building`] lock.
+    fn build(
+        &self,
+        config: &JobConfig,
+        template: &BlockTemplate,
+        clean: bool,
+    ) -> Result<Arc<Job>, WorkError> {
         let previous = self.current();
-        let clean = previous
-            .as_ref()
-            .is_none_or(|p| p.prev_hash() != template.previous_block_hash());
+        let clean = clean
+            || previous
+                .as_ref()
+                .is_none_or(|p| p.prev_hash() != template.previous_block_hash());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(Job::new(id, template, config, clean)?);
         tracing::debug!(job = id, height = job.height(), clean, "new job");
@@ -152,21 +159,26 @@ impl WorkSource {
 
     /// Builds every job from now on with `config` and, if there is a
     /// template already, publishes a job built from it with the new
-    /// settings at once (not clean: the previous block is the same).
-    /// Returns whether the settings changed; an invalid `config` changes
-    /// nothing.
+    /// settings at once. That job is clean if the payout script changed:
+    /// miners drop the older jobs, so no block found after the change pays
+    /// the old script (an operator replacing a compromised address needs
+    /// that), at the cost of their work in flight. A new tag or extranonce2
+    /// size alone leaves the older jobs valid. Returns whether the settings
+    /// changed; an invalid `config` changes nothing.
     pub fn reconfigure(&self, config: JobConfig) -> Result<bool, WorkError> {
         config.validate()?;
         let mut building = self.building();
         if building.config == config {
             return Ok(false);
         }
+        let new_payout = building.config.payout_script != config.payout_script;
         if let Some(template) = building.template.clone() {
-            let job = self.build(&config, &template)?;
+            let job = self.build(&config, &template, new_payout)?;
             tracing::info!(
                 job = job.id(),
                 extranonce2_len = config.extranonce2_len,
                 pool_tag = %String::from_utf8_lossy(&config.pool_tag),
+                clean = new_payout,
                 "coinbase settings changed; new job published"
             );
         }
@@ -341,5 +353,15 @@ mod tests {
         // Later templates use the new settings.
         let next = work.publish(serde_json::from_str(EMPTY).unwrap()).unwrap();
         assert_eq!(next.extranonce2_len(), 4);
+        assert!(!next.clean_jobs());
+
+        // A new payout script: the rebuilt job is clean, so miners drop the
+        // jobs that pay the old one.
+        let mut paying = config(b"/b/", 4);
+        paying.payout_script = ScriptBuf::from_bytes(vec![0x53]);
+        assert!(work.reconfigure(paying).unwrap());
+        let rebuilt = work.current().unwrap();
+        assert!(rebuilt.clean_jobs());
+        assert_eq!(rebuilt.prev_hash(), next.prev_hash());
     }
 }

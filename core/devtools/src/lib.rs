@@ -34,23 +34,28 @@ pub enum ToolError {
     Anvil(#[from] alloy::node_bindings::NodeError),
 }
 
-/// The repository root: the nearest ancestor with a `foundry.toml` of the
-/// package directory cargo runs us in (`CARGO_MANIFEST_DIR` at run time),
-/// else of the working directory, else of this crate as compiled.
+/// The repository root: the nearest ancestor holding this repository's
+/// `foundry.toml` and `core/devtools/Cargo.toml` of the package directory
+/// cargo runs us in (`CARGO_MANIFEST_DIR` at run time), else of the working
+/// directory, else of this crate as compiled.
 ///
 /// The compile-time path comes last because cargo reuses build artifacts
 /// across checkouts that share a target directory (a CI clone, say), so it
-/// can name another checkout, or one that is gone.
+/// can name another checkout, or one that is gone. Both files are required
+/// so that another Foundry project around the working directory is not
+/// taken for this one.
 pub fn repo_root() -> PathBuf {
     let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
     let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
     let cwd = std::env::current_dir().ok();
+    let is_root =
+        |p: &Path| p.join("foundry.toml").is_file() && p.join("core/devtools/Cargo.toml").is_file();
     runtime
         .iter()
         .chain(cwd.iter())
         .map(PathBuf::as_path)
         .chain(std::iter::once(compiled))
-        .find_map(|start| start.ancestors().find(|p| p.join("foundry.toml").is_file()))
+        .find_map(|start| start.ancestors().find(|p| is_root(p)))
         .unwrap_or(compiled)
         .to_path_buf()
 }

@@ -330,10 +330,12 @@ impl Pool {
     /// When the extranonce2 size changes, miners that subscribed to
     /// extranonce changes (`mining.extranonce.subscribe`, or
     /// `subscribe-extranonce` in `mining.configure`) get
-    /// `mining.set_extranonce` and a clean job; the others are sent
-    /// `client.reconnect` and disconnected, since they would keep rolling
-    /// the old size. Shares already in flight on older jobs are still
-    /// checked against the size those jobs had.
+    /// `mining.set_extranonce` and a clean job, and their shares already in
+    /// flight on older jobs are still checked against the size those jobs
+    /// had; the others are sent `client.reconnect` and disconnected, since
+    /// they would keep rolling the old size. A new payout script makes the
+    /// rebuilt job clean for everyone, so that no block found after the
+    /// change pays the old script.
     ///
     /// Returns whether anything changed; on an error nothing did.
     pub fn set_coinbase(

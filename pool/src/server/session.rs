@@ -581,12 +581,15 @@ impl Session {
     ///
     /// A job with another extranonce2 size than the miner was told (the
     /// operator reloaded the config) is preceded by `mining.set_extranonce`
-    /// and sent clean, if the miner subscribed to extranonce changes; a
-    /// miner that did not is asked to reconnect and the connection closes,
-    /// since it would keep rolling the old size. Its jobs stay valid for
-    /// shares already in flight: each job checks its own size.
+    /// and sent clean, if the miner subscribed to extranonce changes; its
+    /// older jobs stay valid for shares already in flight (each job checks
+    /// its own size). A miner that did not subscribe is asked to reconnect
+    /// and the connection closes, since it would keep rolling the old size;
+    /// submits it had not yet sent are not read (none of them was
+    /// acknowledged).
     fn send_job(&mut self, job: &Arc<Job>, resend: bool) {
-        if !self.ready() {
+        // A closing session (asked to reconnect, say) gets nothing more.
+        if !self.ready() || self.close {
             return;
         }
         let mut restart = false;
