@@ -15,7 +15,9 @@ pub struct PoolConfig {
     pub nodes: Vec<NodeEndpoint>,
     /// The Bitcoin network the payout address belongs to.
     pub network: Network,
-    /// The coinbase output script: the pool's payout address.
+    /// The coinbase output script: the pool's payout address. This and
+    /// `pool_tag` and `extranonce2_len` are the values the pool starts with;
+    /// [`crate::Pool::set_coinbase`] changes them while it runs.
     pub payout_script: ScriptBuf,
     /// Bytes in the coinbase scriptSig after the height, e.g. `/proofpool/`.
     pub pool_tag: Vec<u8>,

@@ -257,15 +257,12 @@ impl Pool {
             config.nodes.clone(),
             Duration::from_secs(30),
         )?);
-        let job_config = JobConfig {
-            payout_script: config.payout_script.clone(),
-            pool_tag: config.pool_tag.clone(),
-            extranonce1_len: 4,
-            extranonce2_len: config.extranonce2_len,
-        };
-        job_config
-            .validate()
-            .map_err(|e| PoolError::Config(format!("pool_tag / extranonce2_size: {e}")))?;
+        let job_config = coinbase_config(
+            config.payout_script.clone(),
+            config.pool_tag.clone(),
+            config.extranonce2_len,
+        );
+        job_config.validate().map_err(coinbase_error)?;
         let clock = store
             .init_clock(config.epoch_secs, unix_ms() / 1000)
             .await?;
@@ -344,15 +341,10 @@ impl Pool {
         pool_tag: Vec<u8>,
         extranonce2_len: usize,
     ) -> Result<bool, PoolError> {
-        let config = JobConfig {
-            payout_script,
-            pool_tag,
-            extranonce1_len: 4,
-            extranonce2_len,
-        };
-        self.shared.work.reconfigure(config).map_err(|e| {
-            PoolError::Config(format!("payout_address / pool_tag / extranonce2_size: {e}"))
-        })
+        self.shared
+            .work
+            .reconfigure(coinbase_config(payout_script, pool_tag, extranonce2_len))
+            .map_err(coinbase_error)
     }
 
     /// The store the pool writes to.
@@ -537,6 +529,26 @@ impl Pool {
         }
         Ok(())
     }
+}
+
+/// The pool's coinbase settings, with its 4-byte extranonce1 (instance id
+/// and a 24-bit counter, see [`Extranonces`]).
+fn coinbase_config(
+    payout_script: ScriptBuf,
+    pool_tag: Vec<u8>,
+    extranonce2_len: usize,
+) -> JobConfig {
+    JobConfig {
+        payout_script,
+        pool_tag,
+        extranonce1_len: 4,
+        extranonce2_len,
+    }
+}
+
+/// A coinbase setting that cannot work, named by its config keys.
+fn coinbase_error(e: impl std::fmt::Display) -> PoolError {
+    PoolError::Config(format!("payout_address / pool_tag / extranonce2_size: {e}"))
 }
 
 /// The next connection on the TLS listener; never, without one.
