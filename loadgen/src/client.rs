@@ -89,6 +89,72 @@ impl Lines {
         let n = reader.read_buf(&mut self.buf).await?;
         Ok(n)
     }
+
+    /// Like [`Self::fill`] for a socket with [`stamp_arrivals`] on: also
+    /// returns the kernel's receive timestamp of the last bytes read.
+    pub(crate) async fn fill_stamped(
+        &mut self,
+        stream: &TcpStream,
+    ) -> std::io::Result<(usize, Option<std::time::SystemTime>)> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        use std::os::fd::AsRawFd;
+        /// Bytes read per call: a few notifies.
+        const CHUNK: usize = 4096;
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.buf.len() > MAX_LINE {
+            return Err(std::io::Error::other("line from the pool is too long"));
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        let result = loop {
+            if let Err(e) = stream.readable().await {
+                break Err(e);
+            }
+            let read = stream.try_io(tokio::io::Interest::READABLE, || {
+                let mut iov = [std::io::IoSliceMut::new(&mut self.buf[old..])];
+                let msg = recvmsg::<()>(
+                    stream.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut control),
+                    MsgFlags::empty(),
+                )
+                .map_err(std::io::Error::from)?;
+                let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
+                    cmsgs.find_map(|c| match c {
+                        ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+                        _ => None,
+                    })
+                });
+                Ok((msg.bytes, stamp))
+            });
+            match read {
+                Ok((n, stamp)) => {
+                    let at = stamp.and_then(|ts| {
+                        let secs = u64::try_from(ts.tv_sec()).ok()?;
+                        let nanos = u32::try_from(ts.tv_nsec()).ok()?;
+                        std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
+                    });
+                    break Ok((n, at));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let n = result.as_ref().map_or(0, |(n, _)| *n);
+        self.buf.truncate(old + n);
+        result
+    }
+}
+
+/// Asks the kernel to stamp each packet `stream` receives with the time it
+/// arrived (`SO_TIMESTAMPNS`), for [`Lines::fill_stamped`].
+pub(crate) fn stamp_arrivals(stream: &TcpStream) -> std::io::Result<()> {
+    nix::sys::socket::setsockopt(stream, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+        .map_err(std::io::Error::from)
 }
 
 /// A connection that has subscribed, authorized and received its first job.

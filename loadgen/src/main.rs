@@ -111,6 +111,14 @@ struct Args {
     /// Notify phase: blocks to find.
     #[arg(long, default_value_t = 5)]
     notify_blocks: usize,
+    /// Notify phase: when a notify counts as arrived.
+    #[arg(long, value_enum, default_value_t = notify::Clock::Kernel)]
+    notify_clock: notify::Clock,
+    /// Notify phase, kernel clock: milliseconds the load generator stays
+    /// off the CPU after each block's submit, so that it does not compete
+    /// with the pool's fan-out (miners are not on the pool's host).
+    #[arg(long, default_value_t = 250)]
+    notify_quiet_ms: u64,
     /// Idle phase: most connections on one pool instance; a bigger step is
     /// spread over several (default: what the open-file limit allows).
     #[arg(long)]
@@ -154,6 +162,9 @@ impl Args {
         }
         if self.notify_blocks == 0 || self.notify_blocks > 100 {
             bail!("--notify-blocks must be 1..=100");
+        }
+        if self.notify_quiet_ms > 10_000 {
+            bail!("--notify-quiet-ms must be at most 10000");
         }
         if self.threads == 0 || self.threads > 64 {
             bail!("--threads must be 1..=64");
@@ -365,6 +376,10 @@ async fn phases(
                 args.notify_connections,
                 args.notify_blocks,
                 args.source_ips,
+                notify::Timing {
+                    clock: args.notify_clock,
+                    quiet: Duration::from_millis(args.notify_quiet_ms),
+                },
             )
             .await
             .map(|r| report.notify = Some(r)),

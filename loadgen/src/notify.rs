@@ -9,8 +9,16 @@
 //! block takes: the pool validating the share and calling `submitblock`,
 //! bitcoind accepting it and answering the pool's long-poll, the pool
 //! building the new job and fanning it out to every connection, and the
-//! kernel delivering it. It also includes the load generator's own time to
-//! read K sockets on its thread(s), so it is an upper bound.
+//! kernel delivering it.
+//!
+//! "Arrives" is the kernel's receive timestamp (`SO_TIMESTAMPNS`) by
+//! default: when the notify reached the listener's socket. Real miners are
+//! not on the pool's host, so the load generator stays off the CPU for a
+//! quiet window after each submit (its thread sleeps; the listeners read
+//! afterwards) instead of taking the cores the pool fans out on. With
+//! `--notify-clock read` the listeners read as the notifies come and each
+//! one counts when it is read: an upper bound that includes the load
+//! generator's own reading.
 //!
 //! Bounded: `blocks` rounds, each waiting at most [`ROUND_LIMIT`].
 
@@ -22,12 +30,39 @@ use crate::procfs::CpuSample;
 use crate::report::{Fanout, NotifyCpu, NotifyResult, Percentiles};
 use eyre::{WrapErr, bail, eyre};
 use proofpool_stratum::{self as sv1, ServerMessage};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Longest one round may wait for every listener.
 const ROUND_LIMIT: Duration = Duration::from_secs(30);
+
+/// When a notify counts as arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Clock {
+    /// The kernel's receive timestamp; listeners read after a quiet window.
+    Kernel,
+    /// When the listener read it, reading as notifies come.
+    Read,
+}
+
+/// How the phase times notifies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) clock: Clock,
+    /// Kernel clock: how long the load generator stays off the CPU after
+    /// each submit.
+    pub(crate) quiet: Duration,
+}
+
+/// A listener's clean notify: when it arrived, and whether the kernel
+/// stamped it (a read without a stamp counts when it was read).
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: SystemTime,
+    stamped: bool,
+}
 
 /// Whether `line` is a `mining.notify` with `clean_jobs = true`, without
 /// parsing it: the listeners' reading must cost as little as possible.
@@ -42,9 +77,10 @@ pub(crate) async fn run(
     connections: usize,
     blocks: usize,
     sources: u8,
+    timing: Timing,
 ) -> eyre::Result<NotifyResult> {
     eprintln!("[notify] opening {connections} listening connections");
-    let began = Instant::now();
+    let began = std::time::Instant::now();
     let (ready, errors) = drive::open(pool.stratum, connections, 0, sources, "listen").await;
     if ready.len() < connections {
         bail!(
@@ -57,10 +93,16 @@ pub(crate) async fn run(
         "[notify] {connections} connections ready in {:.1} s",
         began.elapsed().as_secs_f64()
     );
-    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Arrival>();
+    // Kernel clock: the start of the round the listeners may read for.
+    let (round_tx, round_rx) = watch::channel::<Option<SystemTime>>(None);
     let mut listeners = tokio::task::JoinSet::new();
     for r in ready {
-        listeners.spawn(listen(r, tx.clone()));
+        if timing.clock == Clock::Kernel {
+            client::stamp_arrivals(&r.stream)
+                .wrap_err("cannot turn on kernel receive timestamps")?;
+        }
+        listeners.spawn(listen(r, timing.clock, round_rx.clone(), tx.clone()));
     }
     drop(tx);
 
@@ -69,6 +111,7 @@ pub(crate) async fn run(
     let mut first_ms = Vec::new();
     let mut last_ms = Vec::new();
     let mut missing = 0usize;
+    let mut unstamped = 0usize;
     let cpu_from = CpuSample::take(pool.pid(), None);
     for round in 0..blocks {
         let (work, nonce) = block_share(&finder)?;
@@ -77,20 +120,29 @@ pub(crate) async fn run(
             .push(&mut line, 1000 + round as u64, nonce);
         // Late notifies of the previous round must not count in this one.
         while rx.try_recv().is_ok() {}
-        let t0 = Instant::now();
+        let t0 = SystemTime::now();
         finder.stream.write_all(&line).await?;
+        if timing.clock == Clock::Kernel {
+            quiet(timing.quiet);
+            round_tx.send_replace(Some(t0));
+        }
         let mut got = 0usize;
         let deadline = tokio::time::Instant::now() + ROUND_LIMIT;
         let mut first = None;
-        let mut last = t0;
+        let mut last = Duration::ZERO;
         while got < connections {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(at)) => {
-                    let us = u64::try_from(at.saturating_duration_since(t0).as_micros())
-                        .unwrap_or(u64::MAX);
+                Ok(Some(arrival)) => {
+                    if arrival.at < t0 {
+                        // A notify from before this round's submit.
+                        continue;
+                    }
+                    let after = arrival.at.duration_since(t0).unwrap_or_default();
+                    let us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
                     histogram.saturating_record(us.max(1));
-                    first.get_or_insert(at);
-                    last = last.max(at);
+                    first = Some(first.map_or(after, |f: Duration| f.min(after)));
+                    last = last.max(after);
+                    unstamped += usize::from(timing.clock == Clock::Kernel && !arrival.stamped);
                     got += 1;
                 }
                 Ok(None) => bail!("every listener stopped"),
@@ -98,8 +150,8 @@ pub(crate) async fn run(
             }
         }
         missing += connections - got;
-        first_ms.push(first.map_or(f64::NAN, |f| (f - t0).as_secs_f64() * 1000.0));
-        last_ms.push((last - t0).as_secs_f64() * 1000.0);
+        first_ms.push(first.map_or(f64::NAN, |f| f.as_secs_f64() * 1000.0));
+        last_ms.push(last.as_secs_f64() * 1000.0);
         eprintln!(
             "[notify] block {}: {got}/{connections} notified, first after {:.1} ms, last after {:.1} ms",
             round + 1,
@@ -125,6 +177,12 @@ pub(crate) async fn run(
     Ok(NotifyResult {
         connections,
         blocks,
+        clock: timing.clock,
+        quiet_ms: match timing.clock {
+            Clock::Kernel => timing.quiet.as_secs_f64() * 1000.0,
+            Clock::Read => 0.0,
+        },
+        unstamped,
         latency_us: Percentiles::of(&histogram),
         first_ms,
         last_ms,
@@ -134,15 +192,69 @@ pub(crate) async fn run(
     })
 }
 
-/// Reads a listener's socket, reporting each clean notify's arrival.
-async fn listen(mut r: Ready, tx: mpsc::UnboundedSender<Instant>) {
+/// Keeps the load generator off the CPU while the pool fans out: the
+/// thread sleeps, so on the default single-threaded runtime not even the
+/// reactor runs (the kernel queues the listeners' readiness meanwhile).
+fn quiet(window: Duration) {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => std::thread::sleep(window),
+        // Other workers keep polling, but the listeners wait for the round.
+        _ => tokio::task::block_in_place(|| std::thread::sleep(window)),
+    }
+}
+
+/// Reads a listener's socket, reporting each clean notify's arrival. On
+/// the kernel clock it reads only once a round has started, until that
+/// round's clean notify (stamped at or after the round's start) is in.
+async fn listen(
+    mut r: Ready,
+    clock: Clock,
+    mut round: watch::Receiver<Option<SystemTime>>,
+    tx: mpsc::UnboundedSender<Arrival>,
+) {
+    let mut arrival = Arrival {
+        at: SystemTime::UNIX_EPOCH,
+        stamped: false,
+    };
+    let mut since = SystemTime::UNIX_EPOCH;
     loop {
+        let mut seen = false;
         while let Some(range) = r.lines.pop() {
-            if is_clean_notify(r.lines.get(range)) && tx.send(Instant::now()).is_err() {
-                return;
+            if is_clean_notify(r.lines.get(range)) && arrival.at >= since {
+                seen = true;
+                if tx.send(arrival).is_err() {
+                    return;
+                }
             }
         }
-        match r.lines.fill(&mut r.stream).await {
+        let read = match clock {
+            Clock::Kernel => {
+                if seen || since == SystemTime::UNIX_EPOCH {
+                    // Wait for the next round before reading again.
+                    match round.changed().await {
+                        Ok(()) => since = round.borrow_and_update().unwrap_or(since),
+                        Err(_) => return,
+                    }
+                }
+                r.lines.fill_stamped(&r.stream).await.map(|(n, stamp)| {
+                    arrival = match stamp {
+                        Some(at) => Arrival { at, stamped: true },
+                        None => Arrival {
+                            at: SystemTime::now(),
+                            stamped: false,
+                        },
+                    };
+                    n
+                })
+            }
+            Clock::Read => r.lines.fill(&mut r.stream).await.inspect(|_| {
+                arrival = Arrival {
+                    at: SystemTime::now(),
+                    stamped: false,
+                };
+            }),
+        };
+        match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }

@@ -153,6 +153,13 @@ pub(crate) struct NotifyResult {
     pub(crate) connections: usize,
     /// Blocks found.
     pub(crate) blocks: usize,
+    /// When a notify counted as arrived.
+    pub(crate) clock: crate::notify::Clock,
+    /// Kernel clock: the load generator's quiet window after each submit.
+    pub(crate) quiet_ms: f64,
+    /// Kernel clock: notifies read without a kernel timestamp (counted
+    /// when read).
+    pub(crate) unstamped: usize,
     /// From the block's submit to each listener's clean notify, all rounds.
     pub(crate) latency_us: Percentiles,
     /// Per block: to the first listener, ms.
@@ -200,9 +207,11 @@ impl NotifyCpu {
     }
 
     /// The shortest a fan-out to `connections` can take with this much CPU
-    /// per notify on every core, ms.
-    pub(crate) fn floor_ms(&self, connections: usize) -> f64 {
-        connections as f64 * (self.pool_us + self.loadgen_us) / self.cores.max(1.0) / 1000.0
+    /// per notify on every core, ms: the pool's, plus the load generator's
+    /// if it reads while the pool writes (`with_loadgen`).
+    pub(crate) fn floor_ms(&self, connections: usize, with_loadgen: bool) -> f64 {
+        let us = self.pool_us + if with_loadgen { self.loadgen_us } else { 0.0 };
+        connections as f64 * us / self.cores.max(1.0) / 1000.0
     }
 }
 
@@ -218,6 +227,10 @@ pub(crate) struct Fanout {
     pub(crate) p99_le_ms: f64,
     /// Share of notifies written within 50 ms.
     pub(crate) within_50ms: f64,
+    /// Jobs the pool's fan-out wrote straight to idle sessions' sockets,
+    /// and jobs it woke a session to send (every job, not only blocks).
+    pub(crate) direct: f64,
+    pub(crate) woken: f64,
 }
 
 impl Fanout {
@@ -252,6 +265,14 @@ impl Fanout {
             p50_le_ms: quantile(0.5),
             p99_le_ms: quantile(0.99),
             within_50ms,
+            direct: m
+                .get("pool_job_notifies_total{path=\"direct\"}")
+                .copied()
+                .unwrap_or(0.0),
+            woken: m
+                .get("pool_job_notifies_total{path=\"session\"}")
+                .copied()
+                .unwrap_or(0.0),
         })
     }
 }
@@ -451,9 +472,16 @@ impl Report {
             let worst = n.last_ms.iter().copied().fold(0.0, f64::max);
             push_line!(
                 s,
-                "\nblock to notify ({} listening connections, {} blocks; from the block's submit to each clean notify read):\n\n| p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | slowest block, last miner ms | missing |\n|---|---|---|---|---|---|---|",
+                "\nblock to notify ({} listening connections, {} blocks; from the block's submit to each clean notify {}):\n\n| p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | slowest block, last miner ms | missing |\n|---|---|---|---|---|---|---|",
                 n.connections,
-                n.blocks
+                n.blocks,
+                match n.clock {
+                    crate::notify::Clock::Kernel => format!(
+                        "reaching the listener's socket (kernel receive timestamp; the load generator off the CPU for {:.0} ms after each submit; {} without a timestamp)",
+                        n.quiet_ms, n.unstamped
+                    ),
+                    crate::notify::Clock::Read => "read by the load generator".to_owned(),
+                }
             );
             push_line!(
                 s,
@@ -469,21 +497,29 @@ impl Report {
             if let Some(f) = &n.pool_fanout {
                 push_line!(
                     s,
-                    "\npool side (pool_job_fanout_seconds: new block's job built to notify written, kernel send included; {:.0} writes): p50 <= {} ms, p99 <= {} ms, {:.1}% within 50 ms",
+                    "\npool side (pool_job_fanout_seconds: new block's job built to notify written, kernel send included; {:.0} writes): p50 <= {} ms, p99 <= {} ms, {:.1}% within 50 ms; jobs written by the fan-out {:.0}, sessions woken to send one {:.0}",
                     f.count,
                     f.p50_le_ms,
                     f.p99_le_ms,
-                    f.within_50ms * 100.0
+                    f.within_50ms * 100.0,
+                    f.direct,
+                    f.woken
                 );
             }
             push_line!(
                 s,
-                "\nCPU per notify: pool {:.1} us (on loopback including the listener's receive-side TCP work, done in the sender's context), load generator {:.1} us; {} notifies on {:.0} cores take at least {:.1} ms",
+                "\nCPU per notify: pool {:.1} us (on loopback including the listener's receive-side TCP work, done in the sender's context), load generator {:.1} us{}; {} notifies on {:.0} cores take at least {:.1} ms",
                 n.cpu.pool_us,
                 n.cpu.loadgen_us,
+                match n.clock {
+                    crate::notify::Clock::Kernel =>
+                        " (after the quiet window, so not counted below)",
+                    crate::notify::Clock::Read => "",
+                },
                 n.connections,
                 n.cpu.cores,
-                n.cpu.floor_ms(n.connections)
+                n.cpu
+                    .floor_ms(n.connections, n.clock == crate::notify::Clock::Read)
             );
         }
         s

@@ -275,21 +275,22 @@ impl Job {
         })
     }
 
-    /// The `mining.notify` line (newline included) for this job under
-    /// `job_id`, which must need no JSON escaping (the pool's ids are hex).
-    pub fn notify_line(&self, job_id: &str, clean_jobs: bool) -> String {
-        debug_assert!(job_id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    /// Appends the `mining.notify` line (newline included) for this job
+    /// under the job id `seq` in lowercase hex, without allocating once the
+    /// line's two halves are cached.
+    pub fn push_notify(&self, out: &mut String, seq: u64, clean_jobs: bool) {
+        use std::fmt::Write as _;
         let (line, at) = self.notify_lines[usize::from(clean_jobs)].get_or_init(|| {
             let line = proofpool_stratum::notify(&self.notify_params("", clean_jobs));
             // The id is the first parameter: `"params":["",`.
             let at = line.find("[\"\"").map_or(line.len(), |i| i + 2);
             (line, at)
         });
-        let mut out = String::with_capacity(line.len() + job_id.len());
+        out.reserve(line.len() + 16);
         out.push_str(&line[..*at]);
-        out.push_str(job_id);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{seq:x}");
         out.push_str(&line[*at..]);
-        out
     }
 
     /// The job id the pool assigned.

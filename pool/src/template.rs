@@ -187,6 +187,29 @@ pub struct BlockTemplate {
 }
 
 impl BlockTemplate {
+    /// Whether `other` asks for the same block as this template, apart from
+    /// the time: same previous block, transactions, coinbase value, version,
+    /// target and witness commitment, and the same long-poll id (a new one
+    /// means bitcoind saw a change; keeping the old one would make the next
+    /// long-poll return at once, forever).
+    pub fn same_work(&self, other: &Self) -> bool {
+        self.previous_block_hash == other.previous_block_hash
+            && self.height == other.height
+            && self.version == other.version
+            && self.bits == other.bits
+            && self.coinbase_value == other.coinbase_value
+            && self.default_witness_commitment == other.default_witness_commitment
+            && self.longpoll_id == other.longpoll_id
+            && self.mintime == other.mintime
+            && self.rules == other.rules
+            && self.transactions.len() == other.transactions.len()
+            && self
+                .transactions
+                .iter()
+                .zip(&other.transactions)
+                .all(|(a, b)| a.wtxid == b.wtxid)
+    }
+
     /// The block version (BIP9 bits included), as the header's 32 bits.
     pub fn version(&self) -> u32 {
         self.version

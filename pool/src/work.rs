@@ -90,6 +90,14 @@ impl WorkSource {
         self.tx.borrow().clone()
     }
 
+    /// Whether `job` is still the current job.
+    pub fn is_current(&self, job: &Arc<Job>) -> bool {
+        self.tx
+            .borrow()
+            .as_ref()
+            .is_some_and(|j| Arc::ptr_eq(j, job))
+    }
+
     /// Asks for a fresh template now (after a block was found).
     pub fn refresh_now(&self) {
         self.refresh.notify_one();
@@ -119,6 +127,16 @@ impl WorkSource {
         let template: BlockTemplate =
             serde_json::from_value(value).map_err(|e| WorkError::Template(e.to_string()))?;
         let mut building = self.building();
+        if let Some(last) = &building.template
+            && last.same_work(&template)
+            && let Some(job) = self.current()
+        {
+            // Only the clock moved (a refresh with nothing new, or a second
+            // fetch after a block): miners roll ntime themselves, and a new
+            // job would cost every connection a notify for nothing.
+            tracing::trace!(job = job.id(), "template unchanged; no new job");
+            return Ok(job);
+        }
         let job = self.build(&building.config, &template, false)?;
         building.template = Some(Arc::new(template));
         Ok(job)
@@ -350,8 +368,18 @@ mod tests {
         assert!(!jobs.has_changed().unwrap(), "no job published");
         assert_eq!(work.job_config(), config(b"/b/", 4));
 
-        // Later templates use the new settings.
-        let next = work.publish(serde_json::from_str(EMPTY).unwrap()).unwrap();
+        // The same template again (bitcoind had nothing new) publishes nothing.
+        let same = work.publish(serde_json::from_str(EMPTY).unwrap()).unwrap();
+        assert_eq!(same.id(), rebuilt.id());
+        assert!(!jobs.has_changed().unwrap(), "no job published");
+        let mut later: serde_json::Value = serde_json::from_str(EMPTY).unwrap();
+        later["curtime"] = serde_json::json!(later["curtime"].as_u64().unwrap() + 30);
+        assert_eq!(work.publish(later.clone()).unwrap().id(), rebuilt.id());
+
+        // A template with more fees is a new job, with the new settings.
+        later["coinbasevalue"] = serde_json::json!(later["coinbasevalue"].as_u64().unwrap() + 1);
+        let next = work.publish(later).unwrap();
+        assert_eq!(next.id(), rebuilt.id() + 1);
         assert_eq!(next.extranonce2_len(), 4);
         assert!(!next.clean_jobs());
 

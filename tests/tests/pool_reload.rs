@@ -3,7 +3,8 @@
 //! `mining.set_extranonce` and a clean job in the new layout and keeps
 //! mining, its share in flight on an older job still good; one that did not
 //! is asked to reconnect; the reference miner mines straight through a new
-//! payout address, and the next block pays it.
+//! payout address, and the next block pays it. New jobs reach idle miners
+//! through the fan-out, which writes them straight to their sockets.
 
 mod common;
 
@@ -283,5 +284,136 @@ async fn the_reference_miner_follows_client_reconnect() {
         started.elapsed() >= Duration::from_secs(1),
         "the miner waited the second it was asked to"
     );
+    serving.stop().await;
+}
+
+/// A counter or gauge from the pool's metrics page (0 if absent).
+fn metric(pool: &proofpool_pool::Pool, name: &str) -> f64 {
+    let page = pool.render_metrics().expect("metrics are on");
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+const DIRECT: &str = "pool_job_notifies_total{path=\"direct\"}";
+const WOKEN: &str = "pool_job_notifies_total{path=\"session\"}";
+
+/// A miner whose connection is idle gets new jobs written by the pool's
+/// fan-out, not by its session; the session files them before it reads
+/// the next submit, so shares on them are credited, a clean one makes the
+/// older jobs stale and a fee refresh does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_miners_get_new_jobs_from_the_fan_out() {
+    common::init_tracing();
+    let regtest = common::regtest_node(101, 0);
+    let mut config = regtest.pool_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let dir = proofpool_devtools::TempDir::new("pool-fanout").unwrap();
+    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (addr, pool) = (serving.addr, &serving.pool);
+    let (mut raw, _, _, first) = miner(addr, false).await;
+    assert_eq!(first["params"][0], "1");
+    // The session's task goes back to waiting once the job is written.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let direct = metric(pool, DIRECT);
+
+    // A block elsewhere: the new job is clean, next in this connection's ids.
+    regtest.mine_elsewhere(1);
+    let on_block = raw.notify().await;
+    assert_eq!(on_block["params"][0], "2", "{on_block}");
+    assert_eq!(on_block["params"][8], true, "{on_block}");
+    assert_ne!(
+        on_block["params"][1], first["params"][1],
+        "a new previous block"
+    );
+    assert!(metric(pool, DIRECT) > direct, "written by the fan-out");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A new tag is a job on the same block, not clean.
+    let direct = metric(pool, DIRECT);
+    let tag = b"/fanned/".to_vec();
+    assert!(
+        pool.set_coinbase(regtest.payout.script_pubkey(), tag.clone(), 8)
+            .unwrap()
+    );
+    let refresh = raw.notify().await;
+    assert_eq!(refresh["params"][0], "3", "{refresh}");
+    assert_eq!(refresh["params"][8], false, "{refresh}");
+    assert!(
+        refresh["params"][2]
+            .as_str()
+            .unwrap()
+            .contains(&hex::encode(&tag))
+    );
+    assert!(metric(pool, DIRECT) > direct, "written by the fan-out");
+
+    // The job from before the block is stale; the block's job is still
+    // live after the refresh, and credited.
+    raw.send(&submit(10, &first, "0000000000000000", 0)).await;
+    let (r, _) = raw.reply(10).await;
+    assert_eq!(r["error"][0], 21, "{r}");
+    let (r, _) = first_not_low(&mut raw, &on_block, "0000000000000001", 100).await;
+    assert_eq!(r["result"], true, "a share on a job the fan-out sent: {r}");
+    serving.stop().await;
+}
+
+/// A miner that stops reading: once its socket is full the fan-out leaves
+/// the job to its session (which waits for room), and when the miner reads
+/// again every line it gets is whole, its job ids follow each other, the
+/// last job is the newest, and a share on it is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_that_stops_reading_gets_whole_lines() {
+    common::init_tracing();
+    let regtest = common::regtest_node(101, 0);
+    let mut config = regtest.pool_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let dir = proofpool_devtools::TempDir::new("pool-stalled").unwrap();
+    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (addr, pool) = (serving.addr, &serving.pool);
+    // A small receive buffer fills sooner.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut raw = Raw::over(socket.connect(addr).await.unwrap());
+    raw.send(&format!(
+        "{}\n{}\n",
+        r#"{"id":2,"method":"mining.subscribe","params":["raw/1"]}"#,
+        format_args!(r#"{{"id":3,"method":"mining.authorize","params":["{MINER}.raw","x"]}}"#),
+    ))
+    .await;
+    assert_eq!(raw.reply(3).await.0["result"], true);
+    let first = raw.notify().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // New jobs (a new tag each) while the miner reads nothing, until the
+    // fan-out found its socket full and woke the session instead.
+    let payout = regtest.payout.script_pubkey();
+    let woken = metric(pool, WOKEN);
+    let mut published = 0u32;
+    while metric(pool, WOKEN) == woken {
+        assert!(published < 20_000, "the socket never filled");
+        for _ in 0..100 {
+            published += 1;
+            let tag = format!("/t{published}/").into_bytes();
+            assert!(pool.set_coinbase(payout.clone(), tag, 8).unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(metric(pool, DIRECT) > 0.0, "the fan-out wrote jobs before");
+    eprintln!("the socket filled after {published} jobs");
+    let last_tag = hex::encode(format!("/t{published}/"));
+
+    // Everything arrives whole and in order, up to the newest job.
+    let mut id = u64::from_str_radix(first["params"][0].as_str().unwrap(), 16).unwrap();
+    let last = loop {
+        let job = raw.notify().await;
+        let next = u64::from_str_radix(job["params"][0].as_str().unwrap(), 16).unwrap();
+        assert_eq!(next, id + 1, "job ids follow each other");
+        id = next;
+        if job["params"][2].as_str().unwrap().contains(&last_tag) {
+            break job;
+        }
+    };
+    let (r, _) = first_not_low(&mut raw, &last, "0000000000000001", 100).await;
+    assert_eq!(r["result"], true, "a share on the newest job: {r}");
     serving.stop().await;
 }

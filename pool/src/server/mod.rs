@@ -14,6 +14,7 @@
 //! under the same caps, bans and metrics.
 
 mod blocks;
+mod fanout;
 mod guard;
 mod lines;
 mod session;
@@ -31,9 +32,9 @@ use bitcoin::ScriptBuf;
 use guard::{Guard, Limits, Refusal};
 use proofpool_node::{NodeClient, NodeError};
 use proofpool_store::{ShareLog, Store};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use telemetry::{Metrics, Refused};
@@ -87,6 +88,9 @@ pub(crate) struct Shared {
     /// Sum of the sessions' hashrate estimates, hashes per second; each
     /// session adds the change in its own estimate (wrapping).
     pub(crate) hashrate: AtomicU64,
+    /// Every open session's [`fanout::Link`], by connection number.
+    links: Mutex<HashMap<u64, Arc<fanout::Link>>>,
+    next_link: AtomicU64,
 }
 
 /// The extranonce1 leases of one pool instance.
@@ -153,6 +157,35 @@ impl Extranonces {
 }
 
 impl Shared {
+    /// Adds a session to the fan-out; returns its number for
+    /// [`Shared::unregister`].
+    pub(crate) fn register(&self, link: Arc<fanout::Link>) -> u64 {
+        let id = self.next_link.fetch_add(1, Ordering::Relaxed);
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, link);
+        id
+    }
+
+    /// Removes a session from the fan-out.
+    pub(crate) fn unregister(&self, id: u64) {
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Every registered session, for one fan-out.
+    fn links_snapshot(&self) -> Vec<Arc<fanout::Link>> {
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// A fresh extranonce1 (instance id, then a 24-bit counter), or the one the
     /// miner asks to resume if it is ours, free, and was not released since
     /// the last block (see [`Extranonces`]).
@@ -299,6 +332,8 @@ impl Pool {
             guard,
             metrics,
             hashrate: AtomicU64::new(0),
+            links: Mutex::new(HashMap::new()),
+            next_link: AtomicU64::new(0),
         });
         Ok(Self {
             shared,
@@ -419,6 +454,7 @@ impl Pool {
             }
         };
         let mut aux = tokio::task::JoinSet::new();
+        aux.spawn(fanout::run(shared.clone(), stopped(aux_stop_rx.clone())));
         aux.spawn(telemetry::housekeeping(
             shared.clone(),
             stopped(aux_stop_rx.clone()),
@@ -490,6 +526,7 @@ impl Pool {
                     sessions.spawn(async move {
                         if let Some(stream) = tls_handshake(&shared, acceptor, socket, peer).await {
                             let (read, write) = tokio::io::split(stream);
+                            let write = session::Outlet::Stream(Box::new(write));
                             session::serve(shared, read, write, peer, admission).await;
                         }
                         drop(permit);
@@ -498,6 +535,7 @@ impl Pool {
                 _ => {
                     sessions.spawn(async move {
                         let (read, write) = socket.into_split();
+                        let write = session::Outlet::Tcp(write);
                         session::serve(shared, read, write, peer, admission).await;
                         drop(permit);
                     });

@@ -17,6 +17,7 @@
 mod submit;
 mod upkeep;
 
+use super::fanout::{Backlog, Link, Mirror};
 use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
 use super::{Shared, unix_ms};
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use submit::PendingReply;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 
 /// How often a session with work runs vardiff's tick and reports its
 /// hashrate estimate (more often if the retarget interval is shorter).
@@ -110,29 +112,68 @@ pub(crate) struct Session {
     fanout_from: Option<Instant>,
 }
 
+/// Where a session's bytes go.
+pub(crate) enum Outlet {
+    /// A stream only the session's task writes (TLS: rustls frames it).
+    Stream(Box<dyn AsyncWrite + Send + Unpin>),
+    /// A plain TCP socket, which the job fan-out may write to as well.
+    Tcp(OwnedWriteHalf),
+}
+
+/// Why the session's task woke.
+enum Wake<'a> {
+    Read(std::io::Result<Line<'a>>),
+    /// The fan-out asks it to send the current job itself.
+    Job,
+    Timer,
+    Stop,
+}
+
 /// Serves one connection until it closes or the pool stops.
-pub(crate) async fn serve<R, W>(
+pub(crate) async fn serve<R>(
     shared: Arc<Shared>,
     read: R,
-    mut write: W,
+    outlet: Outlet,
     peer: SocketAddr,
     admission: Admission,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
     let mut reader = LineReader::new(read, sv1::MAX_LINE_BYTES);
-    let mut jobs = shared.work.subscribe();
+    let (mut stream, link) = match outlet {
+        Outlet::Stream(w) => (Some(w), Link::new(None)),
+        Outlet::Tcp(w) => (None, Link::new(Some(w))),
+    };
+    let link = Arc::new(link);
+    // Leaves the fan-out when the session ends, even if its task is
+    // aborted (a dropped pool).
+    let _registered = Registered {
+        id: shared.register(link.clone()),
+        shared: shared.clone(),
+        link: link.clone(),
+    };
     let mut stop = shared.stop.subscribe();
     let mut session = Session::new(shared.clone(), peer, admission);
+    let mut backlog = Backlog::default();
     let mut deadline = session.next_deadline();
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     tracing::debug!(%peer, "connected");
     loop {
-        tokio::select! {
-            line = reader.next() => {
-                session.now = Instant::now();
+        let wake = tokio::select! {
+            line = reader.next() => Wake::Read(line),
+            () = link.woken() => Wake::Job,
+            () = &mut timer => Wake::Timer,
+            _ = stop.wait_for(|stopping| *stopping) => Wake::Stop,
+        };
+        session.now = Instant::now();
+        // From here to the end of the write the fan-out leaves the socket
+        // alone; the jobs it wrote meanwhile are filed before anything
+        // else is read.
+        link.begin(&mut backlog);
+        session.file_notes(&mut backlog);
+        match wake {
+            Wake::Read(line) => {
                 session.last_read = session.now;
                 match line {
                     Ok(Line::Complete(bytes)) => {
@@ -163,14 +204,9 @@ pub(crate) async fn serve<R, W>(
                     session.close = true;
                 }
             }
-            changed = jobs.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                session.now = Instant::now();
-                let job = jobs.borrow_and_update().clone();
+            Wake::Job => {
                 // A retarget may already have sent this very job.
-                if let Some(job) = job
+                if let Some(job) = session.shared.work.current()
                     && session.last_job_id != Some(job.id())
                 {
                     if session.ready() && session.last_prev_hash != Some(job.prev_hash()) {
@@ -180,11 +216,8 @@ pub(crate) async fn serve<R, W>(
                     session.send_job(&job, false);
                 }
             }
-            () = &mut timer => {
-                session.now = Instant::now();
-                session.on_timer();
-            }
-            _ = stop.wait_for(|stopping| *stopping) => {
+            Wake::Timer => session.on_timer(),
+            Wake::Stop => {
                 session.push(sv1::show_message("pool is restarting"));
                 // Miners that honour it come back (or, behind a load
                 // balancer, go to another instance) without waiting out
@@ -200,13 +233,12 @@ pub(crate) async fn serve<R, W>(
         if !session.pending.is_empty() {
             session.settle_pending().await;
         }
-        if !session.out.is_empty() {
-            // The flush matters for TLS: rustls may hold written bytes
-            // until then (for TCP it is a no-op).
-            let out = async {
-                write.write_all(session.out.as_bytes()).await?;
-                write.flush().await
-            };
+        if !session.out.is_empty() || !backlog.leftover.is_empty() {
+            let out = write_out(
+                &mut stream,
+                &link,
+                [backlog.leftover.as_slice(), session.out.as_bytes()],
+            );
             // A miner that stops reading would otherwise hold this task,
             // and everything it buffered, forever: no timer runs while the
             // write waits.
@@ -225,6 +257,7 @@ pub(crate) async fn serve<R, W>(
                 tracing::debug!(%peer, error = %e, "write failed");
                 break;
             }
+            backlog.leftover.clear();
             if let Some(from) = session.fanout_from.take() {
                 session
                     .shared
@@ -239,6 +272,7 @@ pub(crate) async fn serve<R, W>(
         if session.close {
             break;
         }
+        link.end(session.mirror());
         // Move the timer only when a deadline moved earlier (work arrived,
         // so ticks start) or it fired; reads push the idle deadline later,
         // which the timer finds out when it fires.
@@ -248,10 +282,54 @@ pub(crate) async fn serve<R, W>(
             timer.as_mut().reset(deadline.into());
         }
     }
-    if let Err(e) = write.shutdown().await {
-        tracing::trace!(%peer, error = %e, "shutdown failed");
+    link.close();
+    match &mut stream {
+        Some(w) => {
+            if let Err(e) = w.shutdown().await {
+                tracing::trace!(%peer, error = %e, "shutdown failed");
+            }
+        }
+        None => link.shutdown(),
     }
     session.finish();
+}
+
+/// A session's place in the fan-out, given up on drop.
+struct Registered {
+    shared: Arc<Shared>,
+    id: u64,
+    link: Arc<Link>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.link.close();
+        self.shared.unregister(self.id);
+    }
+}
+
+/// Writes `parts` in order: to the session's own stream, or to the TCP
+/// socket it shares with the fan-out. The flush matters for TLS: rustls
+/// may hold written bytes until then.
+async fn write_out(
+    stream: &mut Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    link: &Link,
+    parts: [&[u8]; 2],
+) -> std::io::Result<()> {
+    match stream {
+        Some(w) => {
+            for part in parts {
+                w.write_all(part).await?;
+            }
+            w.flush().await
+        }
+        None => {
+            for part in parts {
+                link.write_all(part).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Session {
@@ -616,33 +694,64 @@ impl Session {
             self.sent_difficulty = Some(self.difficulty);
         }
         // A job on a new previous block is clean for this miner even if the
-        // pool published it as a fee refresh: the watch channel hands a
-        // session only the newest job, so one that woke late may never see
-        // the clean one before it (found by the block-to-notify benchmark).
+        // pool published it as a fee refresh: only the newest job is handed
+        // out, so a session that woke late (or a fan-out still busy with
+        // the job before) may never see the clean one before it (found by
+        // the block-to-notify benchmark). The fan-out decides the same way.
         let new_block = self.last_prev_hash != Some(job.prev_hash());
         let clean_now = new_block || (!resend && job.clean_jobs());
         let clean = clean_now || restart || self.jobs.is_empty();
+        let seq = self.job_seq + 1;
+        job.push_notify(&mut self.out, seq, clean);
+        self.record_job(job.clone(), seq, clean_now);
+    }
+
+    /// Files a job sent under id `seq` (lowercase hex); `clean_now` if the
+    /// miner was told to drop its older jobs and their shares are stale.
+    fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool) {
         if clean_now {
             self.jobs.clear();
             self.seen.clear();
         }
         self.last_prev_hash = Some(job.prev_hash());
         self.last_job_id = Some(job.id());
-        self.job_seq += 1;
-        let sid = format!("{:x}", self.job_seq);
-        self.push(job.notify_line(&sid, clean));
+        self.job_seq = seq;
         self.jobs.insert(
-            sid,
+            format!("{seq:x}"),
             SentJob {
-                job: job.clone(),
+                job,
                 target: self.difficulty.to_target(),
                 difficulty: self.difficulty,
-                seq: self.job_seq,
+                seq,
             },
         );
         if self.jobs.len() > MAX_SENT_JOBS {
             self.forget_oldest_job();
         }
+    }
+
+    /// Files the jobs the fan-out wrote while the session was idle, as if
+    /// it had sent them itself (the difficulty cannot have changed since:
+    /// see [`Session::mirror`]).
+    fn file_notes(&mut self, backlog: &mut Backlog) {
+        for note in backlog.notes.drain(..) {
+            self.record_job(note.job, note.seq, note.clean);
+        }
+    }
+
+    /// What the fan-out needs to write the next job itself, if it may: the
+    /// miner is subscribed, authorized and has a job, the connection is not
+    /// closing, and no new difficulty waits to go out with the next job.
+    fn mirror(&self) -> Option<Mirror> {
+        if self.close || !self.ready() || self.sent_difficulty != Some(self.difficulty) {
+            return None;
+        }
+        Some(Mirror {
+            extranonce2_len: self.extranonce2_len,
+            job_seq: self.job_seq,
+            last_prev_hash: self.last_prev_hash?,
+            last_job_id: self.last_job_id?,
+        })
     }
 
     /// Drops the oldest job, and its duplicate keys once no other id names it.

@@ -135,6 +135,10 @@ pub(crate) struct Metrics {
     /// Sessions asked to reconnect because they cannot take a new
     /// extranonce2 size (no `mining.extranonce.subscribe`).
     pub(crate) extranonce_reconnects: Counter,
+    /// Jobs the fan-out wrote straight to an idle session's socket.
+    pub(crate) fanout_direct: Counter,
+    /// Jobs the fan-out woke a session to send itself.
+    pub(crate) fanout_woken: Counter,
     refused: [Counter; 2],
     pub(crate) shares_accepted: Counter,
     rejected: [Counter; Reject::ALL.len()],
@@ -214,6 +218,8 @@ impl Metrics {
             write_timeouts: Counter::noop(),
             extranonce_changes: Counter::noop(),
             extranonce_reconnects: Counter::noop(),
+            fanout_direct: Counter::noop(),
+            fanout_woken: Counter::noop(),
             refused: [Counter::noop(), Counter::noop()],
             shares_accepted: Counter::noop(),
             rejected: std::array::from_fn(|_| Counter::noop()),
@@ -274,6 +280,13 @@ impl Metrics {
             None,
             "Connections closed on arrival, by reason (banned, per_ip_limit).".into(),
         );
+        let [fanout_direct, fanout_woken] = ["direct", "session"]
+            .map(|path| r.labelled_counter("pool_job_notifies_total", "path", path));
+        recorder.describe_counter(
+            KeyName::from_const_str("pool_job_notifies_total"),
+            None,
+            "Jobs fanned out to sessions, by path: direct (written straight to an idle session's socket) or session (the session was woken to send it).".into(),
+        );
         let rejected = Reject::ALL.map(|reason| {
             r.labelled_counter("pool_shares_rejected_total", "reason", reason.label())
         });
@@ -308,6 +321,8 @@ impl Metrics {
                 "pool_extranonce_reconnects_total",
                 "Sessions sent client.reconnect because the extranonce2 size changed and they had not subscribed to extranonce changes.",
             ),
+            fanout_direct,
+            fanout_woken,
             refused,
             shares_accepted: r
                 .counter("pool_shares_accepted_total", "Shares accepted and durable."),

@@ -350,10 +350,15 @@ fn the_cached_notify_line_is_the_formatted_one() {
     let t = template(GBT_TXS);
     let job = Job::new(7, &t, &config(), false).unwrap();
     for clean in [false, true] {
-        for id in ["1", "ff", "123abc"] {
+        for (seq, id) in [(1, "1"), (0xff, "ff"), (0x123abc, "123abc")] {
+            let mut line = String::from("before\n");
+            job.push_notify(&mut line, seq, clean);
             assert_eq!(
-                job.notify_line(id, clean),
-                proofpool_stratum::notify(&job.notify_params(id, clean))
+                line,
+                format!(
+                    "before\n{}",
+                    proofpool_stratum::notify(&job.notify_params(id, clean))
+                )
             );
         }
     }
