@@ -1,6 +1,9 @@
 //! Keeps the current job fresh: long-polls bitcoind for new blocks, refreshes
 //! the template periodically for fees, and publishes every new job on a
-//! `watch` channel that all sessions follow.
+//! `watch` channel, which the fan-out follows (see `server::fanout`). A
+//! template that asks for the same block as the last one, apart from its
+//! time, is not a new job: the job's `ntime` stays the first template's
+//! `curtime`, which remains valid (miners may roll it forward).
 //!
 //! The coinbase settings ([`JobConfig`]) can change while the pool runs
 //! ([`WorkSource::reconfigure`]): the last template is rebuilt at once with
@@ -16,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
-/// The latest job, shared by every session.
+/// Follows the latest job.
 pub type JobReceiver = watch::Receiver<Option<Arc<Job>>>;
 
 /// What a job is built from.
@@ -44,6 +47,9 @@ pub struct WorkSource {
     longpoll_timeout: Duration,
     /// Where every job is recorded before miners see it.
     log: Option<(ShareLog, u8)>,
+    /// When bitcoind last gave the current work: a new job, or a template
+    /// identical to the current one.
+    confirmed: Mutex<Option<std::time::Instant>>,
 }
 
 impl WorkSource {
@@ -69,6 +75,7 @@ impl WorkSource {
             refresh_every,
             longpoll_timeout,
             log: None,
+            confirmed: Mutex::new(None),
         }
     }
 
@@ -88,6 +95,16 @@ impl WorkSource {
     /// The current job, if any.
     pub fn current(&self) -> Option<Arc<Job>> {
         self.tx.borrow().clone()
+    }
+
+    /// When bitcoind last confirmed the current work (a new job, or a
+    /// template identical to the current one); `None` before the first.
+    pub fn confirmed_at(&self) -> Option<std::time::Instant> {
+        *self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn confirm(&self) {
+        *self.confirmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
     }
 
     /// Whether `job` is still the current job.
@@ -132,13 +149,15 @@ impl WorkSource {
             && let Some(job) = self.current()
         {
             // Only the clock moved (a refresh with nothing new, or a second
-            // fetch after a block): miners roll ntime themselves, and a new
-            // job would cost every connection a notify for nothing.
+            // fetch after a block): the job's ntime is still valid, and a
+            // new job would cost every connection a notify for nothing.
             tracing::trace!(job = job.id(), "template unchanged; no new job");
+            self.confirm();
             return Ok(job);
         }
         let job = self.build(&building.config, &template, false)?;
         building.template = Some(Arc::new(template));
+        self.confirm();
         Ok(job)
     }
 

@@ -12,12 +12,15 @@
 //! reads anything else. So the socket sees exactly the lines the session
 //! would have written, in the same order.
 //!
-//! Every other session is woken to send the job itself, as before: one that
-//! is busy (reading, waiting for a commit, writing), a TLS session (rustls
-//! owns its writes), one whose difficulty or extranonce2 size is about to
-//! change, one whose socket buffer is full, and one with many notes
-//! unread. A session marks itself busy under the same lock the fan-out
-//! writes under, so the two never write at once.
+//! Every other session that wants jobs is woken to send the job itself, as
+//! before: one that is busy (reading, waiting for a commit, writing), a TLS
+//! session (rustls owns its writes), one whose difficulty or extranonce2
+//! size is about to change, one whose socket buffer is full (or took only
+//! part of the line; the session writes the rest first), and one with many
+//! notes unread. A session that has not subscribed and authorized yet is
+//! left alone: it sends the current job when it gets there. A session
+//! marks itself busy under the same lock the fan-out writes under, so the
+//! two never write at once.
 
 use super::Shared;
 use crate::job::Job;
@@ -51,8 +54,13 @@ pub(crate) struct Link {
 
 #[derive(Debug, Default)]
 struct LinkState {
-    /// The session's task is between a wake-up and the end of its write.
+    /// The session's task is between a wake-up and the end of its write:
+    /// it sends the current job itself when it is done, if woken.
     busy: bool,
+    /// The session is subscribed and authorized (and not closing), so a
+    /// new job is for it; one that is not yet sends the current job when it
+    /// gets there.
+    wants_jobs: bool,
     /// Set while the session is idle and may be written to directly.
     idle: Option<Mirror>,
     /// Jobs written for the session since it last looked.
@@ -95,11 +103,12 @@ pub(crate) struct Backlog {
 /// What one offer of a job to one session came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Offer {
-    /// Written straight to the socket; `true` if on a new block.
+    /// Written whole, straight to the socket; `true` if on a new block.
     Written(bool),
-    /// The session already had it, or is gone.
+    /// The session already had it (or a newer one), does not want jobs
+    /// yet, or is gone.
     Skipped,
-    /// The session was woken to send it.
+    /// The session was woken to send it (or to finish writing it).
     Woken,
 }
 
@@ -138,11 +147,13 @@ impl Link {
         std::mem::swap(&mut state.leftover, &mut reuse.leftover);
     }
 
-    /// The session wrote everything and waits again; with `idle` set, jobs
-    /// may be written for it directly.
-    pub(crate) fn end(&self, idle: Option<Mirror>) {
+    /// The session wrote everything and waits again. `wants_jobs` if it is
+    /// subscribed and authorized; with `idle` set, jobs may be written for
+    /// it directly.
+    pub(crate) fn end(&self, wants_jobs: bool, idle: Option<Mirror>) {
         let mut state = self.state();
         state.busy = false;
+        state.wants_jobs = wants_jobs;
         state.idle = idle;
     }
 
@@ -185,12 +196,15 @@ impl Link {
     /// `line` is scratch space.
     fn offer(&self, job: &Arc<Job>, line: &mut String) -> Offer {
         let mut state = self.state();
-        if state.closed {
+        if state.closed || (!state.busy && !state.wants_jobs) {
             return Offer::Skipped;
         }
         let ready = match (&self.writer, state.idle) {
-            (Some(writer), Some(mirror)) => {
-                if mirror.last_job_id == job.id() {
+            (Some(writer), Some(mirror)) if !state.busy => {
+                // Job ids rise in publish order: a session that already sent
+                // this job, or a newer one (it woke and sent the current
+                // job itself), must not get an older one after it.
+                if mirror.last_job_id >= job.id() {
                     return Offer::Skipped;
                 }
                 (mirror.extranonce2_len == job.extranonce2_len() && state.notes.len() < MAX_NOTES)
@@ -234,12 +248,14 @@ impl Link {
             ..mirror
         });
         if written < line.len() {
+            // The session writes the rest, first thing when it wakes.
             state
                 .leftover
                 .extend_from_slice(&line.as_bytes()[written..]);
             state.idle = None;
             drop(state);
             self.wake.notify_one();
+            return Offer::Woken;
         }
         Offer::Written(new_block)
     }
@@ -303,5 +319,173 @@ async fn fan_out(shared: &Arc<Shared>, job: &Arc<Job>) {
         if let Err(e) = done {
             tracing::warn!(error = %e, "job fan-out task failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobConfig;
+    use crate::template::BlockTemplate;
+    use bitcoin::ScriptBuf;
+    use tokio::io::AsyncReadExt;
+
+    const GBT: &str = include_str!("../../tests/fixtures/regtest_gbt_empty.json");
+
+    fn job(id: u64, extranonce2_len: usize) -> Arc<Job> {
+        let template: BlockTemplate = serde_json::from_str(GBT).unwrap();
+        let config = JobConfig {
+            extranonce2_len,
+            ..JobConfig::new(ScriptBuf::from_bytes(vec![0x51]))
+        };
+        Arc::new(Job::new(id, &template, &config, false).unwrap())
+    }
+
+    /// A loopback connection: the pool's write half and the miner's end.
+    async fn connection() -> (OwnedWriteHalf, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let miner = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (pool, _) = listener.accept().await.unwrap();
+        (pool.into_split().1, miner)
+    }
+
+    #[tokio::test]
+    async fn only_idle_sessions_that_want_the_job_get_it_written() {
+        let (write, mut miner) = connection().await;
+        let link = Link::new(Some(write));
+        let mut line = String::new();
+        let j5 = job(5, 8);
+        // Until its first wake-up ends, the session is busy: woken.
+        assert_eq!(link.offer(&j5, &mut line), Offer::Woken);
+        // Idle before subscribe and authorize: left alone.
+        link.end(false, None);
+        assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
+
+        // Idle with job 5 sent as its id 3.
+        let mirror = Mirror {
+            extranonce2_len: 8,
+            job_seq: 3,
+            last_prev_hash: j5.prev_hash(),
+            last_job_id: 5,
+        };
+        link.end(true, Some(mirror));
+        // That job again, or an older one still being fanned out after the
+        // session sent the newer one itself, is not written.
+        assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
+        assert_eq!(link.offer(&job(4, 8), &mut line), Offer::Skipped);
+        // A newer job on the same block: written under the next id, not clean.
+        let j6 = job(6, 8);
+        assert_eq!(link.offer(&j6, &mut line), Offer::Written(false));
+        let mut got = vec![0u8; line.len()];
+        miner.read_exact(&mut got).await.unwrap();
+        let mut want = String::new();
+        j6.push_notify(&mut want, 4, false);
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        // Another extranonce2 size is the session's to announce: woken.
+        assert_eq!(link.offer(&job(7, 4), &mut line), Offer::Woken);
+
+        // The session files the written job when it wakes, and is busy.
+        let mut backlog = Backlog::default();
+        link.begin(&mut backlog);
+        assert_eq!(backlog.notes.len(), 1);
+        assert_eq!(backlog.notes[0].job.id(), 6);
+        assert_eq!(backlog.notes[0].seq, 4);
+        assert!(!backlog.notes[0].clean);
+        assert!(backlog.leftover.is_empty());
+        assert_eq!(link.offer(&job(8, 8), &mut line), Offer::Woken);
+
+        // A closed session gets nothing, not even a wake-up.
+        link.close();
+        assert_eq!(link.offer(&job(9, 8), &mut line), Offer::Skipped);
+    }
+
+    #[tokio::test]
+    async fn a_tls_session_is_always_woken() {
+        let link = Link::new(None);
+        let j = job(2, 8);
+        link.end(
+            true,
+            Some(Mirror {
+                extranonce2_len: 8,
+                job_seq: 1,
+                last_prev_hash: j.prev_hash(),
+                last_job_id: 1,
+            }),
+        );
+        assert_eq!(link.offer(&j, &mut String::new()), Offer::Woken);
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_leaves_the_rest_of_the_line_to_the_session() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut miner = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (pool, _) = listener.accept().await.unwrap();
+        pool.set_nodelay(true).unwrap();
+        socket2::SockRef::from(&pool)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let link = Link::new(Some(pool.into_split().1));
+        let first = job(1, 8);
+        // The miner reads nothing: jobs go in until the socket is full. The
+        // session files the notes whenever the fan-out wakes it for having
+        // too many, as it would.
+        let mut mirror = Mirror {
+            extranonce2_len: 8,
+            job_seq: 1,
+            last_prev_hash: first.prev_hash(),
+            last_job_id: 1,
+        };
+        let mut line = String::new();
+        let mut notes = Vec::new();
+        let mut backlog = Backlog::default();
+        link.end(true, Some(mirror));
+        for id in 2..100_000 {
+            if let Offer::Woken = link.offer(&job(id, 8), &mut line) {
+                link.begin(&mut backlog);
+                let full = backlog.notes.len() < MAX_NOTES || !backlog.leftover.is_empty();
+                if let Some(last) = backlog.notes.last() {
+                    mirror = Mirror {
+                        job_seq: last.seq,
+                        last_job_id: last.job.id(),
+                        ..mirror
+                    };
+                }
+                notes.append(&mut backlog.notes);
+                if full {
+                    break;
+                }
+                link.end(true, Some(mirror));
+            }
+        }
+        let filed = notes.len();
+        assert!(filed > 1, "{filed} jobs went in before the socket was full");
+        // The socket took part of the last line (the kernel copies what
+        // fits): the session has the rest.
+        assert!(!backlog.leftover.is_empty());
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            while got.iter().filter(|&&b| b == b'\n').count() < filed {
+                let n = miner.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        link.write_all(&backlog.leftover).await.unwrap();
+        let got = String::from_utf8(reader.await.unwrap()).unwrap();
+        // Whole lines, in order: the ids 2, 3, ... the notes say.
+        for (line, note) in got.lines().zip(&notes) {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["params"][0], format!("{:x}", note.seq));
+        }
+        assert_eq!(got.lines().count(), filed);
     }
 }

@@ -22,12 +22,18 @@
 //!   shares per commit and mean commit time over the last sampling second
 //!   that committed anything, from the share writer's counters (a commit
 //!   that carries only jobs or blocks counts, so the mean can be below 1).
-//! - `pool_template_age_seconds` is the time since the current job was
-//!   published (a new block or a fee refresh).
+//! - `pool_template_age_seconds` is the time since bitcoind last confirmed
+//!   the current work: a new job (a new block or new fees) or a template
+//!   identical to the current one (which publishes no job).
 //! - `pool_job_fanout_seconds` runs from a job on a new previous block being
 //!   built to its `mining.notify` being written to each connection (one
-//!   observation per connection, the kernel's send included): how long the
-//!   last miner waits for new work after the pool hears of a block.
+//!   observation per connection whose line was written whole, the kernel's
+//!   send included): how long the last miner waits for new work after the
+//!   pool hears of a block.
+//! - `pool_job_notifies_total{path}` counts jobs the fan-out wrote straight
+//!   to idle sessions' sockets (`direct`) and sessions it woke to send a
+//!   job themselves (`session`: busy, on TLS, about to change difficulty or
+//!   extranonce2 size, with a full socket or many unread jobs).
 
 use super::Shared;
 use super::guard::Fault;
@@ -355,7 +361,7 @@ impl Metrics {
             template_age: r.gauge(
                 "pool_template_age_seconds",
                 Some(Unit::Seconds),
-                "Seconds since the current job was published.",
+                "Seconds since bitcoind last confirmed the current work (a new job, or a template identical to the current one).",
             ),
             node_connected: r.gauge(
                 "pool_node_connected",
@@ -459,8 +465,6 @@ const SWEEP_EVERY: u32 = 5;
 pub(crate) async fn housekeeping(shared: Arc<Shared>, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     let m = &shared.metrics;
-    let mut jobs = shared.work.subscribe();
-    let mut job_at = shared.work.current().map(|_| Instant::now());
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut store = StoreSample::default();
@@ -468,14 +472,6 @@ pub(crate) async fn housekeeping(shared: Arc<Shared>, stop: impl std::future::Fu
     loop {
         tokio::select! {
             () = &mut stop => break,
-            changed = jobs.changed() => {
-                if changed.is_err() {
-                    // The work source is gone; keep sampling the rest.
-                    jobs = shared.work.subscribe();
-                }
-                job_at = Some(Instant::now());
-                continue;
-            }
             _ = tick.tick() => {}
         }
         let now = Instant::now();
@@ -485,7 +481,7 @@ pub(crate) async fn housekeeping(shared: Arc<Shared>, stop: impl std::future::Fu
             m.tracked_ips.set(report.tracked as f64);
         }
         ticks = ticks.wrapping_add(1);
-        if let Some(at) = job_at {
+        if let Some(at) = shared.work.confirmed_at() {
             m.template_age
                 .set(now.saturating_duration_since(at).as_secs_f64());
         }
