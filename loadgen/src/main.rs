@@ -21,11 +21,16 @@
 //! - `rate`: open loop at `--rate` submits per second: the latency at a
 //!   fixed load;
 //! - `idle`: `--idle` steps of connections that handshake and then sit,
-//!   for the pool's memory per connection ([`idle`]).
+//!   for the pool's memory per connection ([`idle`]);
+//! - `notify`: `--notify-connections` listeners and one finder that submits
+//!   blocks: from each block's submit to every listener's new job, by the
+//!   kernel's receive timestamp with the load generator off the CPU during
+//!   the fan-out, or (`--notify-clock read`) when read ([`notify`]).
 //!
 //! Every phase is bounded in time (`--warmup` + `--duration`, then at most
-//! 10 s for the last replies) and in count (the shares ground; the idle
-//! steps). Only loopback addresses are used.
+//! 10 s for the last replies; a notify round at most 30 s) and in count
+//! (the shares ground; the idle steps; the blocks). Only loopback addresses
+//! are used.
 
 mod client;
 mod drive;
