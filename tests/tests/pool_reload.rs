@@ -296,6 +296,18 @@ fn metric(pool: &proofpool_pool::Pool, name: &str) -> f64 {
 }
 
 const DIRECT: &str = "pool_job_notifies_total{path=\"direct\"}";
+
+/// Waits (at most 5 s) until `name` is above `than`: the fan-out counts its
+/// writes once it has done its share of the sessions, just after the write.
+async fn metric_above(pool: &proofpool_pool::Pool, name: &str, than: f64) -> bool {
+    for _ in 0..100 {
+        if metric(pool, name) > than {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
 const WOKEN: &str = "pool_job_notifies_total{path=\"session\"}";
 
 /// A miner whose connection is idle gets new jobs written by the pool's
@@ -326,7 +338,10 @@ async fn idle_miners_get_new_jobs_from_the_fan_out() {
         on_block["params"][1], first["params"][1],
         "a new previous block"
     );
-    assert!(metric(pool, DIRECT) > direct, "written by the fan-out");
+    assert!(
+        metric_above(pool, DIRECT, direct).await,
+        "written by the fan-out"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // A new tag is a job on the same block, not clean.
@@ -345,7 +360,10 @@ async fn idle_miners_get_new_jobs_from_the_fan_out() {
             .unwrap()
             .contains(&hex::encode(&tag))
     );
-    assert!(metric(pool, DIRECT) > direct, "written by the fan-out");
+    assert!(
+        metric_above(pool, DIRECT, direct).await,
+        "written by the fan-out"
+    );
 
     // The job from before the block is stale; the block's job is still
     // live after the refresh, and credited.
