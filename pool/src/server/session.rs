@@ -785,3 +785,21 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod first_tick_tests {
+    use super::first_tick;
+
+    #[test]
+    fn first_ticks_of_a_crowd_are_spread_over_half_the_interval() {
+        // 1,000 connections opened together: their first ticks cover the
+        // second half of the interval, none of 20 slices empty or crowded.
+        let mut slices = [0u32; 20];
+        for n in 0..1000 {
+            let at = first_tick(n);
+            assert!((0.5..1.0).contains(&at), "{at}");
+            slices[((at - 0.5) * 40.0) as usize] += 1;
+        }
+        assert!(slices.iter().all(|&c| (40..=60).contains(&c)), "{slices:?}");
+    }
+}
