@@ -108,11 +108,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback port nothing listens on (a connect there is refused).
+# A loopback port nothing listens on (a connect there is refused), below the
+# kernel's ephemeral range, where an outgoing connection could hold it
+# without listening (bind then fails with "Address already in use").
 free_port() {
-  local p
+  local p low=32768 span
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((low - 10000))
+  [[ $span -ge 1000 ]] || span=20000
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % span))
     [[ " ${used_ports:-} " == *" $p "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
@@ -124,8 +129,9 @@ free_port() {
 
 # Starts a throwaway regtest node with RPC and a ZMQ hashblock publisher on
 # fresh loopback ports and checks both; stops it again. Returns 3 (after
-# saying why) when the node came up without its ZMQ publisher, which the
-# caller retries on other ports; any other failure is fatal.
+# saying why) when the node came up without its ZMQ publisher or could not
+# bind a port, which the caller retries on other ports; any other failure
+# is fatal.
 verify_once() {
   local d="$bin_dir/bitcoind" c="$bin_dir/bitcoin-cli" rpc p2p zmq cli info net zmqinfo chain i
   v_dir="$(mktemp -d "${TMPDIR:-/tmp}/install-bitcoind.XXXXXX")" || die "cannot create a temp dir"
@@ -141,6 +147,13 @@ verify_once() {
   for i in $(seq 150); do # 150 x 0.2 s = 30 s
     if ! kill -0 "$v_pid" 2>/dev/null; then
       cat "$v_dir/console.log" "$v_dir/regtest/debug.log" 2>/dev/null | tail -20 >&2 || true
+      if cat "$v_dir/console.log" "$v_dir/regtest/debug.log" 2>/dev/null | grep -q "Address already in use"; then
+        # Taken between the check and the bind: other ports.
+        say "a port was taken before bitcoind could bind it"
+        wait "$v_pid" 2>/dev/null || true
+        rm -rf "$v_dir"; v_dir=""; v_pid=""
+        return 3
+      fi
       die "regtest bitcoind exited during startup (output above); run '$d -regtest -printtoconsole' to see why"
     fi
     if info="$("${cli[@]}" getblockchaininfo 2>/dev/null)"; then break; fi
@@ -188,7 +201,7 @@ verify() {
     [[ $rc = 3 ]] || die "verification failed"
     if [[ $attempt -lt 3 ]]; then say "attempt $attempt of 3 failed; trying other ports"; fi
   done
-  die "bitcoind ignored -zmqpubhashblock three times (log lines above)"
+  die "bitcoind could not bind its ports or ignored -zmqpubhashblock, three times (log lines above)"
 }
 
 # ---- bitcoind already on PATH ----------------------------------------------

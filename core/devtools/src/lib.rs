@@ -199,40 +199,78 @@ impl Bitcoind {
     }
 
     fn start_at(datadir: PathBuf, keep: bool, extra: &[&str]) -> Result<Self, BitcoindError> {
+        /// Starts on fresh ports; a port taken between [`free_port`] and
+        /// bitcoind's bind (an outgoing connection can take it) makes the
+        /// node exit at once, and the next attempt uses other ports.
+        const ATTEMPTS: u32 = 3;
         let bin = bitcoind_path()?;
         let cli = bin.with_file_name("bitcoin-cli");
-        std::fs::create_dir_all(&datadir)?;
-        let rpc_port = free_port()?;
-        let p2p_port = free_port()?;
-        let child = std::process::Command::new(&bin)
-            .arg("-regtest")
-            .arg(format!("-datadir={}", datadir.display()))
-            .arg(format!("-rpcport={rpc_port}"))
-            .arg(format!("-port={p2p_port}"))
-            .args([
-                "-listen=0",
-                "-server=1",
-                "-daemon=0",
-                "-rpcbind=127.0.0.1",
-                "-rpcallowip=127.0.0.1",
-                "-printtoconsole=0",
-                "-fallbackfee=0.0002",
-                "-txindex=0",
-                "-rpcworkqueue=64",
-            ])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        let node = Self {
-            child,
-            datadir,
-            keep,
-            rpc_port,
-            cli,
-        };
-        node.cli(&["-rpcwait", "-rpcwaittimeout=60", "getblockchaininfo"])?;
-        Ok(node)
+        let mut attempt = 1;
+        loop {
+            // Again after a failed attempt, whose drop removed a temp one.
+            std::fs::create_dir_all(&datadir)?;
+            let rpc_port = free_port()?;
+            let p2p_port = free_port()?;
+            let child = std::process::Command::new(&bin)
+                .arg("-regtest")
+                .arg(format!("-datadir={}", datadir.display()))
+                .arg(format!("-rpcport={rpc_port}"))
+                .arg(format!("-port={p2p_port}"))
+                .args([
+                    "-listen=0",
+                    "-server=1",
+                    "-daemon=0",
+                    "-rpcbind=127.0.0.1",
+                    "-rpcallowip=127.0.0.1",
+                    "-printtoconsole=0",
+                    "-fallbackfee=0.0002",
+                    "-txindex=0",
+                    "-rpcworkqueue=64",
+                ])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            let mut node = Self {
+                child,
+                datadir: datadir.clone(),
+                keep,
+                rpc_port,
+                cli: cli.clone(),
+            };
+            match node.wait_ready(std::time::Duration::from_secs(60)) {
+                Ok(()) => return Ok(node),
+                Err(e) if attempt < ATTEMPTS && node.exited() => {
+                    eprintln!("bitcoind exited during startup ({e}); trying other ports");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until RPC answers, at most `limit`; fails at once if the
+    /// process exits.
+    fn wait_ready(&mut self, limit: std::time::Duration) -> Result<(), BitcoindError> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(BitcoindError::Io(std::io::Error::other(format!(
+                    "bitcoind exited during startup ({status}); see {}",
+                    self.datadir.join("regtest/debug.log").display()
+                ))));
+            }
+            match self.cli(&["getblockchaininfo"]) {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Whether the process has exited.
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// [`Bitcoind::start`] with a wallet, `blocks` blocks mined to it (101
