@@ -21,11 +21,32 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const MINER: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
+/// A regtest node and a pool on it with metrics on and a SQLite store in a
+/// temp dir named `name`, serving on loopback.
+async fn metered_pool(
+    name: &str,
+) -> (
+    common::RegtestNode,
+    proofpool_devtools::TempDir,
+    common::Serving,
+) {
+    let regtest = common::regtest_node(101, 0);
+    let mut config = regtest.pool_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let dir = proofpool_devtools::TempDir::new(name).unwrap();
+    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    (regtest, dir, serving)
+}
+
 /// Connects, optionally subscribes to extranonce changes, subscribes and
 /// authorizes; returns the connection, its extranonce1 and extranonce2
 /// size, and its first job.
 async fn miner(addr: std::net::SocketAddr, extranonce: bool) -> (Raw, String, u64, Value) {
-    let mut raw = Raw::connect(addr).await;
+    handshake(Raw::connect(addr).await, extranonce).await
+}
+
+/// [`miner`] on a connection already open.
+async fn handshake(mut raw: Raw, extranonce: bool) -> (Raw, String, u64, Value) {
     if extranonce {
         raw.send("{\"id\":1,\"method\":\"mining.extranonce.subscribe\",\"params\":[]}\n")
             .await;
@@ -72,11 +93,7 @@ async fn first_not_low(raw: &mut Raw, job: &Value, en2: &str, id: u64) -> (Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coinbase_settings_change_while_miners_mine() {
     common::init_tracing();
-    let regtest = common::regtest_node(101, 0);
-    let mut config = regtest.pool_config();
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    let dir = proofpool_devtools::TempDir::new("pool-reload").unwrap();
-    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (regtest, _dir, serving) = metered_pool("pool-reload").await;
     let (addr, pool) = (serving.addr, &serving.pool);
     let old_payout = regtest.payout.script_pubkey();
 
@@ -211,17 +228,10 @@ async fn coinbase_settings_change_while_miners_mine() {
         stats.accepted.load(Ordering::Relaxed) >= accepted_before + 3,
         "the reference miner mined on after the change"
     );
-    let metrics = pool.render_metrics().unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
     // The subscribed raw miner; the plain one. (The reference miner came
     // after the size changed.)
-    assert_eq!(value("pool_extranonce_changes_total"), 1.0, "{metrics}");
-    assert_eq!(value("pool_extranonce_reconnects_total"), 1.0, "{metrics}");
+    assert_eq!(metric(pool, "pool_extranonce_changes_total"), 1.0);
+    assert_eq!(metric(pool, "pool_extranonce_reconnects_total"), 1.0);
 
     mining.stop().await;
     serving.stop().await;
@@ -317,11 +327,7 @@ const WOKEN: &str = "pool_job_notifies_total{path=\"session\"}";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_miners_get_new_jobs_from_the_fan_out() {
     common::init_tracing();
-    let regtest = common::regtest_node(101, 0);
-    let mut config = regtest.pool_config();
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    let dir = proofpool_devtools::TempDir::new("pool-fanout").unwrap();
-    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (regtest, _dir, serving) = metered_pool("pool-fanout").await;
     let (addr, pool) = (serving.addr, &serving.pool);
     let (mut raw, _, _, first) = miner(addr, false).await;
     assert_eq!(first["params"][0], "1");
@@ -382,24 +388,13 @@ async fn idle_miners_get_new_jobs_from_the_fan_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_that_stops_reading_gets_whole_lines() {
     common::init_tracing();
-    let regtest = common::regtest_node(101, 0);
-    let mut config = regtest.pool_config();
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    let dir = proofpool_devtools::TempDir::new("pool-stalled").unwrap();
-    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (regtest, _dir, serving) = metered_pool("pool-stalled").await;
     let (addr, pool) = (serving.addr, &serving.pool);
     // A small receive buffer fills sooner.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut raw = Raw::over(socket.connect(addr).await.unwrap());
-    raw.send(&format!(
-        "{}\n{}\n",
-        r#"{"id":2,"method":"mining.subscribe","params":["raw/1"]}"#,
-        format_args!(r#"{{"id":3,"method":"mining.authorize","params":["{MINER}.raw","x"]}}"#),
-    ))
-    .await;
-    assert_eq!(raw.reply(3).await.0["result"], true);
-    let first = raw.notify().await;
+    let (mut raw, _, _, first) =
+        handshake(Raw::over(socket.connect(addr).await.unwrap()), false).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // New jobs (a new tag each) while the miner reads nothing, until the

@@ -272,7 +272,7 @@ pub(crate) async fn serve<R>(
         if session.close {
             break;
         }
-        link.end(session.ready() && !session.close, session.mirror());
+        link.end(session.ready(), session.mirror());
         // Move the timer only when a deadline moved earlier (work arrived,
         // so ticks start) or it fired; reads push the idle deadline later,
         // which the timer finds out when it fires.
