@@ -91,15 +91,17 @@ impl Lines {
     }
 
     /// Like [`Self::fill`] for a socket with [`stamp_arrivals`] on: also
-    /// returns the kernel's receive timestamp of the last bytes read.
+    /// returns the kernel's receive timestamp of the last bytes read (so
+    /// lines read together all get the latest one). Cancel-safe: the only
+    /// await is for readiness, so it can sit in a `select!`.
     pub(crate) async fn fill_stamped(
         &mut self,
         stream: &TcpStream,
     ) -> std::io::Result<(usize, Option<std::time::SystemTime>)> {
         use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
         use std::os::fd::AsRawFd;
-        /// Bytes read per call: a few notifies.
-        const CHUNK: usize = 4096;
+        /// Bytes read per call.
+        const CHUNK: usize = 8192;
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -107,13 +109,11 @@ impl Lines {
         if self.buf.len() > MAX_LINE {
             return Err(std::io::Error::other("line from the pool is too long"));
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
         let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
-        let result = loop {
-            if let Err(e) = stream.readable().await {
-                break Err(e);
-            }
+        loop {
+            stream.readable().await?;
+            let old = self.buf.len();
+            self.buf.resize(old + CHUNK, 0);
             let read = stream.try_io(tokio::io::Interest::READABLE, || {
                 let mut iov = [std::io::IoSliceMut::new(&mut self.buf[old..])];
                 let msg = recvmsg::<()>(
@@ -133,20 +133,22 @@ impl Lines {
             });
             match read {
                 Ok((n, stamp)) => {
+                    self.buf.truncate(old + n);
                     let at = stamp.and_then(|ts| {
                         let secs = u64::try_from(ts.tv_sec()).ok()?;
                         let nanos = u32::try_from(ts.tv_nsec()).ok()?;
                         std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
                     });
-                    break Ok((n, at));
+                    return Ok((n, at));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => break Err(e),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                        return Err(e);
+                    }
+                }
             }
-        };
-        let n = result.as_ref().map_or(0, |(n, _)| *n);
-        self.buf.truncate(old + n);
-        result
+        }
     }
 }
 

@@ -17,13 +17,13 @@ use crate::client::{self, FIRST_SUBMIT_ID, Lines, Ready, Reply, SubmitFormat};
 use crate::hash::{Work, grind_all};
 use crate::pool::PoolProcess;
 use crate::procfs::{self, CpuSample, Pid};
-use crate::report::{LoadResult, Percentiles, StoreFigures};
+use crate::report::{Buckets, LoadResult, Percentiles, PoolSubmit, StoreFigures};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -100,7 +100,12 @@ struct ConnStats {
     sent: u64,
     accepted: u64,
     rejected: BTreeMap<i64, (u64, String)>,
+    /// Submit written to reply arrived (kernel receive timestamp).
     latency_us: Histogram<u64>,
+    /// Submit written to reply read by this process.
+    read_latency_us: Histogram<u64>,
+    /// Replies read without a kernel timestamp (counted at read).
+    unstamped: u64,
     unanswered: u64,
     exhausted: bool,
     behind: u64,
@@ -115,6 +120,8 @@ impl ConnStats {
             accepted: 0,
             rejected: BTreeMap::new(),
             latency_us: new_histogram(),
+            read_latency_us: new_histogram(),
+            unstamped: 0,
             unanswered: 0,
             exhausted: false,
             behind: 0,
@@ -137,8 +144,9 @@ struct Driver {
     nonces: Vec<u32>,
     next_nonce: usize,
     next_id: u64,
-    /// Per write: the last id it carried and when it was written.
-    inflight: VecDeque<(u64, Instant)>,
+    /// Per write: the last id it carried and when it was written, on the
+    /// monotonic clock and on the wall clock the kernel stamps arrivals by.
+    inflight: VecDeque<(u64, Instant, SystemTime)>,
     outstanding: usize,
     out: Vec<u8>,
     stats: ConnStats,
@@ -164,7 +172,8 @@ impl Driver {
             self.next_nonce += 1;
         }
         self.outstanding += n;
-        self.inflight.push_back((self.next_id - 1, now));
+        self.inflight
+            .push_back((self.next_id - 1, now, SystemTime::now()));
         if clock.measuring(now) {
             self.stats.sent += n as u64;
         }
@@ -184,8 +193,14 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles every complete line read so far.
-    fn drain(&mut self, now: Instant, clock: &Clock) -> Result<(), client::ClientError> {
+    /// Handles every complete line read so far: read at `now`, arrived at
+    /// `stamp` (the kernel's receive timestamp of the last bytes read).
+    fn drain(
+        &mut self,
+        now: Instant,
+        stamp: Option<SystemTime>,
+        clock: &Clock,
+    ) -> Result<(), client::ClientError> {
         let mut slowest = 0;
         while let Some(range) = self.lines.pop() {
             let reply = client::classify(self.lines.get(range))?;
@@ -200,10 +215,13 @@ impl Driver {
             if id < FIRST_SUBMIT_ID || id >= self.next_id {
                 continue;
             }
-            while self.inflight.front().is_some_and(|&(last, _)| last < id) {
+            while self.inflight.front().is_some_and(|&(last, ..)| last < id) {
                 self.inflight.pop_front();
             }
-            let sent_at = self.inflight.front().map_or(now, |&(_, t)| t);
+            let (sent_at, sent_wall) = self
+                .inflight
+                .front()
+                .map_or((now, None), |&(_, t, wall)| (t, Some(wall)));
             self.outstanding = self.outstanding.saturating_sub(1);
             let measuring = clock.measuring(now);
             match reply {
@@ -222,10 +240,20 @@ impl Driver {
                 }
                 _ => {}
             }
-            let us = u64::try_from(now.duration_since(sent_at).as_micros()).unwrap_or(u64::MAX);
+            let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            let read_us = micros(now.duration_since(sent_at));
+            // A wall clock stepped back between the two readings leaves no
+            // arrival time: the read time stands in.
+            let arrived_us = match (stamp, sent_wall) {
+                (Some(at), Some(wall)) => at.duration_since(wall).ok().map(micros),
+                _ => None,
+            };
+            let us = arrived_us.unwrap_or(read_us);
             slowest = slowest.max(us);
             if measuring {
                 self.stats.latency_us.saturating_record(us.max(1));
+                self.stats.read_latency_us.saturating_record(read_us.max(1));
+                self.stats.unstamped += u64::from(arrived_us.is_none());
             }
         }
         if slowest > 0 {
@@ -260,16 +288,16 @@ impl Driver {
             {
                 return self.finish();
             }
-            tokio::select! {
-                read = self.lines.fill(&mut self.stream) => match read {
-                    Ok(0) => return self.fail("the pool closed the connection"),
-                    Ok(_) => {}
+            let stamp = tokio::select! {
+                read = self.lines.fill_stamped(&self.stream) => match read {
+                    Ok((0, _)) => return self.fail("the pool closed the connection"),
+                    Ok((_, stamp)) => stamp,
                     Err(e) => return self.fail(e),
                 },
                 () = &mut give_up => return self.finish(),
-            }
+            };
             let now = Instant::now();
-            if let Err(e) = self.drain(now, &clock) {
+            if let Err(e) = self.drain(now, stamp, &clock) {
                 return self.fail(e);
             }
             if now < clock.stop_sending && self.outstanding < window {
@@ -301,10 +329,10 @@ impl Driver {
                 return self.finish();
             }
             tokio::select! {
-                read = self.lines.fill(&mut self.stream) => match read {
-                    Ok(0) => return self.fail("the pool closed the connection"),
-                    Ok(_) => {
-                        if let Err(e) = self.drain(Instant::now(), &clock) {
+                read = self.lines.fill_stamped(&self.stream) => match read {
+                    Ok((0, _)) => return self.fail("the pool closed the connection"),
+                    Ok((_, stamp)) => {
+                        if let Err(e) = self.drain(Instant::now(), stamp, &clock) {
                             return self.fail(e);
                         }
                     }
@@ -428,6 +456,10 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
     let k = ready.len();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, ((r, work), nonces)) in ready.into_iter().zip(&works).zip(nonces).enumerate() {
+        // Latency runs to the reply's arrival at the socket, as a miner on
+        // another host would see it; the read time is kept as well.
+        client::stamp_arrivals(&r.stream)
+            .map_err(|e| eyre::eyre!("cannot ask for receive timestamps: {e}"))?;
         let driver = Driver {
             format: SubmitFormat::new(&r.worker, &work.job_id, &work.extranonce2, work.ntime),
             stream: r.stream,
@@ -514,10 +546,14 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
         for (code, (n, message)) in s.rejected {
             merged.rejected.entry(code).or_insert((0, message)).0 += n;
         }
-        merged
-            .latency_us
-            .add(&s.latency_us)
-            .map_err(|e| eyre::eyre!("histogram merge: {e}"))?;
+        for (into, from) in [
+            (&mut merged.latency_us, &s.latency_us),
+            (&mut merged.read_latency_us, &s.read_latency_us),
+        ] {
+            into.add(from)
+                .map_err(|e| eyre::eyre!("histogram merge: {e}"))?;
+        }
+        merged.unstamped += s.unstamped;
         merged.unanswered += s.unanswered;
         merged.behind += s.behind;
         merged.clean_jobs += s.clean_jobs;
@@ -555,6 +591,10 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
             .map(|(code, (n, message))| (format!("{code} {message}"), *n))
             .collect(),
         latency_us: Percentiles::of(&merged.latency_us),
+        read_latency_us: Percentiles::of(&merged.read_latency_us),
+        unstamped: merged.unstamped,
+        pool_submit: Buckets::between(&metrics_from, &metrics_to, "pool_submit_duration_seconds")
+            .map(|b| PoolSubmit::of(&b)),
         cpu,
         pool_rss_kib_end: procfs::rss_kib(Pid::Of(pid)).unwrap_or(0),
         pool_rss_kib_peak: procfs::peak_rss_kib(Pid::Of(pid))

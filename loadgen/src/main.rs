@@ -19,7 +19,13 @@
 //! - `throughput`: closed loop, `--window` submits in flight per connection:
 //!   the most the pool sustains;
 //! - `rate`: open loop at `--rate` submits per second: the latency at a
-//!   fixed load;
+//!   fixed load.
+//!
+//!   A submit's latency in both runs from its write to its reply's arrival
+//!   at the socket (the kernel's receive timestamp, `SO_TIMESTAMPNS`), as a
+//!   miner on another host would see it; the time the load generator read
+//!   it, on the same cores as the pool, is reported too (`p99 read`), and
+//!   so is the pool's own `pool_submit_duration_seconds`;
 //! - `idle`: `--idle` steps of connections that handshake and then sit,
 //!   for the pool's memory per connection ([`idle`]);
 //! - `notify`: `--notify-connections` listeners and one finder that submits

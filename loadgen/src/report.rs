@@ -124,8 +124,17 @@ pub(crate) struct LoadResult {
     pub(crate) fastest_second_accepted: f64,
     /// Rejections by code and message.
     pub(crate) rejected: BTreeMap<String, u64>,
-    /// Submit latency.
+    /// Submit latency: from the submit's write to its reply's arrival at
+    /// the socket (the kernel's receive timestamp), as a miner on another
+    /// host sees it.
     pub(crate) latency_us: Percentiles,
+    /// Submit latency to when the load generator read the reply: an upper
+    /// bound, since it reads on the same cores the pool runs on.
+    pub(crate) read_latency_us: Percentiles,
+    /// Replies without a kernel timestamp (their read time counts).
+    pub(crate) unstamped: u64,
+    /// The pool's own view, from `pool_submit_duration_seconds`.
+    pub(crate) pool_submit: Option<PoolSubmit>,
     /// CPU use over the window, cores.
     pub(crate) cpu: CpuUse,
     /// The pool's resident memory at the end, KiB.
@@ -215,6 +224,99 @@ impl NotifyCpu {
     }
 }
 
+/// A Prometheus histogram read out of `/metrics` scrapes: cumulative counts
+/// by upper bound, seconds.
+#[derive(Debug, Clone)]
+pub(crate) struct Buckets {
+    count: f64,
+    /// `(le, cumulative count)`, ascending.
+    cumulative: Vec<(f64, f64)>,
+}
+
+impl Buckets {
+    /// Histogram `name` in one scrape; `None` if it has no observations.
+    pub(crate) fn from_metrics(m: &HashMap<String, f64>, name: &str) -> Option<Self> {
+        let count = *m.get(&format!("{name}_count"))?;
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut cumulative: Vec<(f64, f64)> = m
+            .iter()
+            .filter_map(|(k, v)| {
+                let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+                Some((le.parse::<f64>().ok()?, *v))
+            })
+            .collect();
+        cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
+        (count > 0.0).then_some(Self { count, cumulative })
+    }
+
+    /// Histogram `name`'s observations between two scrapes.
+    pub(crate) fn between(
+        from: &HashMap<String, f64>,
+        to: &HashMap<String, f64>,
+        name: &str,
+    ) -> Option<Self> {
+        let mut to = Self::from_metrics(to, name)?;
+        if let Some(from) = Self::from_metrics(from, name) {
+            to.count -= from.count;
+            for (le, c) in &mut to.cumulative {
+                if let Some((_, before)) = from.cumulative.iter().find(|(l, _)| l == le) {
+                    *c -= before;
+                }
+            }
+        }
+        (to.count > 0.0).then_some(to)
+    }
+
+    /// Observations.
+    pub(crate) fn count(&self) -> f64 {
+        self.count
+    }
+
+    /// The smallest bucket bound holding quantile `q`, ms (infinite past
+    /// the last bound).
+    pub(crate) fn quantile_le_ms(&self, q: f64) -> f64 {
+        self.cumulative
+            .iter()
+            .find(|(_, cumulative)| *cumulative >= q * self.count)
+            .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+    }
+
+    /// The share of observations at most `le` seconds (a bucket bound;
+    /// NaN if it is none).
+    pub(crate) fn within(&self, le: f64) -> f64 {
+        self.cumulative
+            .iter()
+            .find(|(l, _)| (*l - le).abs() < 1e-12)
+            .map_or(f64::NAN, |(_, c)| c / self.count)
+    }
+}
+
+/// `pool_submit_duration_seconds` over the measured window: from the pool
+/// reading an accepted submit to its reply being queued, durable commit
+/// included. Quantiles are bucket upper bounds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct PoolSubmit {
+    /// Accepted submits observed.
+    pub(crate) count: f64,
+    /// Upper bound of the median, ms.
+    pub(crate) p50_le_ms: f64,
+    /// Upper bound of the 0.99 quantile, ms.
+    pub(crate) p99_le_ms: f64,
+    /// Share answered within 5 ms.
+    pub(crate) within_5ms: f64,
+}
+
+impl PoolSubmit {
+    pub(crate) fn of(b: &Buckets) -> Self {
+        Self {
+            count: b.count(),
+            p50_le_ms: b.quantile_le_ms(0.5),
+            p99_le_ms: b.quantile_le_ms(0.99),
+            within_5ms: b.within(0.005),
+        }
+    }
+}
+
 /// `pool_job_fanout_seconds` read back: from the new block's job being built
 /// to each connection's notify written. Quantiles are bucket upper bounds.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -235,36 +337,13 @@ pub(crate) struct Fanout {
 
 impl Fanout {
     /// Reads the histogram out of a `/metrics` scrape.
-    pub(crate) fn from_metrics(m: &std::collections::HashMap<String, f64>) -> Option<Self> {
-        const NAME: &str = "pool_job_fanout_seconds";
-        let count = *m.get(&format!("{NAME}_count"))?;
-        if count <= 0.0 {
-            return None;
-        }
-        let prefix = format!("{NAME}_bucket{{le=\"");
-        let mut buckets: Vec<(f64, f64)> = m
-            .iter()
-            .filter_map(|(k, v)| {
-                let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
-                Some((le.parse::<f64>().ok()?, *v))
-            })
-            .collect();
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let quantile = |q: f64| {
-            buckets
-                .iter()
-                .find(|(_, cumulative)| *cumulative >= q * count)
-                .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
-        };
-        let within_50ms = buckets
-            .iter()
-            .find(|(le, _)| (*le - 0.05).abs() < 1e-9)
-            .map_or(f64::NAN, |(_, c)| c / count);
+    pub(crate) fn from_metrics(m: &HashMap<String, f64>) -> Option<Self> {
+        let b = Buckets::from_metrics(m, "pool_job_fanout_seconds")?;
         Some(Self {
-            count,
-            p50_le_ms: quantile(0.5),
-            p99_le_ms: quantile(0.99),
-            within_50ms,
+            count: b.count(),
+            p50_le_ms: b.quantile_le_ms(0.5),
+            p99_le_ms: b.quantile_le_ms(0.99),
+            within_50ms: b.within(0.05),
             direct: m
                 .get("pool_job_notifies_total{path=\"direct\"}")
                 .copied()
@@ -366,9 +445,9 @@ impl Report {
         if !self.load.is_empty() {
             push_line!(
                 s,
-                "\n| phase | conns | load | submitted/s | accepted/s | slowest s | rejected | p50 ms | p99 ms | p99.9 ms | max ms | pool CPU | store CPU | loadgen CPU | machine CPU | pool RSS MiB | commits/s | batch | commit ms | precompute s |"
+                "\n| phase | conns | load | submitted/s | accepted/s | slowest s | rejected | p50 ms | p99 ms | p99.9 ms | max ms | p99 read ms | pool CPU | store CPU | loadgen CPU | machine CPU | pool RSS MiB | commits/s | batch | commit ms | precompute s |"
             );
-            push_line!(s, "|{}", "---|".repeat(20));
+            push_line!(s, "|{}", "---|".repeat(21));
             for r in &self.load {
                 let load = match (r.window, r.target_rate) {
                     (Some(w), _) => format!("window {w}"),
@@ -378,7 +457,7 @@ impl Report {
                 let rejected: u64 = r.rejected.values().sum();
                 push_line!(
                     s,
-                    "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {:.2}/{:.0} | {} | {:.0} | {:.0} | {:.1} | {:.1} |",
+                    "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {:.2}/{:.0} | {} | {:.0} | {:.0} | {:.1} | {:.1} |",
                     r.phase,
                     r.connections,
                     load,
@@ -390,6 +469,7 @@ impl Report {
                     ms(r.latency_us.p99),
                     ms(r.latency_us.p999),
                     ms(r.latency_us.max),
+                    ms(r.read_latency_us.p99),
                     r.cpu.pool,
                     r.cpu
                         .store
@@ -423,6 +503,21 @@ impl Report {
                     notes.push(format!(
                         "{} submits skipped: connections had their cap in flight",
                         r.behind_schedule
+                    ));
+                }
+                if let Some(p) = &r.pool_submit {
+                    notes.push(format!(
+                        "pool side (pool_submit_duration_seconds: submit read to reply queued, durable commit included; {:.0} shares): p50 <= {} ms, p99 <= {} ms, {:.1}% within 5 ms",
+                        p.count,
+                        p.p50_le_ms,
+                        p.p99_le_ms,
+                        p.within_5ms * 100.0
+                    ));
+                }
+                if r.unstamped > 0 {
+                    notes.push(format!(
+                        "{} replies had no kernel timestamp (their read time counts)",
+                        r.unstamped
                     ));
                 }
                 if r.store.commit_ms_max > 0.0 {
@@ -549,6 +644,36 @@ pub(crate) fn writeback_settings() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submit_latency_is_the_difference_of_two_scrapes() {
+        let scrape = |le1: u32, le5: u32, le10: u32, count: u32| {
+            crate::pool::parse_metrics(&format!(
+                "pool_submit_duration_seconds_bucket{{le=\"0.001\"}} {le1}\n\
+                 pool_submit_duration_seconds_bucket{{le=\"0.005\"}} {le5}\n\
+                 pool_submit_duration_seconds_bucket{{le=\"0.01\"}} {le10}\n\
+                 pool_submit_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+                 pool_submit_duration_seconds_count {count}\n"
+            ))
+        };
+        // Warm-up: 1,000 slow observations; the window: 990 within 1 ms,
+        // 5 within 5 ms, 5 within 10 ms.
+        let from = scrape(0, 0, 0, 1000);
+        let to = scrape(990, 995, 1000, 2000);
+        let name = "pool_submit_duration_seconds";
+        let p = PoolSubmit::of(&Buckets::between(&from, &to, name).unwrap());
+        assert_eq!(p.count, 1000.0);
+        assert_eq!(p.p50_le_ms, 1.0);
+        assert_eq!(p.p99_le_ms, 1.0);
+        assert_eq!(p.within_5ms, 0.995);
+        let all = Buckets::from_metrics(&to, name).unwrap();
+        assert_eq!(
+            all.quantile_le_ms(0.99),
+            f64::INFINITY,
+            "past the last bound"
+        );
+        assert!(Buckets::between(&to, &to, name).is_none(), "nothing new");
+    }
 
     #[test]
     fn fanout_quantiles_are_bucket_bounds() {

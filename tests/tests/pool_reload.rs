@@ -430,3 +430,77 @@ async fn a_miner_that_stops_reading_gets_whole_lines() {
     assert_eq!(r["result"], true, "a share on the newest job: {r}");
     serving.stop().await;
 }
+
+/// The sum of `pool_shares_rejected_total` over every reason.
+fn rejected(pool: &proofpool_pool::Pool) -> f64 {
+    let page = pool.render_metrics().expect("metrics are on");
+    page.lines()
+        .filter(|l| l.starts_with("pool_shares_rejected_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A miner keeps submitting while an earlier share waits for its commit:
+/// the session reads and handles the later submits meanwhile (here one on
+/// an unknown job, rejected at once) instead of leaving them unread until
+/// the commit, yet the miner still gets the replies in the order it sent
+/// the submits, the durable `true` first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submits_are_read_while_an_earlier_share_waits_for_its_commit() {
+    use sqlx::Connection;
+    common::init_tracing();
+    let regtest = common::regtest_node(101, 0);
+    let mut config = regtest.pool_config();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    // Every share meets this target: the first one is accepted.
+    config.start_difficulty = "0.0000000001".parse().unwrap();
+    config.min_difficulty = config.start_difficulty;
+    let dir = proofpool_devtools::TempDir::new("pool-pipelined").unwrap();
+    let serving = common::serve(common::sqlite_pool(config, &dir).await).await;
+    let (addr, pool) = (serving.addr, &serving.pool);
+    let (mut raw, _, _, job) = miner(addr, false).await;
+
+    // Another connection holds SQLite's write lock: the share log's next
+    // commit waits for it.
+    let mut blocker = sqlx::SqliteConnection::connect(&dir.sqlite_url("pool.db"))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let before = rejected(pool);
+    raw.send(&submit(10, &job, "0000000000000001", 7)).await;
+    let mut unknown = job.clone();
+    unknown["params"][0] = Value::from("7fffffff");
+    raw.send(&submit(11, &unknown, "0000000000000001", 8)).await;
+    let mut handled = false;
+    for _ in 0..100 {
+        if rejected(pool) > before {
+            handled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        handled,
+        "the submit after a share waiting for its commit was not handled"
+    );
+    // Its reply waits behind the share's.
+    let early = tokio::time::timeout(Duration::from_millis(300), raw.recv()).await;
+    assert!(early.is_err(), "a reply before the commit: {early:?}");
+
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let (first, before_first) = raw.reply(10).await;
+    assert_eq!(first["result"], true, "{first}");
+    assert!(
+        before_first
+            .iter()
+            .all(|m| m.get("id") != Some(&Value::from(11))),
+        "the later submit's reply came first: {before_first:?}"
+    );
+    let (second, _) = raw.reply(11).await;
+    assert_eq!(second["error"][0], 21, "an unknown job: {second}");
+    blocker.close().await.unwrap();
+    serving.stop().await;
+}

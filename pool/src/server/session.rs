@@ -4,7 +4,10 @@
 //! `configure`, `subscribe`, `authorize` and `suggest_difficulty` gets its
 //! replies in order, and nothing (not even `set_version_mask`) is sent before
 //! the subscribe result. Replies are batched into one buffer and written once
-//! per read. Every error a client can cause is a reply, never a panic; only
+//! per wake-up. A submit's `true` waits for its share's commit, and nothing
+//! queued after it is written before it; the connection is read meanwhile,
+//! so later submits join the next commit (up to [`MAX_PENDING`] waiting).
+//! Every error a client can cause is a reply, never a panic; only
 //! an oversized line, invalid JSON, a timeout or a ban closes the connection.
 //!
 //! One timer per session serves the handshake timeout, the idle timeout and
@@ -30,11 +33,11 @@ use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use submit::PendingReply;
+use submit::{Ack, PendingReply, front_ack};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
@@ -84,8 +87,9 @@ pub(crate) struct Session {
     extranonce2_len: usize,
     out: String,
     /// Submit replies waiting for their share's batch to commit, in order,
-    /// each with its position in `out`.
-    pending: Vec<PendingReply>,
+    /// each with its position in `out`. Nothing after the first is written
+    /// until it is filled in; lines read meanwhile are handled.
+    pending: VecDeque<PendingReply>,
     close: bool,
     /// When the connection opened: vardiff's time zero.
     started: Instant,
@@ -120,9 +124,15 @@ pub(crate) enum Outlet {
     Tcp(OwnedWriteHalf),
 }
 
+/// Submits a session may have waiting for their commit before it stops
+/// reading: a miner that pipelines without bound is held back by TCP.
+const MAX_PENDING: usize = 256;
+
 /// Why the session's task woke.
 enum Wake<'a> {
     Read(std::io::Result<Line<'a>>),
+    /// The first pending submit's batch committed (or failed).
+    Ack(Ack),
     /// The fan-out asks it to send the current job itself.
     Job,
     Timer,
@@ -160,8 +170,10 @@ pub(crate) async fn serve<R>(
     tokio::pin!(timer);
     tracing::debug!(%peer, "connected");
     loop {
+        let reading = session.pending.len() < MAX_PENDING;
         let wake = tokio::select! {
-            line = reader.next() => Wake::Read(line),
+            line = reader.next(), if reading => Wake::Read(line),
+            outcome = front_ack(&mut session.pending) => Wake::Ack(outcome),
             () = link.woken() => Wake::Job,
             () = &mut timer => Wake::Timer,
             _ = stop.wait_for(|stopping| *stopping) => Wake::Stop,
@@ -216,6 +228,7 @@ pub(crate) async fn serve<R>(
                     session.send_job(&job, false);
                 }
             }
+            Wake::Ack(outcome) => session.settle_ready(Some(outcome)),
             Wake::Timer => session.on_timer(),
             Wake::Stop => {
                 session.push(sv1::show_message("pool is restarting"));
@@ -230,14 +243,18 @@ pub(crate) async fn serve<R>(
                 session.close = true;
             }
         }
-        if !session.pending.is_empty() {
+        if session.close {
+            // In-flight submits are answered before the connection closes.
             session.settle_pending().await;
+        } else {
+            session.settle_ready(None);
         }
-        if !session.out.is_empty() || !backlog.leftover.is_empty() {
+        let n = session.writable();
+        if n > 0 || !backlog.leftover.is_empty() {
             let out = write_out(
                 &mut stream,
                 &link,
-                [backlog.leftover.as_slice(), session.out.as_bytes()],
+                [backlog.leftover.as_slice(), &session.out.as_bytes()[..n]],
             );
             // A miner that stops reading would otherwise hold this task,
             // and everything it buffered, forever: no timer runs while the
@@ -258,16 +275,16 @@ pub(crate) async fn serve<R>(
                 break;
             }
             backlog.leftover.clear();
-            if let Some(from) = session.fanout_from.take() {
+            session.written(n);
+            if session.out.is_empty()
+                && let Some(from) = session.fanout_from.take()
+            {
                 session
                     .shared
                     .metrics
                     .job_fanout_seconds
                     .record(from.elapsed().as_secs_f64());
             }
-            // Given back rather than kept: most connections are idle most
-            // of the time, and the next reply is rarely far off in size.
-            session.out = String::new();
         }
         if session.close {
             break;
@@ -388,7 +405,7 @@ impl Session {
             extranonce_subscribed: false,
             extranonce2_len: 0,
             out: String::new(),
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             close: false,
             started: now,
             now,
@@ -754,9 +771,18 @@ impl Session {
 
     /// What the fan-out needs to write the next job itself, if it may: the
     /// miner is subscribed, authorized and has a job, the connection is not
-    /// closing, and no new difficulty waits to go out with the next job.
+    /// closing, nothing it queued is unwritten, and no new difficulty waits to
+    /// go out with the next job.
     fn mirror(&self) -> Option<Mirror> {
-        if self.close || !self.ready() || self.sent_difficulty != Some(self.difficulty) {
+        // Anything still queued (replies waiting for their commit, and what
+        // follows them, perhaps a new difficulty) must reach the miner
+        // before a job written around it.
+        if self.close
+            || !self.ready()
+            || self.sent_difficulty != Some(self.difficulty)
+            || !self.out.is_empty()
+            || !self.pending.is_empty()
+        {
             return None;
         }
         Some(Mirror {

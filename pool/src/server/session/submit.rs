@@ -13,20 +13,37 @@ use crate::server::unix_ms;
 use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
 use proofpool_store::{Committed, NewShare, SubmitError, WriteError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
+use std::collections::VecDeque;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Validations timed: one in this many per session.
 const TIME_ONE_IN: u64 = 64;
 
+/// What became of a queued share: its commit or the store's error, or
+/// `None` if the writer dropped it (it stopped).
+pub(super) type Ack = Option<Result<Committed, WriteError>>;
+
 /// A `mining.submit` whose reply waits for the durable commit.
 #[derive(Debug)]
 pub(super) struct PendingReply {
+    /// Where in the session's `out` the reply goes.
     at: usize,
+    /// When the session read the submit.
+    read_at: Instant,
     id: Id,
     ack: oneshot::Receiver<Result<Committed, WriteError>>,
     /// Tells the block task the solving share's sequence number.
     block: Option<oneshot::Sender<u64>>,
+}
+
+/// Resolves with the outcome of the first pending submit's share, or never
+/// if none is pending. Cancel-safe: the outcome is taken only on completion.
+pub(super) async fn front_ack(pending: &mut VecDeque<PendingReply>) -> Ack {
+    match pending.front_mut() {
+        Some(p) => (&mut p.ack).await.ok(),
+        None => std::future::pending().await,
+    }
 }
 
 impl Session {
@@ -39,48 +56,111 @@ impl Session {
         }
     }
 
-    /// Waits for every pending submit's commit and writes its reply in
-    /// place: `true` only for a durable share.
+    /// Waits for every pending submit's commit and fills in its reply:
+    /// `true` only for a durable share. For a connection that is closing.
     pub(super) async fn settle_pending(&mut self) {
-        let out = std::mem::take(&mut self.out);
-        let mut pos = 0;
-        let mut pending = std::mem::take(&mut self.pending);
-        for p in pending.drain(..) {
-            self.out.push_str(&out[pos..p.at]);
-            pos = p.at;
-            match p.ack.await {
-                Ok(Ok(committed)) => {
-                    self.out.push_str(&sv1::reply_true(&p.id));
-                    self.shared.metrics.shares_accepted.increment(1);
-                    if let Some(block) = p.block {
-                        // The block task may have finished already.
-                        let _ = block.send(committed.seq);
-                    }
-                }
-                Ok(Err(e)) => {
-                    self.shared
-                        .metrics
-                        .rejected(Reject::StoreFailed)
-                        .increment(1);
-                    self.out
-                        .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
-                }
-                Err(_) => {
-                    self.shared
-                        .metrics
-                        .rejected(Reject::StoreFailed)
-                        .increment(1);
-                    self.out.push_str(&sv1::reply_error(
-                        &p.id,
-                        ErrorCode::Other,
-                        "share store stopped; share not recorded",
-                    ))
-                }
+        while let Some(front) = self.pending.front_mut() {
+            let result = (&mut front.ack).await.ok();
+            self.settle_ready(Some(result));
+        }
+    }
+
+    /// Fills in the replies of the pending submits at the front whose batch
+    /// has committed (or failed), in order, and stops at the first still
+    /// waiting. `front` is the first one's outcome when the caller already
+    /// took it from its channel (`None` inside: the writer dropped it).
+    pub(super) fn settle_ready(&mut self, mut front: Option<Ack>) {
+        let Some(first) = self.pending.front_mut() else {
+            return;
+        };
+        if front.is_none() {
+            match first.ack.try_recv() {
+                Ok(result) => front = Some(Some(result)),
+                Err(oneshot::error::TryRecvError::Empty) => return,
+                Err(oneshot::error::TryRecvError::Closed) => front = Some(None),
             }
         }
-        // Keep the vector's capacity for the next batch.
-        self.pending = pending;
-        self.out.push_str(&out[pos..]);
+        let old = std::mem::take(&mut self.out);
+        let mut pos = 0;
+        while let Some(mut p) = self.pending.pop_front() {
+            let outcome = match front.take() {
+                Some(outcome) => outcome,
+                None => match p.ack.try_recv() {
+                    Ok(result) => Some(result),
+                    Err(oneshot::error::TryRecvError::Closed) => None,
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        self.pending.push_front(p);
+                        break;
+                    }
+                },
+            };
+            self.out.push_str(&old[pos..p.at]);
+            pos = p.at;
+            self.reply_to(p, outcome);
+        }
+        // The replies still waiting move with the text inserted before them.
+        let shift = self.out.len() - pos;
+        for p in &mut self.pending {
+            p.at += shift;
+        }
+        self.out.push_str(&old[pos..]);
+    }
+
+    /// Writes the reply to a submit whose batch committed (or failed).
+    fn reply_to(&mut self, p: PendingReply, outcome: Ack) {
+        match outcome {
+            Some(Ok(committed)) => {
+                self.out.push_str(&sv1::reply_true(&p.id));
+                self.shared.metrics.shares_accepted.increment(1);
+                self.shared
+                    .metrics
+                    .submit_seconds
+                    .record(self.now.saturating_duration_since(p.read_at));
+                if let Some(block) = p.block {
+                    // The block task may have finished already.
+                    let _ = block.send(committed.seq);
+                }
+            }
+            Some(Err(e)) => {
+                self.shared
+                    .metrics
+                    .rejected(Reject::StoreFailed)
+                    .increment(1);
+                self.out
+                    .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
+            }
+            None => {
+                self.shared
+                    .metrics
+                    .rejected(Reject::StoreFailed)
+                    .increment(1);
+                self.out.push_str(&sv1::reply_error(
+                    &p.id,
+                    ErrorCode::Other,
+                    "share store stopped; share not recorded",
+                ))
+            }
+        }
+    }
+
+    /// How much of `out` may be written now: everything before the first
+    /// reply still waiting for its commit.
+    pub(super) fn writable(&self) -> usize {
+        self.pending.front().map_or(self.out.len(), |p| p.at)
+    }
+
+    /// Forgets the first `n` bytes of `out`, which were written.
+    pub(super) fn written(&mut self, n: usize) {
+        if n == self.out.len() && self.pending.is_empty() {
+            // Given back rather than kept: most connections are idle most
+            // of the time, and the next reply is rarely far off in size.
+            self.out = String::new();
+            return;
+        }
+        self.out.drain(..n);
+        for p in &mut self.pending {
+            p.at -= n;
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -232,8 +312,9 @@ impl Session {
         } else {
             None
         };
-        self.pending.push(PendingReply {
+        self.pending.push_back(PendingReply {
             at: self.out.len(),
+            read_at: self.now,
             id,
             ack,
             block,
