@@ -440,11 +440,15 @@ fn rejected(pool: &proofpool_pool::Pool) -> f64 {
         .sum()
 }
 
+const REPLIED_DIRECT: &str = "pool_submit_replies_total{path=\"direct\"}";
+const REPLIED_SESSION: &str = "pool_submit_replies_total{path=\"session\"}";
+
 /// A miner keeps submitting while an earlier share waits for its commit:
 /// the session reads and handles the later submits meanwhile (here one on
 /// an unknown job, rejected at once) instead of leaving them unread until
 /// the commit, yet the miner still gets the replies in the order it sent
-/// the submits, the durable `true` first.
+/// the submits, the durable `true` first. With nothing else to write, the
+/// `true` comes from the share writer itself once the commit is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submits_are_read_while_an_earlier_share_waits_for_its_commit() {
     use sqlx::Connection;
@@ -499,8 +503,57 @@ async fn submits_are_read_while_an_earlier_share_waits_for_its_commit() {
             .all(|m| m.get("id") != Some(&Value::from(11))),
         "the later submit's reply came first: {before_first:?}"
     );
-    let (second, _) = raw.reply(11).await;
+    let (second, before_second) = raw.reply(11).await;
     assert_eq!(second["error"][0], 21, "an unknown job: {second}");
+    assert_eq!(
+        metric(pool, REPLIED_SESSION),
+        1.0,
+        "an error waited behind it: the session wrote the reply"
+    );
+
+    // Every share meets this target, and on regtest about half of them
+    // the network's: the first such share on a block claims the next one
+    // (its session hands the block task the share's number), and the job
+    // changes after its reply.
+    const BLOCKS: &str = "pool_blocks_found_total";
+    let notified = before_first
+        .into_iter()
+        .chain(before_second)
+        .rfind(|m| m["method"] == "mining.notify");
+    let mut job = match notified {
+        Some(newer) => newer,
+        None if metric(pool, BLOCKS) > 0.0 => raw.notify().await,
+        None => job,
+    };
+
+    // A share alone: its session goes idle waiting for the commit, and the
+    // share writer writes the `true` itself (unless the share claimed a
+    // block: then try again on the new job).
+    let mut went_direct = false;
+    for nonce in 9u32..25 {
+        let (direct, blocks) = (metric(pool, REPLIED_DIRECT), metric(pool, BLOCKS));
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        let id = 100 + u64::from(nonce);
+        raw.send(&submit(id, &job, "0000000000000001", nonce)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        let (reply, before) = raw.reply(id).await;
+        assert_eq!(reply["result"], true, "{reply}");
+        assert!(before.is_empty(), "{before:?}");
+        if metric(pool, REPLIED_DIRECT) == direct + 1.0 {
+            went_direct = true;
+            break;
+        }
+        assert!(
+            metric(pool, BLOCKS) > blocks,
+            "the session wrote a reply it could have left to the share writer"
+        );
+        job = raw.notify().await;
+    }
+    assert!(went_direct, "16 blocks in a row");
     blocker.close().await.unwrap();
     serving.stop().await;
 }

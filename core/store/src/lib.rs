@@ -28,7 +28,7 @@ pub use model::{
     StoredShare, WindowShare, WorkerSeen,
 };
 pub use settle::{CreditRow, SettledEpoch};
-pub use writer::{ShareLog, SubmitError, WriteError, WriterConfig, WriterStats};
+pub use writer::{AckSink, ShareLog, SubmitError, WriteError, WriterConfig, WriterStats};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

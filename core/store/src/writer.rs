@@ -2,7 +2,8 @@
 //!
 //! Sessions hand accepted shares to [`ShareLog::submit`], which never blocks:
 //! it queues the share (bounded) and returns a receiver for its
-//! acknowledgement. One writer task drains the queue into batches (up to
+//! acknowledgement ([`ShareLog::submit_to`] hands it to an [`AckSink`]
+//! instead, from the writer's own thread, flushed once per commit). One writer task drains the queue into batches (up to
 //! `max_batch` shares or `max_delay` after the first; by default it does not
 //! wait at all, so a batch is whatever queued while the previous commit ran,
 //! which batches more as the load grows) and commits each batch
@@ -99,12 +100,85 @@ pub struct WriterStats {
     pub shares_refused: AtomicU64,
 }
 
-type Ack = oneshot::Sender<Result<Committed, WriteError>>;
+/// Where the writer hands a queued share's outcome, for
+/// [`ShareLog::submit_to`]: a connection can then answer its miner from the
+/// writer's thread, without its own task waking for every commit.
+pub trait AckSink: Send + Sync + std::fmt::Debug {
+    /// The share queued with `token` is committed, or definitely not
+    /// written. Called once per share from the writer, in queue order;
+    /// must not block.
+    fn deliver(&self, token: u64, outcome: Result<Committed, WriteError>);
+    /// Every outcome of one commit for this sink has been delivered (called
+    /// once per run of consecutive shares of the same sink in a batch).
+    fn flush(&self);
+}
+
+/// Who hears of a share's outcome.
+#[derive(Debug)]
+enum Ack {
+    Channel(oneshot::Sender<Result<Committed, WriteError>>),
+    Sink(Arc<dyn AckSink>, u64),
+}
 
 #[derive(Debug)]
 struct Pending {
     share: NewShare,
-    ack: Ack,
+    /// Taken when the outcome is delivered.
+    ack: Option<Ack>,
+}
+
+impl Pending {
+    fn sink(&self) -> Option<&Arc<dyn AckSink>> {
+        match &self.ack {
+            Some(Ack::Sink(sink, _)) => Some(sink),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Pending {
+    /// A share dropped unwritten (the writer stopped) is answered with an
+    /// error, never left waiting; a channel's receiver sees it closed.
+    fn drop(&mut self) {
+        if let Some(Ack::Sink(sink, token)) = self.ack.take() {
+            sink.deliver(
+                token,
+                Err(WriteError(
+                    "share writer stopped; share not recorded".into(),
+                )),
+            );
+            sink.flush();
+        }
+    }
+}
+
+/// Delivers `outcome(i)` for every share of `batch`, in order, emptying
+/// it; each sink is flushed at the end of each run of its shares.
+fn deliver_all(
+    batch: &mut Vec<Pending>,
+    mut outcome: impl FnMut(usize) -> Result<Committed, WriteError>,
+) {
+    for i in 0..batch.len() {
+        match batch[i].ack.take() {
+            // The waiter may have gone (a miner that disconnected); the
+            // share is durable all the same.
+            Some(Ack::Channel(tx)) => {
+                let _ = tx.send(outcome(i));
+            }
+            Some(Ack::Sink(sink, token)) => {
+                sink.deliver(token, outcome(i));
+                let same_next = batch
+                    .get(i + 1)
+                    .and_then(Pending::sink)
+                    .is_some_and(|next| std::ptr::addr_eq(Arc::as_ptr(next), Arc::as_ptr(&sink)));
+                if !same_next {
+                    sink.flush();
+                }
+            }
+            None => {}
+        }
+    }
+    batch.clear();
 }
 
 #[derive(Debug)]
@@ -193,15 +267,40 @@ impl ShareLog {
         share: NewShare,
     ) -> Result<oneshot::Receiver<Result<Committed, WriteError>>, SubmitError> {
         let (ack, rx) = oneshot::channel();
-        match self.shares.try_send(Pending { share, ack }) {
-            Ok(()) => Ok(rx),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        self.queue(share, Ack::Channel(ack))?;
+        Ok(rx)
+    }
+
+    /// Queues an accepted share whose outcome goes to `sink` under `token`
+    /// once the share is durable (or definitely not written).
+    pub fn submit_to(
+        &self,
+        share: NewShare,
+        sink: Arc<dyn AckSink>,
+        token: u64,
+    ) -> Result<(), SubmitError> {
+        self.queue(share, Ack::Sink(sink, token))
+    }
+
+    fn queue(&self, share: NewShare, ack: Ack) -> Result<(), SubmitError> {
+        let pending = Pending {
+            share,
+            ack: Some(ack),
+        };
+        match self.shares.try_send(pending) {
+            Ok(()) => Ok(()),
+            // Refused here, so answered by the caller: nothing to deliver.
+            Err(mpsc::error::TrySendError::Full(mut p)) => {
+                p.ack = None;
                 self.stats.shares_refused.fetch_add(1, Ordering::Relaxed);
                 Err(SubmitError::Overloaded {
                     capacity: self.capacity,
                 })
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+            Err(mpsc::error::TrySendError::Closed(mut p)) => {
+                p.ack = None;
+                Err(SubmitError::Closed)
+            }
         }
     }
 
@@ -387,11 +486,7 @@ impl Writer {
                     self.stats
                         .commit_micros_max
                         .fetch_max(micros, Ordering::Relaxed);
-                    for (p, committed) in batch.drain(..).zip(first) {
-                        // A miner that disconnected no longer waits; its
-                        // share is durable all the same.
-                        let _ = p.ack.send(Ok(committed));
-                    }
+                    deliver_all(batch, |i| Ok(first[i]));
                     self.committed.notify_one();
                     return;
                 }
@@ -403,9 +498,7 @@ impl Writer {
                         self.stats
                             .shares_failed
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        for p in batch.drain(..) {
-                            let _ = p.ack.send(Err(err.clone()));
-                        }
+                        deliver_all(batch, |_| Err(err.clone()));
                         // Jobs must still reach the store before shares that name them.
                         self.carry = records;
                         return;

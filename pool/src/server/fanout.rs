@@ -21,14 +21,30 @@
 //! left alone: it sends the current job when it gets there. A session
 //! marks itself busy under the same lock the fan-out writes under, so the
 //! two never write at once.
+//!
+//! The share writer uses the same [`Link`] for submit replies (it is the
+//! session's [`AckSink`]): an idle session publishes its submits waiting
+//! for their commit, and after the commit the writer writes their `true`
+//! straight to the socket, one write per session per commit, instead of
+//! waking the session's task for each. Outcomes it cannot write (an error,
+//! a busy session, something else queued first) go to the session, which
+//! then answers the rest itself, in order.
 
 use super::Shared;
 use crate::job::Job;
 use bitcoin::BlockHash;
+use metrics::{Counter, Histogram};
+use proofpool_store::{AckSink, Committed, WriteError};
+use proofpool_stratum::{self as sv1, Id};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+
+/// What became of a queued share: its commit, or the store's error.
+pub(crate) type Outcome = Result<Committed, WriteError>;
 
 /// Notes a session may hold unread before the fan-out wakes it instead;
 /// more would be jobs it forgets anyway.
@@ -48,8 +64,13 @@ pub(crate) struct Link {
     /// The socket, for plain TCP; a TLS session writes only from its task.
     writer: Option<OwnedWriteHalf>,
     state: Mutex<LinkState>,
-    /// Wakes the session to send the current job itself.
+    /// Wakes the session: to send the current job itself, or to answer
+    /// submits whose outcome arrived.
     wake: Notify,
+    /// Counted for replies the share writer writes.
+    accepted: Counter,
+    direct_replies: Counter,
+    submit_seconds: Histogram,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +91,33 @@ struct LinkState {
     leftover: Vec<u8>,
     /// The session ended.
     closed: bool,
+    /// While the session is idle: its submits waiting for their commit, in
+    /// order, whose `true` the share writer may write straight to the
+    /// socket (nothing else of the session's waits to be written).
+    direct: VecDeque<DirectReply>,
+    /// What `idle` becomes once every reply in `direct` is written.
+    then_idle: Option<Mirror>,
+    /// Replies the share writer wrote since the session last woke: for
+    /// its first pending submits.
+    replied: usize,
+    /// Replies formatted by [`AckSink::deliver`], sent by
+    /// [`AckSink::flush`].
+    unsent: Vec<u8>,
+    /// Outcomes the session answers itself, in order.
+    outcomes: VecDeque<(u64, Outcome)>,
+    /// An outcome is waiting for the session: wake it at the flush.
+    wake_on_flush: bool,
+}
+
+/// A submit whose `true` the share writer may write for an idle session.
+#[derive(Debug)]
+pub(crate) struct DirectReply {
+    /// The token the share was queued with.
+    pub(crate) token: u64,
+    /// The submit's JSON-RPC id.
+    pub(crate) id: Id,
+    /// When the session read it.
+    pub(crate) read_at: Instant,
 }
 
 /// What a job line for an idle session depends on.
@@ -103,7 +151,14 @@ pub(crate) struct Note {
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
     pub(crate) notes: Vec<Note>,
+    /// Bytes to write before anything else: the end of a line the socket
+    /// took only part of, then replies the share writer formatted but had
+    /// not sent yet.
     pub(crate) leftover: Vec<u8>,
+    /// The session's first pending submits the share writer answered.
+    pub(crate) replied: usize,
+    /// Outcomes of the following ones, in order.
+    pub(crate) outcomes: VecDeque<(u64, Outcome)>,
 }
 
 /// What one offer of a job to one session came to.
@@ -128,7 +183,24 @@ impl Link {
                 ..LinkState::default()
             }),
             wake: Notify::new(),
+            accepted: Counter::noop(),
+            direct_replies: Counter::noop(),
+            submit_seconds: Histogram::noop(),
         }
+    }
+
+    /// Counts the replies the share writer writes in these: accepted
+    /// shares, replies written directly, and the submit latency.
+    pub(crate) fn counting(
+        mut self,
+        accepted: Counter,
+        direct_replies: Counter,
+        submit_seconds: Histogram,
+    ) -> Self {
+        self.accepted = accepted;
+        self.direct_replies = direct_replies;
+        self.submit_seconds = submit_seconds;
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, LinkState> {
@@ -146,21 +218,46 @@ impl Link {
     /// first, and any part of one still to write; `reuse` gives back the
     /// last backlog's buffers.
     pub(crate) fn begin(&self, reuse: &mut Backlog) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         state.busy = true;
         state.idle = None;
         std::mem::swap(&mut state.notes, &mut reuse.notes);
         std::mem::swap(&mut state.leftover, &mut reuse.leftover);
+        reuse.leftover.extend_from_slice(&state.unsent);
+        state.unsent.clear();
+        reuse.replied = std::mem::take(&mut state.replied);
+        reuse.outcomes.append(&mut state.outcomes);
+        state.direct.clear();
+        state.then_idle = None;
+    }
+
+    /// Outcomes that arrived while the session is busy (it waits for them
+    /// to close).
+    pub(crate) fn take_outcomes(&self, into: &mut VecDeque<(u64, Outcome)>) {
+        into.append(&mut self.state().outcomes);
     }
 
     /// The session wrote everything and waits again. `wants_jobs` if it is
     /// subscribed and authorized; with `idle` set, jobs may be written for
-    /// it directly.
-    pub(crate) fn end(&self, wants_jobs: bool, idle: Option<Mirror>) {
+    /// it directly. `direct` are its submits still waiting for their
+    /// commit, if the share writer may answer them (then `idle` is `None`
+    /// and `then_idle` what it becomes once they are answered).
+    pub(crate) fn end(
+        &self,
+        wants_jobs: bool,
+        idle: Option<Mirror>,
+        direct: impl Iterator<Item = DirectReply>,
+        then_idle: Option<Mirror>,
+    ) {
         let mut state = self.state();
         state.busy = false;
         state.wants_jobs = wants_jobs;
         state.idle = idle;
+        if self.writer.is_some() {
+            state.direct.extend(direct);
+            state.then_idle = then_idle;
+        }
     }
 
     /// The session ended: nothing more is written for it.
@@ -268,6 +365,73 @@ impl Link {
             return Offer::Woken;
         }
         Offer::Written(new_block)
+    }
+}
+
+/// The share writer answers an idle session's submits itself: a `true` for
+/// the first of them waiting goes straight to the socket (sent at the
+/// flush, one write per commit), without the session's task waking up.
+/// Anything else (an error, a session that is busy or has something else
+/// to write first) is left for the session, which is woken for it; from
+/// then on it answers the rest itself, so replies keep the submits' order.
+impl AckSink for Link {
+    fn deliver(&self, token: u64, outcome: Outcome) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if state.closed {
+            return;
+        }
+        let direct = !state.busy
+            && state.leftover.is_empty()
+            && outcome.is_ok()
+            && state.direct.front().is_some_and(|d| d.token == token);
+        match state.direct.pop_front() {
+            Some(d) if direct => {
+                state
+                    .unsent
+                    .extend_from_slice(sv1::reply_true(&d.id).as_bytes());
+                state.replied += 1;
+                self.accepted.increment(1);
+                self.direct_replies.increment(1);
+                self.submit_seconds.record(d.read_at.elapsed());
+                if state.direct.is_empty() {
+                    state.idle = state.then_idle.take();
+                }
+            }
+            _ => {
+                state.direct.clear();
+                state.then_idle = None;
+                state.outcomes.push_back((token, outcome));
+                state.wake_on_flush = true;
+            }
+        }
+    }
+
+    fn flush(&self) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.unsent.is_empty() && !state.busy && !state.closed {
+            let sent = match &self.writer {
+                Some(writer) => socket2::SockRef::from(writer.as_ref())
+                    .send(&state.unsent)
+                    .unwrap_or(0),
+                None => 0,
+            };
+            if sent < state.unsent.len() {
+                // A full socket: the session writes the rest first and
+                // answers whatever follows itself.
+                state.leftover.extend_from_slice(&state.unsent[sent..]);
+                state.direct.clear();
+                state.then_idle = None;
+                state.idle = None;
+                state.wake_on_flush = true;
+            }
+        }
+        state.unsent.clear();
+        if std::mem::take(&mut state.wake_on_flush) {
+            drop(guard);
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -385,7 +549,7 @@ mod tests {
         // Until its first wake-up ends, the session is busy: woken.
         assert_eq!(link.offer(&j5, &mut line), Offer::Woken);
         // Idle before subscribe and authorize: left alone.
-        link.end(false, None);
+        link.end(false, None, std::iter::empty(), None);
         assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
 
         // Idle with job 5 sent as its id 3.
@@ -395,7 +559,7 @@ mod tests {
             last_prev_hash: j5.prev_hash(),
             last_job_id: 5,
         };
-        link.end(true, Some(mirror));
+        link.end(true, Some(mirror), std::iter::empty(), None);
         // That job again, or an older one still being fanned out after the
         // session sent the newer one itself, is not written.
         assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
@@ -438,6 +602,8 @@ mod tests {
                 last_prev_hash: j.prev_hash(),
                 last_job_id: 1,
             }),
+            std::iter::empty(),
+            None,
         );
         assert_eq!(link.offer(&j, &mut String::new()), Offer::Woken);
     }
@@ -470,7 +636,7 @@ mod tests {
         let mut line = String::new();
         let mut notes = Vec::new();
         let mut backlog = Backlog::default();
-        link.end(true, Some(mirror));
+        link.end(true, Some(mirror), std::iter::empty(), None);
         for id in 2..100_000 {
             if let Offer::Woken = link.offer(&job(id, 8), &mut line) {
                 link.begin(&mut backlog);
@@ -486,7 +652,7 @@ mod tests {
                 if full {
                     break;
                 }
-                link.end(true, Some(mirror));
+                link.end(true, Some(mirror), std::iter::empty(), None);
             }
         }
         let filed = notes.len();
@@ -512,5 +678,132 @@ mod tests {
             assert_eq!(value["params"][0], format!("{:x}", note.seq));
         }
         assert_eq!(got.lines().count(), filed);
+    }
+
+    fn committed(seq: u64) -> Outcome {
+        Ok(Committed { seq, epoch: 1 })
+    }
+
+    fn direct(token: u64) -> DirectReply {
+        DirectReply {
+            token,
+            id: Id::Number((token + 100).into()),
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Reads exactly `n` bytes from the miner's end.
+    async fn read_n(miner: &mut tokio::net::TcpStream, n: usize) -> String {
+        let mut buf = vec![0; n];
+        miner.read_exact(&mut buf).await.unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_share_writer_answers_an_idle_session_in_order() {
+        let (write, mut miner) = connection().await;
+        let link = Link::new(Some(write));
+        let first = job(1, 8);
+        let mirror = Mirror {
+            extranonce2_len: 8,
+            job_seq: 1,
+            last_prev_hash: first.prev_hash(),
+            last_job_id: 1,
+        };
+        let mut backlog = Backlog::default();
+        link.begin(&mut backlog);
+        // Idle with two submits waiting: both `true`s go out at the flush,
+        // in order, and the session then counts as idle for new jobs.
+        link.end(true, None, [direct(0), direct(1)].into_iter(), Some(mirror));
+        link.deliver(0, committed(7));
+        link.deliver(1, committed(8));
+        let mut line = String::new();
+        link.flush();
+        let want = format!(
+            "{}{}",
+            sv1::reply_true(&Id::Number(100.into())),
+            sv1::reply_true(&Id::Number(101.into()))
+        );
+        assert_eq!(read_n(&mut miner, want.len()).await, want);
+        assert_eq!(link.offer(&job(2, 8), &mut line), Offer::Written(false));
+        link.begin(&mut backlog);
+        assert_eq!(backlog.replied, 2);
+        assert!(backlog.outcomes.is_empty() && backlog.leftover.is_empty());
+        assert_eq!(backlog.notes.len(), 1, "the job written after the replies");
+
+        // An error for the first of three: it and everything after it are
+        // the session's to answer, in order; nothing is written for them.
+        backlog.notes.clear();
+        link.end(
+            true,
+            None,
+            [direct(2), direct(3), direct(4)].into_iter(),
+            Some(mirror),
+        );
+        link.deliver(2, Err(WriteError("down".into())));
+        link.deliver(3, committed(9));
+        link.flush();
+        link.deliver(4, committed(10));
+        link.flush();
+        assert_eq!(
+            link.offer(&job(3, 8), &mut line),
+            Offer::Woken,
+            "replies still owed"
+        );
+        link.begin(&mut backlog);
+        assert_eq!(backlog.replied, 0);
+        let tokens: Vec<u64> = backlog.outcomes.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tokens, [2, 3, 4]);
+        assert!(backlog.outcomes[0].1.is_err());
+
+        // A busy session answers for itself.
+        backlog.outcomes.clear();
+        link.deliver(5, committed(11));
+        link.flush();
+        link.take_outcomes(&mut backlog.outcomes);
+        assert_eq!(backlog.outcomes.len(), 1);
+        // Nothing but the job and the two `true`s reached the miner.
+        drop(link);
+        let mut rest = String::new();
+        miner.read_to_string(&mut rest).await.unwrap();
+        assert!(
+            rest.starts_with("{\"id\":null,\"method\":\"mining.notify\""),
+            "{rest}"
+        );
+        assert_eq!(rest.lines().count(), 1, "{rest}");
+    }
+
+    #[tokio::test]
+    async fn a_reply_the_socket_takes_only_part_of_is_finished_by_the_session() {
+        let (write, mut miner) = connection().await;
+        socket2::SockRef::from(write.as_ref())
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let link = Link::new(Some(write));
+        let mut backlog = Backlog::default();
+        link.begin(&mut backlog);
+        // Far more replies than the buffers hold, all delivered in one commit.
+        let n = 20_000u64;
+        link.end(false, None, (0..n).map(direct), None);
+        for token in 0..n {
+            link.deliver(token, committed(token));
+        }
+        link.flush();
+        link.begin(&mut backlog);
+        assert_eq!(
+            backlog.replied, n as usize,
+            "every one formatted by the writer"
+        );
+        assert!(
+            !backlog.leftover.is_empty(),
+            "the socket could not take them all"
+        );
+        let want: String = (0..n)
+            .map(|t| sv1::reply_true(&Id::Number((t + 100).into())))
+            .collect();
+        // The session writes the rest; the miner reads every reply whole, in order.
+        let reader = tokio::spawn(async move { read_n(&mut miner, want.len()).await == want });
+        link.write_all(&backlog.leftover).await.unwrap();
+        assert!(reader.await.unwrap());
     }
 }

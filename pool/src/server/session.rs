@@ -37,7 +37,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use submit::{Ack, PendingReply, front_ack};
+use submit::PendingReply;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
@@ -90,6 +90,10 @@ pub(crate) struct Session {
     /// each with its position in `out`. Nothing after the first is written
     /// until it is filled in; lines read meanwhile are handled.
     pending: VecDeque<PendingReply>,
+    /// Where the share writer delivers this session's outcomes.
+    link: Arc<Link>,
+    /// The token of the next share queued.
+    next_token: u64,
     close: bool,
     /// When the connection opened: vardiff's time zero.
     started: Instant,
@@ -131,10 +135,9 @@ const MAX_PENDING: usize = 256;
 /// Why the session's task woke.
 enum Wake<'a> {
     Read(std::io::Result<Line<'a>>),
-    /// The first pending submit's batch committed (or failed).
-    Ack(Ack),
-    /// The fan-out asks it to send the current job itself.
-    Job,
+    /// The fan-out asks it to send the current job itself, or outcomes of
+    /// its shares arrived that the share writer left for it.
+    Link,
     Timer,
     Stop,
 }
@@ -154,7 +157,11 @@ pub(crate) async fn serve<R>(
         Outlet::Stream(w) => (Some(w), Link::new(None)),
         Outlet::Tcp(w) => (None, Link::new(Some(w))),
     };
-    let link = Arc::new(link);
+    let link = Arc::new(link.counting(
+        shared.metrics.shares_accepted.clone(),
+        shared.metrics.replies_direct.clone(),
+        shared.metrics.submit_seconds.clone(),
+    ));
     // Leaves the fan-out when the session ends, even if its task is
     // aborted (a dropped pool).
     let _registered = Registered {
@@ -163,7 +170,13 @@ pub(crate) async fn serve<R>(
         link: link.clone(),
     };
     let mut stop = shared.stop.subscribe();
-    let mut session = Session::new(shared.clone(), peer, admission, first_tick(_registered.id));
+    let mut session = Session::new(
+        shared.clone(),
+        link.clone(),
+        peer,
+        admission,
+        first_tick(_registered.id),
+    );
     let mut backlog = Backlog::default();
     let mut deadline = session.next_deadline();
     let timer = tokio::time::sleep_until(deadline.into());
@@ -173,8 +186,7 @@ pub(crate) async fn serve<R>(
         let reading = session.pending.len() < MAX_PENDING;
         let wake = tokio::select! {
             line = reader.next(), if reading => Wake::Read(line),
-            outcome = front_ack(&mut session.pending) => Wake::Ack(outcome),
-            () = link.woken() => Wake::Job,
+            () = link.woken() => Wake::Link,
             () = &mut timer => Wake::Timer,
             _ = stop.wait_for(|stopping| *stopping) => Wake::Stop,
         };
@@ -184,6 +196,7 @@ pub(crate) async fn serve<R>(
         // else is read.
         link.begin(&mut backlog);
         session.file_notes(&mut backlog);
+        session.answered(std::mem::take(&mut backlog.replied));
         match wake {
             Wake::Read(line) => {
                 session.last_read = session.now;
@@ -216,8 +229,9 @@ pub(crate) async fn serve<R>(
                     session.close = true;
                 }
             }
-            Wake::Job => {
-                // A retarget may already have sent this very job.
+            Wake::Link => {
+                // A retarget may already have sent this very job; or the
+                // wake was for outcomes only.
                 if let Some(job) = session.shared.work.current()
                     && session.last_job_id != Some(job.id())
                 {
@@ -228,7 +242,6 @@ pub(crate) async fn serve<R>(
                     session.send_job(&job, false);
                 }
             }
-            Wake::Ack(outcome) => session.settle_ready(Some(outcome)),
             Wake::Timer => session.on_timer(),
             Wake::Stop => {
                 session.push(sv1::show_message("pool is restarting"));
@@ -245,9 +258,9 @@ pub(crate) async fn serve<R>(
         }
         if session.close {
             // In-flight submits are answered before the connection closes.
-            session.settle_pending().await;
+            session.settle_pending(&link, &mut backlog).await;
         } else {
-            session.settle_ready(None);
+            session.settle_ready(&mut backlog.outcomes);
         }
         let n = session.writable();
         if n > 0 || !backlog.leftover.is_empty() {
@@ -289,7 +302,12 @@ pub(crate) async fn serve<R>(
         if session.close {
             break;
         }
-        link.end(session.ready(), session.mirror());
+        link.end(
+            session.ready(),
+            session.mirror(),
+            session.direct_replies(),
+            session.mirror_after_replies(),
+        );
         // Move the timer only when a deadline moved earlier (work arrived,
         // so ticks start) or it fired; reads push the idle deadline later,
         // which the timer finds out when it fires.
@@ -363,7 +381,13 @@ async fn write_out(
 impl Session {
     /// A session whose first vardiff tick comes `first_tick` of the way
     /// through the tick interval (see [`first_tick`]).
-    fn new(shared: Arc<Shared>, peer: SocketAddr, admission: Admission, first_tick: f64) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        link: Arc<Link>,
+        peer: SocketAddr,
+        admission: Admission,
+        first_tick: f64,
+    ) -> Self {
         let config = &shared.config;
         let difficulty = config.start_difficulty;
         let retarget = config.vardiff.is_some();
@@ -406,6 +430,8 @@ impl Session {
             extranonce2_len: 0,
             out: String::new(),
             pending: VecDeque::new(),
+            link,
+            next_token: 0,
             close: false,
             started: now,
             now,
@@ -774,14 +800,23 @@ impl Session {
     /// closing, nothing it queued is unwritten, and no new difficulty waits to
     /// go out with the next job.
     fn mirror(&self) -> Option<Mirror> {
-        // Anything still queued (replies waiting for their commit, and what
-        // follows them, perhaps a new difficulty) must reach the miner
-        // before a job written around it.
+        // Replies waiting for their commit must reach the miner before a
+        // job written around them.
+        if !self.pending.is_empty() {
+            return None;
+        }
+        self.mirror_after_replies()
+    }
+
+    /// [`Session::mirror`] once the share writer has written every pending
+    /// reply (see [`Session::direct_replies`]).
+    fn mirror_after_replies(&self) -> Option<Mirror> {
+        // Anything else still queued (perhaps a new difficulty) must reach
+        // the miner before a job written around it.
         if self.close
             || !self.ready()
             || self.sent_difficulty != Some(self.difficulty)
             || !self.out.is_empty()
-            || !self.pending.is_empty()
         {
             return None;
         }

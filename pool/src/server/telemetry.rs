@@ -34,6 +34,11 @@
 //!   to idle sessions' sockets (`direct`) and sessions it woke to send a
 //!   job themselves (`session`: busy, on TLS, about to change difficulty or
 //!   extranonce2 size, with a full socket or many unread jobs).
+//! - `pool_submit_replies_total{path}` counts the `true` replies to accepted
+//!   shares by who wrote them: the share writer, straight to an idle
+//!   session's socket after the commit (`direct`), or the session itself
+//!   (`session`: it was busy, on TLS, had something else to write first, or
+//!   the share found a block).
 
 use super::Shared;
 use super::guard::Fault;
@@ -151,6 +156,10 @@ pub(crate) struct Metrics {
     pub(crate) fanout_direct: Counter,
     /// Jobs the fan-out woke a session to send itself.
     pub(crate) fanout_woken: Counter,
+    /// `true` replies the share writer wrote straight to the socket.
+    pub(crate) replies_direct: Counter,
+    /// `true` replies the session wrote.
+    pub(crate) replies_session: Counter,
     refused: [Counter; 2],
     pub(crate) shares_accepted: Counter,
     rejected: [Counter; Reject::ALL.len()],
@@ -233,6 +242,8 @@ impl Metrics {
             extranonce_reconnects: Counter::noop(),
             fanout_direct: Counter::noop(),
             fanout_woken: Counter::noop(),
+            replies_direct: Counter::noop(),
+            replies_session: Counter::noop(),
             refused: [Counter::noop(), Counter::noop()],
             shares_accepted: Counter::noop(),
             rejected: std::array::from_fn(|_| Counter::noop()),
@@ -307,6 +318,13 @@ impl Metrics {
             None,
             "Jobs fanned out to sessions, by path: direct (written straight to an idle session's socket) or session (the session was woken to send it).".into(),
         );
+        let [replies_direct, replies_session] = ["direct", "session"]
+            .map(|path| r.labelled_counter("pool_submit_replies_total", "path", path));
+        recorder.describe_counter(
+            KeyName::from_const_str("pool_submit_replies_total"),
+            None,
+            "True replies to accepted shares, by who wrote them: direct (the share writer, straight to an idle session's socket after the commit) or session.".into(),
+        );
         let rejected = Reject::ALL.map(|reason| {
             r.labelled_counter("pool_shares_rejected_total", "reason", reason.label())
         });
@@ -343,6 +361,8 @@ impl Metrics {
             ),
             fanout_direct,
             fanout_woken,
+            replies_direct,
+            replies_session,
             refused,
             shares_accepted: r
                 .counter("pool_shares_accepted_total", "Shares accepted and durable."),

@@ -8,10 +8,11 @@
 
 use super::Session;
 use crate::server::blocks::{self, Solution};
+use crate::server::fanout::{Backlog, DirectReply, Link, Outcome};
 use crate::server::telemetry::Reject;
 use crate::server::unix_ms;
 use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
-use proofpool_store::{Committed, NewShare, SubmitError, WriteError};
+use proofpool_store::{NewShare, SubmitError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -19,10 +20,6 @@ use tokio::sync::oneshot;
 
 /// Validations timed: one in this many per session.
 const TIME_ONE_IN: u64 = 64;
-
-/// What became of a queued share: its commit or the store's error, or
-/// `None` if the writer dropped it (it stopped).
-pub(super) type Ack = Option<Result<Committed, WriteError>>;
 
 /// A `mining.submit` whose reply waits for the durable commit.
 #[derive(Debug)]
@@ -32,18 +29,10 @@ pub(super) struct PendingReply {
     /// When the session read the submit.
     read_at: Instant,
     id: Id,
-    ack: oneshot::Receiver<Result<Committed, WriteError>>,
+    /// The share's token in the share log: its outcome comes back under it.
+    token: u64,
     /// Tells the block task the solving share's sequence number.
     block: Option<oneshot::Sender<u64>>,
-}
-
-/// Resolves with the outcome of the first pending submit's share, or never
-/// if none is pending. Cancel-safe: the outcome is taken only on completion.
-pub(super) async fn front_ack(pending: &mut VecDeque<PendingReply>) -> Ack {
-    match pending.front_mut() {
-        Some(p) => (&mut p.ack).await.ok(),
-        None => std::future::pending().await,
-    }
 }
 
 impl Session {
@@ -57,42 +46,48 @@ impl Session {
     }
 
     /// Waits for every pending submit's commit and fills in its reply:
-    /// `true` only for a durable share. For a connection that is closing.
-    pub(super) async fn settle_pending(&mut self) {
-        while let Some(front) = self.pending.front_mut() {
-            let result = (&mut front.ack).await.ok();
-            self.settle_ready(Some(result));
+    /// `true` only for a durable share. For a connection that is closing
+    /// (busy, so every outcome comes to it).
+    pub(super) async fn settle_pending(&mut self, link: &Link, backlog: &mut Backlog) {
+        loop {
+            link.take_outcomes(&mut backlog.outcomes);
+            self.settle_ready(&mut backlog.outcomes);
+            if self.pending.is_empty() {
+                return;
+            }
+            link.woken().await;
         }
     }
 
-    /// Fills in the replies of the pending submits at the front whose batch
-    /// has committed (or failed), in order, and stops at the first still
-    /// waiting. `front` is the first one's outcome when the caller already
-    /// took it from its channel (`None` inside: the writer dropped it).
-    pub(super) fn settle_ready(&mut self, mut front: Option<Ack>) {
-        let Some(first) = self.pending.front_mut() else {
+    /// Forgets the first `n` pending submits: the share writer wrote their
+    /// `true` itself while the session was idle (nothing else was queued,
+    /// so they are all at the start of an empty `out`).
+    pub(super) fn answered(&mut self, n: usize) {
+        self.pending.drain(..n.min(self.pending.len()));
+    }
+
+    /// Fills in the replies of the pending submits at the front whose
+    /// outcome arrived, in order, and stops at the first still waiting.
+    pub(super) fn settle_ready(&mut self, outcomes: &mut VecDeque<(u64, Outcome)>) {
+        if outcomes.is_empty() || self.pending.is_empty() {
             return;
-        };
-        if front.is_none() {
-            match first.ack.try_recv() {
-                Ok(result) => front = Some(Some(result)),
-                Err(oneshot::error::TryRecvError::Empty) => return,
-                Err(oneshot::error::TryRecvError::Closed) => front = Some(None),
-            }
         }
         let old = std::mem::take(&mut self.out);
         let mut pos = 0;
-        while let Some(mut p) = self.pending.pop_front() {
-            let outcome = match front.take() {
-                Some(outcome) => outcome,
-                None => match p.ack.try_recv() {
-                    Ok(result) => Some(result),
-                    Err(oneshot::error::TryRecvError::Closed) => None,
-                    Err(oneshot::error::TryRecvError::Empty) => {
-                        self.pending.push_front(p);
-                        break;
-                    }
-                },
+        while let Some((token, _)) = outcomes.front() {
+            let Some(front) = self.pending.front() else {
+                break;
+            };
+            if front.token != *token {
+                // Outcomes come in queue order; one for a submit already
+                // answered (there is none) would be dropped here.
+                tracing::error!(peer = %self.peer, token, expected = front.token, "share outcome out of order; dropped");
+                outcomes.pop_front();
+                continue;
+            }
+            let (Some(p), Some((_, outcome))) = (self.pending.pop_front(), outcomes.pop_front())
+            else {
+                break;
             };
             self.out.push_str(&old[pos..p.at]);
             pos = p.at;
@@ -106,12 +101,29 @@ impl Session {
         self.out.push_str(&old[pos..]);
     }
 
+    /// The pending submits the share writer may answer itself while the
+    /// session is idle: all of them, if nothing else waits to be written and
+    /// none found a block (its sequence number goes to the block task).
+    pub(super) fn direct_replies(&self) -> impl Iterator<Item = DirectReply> + '_ {
+        let eligible =
+            !self.close && self.out.is_empty() && self.pending.iter().all(|p| p.block.is_none());
+        self.pending
+            .iter()
+            .filter(move |_| eligible)
+            .map(|p| DirectReply {
+                token: p.token,
+                id: p.id.clone(),
+                read_at: p.read_at,
+            })
+    }
+
     /// Writes the reply to a submit whose batch committed (or failed).
-    fn reply_to(&mut self, p: PendingReply, outcome: Ack) {
+    fn reply_to(&mut self, p: PendingReply, outcome: Outcome) {
         match outcome {
-            Some(Ok(committed)) => {
+            Ok(committed) => {
                 self.out.push_str(&sv1::reply_true(&p.id));
                 self.shared.metrics.shares_accepted.increment(1);
+                self.shared.metrics.replies_session.increment(1);
                 self.shared
                     .metrics
                     .submit_seconds
@@ -121,24 +133,13 @@ impl Session {
                     let _ = block.send(committed.seq);
                 }
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 self.shared
                     .metrics
                     .rejected(Reject::StoreFailed)
                     .increment(1);
                 self.out
                     .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
-            }
-            None => {
-                self.shared
-                    .metrics
-                    .rejected(Reject::StoreFailed)
-                    .increment(1);
-                self.out.push_str(&sv1::reply_error(
-                    &p.id,
-                    ErrorCode::Other,
-                    "share store stopped; share not recorded",
-                ))
             }
         }
     }
@@ -277,8 +278,10 @@ impl Session {
             work: valid.work.0,
             network_target: job.network_target(),
         };
-        let ack = match self.shared.log.submit(share) {
-            Ok(ack) => ack,
+        let token = self.next_token;
+        let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
+        match self.shared.log.submit_to(share, sink, token) {
+            Ok(()) => self.next_token += 1,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "share refused");
                 let reason = match e {
@@ -316,7 +319,7 @@ impl Session {
             at: self.out.len(),
             read_at: self.now,
             id,
-            ack,
+            token,
             block,
         });
         // Scored with the next fault or tick: no lock per accepted share.
