@@ -91,6 +91,14 @@ struct LinkState {
     leftover: Vec<u8>,
     /// The session ended.
     closed: bool,
+    /// Submit replies, once the session has queued a share (boxed: an idle
+    /// connection that never submits pays one pointer for them).
+    replies: Option<Box<Replies>>,
+}
+
+/// The share writer's side of a session's submit replies.
+#[derive(Debug, Default)]
+struct Replies {
     /// While the session is idle: its submits waiting for their commit, in
     /// order, whose `true` the share writer may write straight to the
     /// socket (nothing else of the session's waits to be written).
@@ -224,18 +232,22 @@ impl Link {
         state.idle = None;
         std::mem::swap(&mut state.notes, &mut reuse.notes);
         std::mem::swap(&mut state.leftover, &mut reuse.leftover);
-        reuse.leftover.extend_from_slice(&state.unsent);
-        state.unsent.clear();
-        reuse.replied = std::mem::take(&mut state.replied);
-        reuse.outcomes.append(&mut state.outcomes);
-        state.direct.clear();
-        state.then_idle = None;
+        if let Some(r) = &mut state.replies {
+            reuse.leftover.extend_from_slice(&r.unsent);
+            r.unsent.clear();
+            reuse.replied = std::mem::take(&mut r.replied);
+            reuse.outcomes.append(&mut r.outcomes);
+            r.direct.clear();
+            r.then_idle = None;
+        }
     }
 
     /// Outcomes that arrived while the session is busy (it waits for them
     /// to close).
     pub(crate) fn take_outcomes(&self, into: &mut VecDeque<(u64, Outcome)>) {
-        into.append(&mut self.state().outcomes);
+        if let Some(r) = &mut self.state().replies {
+            into.append(&mut r.outcomes);
+        }
     }
 
     /// The session wrote everything and waits again. `wants_jobs` if it is
@@ -254,9 +266,11 @@ impl Link {
         state.busy = false;
         state.wants_jobs = wants_jobs;
         state.idle = idle;
-        if self.writer.is_some() {
-            state.direct.extend(direct);
-            state.then_idle = then_idle;
+        let mut direct = direct.peekable();
+        if self.writer.is_some() && direct.peek().is_some() {
+            let r = state.replies.get_or_insert_with(Box::default);
+            r.direct.extend(direct);
+            r.then_idle = then_idle;
         }
     }
 
@@ -381,28 +395,28 @@ impl AckSink for Link {
         if state.closed {
             return;
         }
+        let r = state.replies.get_or_insert_with(Box::default);
         let direct = !state.busy
             && state.leftover.is_empty()
             && outcome.is_ok()
-            && state.direct.front().is_some_and(|d| d.token == token);
-        match state.direct.pop_front() {
+            && r.direct.front().is_some_and(|d| d.token == token);
+        match r.direct.pop_front() {
             Some(d) if direct => {
-                state
-                    .unsent
+                r.unsent
                     .extend_from_slice(sv1::reply_true(&d.id).as_bytes());
-                state.replied += 1;
+                r.replied += 1;
                 self.accepted.increment(1);
                 self.direct_replies.increment(1);
                 self.submit_seconds.record(d.read_at.elapsed());
-                if state.direct.is_empty() {
-                    state.idle = state.then_idle.take();
+                if r.direct.is_empty() {
+                    state.idle = r.then_idle.take();
                 }
             }
             _ => {
-                state.direct.clear();
-                state.then_idle = None;
-                state.outcomes.push_back((token, outcome));
-                state.wake_on_flush = true;
+                r.direct.clear();
+                r.then_idle = None;
+                r.outcomes.push_back((token, outcome));
+                r.wake_on_flush = true;
             }
         }
     }
@@ -410,25 +424,28 @@ impl AckSink for Link {
     fn flush(&self) {
         let mut guard = self.state();
         let state = &mut *guard;
-        if !state.unsent.is_empty() && !state.busy && !state.closed {
+        let Some(r) = &mut state.replies else {
+            return;
+        };
+        if !r.unsent.is_empty() && !state.busy && !state.closed {
             let sent = match &self.writer {
                 Some(writer) => socket2::SockRef::from(writer.as_ref())
-                    .send(&state.unsent)
+                    .send(&r.unsent)
                     .unwrap_or(0),
                 None => 0,
             };
-            if sent < state.unsent.len() {
+            if sent < r.unsent.len() {
                 // A full socket: the session writes the rest first and
                 // answers whatever follows itself.
-                state.leftover.extend_from_slice(&state.unsent[sent..]);
-                state.direct.clear();
-                state.then_idle = None;
+                state.leftover.extend_from_slice(&r.unsent[sent..]);
+                r.direct.clear();
+                r.then_idle = None;
                 state.idle = None;
-                state.wake_on_flush = true;
+                r.wake_on_flush = true;
             }
         }
-        state.unsent.clear();
-        if std::mem::take(&mut state.wake_on_flush) {
+        r.unsent.clear();
+        if std::mem::take(&mut r.wake_on_flush) {
             drop(guard);
             self.wake.notify_one();
         }
