@@ -569,6 +569,9 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
         "pool_bans_total",
         "pool_banned_ips",
         "pool_vardiff_retargets_total",
+        "pool_submit_duration_seconds_count",
+        r#"pool_submit_replies_total{path="direct"}"#,
+        r#"pool_submit_replies_total{path="session"}"#,
     ] {
         assert!(value(&page, name).is_some(), "{name} missing:\n{page}");
     }
@@ -579,6 +582,27 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
     assert!(value(&page, "pool_shares_accepted_total") >= Some(12.0));
     assert!(value(&page, "pool_vardiff_retargets_total") >= Some(1.0));
     assert!(value(&page, "pool_share_validation_duration_seconds_count") >= Some(1.0));
+    // Every accepted share's reply was written by one of the two, and
+    // timed (read once the miner has stopped and its last shares are in).
+    let settled = |page: &str| {
+        let accepted = value(page, "pool_shares_accepted_total");
+        let replies = value(page, r#"pool_submit_replies_total{path="direct"}"#).unwrap_or(0.0)
+            + value(page, r#"pool_submit_replies_total{path="session"}"#).unwrap_or(0.0);
+        accepted == Some(replies) && accepted == value(page, "pool_submit_duration_seconds_count")
+    };
+    let mut last = s.scrape().await;
+    for _ in 0..40 {
+        if settled(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        last = s.scrape().await;
+    }
+    assert!(settled(&last), "{last}");
+    assert!(
+        page.contains("# TYPE pool_submit_duration_seconds histogram"),
+        "{page}"
+    );
     assert_eq!(value(&page, "pool_node_connected"), Some(1.0));
     assert!(value(&page, "pool_store_batch_size") > Some(0.0), "{page}");
     assert!(
