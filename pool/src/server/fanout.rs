@@ -103,7 +103,8 @@ struct Replies {
     /// order, whose `true` the share writer may write straight to the
     /// socket (nothing else of the session's waits to be written).
     direct: VecDeque<DirectReply>,
-    /// What `idle` becomes once every reply in `direct` is written.
+    /// What `idle` becomes once every reply in `direct` is written (at the
+    /// flush, so a job never goes out ahead of a reply).
     then_idle: Option<Mirror>,
     /// Replies the share writer wrote since the session last woke: for
     /// its first pending submits.
@@ -408,9 +409,6 @@ impl AckSink for Link {
                 self.accepted.increment(1);
                 self.direct_replies.increment(1);
                 self.submit_seconds.record(d.read_at.elapsed());
-                if r.direct.is_empty() {
-                    state.idle = r.then_idle.take();
-                }
             }
             _ => {
                 r.direct.clear();
@@ -445,6 +443,14 @@ impl AckSink for Link {
             }
         }
         r.unsent.clear();
+        // Every reply written: jobs may now be written after them.
+        if r.direct.is_empty()
+            && state.leftover.is_empty()
+            && !state.busy
+            && let Some(mirror) = r.then_idle.take()
+        {
+            state.idle = Some(mirror);
+        }
         if std::mem::take(&mut r.wake_on_flush) {
             drop(guard);
             self.wake.notify_one();
@@ -735,6 +741,9 @@ mod tests {
         link.deliver(0, committed(7));
         link.deliver(1, committed(8));
         let mut line = String::new();
+        // A job before the flush would go out ahead of the replies: the
+        // session is woken for it instead (and would write both, in order).
+        assert_eq!(link.offer(&job(2, 8), &mut line), Offer::Woken);
         link.flush();
         let want = format!(
             "{}{}",
