@@ -106,6 +106,9 @@ struct Replies {
     /// What `idle` becomes once every reply in `direct` is written (at the
     /// flush, so a job never goes out ahead of a reply).
     then_idle: Option<Mirror>,
+    /// Wake the session once every reply in `direct` is written: it stopped
+    /// reading until its waiting submits are answered.
+    wake_when_answered: bool,
     /// Replies the share writer wrote since the session last woke: for
     /// its first pending submits.
     replied: usize,
@@ -240,6 +243,7 @@ impl Link {
             reuse.outcomes.append(&mut r.outcomes);
             r.direct.clear();
             r.then_idle = None;
+            r.wake_when_answered = false;
         }
     }
 
@@ -255,13 +259,15 @@ impl Link {
     /// subscribed and authorized; with `idle` set, jobs may be written for
     /// it directly. `direct` are its submits still waiting for their
     /// commit, if the share writer may answer them (then `idle` is `None`
-    /// and `then_idle` what it becomes once they are answered).
+    /// and `then_idle` what it becomes once they are answered);
+    /// `wake_when_answered` if the session must hear when they all are.
     pub(crate) fn end(
         &self,
         wants_jobs: bool,
         idle: Option<Mirror>,
         direct: impl Iterator<Item = DirectReply>,
         then_idle: Option<Mirror>,
+        wake_when_answered: bool,
     ) {
         let mut state = self.state();
         state.busy = false;
@@ -272,6 +278,7 @@ impl Link {
             let r = state.replies.get_or_insert_with(Box::default);
             r.direct.extend(direct);
             r.then_idle = then_idle;
+            r.wake_when_answered = wake_when_answered;
         }
     }
 
@@ -409,6 +416,9 @@ impl AckSink for Link {
                 self.accepted.increment(1);
                 self.direct_replies.increment(1);
                 self.submit_seconds.record(d.read_at.elapsed());
+                if r.direct.is_empty() && std::mem::take(&mut r.wake_when_answered) {
+                    r.wake_on_flush = true;
+                }
             }
             _ => {
                 r.direct.clear();
@@ -572,7 +582,7 @@ mod tests {
         // Until its first wake-up ends, the session is busy: woken.
         assert_eq!(link.offer(&j5, &mut line), Offer::Woken);
         // Idle before subscribe and authorize: left alone.
-        link.end(false, None, std::iter::empty(), None);
+        link.end(false, None, std::iter::empty(), None, false);
         assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
 
         // Idle with job 5 sent as its id 3.
@@ -582,7 +592,7 @@ mod tests {
             last_prev_hash: j5.prev_hash(),
             last_job_id: 5,
         };
-        link.end(true, Some(mirror), std::iter::empty(), None);
+        link.end(true, Some(mirror), std::iter::empty(), None, false);
         // That job again, or an older one still being fanned out after the
         // session sent the newer one itself, is not written.
         assert_eq!(link.offer(&j5, &mut line), Offer::Skipped);
@@ -627,6 +637,7 @@ mod tests {
             }),
             std::iter::empty(),
             None,
+            false,
         );
         assert_eq!(link.offer(&j, &mut String::new()), Offer::Woken);
     }
@@ -659,7 +670,7 @@ mod tests {
         let mut line = String::new();
         let mut notes = Vec::new();
         let mut backlog = Backlog::default();
-        link.end(true, Some(mirror), std::iter::empty(), None);
+        link.end(true, Some(mirror), std::iter::empty(), None, false);
         for id in 2..100_000 {
             if let Offer::Woken = link.offer(&job(id, 8), &mut line) {
                 link.begin(&mut backlog);
@@ -675,7 +686,7 @@ mod tests {
                 if full {
                     break;
                 }
-                link.end(true, Some(mirror), std::iter::empty(), None);
+                link.end(true, Some(mirror), std::iter::empty(), None, false);
             }
         }
         let filed = notes.len();
@@ -737,7 +748,13 @@ mod tests {
         link.begin(&mut backlog);
         // Idle with two submits waiting: both `true`s go out at the flush,
         // in order, and the session then counts as idle for new jobs.
-        link.end(true, None, [direct(0), direct(1)].into_iter(), Some(mirror));
+        link.end(
+            true,
+            None,
+            [direct(0), direct(1)].into_iter(),
+            Some(mirror),
+            false,
+        );
         link.deliver(0, committed(7));
         link.deliver(1, committed(8));
         let mut line = String::new();
@@ -765,6 +782,7 @@ mod tests {
             None,
             [direct(2), direct(3), direct(4)].into_iter(),
             Some(mirror),
+            false,
         );
         link.deliver(2, Err(WriteError("down".into())));
         link.deliver(3, committed(9));
@@ -810,7 +828,7 @@ mod tests {
         link.begin(&mut backlog);
         // Far more replies than the buffers hold, all delivered in one commit.
         let n = 20_000u64;
-        link.end(false, None, (0..n).map(direct), None);
+        link.end(false, None, (0..n).map(direct), None, false);
         for token in 0..n {
             link.deliver(token, committed(token));
         }
@@ -831,5 +849,39 @@ mod tests {
         let reader = tokio::spawn(async move { read_n(&mut miner, want.len()).await == want });
         link.write_all(&backlog.leftover).await.unwrap();
         assert!(reader.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_session_that_stopped_reading_hears_when_its_replies_are_written() {
+        let (write, mut miner) = connection().await;
+        let link = Link::new(Some(write));
+        let mut backlog = Backlog::default();
+        let woke = |link: &Link| {
+            let fired = link.wake.notified();
+            tokio::pin!(fired);
+            fired.as_mut().enable()
+        };
+        // Reading on: written without a wake-up.
+        link.begin(&mut backlog);
+        link.end(true, None, [direct(0)].into_iter(), None, false);
+        link.deliver(0, committed(1));
+        link.flush();
+        assert!(!woke(&link));
+        // At its cap of waiting submits the session stops reading: the
+        // last reply written wakes it.
+        link.begin(&mut backlog);
+        link.end(true, None, [direct(1), direct(2)].into_iter(), None, true);
+        link.deliver(1, committed(2));
+        link.flush();
+        assert!(!woke(&link), "one still waiting");
+        link.deliver(2, committed(3));
+        link.flush();
+        assert!(woke(&link));
+        link.begin(&mut backlog);
+        assert_eq!(backlog.replied, 2);
+        let want: String = (0..3)
+            .map(|t| sv1::reply_true(&Id::Number((t + 100).into())))
+            .collect();
+        assert_eq!(read_n(&mut miner, want.len()).await, want);
     }
 }

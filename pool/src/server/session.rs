@@ -183,7 +183,7 @@ pub(crate) async fn serve<R>(
     tokio::pin!(timer);
     tracing::debug!(%peer, "connected");
     loop {
-        let reading = session.pending.len() < MAX_PENDING;
+        let reading = reading_next(&session);
         let wake = tokio::select! {
             line = reader.next(), if reading => Wake::Read(line),
             () = link.woken() => Wake::Link,
@@ -307,6 +307,7 @@ pub(crate) async fn serve<R>(
             session.mirror(),
             session.direct_replies(),
             session.mirror_after_replies(),
+            !reading_next(&session),
         );
         // Move the timer only when a deadline moved earlier (work arrived,
         // so ticks start) or it fired; reads push the idle deadline later,
@@ -327,6 +328,12 @@ pub(crate) async fn serve<R>(
         None => link.shutdown(),
     }
     session.finish();
+}
+
+/// Whether the session reads on: it stops while [`MAX_PENDING`] of its
+/// submits wait for their commit (and is woken when they are answered).
+fn reading_next(session: &Session) -> bool {
+    session.pending.len() < MAX_PENDING
 }
 
 /// Where in the tick interval connection number `n` ticks first: between
