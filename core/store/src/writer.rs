@@ -3,8 +3,8 @@
 //! Sessions hand accepted shares to [`ShareLog::submit`], which never blocks:
 //! it queues the share (bounded) and returns a receiver for its
 //! acknowledgement ([`ShareLog::submit_to`] hands it to an [`AckSink`]
-//! instead, from the writer's own thread, flushed once per commit). One writer task drains the queue into batches (up to
-//! `max_batch` shares or `max_delay` after the first; by default it does not
+//! instead, from the writer's own thread, flushed once per commit). One
+//! writer task drains the queue into batches (up to `max_batch` shares or `max_delay` after the first; by default it does not
 //! wait at all, so a batch is whatever queued while the previous commit ran,
 //! which batches more as the load grows) and commits each batch
 //! in one transaction, together with the jobs, workers and blocks recorded

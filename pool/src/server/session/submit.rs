@@ -74,13 +74,10 @@ impl Session {
         }
         let old = std::mem::take(&mut self.out);
         let mut pos = 0;
-        while let Some((token, _)) = outcomes.front() {
-            let Some(front) = self.pending.front() else {
-                break;
-            };
-            if front.token != *token {
-                // Outcomes come in queue order; one for a submit already
-                // answered (there is none) would be dropped here.
+        while let (Some(front), Some(&(token, _))) = (self.pending.front(), outcomes.front()) {
+            // Outcomes come in queue order, so this never happens; an
+            // outcome for no waiting submit is dropped.
+            if front.token != token {
                 tracing::error!(peer = %self.peer, token, expected = front.token, "share outcome out of order; dropped");
                 outcomes.pop_front();
                 continue;
