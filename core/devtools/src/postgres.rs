@@ -124,6 +124,22 @@ const DURABLE_SETTINGS: &str = "on -c shared_buffers=2GB -c wal_buffers=64MB \
 /// WAL was, the benchmark saw stalls that a server in service does not have.
 const PREALLOCATED_WAL_SEGMENTS: u32 = 128;
 
+/// Pages a durable cluster writes through its shared buffers before it is
+/// handed over: more than the 262,144 buffers of 8 KiB in `shared_buffers=2GB`
+/// (`DURABLE_SETTINGS`; change both together). Rows of 800 bytes in a table
+/// with `fillfactor = 10` take a page each.
+///
+/// A server in service has used all its shared buffers long ago. A new
+/// cluster has touched none of that memory, and on the development VM first
+/// touch of memory is slow (perf: page clearing under the share writer's
+/// backend). Measured on a cold cluster, the share writer's commits grew
+/// slower some 15 seconds into the benchmark, and at 50k shares/s the p99
+/// submit latency was 23-418 ms (`proofpool-load --phases rate --postgres`,
+/// a dozen runs); with the buffers warmed first it was 2.7-2.9 ms in four.
+/// Waiting 25 seconds instead of warming gave 3.3 and 90 ms. About 25
+/// seconds on that VM; the table is unlogged and writes no WAL.
+const WARM_PAGES: u32 = 270_000;
+
 /// Wraps an I/O error with what was being done.
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PostgresError {
     let what = what.into();
@@ -161,8 +177,10 @@ impl Postgres {
 
     /// [`start`](Self::start), but durable (`fsync=on`,
     /// `synchronous_commit=on`) and sized like a production server (see
-    /// `DURABLE_SETTINGS`): what benchmarks of commit latency and throughput
-    /// must measure.
+    /// `DURABLE_SETTINGS`), and in the state of a server in service: its WAL
+    /// segments written once for recycling (`PREALLOCATED_WAL_SEGMENTS`) and
+    /// its shared buffers used (`WARM_PAGES`). What benchmarks of commit
+    /// latency and throughput must measure. Takes about 40 seconds.
     pub fn start_durable() -> Result<Self, PostgresError> {
         Self::start_with(true)
     }
@@ -197,6 +215,7 @@ impl Postgres {
         pg.create_database()?;
         if durable {
             pg.preallocate_wal()?;
+            pg.warm_shared_buffers()?;
         }
         Ok(pg)
     }
@@ -311,12 +330,8 @@ impl Postgres {
     /// then checkpoints, which renames them as the segments to come. About
     /// 2.5 s here.
     fn preallocate_wal(&self) -> Result<(), PostgresError> {
-        let mut cmd = Command::new(self.bin.join("psql"));
-        cmd.current_dir(self.dir.path())
-            .env("PGCONNECT_TIMEOUT", "10")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", SUPERUSER, "-d", DATABASE, "-X", "-q"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c"])
+        let mut cmd = self.psql();
+        cmd.arg("-c")
             .arg(format!(
                 "DO $$ BEGIN FOR i IN 1..{PREALLOCATED_WAL_SEGMENTS} LOOP \
                  PERFORM pg_logical_emit_message(false, 'proofpool', 'preallocate'); \
@@ -324,6 +339,42 @@ impl Postgres {
             ))
             .args(["-c", "CHECKPOINT"]);
         self.run("psql preallocate WAL", cmd)
+    }
+
+    /// Writes a scratch table of [`WARM_PAGES`] pages, one row each, through
+    /// the shared buffers, then drops it: every buffer has held a page, as on
+    /// a server in service (see [`WARM_PAGES`]).
+    fn warm_shared_buffers(&self) -> Result<(), PostgresError> {
+        let mut cmd = self.psql();
+        cmd.args(["-c", "CREATE UNLOGGED TABLE proofpool_warm (pad text) WITH (fillfactor = 10)"])
+            .arg("-c")
+            .arg(format!(
+                "INSERT INTO proofpool_warm SELECT repeat('x', 800) FROM generate_series(1, {WARM_PAGES})"
+            ))
+            .args(["-c", "DROP TABLE proofpool_warm"]);
+        self.run("psql warm shared buffers", cmd)
+    }
+
+    /// `CHECKPOINT`: writes every changed page to the data files and syncs
+    /// them, and recycles the WAL segments written since the last one. A load
+    /// benchmark runs it between phases, as a server in service does
+    /// periodically, so that a phase does not pay for the one before it.
+    pub fn checkpoint(&self) -> Result<(), PostgresError> {
+        let mut cmd = self.psql();
+        cmd.args(["-c", "CHECKPOINT"]);
+        self.run("psql checkpoint", cmd)
+    }
+
+    /// `psql` on the database as the superuser, stopping at the first error;
+    /// the caller adds the commands.
+    fn psql(&self) -> Command {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.current_dir(self.dir.path())
+            .env("PGCONNECT_TIMEOUT", "10")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", SUPERUSER, "-d", DATABASE, "-X", "-q"])
+            .args(["-v", "ON_ERROR_STOP=1"]);
+        cmd
     }
 
     /// `pg_ctl stop -m immediate`: no checkpoint, the cluster is deleted next.
