@@ -26,12 +26,12 @@ bench: setup
 	cargo bench -p proofpool-merkle --bench trees
 
 .PHONY: bench-load
-## Load benchmark of the pool on loopback (real bitcoind and store, pool in its own process): throughput, latency at 50k/s, block-to-notify with 10k miners, idle memory; SQLite, then PostgreSQL; about 5 minutes.
+## Load benchmark of the pool on loopback (real bitcoind and store, pool in its own process): latency at 50k/s, throughput, block-to-notify with 10k miners, idle memory; SQLite, then PostgreSQL; about 5 minutes.
 BIN := $(or $(CARGO_TARGET_DIR),target)/release
 bench-load: setup
 	cargo build --release -p proofpool -p proofpool-loadgen
 	$(BIN)/proofpool-load --pool-bin $(BIN)/proofpool --json $(BIN)/bench-load-sqlite.json
-	$(BIN)/proofpool-load --pool-bin $(BIN)/proofpool --postgres --phases throughput,rate --json $(BIN)/bench-load-postgres.json
+	$(BIN)/proofpool-load --pool-bin $(BIN)/proofpool --postgres --phases rate,throughput --json $(BIN)/bench-load-postgres.json
 
 .PHONY: fuzz
 ## cargo-fuzz targets for 60 s each (one, longer: make fuzz FUZZ_TARGET=stratum_line FUZZ_SECONDS=600).

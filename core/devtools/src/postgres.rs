@@ -135,7 +135,7 @@ const PREALLOCATED_WAL_SEGMENTS: u32 = 128;
 /// backend). Measured on a cold cluster, the share writer's commits grew
 /// slower some 15 seconds into the benchmark, and at 50k shares/s the p99
 /// submit latency was 23-418 ms (`proofpool-load --phases rate --postgres`,
-/// a dozen runs); with the buffers warmed first it was 2.7-2.9 ms in four.
+/// a dozen runs); with the buffers warmed first it was 2.7-3.2 ms in seven.
 /// Waiting 25 seconds instead of warming gave 3.3 and 90 ms. About 25
 /// seconds on that VM; the table is unlogged and writes no WAL.
 const WARM_PAGES: u32 = 270_000;
