@@ -300,7 +300,7 @@ impl StoreSetup {
             });
         }
         eprintln!(
-            "starting a throwaway PostgreSQL cluster (durable; WAL segments and shared buffers warmed first, about 40 s)"
+            "starting a throwaway PostgreSQL cluster (durable; WAL segments and shared buffers warmed first, about 35 s)"
         );
         // Durable, as the figures claim: the test clusters run without fsync.
         let pg = Postgres::start_durable()?;

@@ -180,7 +180,7 @@ impl Postgres {
     /// `DURABLE_SETTINGS`), and in the state of a server in service: its WAL
     /// segments written once for recycling (`PREALLOCATED_WAL_SEGMENTS`) and
     /// its shared buffers used (`WARM_PAGES`). What benchmarks of commit
-    /// latency and throughput must measure. Takes about 40 seconds.
+    /// latency and throughput must measure. Takes about 35 seconds here.
     pub fn start_durable() -> Result<Self, PostgresError> {
         Self::start_with(true)
     }
