@@ -83,7 +83,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Busy answers are counted and logged in aggregate where they are
+        // made (a flood of them would otherwise be a flood of lines).
+        if status.is_server_error() && !matches!(self, Self::Busy(_)) {
             tracing::warn!(error = %self, "request failed");
         }
         (status, Json(self.body())).into_response()

@@ -10,7 +10,7 @@ use axum::extract::Path;
 use axum::extract::Query;
 use axum::extract::rejection::PathRejection;
 use axum::http::Uri;
-use proofpool_primitives::{Address, MinerAddress};
+use proofpool_primitives::{Address, Excerpt, MinerAddress};
 use std::str::FromStr;
 
 /// Default page size of every list.
@@ -29,8 +29,15 @@ pub(crate) struct QueryArgs {
 impl QueryArgs {
     /// Decodes `uri`'s query and refuses names outside `allowed` and repeats.
     pub(crate) fn parse(uri: &Uri, allowed: &[&'static str]) -> Result<Self, ApiError> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
-            .map_err(|e| ApiError::bad("query", format!("malformed query string: {e}")))?;
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|e| {
+            ApiError::bad(
+                "query",
+                format!(
+                    "malformed query string: {}",
+                    Excerpt::up_to(&e.to_string(), 200)
+                ),
+            )
+        })?;
         for (i, (name, _)) in pairs.iter().enumerate() {
             let Some(known) = allowed.iter().find(|a| **a == name.as_str()) else {
                 let takes = if allowed.is_empty() {
@@ -40,13 +47,13 @@ impl QueryArgs {
                 };
                 return Err(ApiError::bad(
                     "query",
-                    format!("unknown query parameter {name:?}; {takes}"),
+                    format!("unknown query parameter {:?}; {takes}", Excerpt::new(name)),
                 ));
             };
             if pairs[..i].iter().any(|(n, _)| n == name) {
                 return Err(ApiError::bad(
                     known,
-                    format!("{name} is given more than once"),
+                    format!("{known} is given more than once"),
                 ));
             }
         }
@@ -74,7 +81,10 @@ impl QueryArgs {
         let value = parse_decimal(raw).ok_or_else(|| {
             ApiError::bad(
                 name,
-                format!("{name} must be a whole number between {min} and {max}, got {raw:?}"),
+                format!(
+                    "{name} must be a whole number between {min} and {max}, got {:?}",
+                    Excerpt::new(raw)
+                ),
             )
         })?;
         if value < min || value > max {
@@ -116,8 +126,12 @@ pub(crate) struct Page {
 /// Path segments as sent, or a JSON 400 when they do not decode (for
 /// example percent-encoded bytes that are not UTF-8).
 pub(crate) fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    path.map(|Path(v)| v)
-        .map_err(|e| ApiError::bad("path", format!("malformed path: {e}")))
+    path.map(|Path(v)| v).map_err(|e| {
+        ApiError::bad(
+            "path",
+            format!("malformed path: {}", Excerpt::up_to(&e.to_string(), 200)),
+        )
+    })
 }
 
 /// Plain decimal digits only: no sign, no `0x`, no spaces.
@@ -132,7 +146,12 @@ fn parse_decimal(raw: &str) -> Option<u64> {
 pub(crate) fn parse_address(name: &'static str, raw: &str) -> Result<Address, ApiError> {
     MinerAddress::from_str(raw)
         .map(MinerAddress::to_address)
-        .map_err(|e| ApiError::bad(name, format!("{name} {raw:?} is not a valid address: {e}")))
+        .map_err(|e| {
+            ApiError::bad(
+                name,
+                format!("{name} {:?} is not a valid address: {e}", Excerpt::new(raw)),
+            )
+        })
 }
 
 /// An epoch number: a whole number from 1.
@@ -141,7 +160,10 @@ pub(crate) fn parse_epoch(raw: &str) -> Result<u64, ApiError> {
         Some(n) if n >= 1 => Ok(n),
         _ => Err(ApiError::bad(
             "epoch",
-            format!("epoch must be a whole number from 1, got {raw:?}"),
+            format!(
+                "epoch must be a whole number from 1, got {:?}",
+                Excerpt::new(raw)
+            ),
         )),
     }
 }

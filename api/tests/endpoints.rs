@@ -10,6 +10,7 @@
 //! real pool, settler, bitcoind and anvil, and claims on-chain.)
 
 mod common;
+mod hardening;
 
 use alloy::primitives::keccak256;
 use common::*;
@@ -712,7 +713,8 @@ async fn exercise(url: &str) {
     .await;
     api.shutdown().await;
 
-    // The web app: files, with index.html for client-side routes, but never for /api.
+    // The web app: files, with index.html for its client-side routes, but
+    // never for /api or for a file it does not have.
     let web = TempDir::new("api-web").unwrap();
     std::fs::write(
         web.path().join("index.html"),
@@ -727,7 +729,7 @@ async fn exercise(url: &str) {
     let r = api.raw("/app.js").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "console.log(1)");
-    for spa in ["/", "/miners/0xabc", "/epochs/3"] {
+    for spa in ["/", "/miner/0xabc", "/auditor"] {
         let r = api.raw(spa).await;
         assert_eq!(r.status(), StatusCode::OK, "{spa}");
         assert!(
@@ -740,6 +742,13 @@ async fn exercise(url: &str) {
         StatusCode::NOT_FOUND,
         None,
         "no API endpoint",
+    )
+    .await;
+    api.err(
+        "/epochs/3",
+        StatusCode::NOT_FOUND,
+        None,
+        "nothing at /epochs/3",
     )
     .await;
     let b: BlockPage = api.ok("/api/v1/blocks?limit=1").await;

@@ -6,11 +6,12 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::transports::http::reqwest::Url;
 use eyre::WrapErr;
-use proofpool_api::{ApiState, DEFAULT_EXPLORER_URL};
+use proofpool_api::{ApiState, DEFAULT_EXPLORER_URL, ServeConfig};
 use proofpool_merkle::RewardDomain;
 use proofpool_store::{Store, StoreOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `proofpool api`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +50,24 @@ pub(crate) struct Args {
     /// The web app's built files (web/dist), served for every non-API path.
     #[arg(long)]
     web_dir: Option<PathBuf>,
+    /// Close a connection that has not sent a complete request head within this many seconds of opening, or of its previous answer (the keep-alive idle timeout)
+    #[arg(long, default_value_t = proofpool_api::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Most connections served at once (further ones wait to be accepted); kept below half of the open-file limit
+    #[arg(long, default_value_t = proofpool_api::DEFAULT_MAX_CONNECTIONS, value_parser = positive)]
+    max_connections: usize,
+    /// Most simultaneous connections from one IP (IPv6: one /64); further ones are answered 429 and closed. 0 for no limit, which an API behind a reverse proxy needs
+    #[arg(long, default_value_t = proofpool_api::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: usize,
+}
+
+/// A count of at least 1.
+fn positive(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
@@ -85,14 +104,56 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         chain_rpc_url: args.rpc_url,
         web_dir: args.web_dir,
     };
+    let limits = serve_config(
+        args.header_read_timeout_secs,
+        args.max_connections,
+        args.max_connections_per_ip,
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .wrap_err_with(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "api listening");
-    proofpool_api::serve(listener, state, crate::pool::shutdown_signal()).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        header_read_timeout = ?limits.header_read_timeout,
+        "api listening"
+    );
+    proofpool_api::serve_with(listener, state, limits, crate::pool::shutdown_signal()).await?;
     store.close().await;
     tracing::info!("api stopped");
     Ok(())
+}
+
+/// The server's limits, with the open-file limit raised as far as
+/// `max_connections` needs and the cap lowered (with a warning) where the
+/// hard limit stops short.
+fn serve_config(
+    header_read_timeout_secs: u64,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+) -> ServeConfig {
+    let wanted = ServeConfig {
+        header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+        max_connections,
+        max_connections_per_ip,
+    };
+    let want = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(proofpool_api::FILES_BESIDES_CONNECTIONS);
+    if let Err(e) = rlimit::increase_nofile_limit(want) {
+        tracing::warn!(error = %e, "cannot raise the open-file limit");
+    }
+    let fitted = wanted.within_process_limit();
+    if fitted.max_connections < wanted.max_connections {
+        tracing::warn!(
+            max_connections = fitted.max_connections,
+            asked = wanted.max_connections,
+            "the open-file limit leaves room for fewer connections than max_connections; \
+             raise the hard limit (systemd LimitNOFILE, `ulimit -Hn`)"
+        );
+    }
+    fitted
 }
 
 /// Refuses an RPC endpoint on another chain (its proofs would never verify

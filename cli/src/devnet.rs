@@ -374,6 +374,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             suggest_difficulty: Some(args.miner_difficulty),
             max_shares: None,
             tls_ca: over_tls.then(|| tls.cert.clone()),
+            retry_up_to: Some(Duration::from_secs(10)),
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {

@@ -25,6 +25,11 @@ pub(crate) struct Args {
     /// Difficulty to suggest to the pool.
     #[arg(long)]
     suggest_difficulty: Option<Difficulty>,
+    /// When the pool closes the connection (a ban of this IP, perhaps caused
+    /// by another client behind it, or a restart): reconnect after 1 s,
+    /// doubling the wait up to this many seconds. 0 stops the miner instead.
+    #[arg(long, default_value_t = 60)]
+    retry_up_to_secs: u64,
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
@@ -65,6 +70,8 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         suggest_difficulty: args.suggest_difficulty,
         max_shares: None,
         tls_ca,
+        retry_up_to: (args.retry_up_to_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.retry_up_to_secs)),
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(

@@ -122,6 +122,11 @@ pub(crate) struct Args {
     /// limit, which a pool behind a TCP proxy needs.
     #[arg(long, default_value_t = 1000)]
     max_connections_per_ip: u32,
+    /// Most distinct workers one connection may authorize (a farm proxy
+    /// needs hundreds); further authorizations are refused and count
+    /// towards a ban.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_workers_per_connection: u32,
     /// Close a connection that has not subscribed and authorized within
     /// this many seconds; 0 waits forever.
     #[arg(long, default_value_t = 30)]
@@ -205,6 +210,7 @@ fn apply_limits(args: &Args, config: &mut PoolConfig) {
     };
     config.max_connections = args.max_connections;
     config.max_connections_per_ip = nonzero(args.max_connections_per_ip);
+    config.max_workers_per_connection = args.max_workers_per_connection as usize;
     config.handshake_timeout = nonzero(args.handshake_timeout_secs).map(Duration::from_secs);
     config.idle_timeout = nonzero(args.idle_timeout_secs).map(Duration::from_secs);
     config.write_timeout = nonzero(args.write_timeout_secs).map(Duration::from_secs);
@@ -570,6 +576,10 @@ mod tests {
         assert_eq!(
             config.max_connections_per_ip,
             defaults.max_connections_per_ip
+        );
+        assert_eq!(
+            config.max_workers_per_connection,
+            defaults.max_workers_per_connection
         );
         assert_eq!(config.handshake_timeout, defaults.handshake_timeout);
         assert_eq!(config.idle_timeout, defaults.idle_timeout);

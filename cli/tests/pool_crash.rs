@@ -95,6 +95,7 @@ async fn sigkill_loses_no_acknowledged_share(db: &str) {
             suggest_difficulty: None,
             max_shares: None,
             tls_ca: None,
+            retry_up_to: None,
         };
         let miner = tokio::spawn(proofpool_miner::run(
             config,

@@ -538,9 +538,9 @@ fn check_reply(line: &str, id: &Id) -> (Value, Option<ReplyError>) {
     let value = check_line(line);
     let object = value.as_object().expect("checked by check_line");
     assert_eq!(object.len(), 3, "{line:?}");
-    // serde_json alone reads some floats an ulp off; the miner's parser
-    // below reads float ids exactly.
-    if !matches!(id, Id::Number(n) if n.is_f64()) {
+    // serde_json alone reads some floats an ulp off, and an id kept as its
+    // text is not a `Number`; the miner's parser below reads both exactly.
+    if !matches!(id, Id::Literal(_)) && !matches!(id, Id::Number(n) if n.is_f64()) {
         assert_eq!(
             Id::from_json(&object["id"]).as_ref(),
             Some(id),

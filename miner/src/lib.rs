@@ -50,7 +50,19 @@ pub struct MinerConfig {
     /// file (the pool's self-signed certificate, or the CA that signed it);
     /// `None` for plain TCP.
     pub tls_ca: Option<PathBuf>,
+    /// When the pool closes the connection (it banned this address, perhaps
+    /// for another client behind the same IP, or it restarted) or the
+    /// connection fails: reconnect after a wait that starts at 1 s and
+    /// doubles up to this, for as long as the miner runs (it starts again
+    /// from 1 s once a share is accepted). `None` stops the miner with the
+    /// error instead. A first connection that fails, a refused
+    /// authorization or a TLS failure always stops it.
+    pub retry_up_to: Option<Duration>,
 }
+
+/// The wait before the first reconnection after a lost connection; it
+/// doubles with each further one (see [`MinerConfig::retry_up_to`]).
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// Counters, readable while the miner runs.
 #[derive(Debug, Default)]
@@ -100,6 +112,17 @@ pub enum MinerError {
     /// TLS could not be set up or the handshake failed.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The pool closed the connection.
+    #[error("the pool closed the connection")]
+    Closed,
+}
+
+impl MinerError {
+    /// Whether this ended an established connection in a way a new
+    /// connection may cure (see [`MinerConfig::retry_up_to`]).
+    fn lost_connection(&self) -> bool {
+        matches!(self, Self::Io(_) | Self::Closed)
+    }
 }
 
 /// A share found by a hashing thread.
@@ -129,7 +152,9 @@ pub(crate) struct Slot {
 /// A `client.reconnect` from the pool (it is restarting, or its extranonce2
 /// size changed) is honoured after the wait it asks for, at most 5 minutes,
 /// to the port it names on the same host (another host is refused, as
-/// cgminer does by default); see [`MAX_RECONNECTS`].
+/// cgminer does by default); see [`MAX_RECONNECTS`]. A connection the pool
+/// closes, or that fails, is made again with a growing wait if
+/// [`MinerConfig::retry_up_to`] is set.
 pub async fn run(
     config: MinerConfig,
     stats: Arc<MinerStats>,
@@ -140,8 +165,12 @@ pub async fn run(
     let mut reconnects = 0;
     // Set when the pool asked to reconnect: wait this long first, and
     // retry a refused connection (the pool may be restarting). A failure
-    // of the first connection, or of a session, ends the miner.
+    // of the first connection ends the miner; so does a failed session,
+    // unless `retry_up_to` is set.
     let mut reconnect_wait: Option<Duration> = None;
+    // Connections lost in a row without a share accepted between them.
+    let mut lost = 0u32;
+    let mut connected_once = false;
     loop {
         if let Some(wait) = reconnect_wait {
             tokio::select! {
@@ -155,6 +184,13 @@ pub async fn run(
         };
         let stream = match connected {
             Ok(stream) => stream,
+            Err(e) if connected_once && config.retry_up_to.is_some() => {
+                lost = lost.saturating_add(1);
+                let wait = backoff(lost, config.retry_up_to);
+                tracing::warn!(%address, error = %e, retry_in = ?wait, "cannot reconnect yet");
+                reconnect_wait = Some(wait);
+                continue;
+            }
             Err(e) if reconnect_wait.is_some() && reconnects < MAX_RECONNECTS => {
                 reconnects += 1;
                 let wait = Duration::from_secs(u64::from(reconnects)).min(Duration::from_secs(10));
@@ -164,11 +200,24 @@ pub async fn run(
             }
             Err(e) => return Err(e.into()),
         };
+        connected_once = true;
         let accepted_before = stats.accepted.load(Ordering::Relaxed);
-        let ended = mine_over(&config, &address, stream, stats.clone(), &mut shutdown).await?;
+        let ended = mine_over(&config, &address, stream, stats.clone(), &mut shutdown).await;
         if stats.accepted.load(Ordering::Relaxed) > accepted_before {
             reconnects = 0;
+            lost = 0;
         }
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(e) if e.lost_connection() && config.retry_up_to.is_some() => {
+                lost = lost.saturating_add(1);
+                let wait = backoff(lost, config.retry_up_to);
+                tracing::warn!(%address, error = %e, retry_in = ?wait, "connection lost; reconnecting");
+                reconnect_wait = Some(wait);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let Ended::Reconnect { host, port, wait } = ended else {
             return Ok(());
         };
@@ -193,6 +242,14 @@ pub async fn run(
         tracing::info!(%address, ?wait, "pool asked to reconnect");
         reconnect_wait = Some(wait);
     }
+}
+
+/// The wait before reconnecting after the `lost`-th connection lost in a
+/// row: [`FIRST_RETRY`], doubled each time, at most `up_to`.
+fn backoff(lost: u32, up_to: Option<Duration>) -> Duration {
+    let up_to = up_to.unwrap_or(FIRST_RETRY).max(FIRST_RETRY);
+    let doublings = lost.saturating_sub(1).min(20);
+    FIRST_RETRY.saturating_mul(1 << doublings).min(up_to)
 }
 
 /// How one connection ended without an error.
@@ -325,7 +382,7 @@ where
                 write.flush().await?;
             }
             line = lines.next_line() => {
-                let Some(line) = line? else { break Err(MinerError::Protocol("pool closed the connection".into())) };
+                let Some(line) = line? else { break Err(MinerError::Closed) };
                 match sv1::parse_server_line(line.as_bytes()) {
                     Ok(message) => {
                         if let Err(e) = state.apply(message, &slot, &stats, &mut pending_submits) {
@@ -481,5 +538,20 @@ impl Session {
             }
             None => tracing::warn!("unusable job from pool"),
         }
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn reconnection_waits_double_up_to_the_limit() {
+        let up_to = Some(Duration::from_secs(60));
+        let waits: Vec<u64> = (1..=9).map(|n| backoff(n, up_to).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(backoff(u32::MAX, up_to), Duration::from_secs(60));
+        // A limit below the first wait still waits the first wait.
+        assert_eq!(backoff(5, Some(Duration::ZERO)), FIRST_RETRY);
     }
 }

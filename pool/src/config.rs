@@ -48,6 +48,10 @@ pub struct PoolConfig {
     /// `None` for no limit. Behind a TCP proxy every miner shares the
     /// proxy's address, so set `None` there.
     pub max_connections_per_ip: Option<u32>,
+    /// Most distinct workers (usernames) one connection may authorize; a
+    /// farm proxy needs hundreds, a single rig one. Authorizing past it is
+    /// refused and counts towards a ban like a malformed request.
+    pub max_workers_per_connection: usize,
     /// A connection that has not subscribed and authorized within this is
     /// closed; `None` waits forever.
     pub handshake_timeout: Option<Duration>,
@@ -104,6 +108,7 @@ impl PoolConfig {
             longpoll_timeout: Duration::from_secs(90),
             max_connections: 100_000,
             max_connections_per_ip: Some(1000),
+            max_workers_per_connection: 256,
             handshake_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(600)),
             write_timeout: Some(Duration::from_secs(30)),

@@ -1,11 +1,14 @@
 //! The pool's operational limits against a real regtest bitcoind: the
 //! per-address cap, handshake, idle and write timeouts, the share-rate limit, bans
-//! (by reject ratio and by malformed requests), vardiff retargeting a fast
-//! reference miner, and the Prometheus endpoint.
+//! (by reject ratio, by malformed requests and by authorize floods), the
+//! per-connection worker cap, workers stored only with their first accepted
+//! share, sessions reaped as they end, the reference miner coming back after
+//! a ban, vardiff retargeting a fast reference miner, and the Prometheus
+//! endpoint.
 //!
 //! Every scenario connects from its own loopback address (127.0.0.x), so
-//! per-address limits and bans of one never touch another. Two bitcoinds in
-//! all: one per test.
+//! per-address limits and bans of one never touch another. Three bitcoinds
+//! in all: one per test.
 
 mod common;
 
@@ -611,5 +614,176 @@ async fn vardiff_retargets_a_fast_miner_and_metrics_are_served() {
     );
     let blocks = s.scrape_until("pool_blocks_found_total", 1.0).await;
     assert!(value(&blocks, "pool_template_age_seconds") < Some(60.0));
+    s.teardown().await;
+}
+
+/// `n` distinct valid miner addresses (lowercase, so no checksum to get right).
+fn addresses(n: usize, salt: u8) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("0x{salt:02x}{:038x}", i + 1))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_back() {
+    let node = start_node();
+    let mut config = node.config();
+    config.max_workers_per_connection = 5;
+    config.ban_threshold = Some(BanThreshold {
+        min_shares: 1000,
+        reject_percent: 90,
+        invalid_inputs: 8,
+        window: Duration::from_secs(600),
+    });
+    config.ban_duration = Duration::from_secs(3);
+    config.vardiff = None;
+    let s = start_pool(config).await;
+
+    // One connection authorizes five addresses (the cap), any of them
+    // again for free, then is refused, with a clear error, for every new
+    // one: the eighth refusal bans the address.
+    let mut flood = raw_from(20, s.addr).await;
+    flood
+        .send("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")
+        .await;
+    flood.reply(1).await;
+    let many = addresses(13, 0xa1);
+    for (i, address) in many.iter().take(5).enumerate() {
+        flood
+            .send(&format!(
+                "{{\"id\":{},\"method\":\"mining.authorize\",\"params\":[\"{address}.w\",\"x\"]}}\n",
+                10 + i
+            ))
+            .await;
+        let (reply, _) = flood.reply(10 + i as u64).await;
+        assert_eq!(reply["result"], true, "{reply}");
+    }
+    flood
+        .send(&format!(
+            "{{\"id\":20,\"method\":\"mining.authorize\",\"params\":[\"{}.w\",\"x\"]}}\n",
+            many[0]
+        ))
+        .await;
+    assert_eq!(flood.reply(20).await.0["result"], true);
+    for (i, address) in many.iter().skip(5).take(7).enumerate() {
+        let id = 30 + i as u64;
+        flood
+            .send(&format!(
+                "{{\"id\":{id},\"method\":\"mining.authorize\",\"params\":[\"{address}.w\",\"x\"]}}\n"
+            ))
+            .await;
+        let (reply, _) = flood.reply(id).await;
+        assert_eq!(error_code(&reply), Some(24), "{reply}");
+        assert!(
+            reply["error"][1]
+                .as_str()
+                .unwrap()
+                .contains("already authorized 5 workers"),
+            "{reply}"
+        );
+    }
+    // A bad username is refused too, and is the eighth refusal.
+    flood
+        .send("{\"id\":40,\"method\":\"mining.authorize\",\"params\":[\"not-an-address\",\"x\"]}\n")
+        .await;
+    let seen = flood.drain().await;
+    assert!(
+        seen.iter()
+            .any(|m| m["id"] == 40 && error_code(m) == Some(24)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m["method"] == "client.show_message"
+            && m["params"][0].as_str().unwrap_or("").contains("banned")),
+        "{seen:?}"
+    );
+    assert!(refused(20, s.addr).await, "the flooding address is banned");
+
+    // A miner that mines: its worker is recorded with its first accepted
+    // share, and is the only one the store knows.
+    let mut honest = raw_from(21, s.addr).await;
+    let (job, ntime) = handshake(&mut honest).await;
+    // At difficulty 1e-9 about three hashes in four meet the share target:
+    // try nonces until one does.
+    let mut accepted = false;
+    for nonce in 0..40u64 {
+        honest
+            .send(&format!(
+                r#"{{"id":{},"method":"mining.submit","params":["{MINER}.t","{job}","0000000000000000","{ntime}","{nonce:08x}"]}}"#,
+                50 + nonce
+            ))
+            .await;
+        honest.send("\n").await;
+        let (reply, _) = honest.reply(50 + nonce).await;
+        if reply["result"] == true {
+            accepted = true;
+            break;
+        }
+        assert_eq!(error_code(&reply), Some(23), "{reply}");
+    }
+    assert!(accepted, "no share met the target in 40 nonces");
+    let store = Store::open(&s._dir.sqlite_url("pool.db"), &StoreOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let miners = loop {
+        let miners = store.miner_records(0, 100).await.unwrap();
+        if !miners.is_empty() || Instant::now() > deadline {
+            break miners;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let known: Vec<String> = miners.iter().map(|m| m.miner.to_checksum(None)).collect();
+    assert_eq!(known, [MINER], "authorizations alone were stored");
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.miners, counts.workers), (1, 1));
+    drop(honest);
+    store.close().await;
+
+    // Ended sessions are reaped as they end, not at the next accept.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = s.scrape().await;
+        if value(&page, "pool_session_tasks") == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sessions never reaped:\n{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The reference miner on a banned address waits and comes back: ban
+    // 127.0.0.1 with malformed lines, then start a miner from it.
+    let mut junk = raw_from(1, s.addr).await;
+    let lines: String = (0..8)
+        .map(|i| format!("{{\"id\":{i},\"method\":\"mining.submit\",\"params\":[]}}\n"))
+        .collect();
+    junk.send(&lines).await;
+    junk.drain().await;
+    let banned_at = Instant::now();
+    assert!(refused(1, s.addr).await, "127.0.0.1 is banned");
+    let stats = Arc::new(proofpool_miner::MinerStats::default());
+    let miner = proofpool_miner::run(
+        proofpool_miner::MinerConfig {
+            address: s.addr.to_string(),
+            user: format!("{MINER}.back"),
+            threads: 1,
+            suggest_difficulty: None,
+            max_shares: Some(1),
+            tls_ca: None,
+            retry_up_to: Some(Duration::from_secs(1)),
+        },
+        stats.clone(),
+        std::future::pending(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), miner)
+        .await
+        .expect("the miner came back within 30 s")
+        .expect("the miner ended well");
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), 1);
+    assert!(
+        banned_at.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        banned_at.elapsed()
+    );
     s.teardown().await;
 }

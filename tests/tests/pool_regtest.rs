@@ -117,6 +117,7 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         suggest_difficulty: Some("0.0001".parse().unwrap()),
         max_shares: Some(3),
         tls_ca: None,
+        retry_up_to: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),

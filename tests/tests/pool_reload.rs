@@ -280,6 +280,7 @@ async fn the_reference_miner_follows_client_reconnect() {
                 suggest_difficulty: None,
                 max_shares: Some(2),
                 tls_ca: None,
+                retry_up_to: None,
             },
             stats.clone(),
             std::future::pending(),

@@ -40,6 +40,7 @@ fn miner(addr: std::net::SocketAddr, ca: &Path, max_shares: u64) -> MinerConfig 
         suggest_difficulty: Some("0.0001".parse().unwrap()),
         max_shares: Some(max_shares),
         tls_ca: Some(ca.to_owned()),
+        retry_up_to: None,
     }
 }
 

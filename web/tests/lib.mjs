@@ -48,6 +48,9 @@ export async function run(name, limitMs, body) {
   let context = null;
   let passed = 0;
   const pageErrors = [];
+  // The API sends a Content-Security-Policy; anything the app needs that
+  // it forbids shows up here, and fails the run.
+  const cspViolations = [];
   const killer = setTimeout(() => {
     console.error(`${name}: gave up after ${limitMs} ms`);
     process.exit(2);
@@ -72,6 +75,11 @@ export async function run(name, limitMs, body) {
       page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
       page.on('console', (m) => {
         if (m.type() === 'error') console.log(`${name}: [browser console] ${m.text()}`);
+        if (m.text().includes('Content Security Policy')) cspViolations.push(`${page.url()}: ${m.text()}`);
+      });
+      page.on('response', (r) => {
+        if (r.request().resourceType() === 'document' && r.ok() && !r.headers()['content-security-policy'])
+          pageErrors.push(`${r.url()}: served without a Content-Security-Policy`);
       });
       return page;
     };
@@ -80,6 +88,7 @@ export async function run(name, limitMs, body) {
     };
     await body({ context, newPage, step, shot, base: env('WEB_URL') });
     if (pageErrors.length) throw new Error(`uncaught errors in the page:\n${pageErrors.join('\n')}`);
+    if (cspViolations.length) throw new Error(`the Content-Security-Policy blocked:\n${cspViolations.join('\n')}`);
     console.log(`${name}: done in ${Date.now() - started} ms`);
     console.log(`${passed} passed, 0 failed`);
   } catch (e) {

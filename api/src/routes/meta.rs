@@ -6,6 +6,7 @@ use crate::types::ErrorBody;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use proofpool_primitives::Excerpt;
 
 /// The OpenAPI 3.1 document of this API, generated from the handlers.
 #[utoipa::path(
@@ -61,17 +62,18 @@ pub(crate) async fn api_not_found(uri: Uri) -> ApiError {
         parameter: None,
         message: format!(
             "no API endpoint at {}; see /api/openapi.json for the routes",
-            uri.path()
+            Excerpt::new(uri.path())
         ),
     }
 }
 
-/// Any other unknown path when no web app is configured.
+/// Any other unknown path: neither an API route, nor one of the web app's
+/// files or pages.
 pub(crate) async fn not_found(uri: Uri) -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(ErrorBody {
-            error: format!("nothing at {}", uri.path()),
+            error: format!("nothing at {}", Excerpt::new(uri.path())),
             parameter: None,
         }),
     )

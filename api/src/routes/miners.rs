@@ -149,7 +149,7 @@ pub(crate) async fn detail(
         return Err(ApiError::not_found(
             "address",
             format!(
-                "{} has never mined on this pool: no worker has authorized with it and it has no credits",
+                "{} has never mined on this pool: no share of it was accepted and it has no credits",
                 miner.to_checksum(None)
             ),
         ));

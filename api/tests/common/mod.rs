@@ -333,12 +333,22 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(state: ApiState) -> Self {
+        Self::start_with(state, proofpool_api::ServeConfig::default()).await
+    }
+
+    /// Serves `state` under the given connection limits and timeouts.
+    pub(crate) async fn start_with(state: ApiState, config: proofpool_api::ServeConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(proofpool_api::serve(listener, state, async move {
-            stopped.await.ok();
-        }));
+        let task = tokio::spawn(proofpool_api::serve_with(
+            listener,
+            state,
+            config,
+            async move {
+                stopped.await.ok();
+            },
+        ));
         Self {
             base,
             http: reqwest::Client::new(),

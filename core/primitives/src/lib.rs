@@ -11,12 +11,16 @@
 mod address;
 mod amount;
 mod difficulty;
+mod excerpt;
+mod net;
 mod work;
 
 pub use address::{AddressError, MinerAddress};
 pub use alloy_primitives::{Address, B256, U256};
 pub use amount::Sats;
 pub use difficulty::{DIFF1_TARGET, Difficulty, DifficultyError, MAX_SCALE};
+pub use excerpt::{EXCERPT_CHARS, Excerpt};
+pub use net::ip_key;
 pub use work::{Work, WorkError};
 
 /// A settlement epoch number. Epochs are consecutive and start at 1.

@@ -42,16 +42,17 @@ pub struct WorkerWork {
     pub last_share_ms: u64,
 }
 
-/// A worker as the `workers` table knows it (from its authorizations).
+/// A worker as the `workers` table knows it: recorded by the pool with its
+/// first accepted share on each connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerRecord {
     /// The account.
     pub miner: Address,
     /// The rig name (may be empty).
     pub worker: String,
-    /// First authorization, unix milliseconds.
+    /// Its first connection's first accepted share, unix milliseconds.
     pub first_seen_ms: u64,
-    /// Latest authorization, unix milliseconds.
+    /// Its latest connection's first accepted share, unix milliseconds.
     pub last_seen_ms: u64,
 }
 
@@ -91,9 +92,10 @@ pub struct EpochCredit {
 /// Row counts for totals and pagination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCounts {
-    /// Distinct miners that have authorized.
+    /// Distinct miners with an accepted share (the pool records a worker
+    /// with its first one).
     pub miners: u64,
-    /// Distinct (miner, worker) pairs that have authorized.
+    /// Distinct (miner, worker) pairs with an accepted share.
     pub workers: u64,
     /// Blocks found (any status).
     pub blocks: u64,
@@ -401,7 +403,7 @@ impl Store {
         Ok(workers.into_values().collect())
     }
 
-    /// Miners that have authorized, most recently seen first.
+    /// Miners with an accepted share, most recently seen first.
     pub async fn miner_records(
         &self,
         offset: u64,

@@ -132,7 +132,7 @@ pub struct JobRecord {
     pub coinbase_value: u64,
 }
 
-/// A worker seen authorizing.
+/// A worker seen mining: its first accepted share on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerSeen {
     /// The account.

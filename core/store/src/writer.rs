@@ -307,7 +307,9 @@ impl ShareLog {
         self.control_op(Control::Job(Box::new(job)));
     }
 
-    /// Records that a worker authorized.
+    /// Records a worker: the pool calls it with the worker's first accepted
+    /// share on a connection (never at authorize, so authorizations alone
+    /// never grow the table).
     pub fn record_worker(&self, worker: WorkerSeen) {
         self.control_op(Control::Worker(worker));
     }

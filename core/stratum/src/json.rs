@@ -5,8 +5,10 @@ use std::fmt::{self, Write as _};
 
 /// A JSON-RPC request id: a number, a string or null.
 ///
-/// Replies echo the id as the client sent it: 64-bit integers digit for
-/// digit, other numbers as the nearest `f64` (`1.50` comes back as `1.5`).
+/// Replies echo the id exactly as the client sent it: 64-bit integers digit
+/// for digit, and any other number as the very text it was sent as (`1.50`
+/// comes back as `1.50`, `1E+300` as `1E+300`), never re-encoded through a
+/// float.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Id {
     /// `null`, or no `id` member at all. Notifications use it.
@@ -16,6 +18,9 @@ pub enum Id {
     Number(Number),
     /// A JSON string.
     String(String),
+    /// A number that is not a 64-bit integer (a fraction, an exponent, or an
+    /// integer beyond 64 bits), as the JSON text it was sent as.
+    Literal(String),
 }
 
 impl Id {
@@ -33,7 +38,7 @@ impl Id {
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Self::Number(n) => n.as_u64(),
-            Self::Null | Self::String(_) => None,
+            Self::Null | Self::String(_) | Self::Literal(_) => None,
         }
     }
 }
@@ -165,6 +170,8 @@ pub(crate) fn push_id(out: &mut String, id: &Id) {
         Id::Null => out.push_str("null"),
         Id::Number(n) => push_display(out, n),
         Id::String(s) => push_str(out, s),
+        // Checked to be a JSON number when it was read.
+        Id::Literal(text) => out.push_str(text),
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::{Id, MAX_LINE_BYTES, ParseError};
 use proofpool_primitives::{Difficulty, U256};
 use serde_json::value::RawValue;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 /// A line split into its id, its method (if any) and the rest of the object.
 pub(crate) struct Envelope {
@@ -34,7 +34,7 @@ impl Envelope {
         let id = match object.get("id") {
             None => Id::Null,
             Some(Value::Number(n)) if n.is_f64() => {
-                Id::Number(exact_float_id(text).unwrap_or_else(|| n.clone()))
+                literal_id(text).map_or_else(|| Id::Number(n.clone()), Id::Literal)
             }
             Some(v) => Id::from_json(v).ok_or(ParseError::InvalidId)?,
         };
@@ -69,22 +69,25 @@ impl Envelope {
     }
 }
 
-/// A float id (or an integer beyond 64 bits), read again from the line's
-/// text with Rust's correctly rounded parser.
+/// A number id that is not a 64-bit integer, as the exact text the line
+/// carries, so that the reply echoes it byte for byte.
 ///
-/// serde_json's default float parsing is fast but not always correctly
-/// rounded, so `8000000000000615.0` reads as `8000000000000614.0`, and a reply
-/// would echo another id than the one sent (found by the `stratum_line` fuzz
-/// target). `None` if the text cannot be read that way, e.g. when `id`
-/// appears twice.
-fn exact_float_id(text: &str) -> Option<Number> {
+/// Read through a float it would not always come back the same: `1.50`
+/// would echo as `1.5`, `1e400` not at all, and serde_json's fast float
+/// parser reads `8000000000000615.0` as `8000000000000614.0` (found by the
+/// `stratum_line` fuzz target). `None` if the text cannot be read that way,
+/// e.g. when `id` appears twice; the id then echoes as the nearest float.
+fn literal_id(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdText<'a> {
         #[serde(borrow)]
         id: &'a RawValue,
     }
     let raw: IdText<'_> = serde_json::from_str(text).ok()?;
-    Number::from_f64(raw.id.get().parse().ok()?)
+    let literal = raw.id.get();
+    // The raw text of the one `id` member, which parsed as a number.
+    matches!(serde_json::from_str::<Value>(literal), Ok(Value::Number(_)))
+        .then(|| literal.to_owned())
 }
 
 /// Builds a [`ParseError::BadParams`].

@@ -14,8 +14,9 @@
 //! opens or closes and when [`Guard::sweep`] runs.
 
 use crate::config::BanThreshold;
+pub(crate) use proofpool_primitives::ip_key;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -29,20 +30,6 @@ pub(crate) struct Limits {
     pub(crate) max_per_ip: Option<u32>,
     pub(crate) threshold: Option<BanThreshold>,
     pub(crate) ban_duration: Duration,
-}
-
-/// The key an address is counted under: IPv4 as is, IPv6 by its /64.
-pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
 }
 
 /// Why a connection was refused.

@@ -482,8 +482,14 @@ impl Pool {
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
         let mut sessions = tokio::task::JoinSet::new();
         loop {
+            // Sessions are reaped as they end, whatever else the loop waits
+            // for, so the set (and `pool_session_tasks`) holds live ones.
             let permit = tokio::select! {
                 () = &mut shutdown => break,
+                Some(ended) = sessions.join_next() => {
+                    reaped(&shared, ended, sessions.len());
+                    continue;
+                }
                 permit = limit.clone().acquire_owned() => match permit {
                     Ok(p) => p,
                     Err(_) => break,
@@ -491,6 +497,10 @@ impl Pool {
             };
             let (socket, peer, over_tls) = tokio::select! {
                 () = &mut shutdown => break,
+                Some(ended) = sessions.join_next() => {
+                    reaped(&shared, ended, sessions.len());
+                    continue;
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => (socket, peer, false),
                     Err(e) => {
@@ -519,11 +529,12 @@ impl Pool {
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
             }
-            let shared = shared.clone();
+            let session_shared = shared.clone();
             match tls.as_ref() {
                 Some((_, acceptor)) if over_tls => {
                     let acceptor = acceptor.0.clone();
                     sessions.spawn(async move {
+                        let shared = session_shared;
                         if let Some(stream) = tls_handshake(&shared, acceptor, socket, peer).await {
                             let (read, write) = tokio::io::split(stream);
                             let write = session::Outlet::Stream(Box::new(write));
@@ -536,13 +547,12 @@ impl Pool {
                     sessions.spawn(async move {
                         let (read, write) = socket.into_split();
                         let write = session::Outlet::Tcp(write);
-                        session::serve(shared, read, write, peer, admission).await;
+                        session::serve(session_shared, read, write, peer, admission).await;
                         drop(permit);
                     });
                 }
             }
-            // Reap finished sessions so the set does not grow without bound.
-            while sessions.try_join_next().is_some() {}
+            shared.metrics.session_tasks.set(sessions.len() as f64);
         }
         tracing::info!(sessions = sessions.len(), "shutting down: closing sessions");
         shared.stop.send_replace(true);
@@ -567,6 +577,17 @@ impl Pool {
         }
         Ok(())
     }
+}
+
+/// Accounts for a session task that ended: a panic is logged (the pool
+/// serves on; the session's `Drop` guards gave its slots back).
+fn reaped(shared: &Shared, ended: Result<(), tokio::task::JoinError>, left: usize) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "a session task panicked");
+    }
+    shared.metrics.session_tasks.set(left as f64);
 }
 
 /// The pool's coinbase settings, with its 4-byte extranonce1 (instance id

@@ -28,7 +28,7 @@ use crate::job::Job;
 use crate::share::ShareKey;
 use crate::username::MinerId;
 use crate::vardiff::{Vardiff, VardiffConfig};
-use proofpool_primitives::{Difficulty, U256};
+use proofpool_primitives::{Difficulty, Excerpt, U256};
 use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
@@ -49,6 +49,16 @@ const TICK: Duration = Duration::from_secs(10);
 /// then stale), so a long wait between blocks cannot grow the map forever.
 const MAX_SENT_JOBS: usize = 64;
 
+/// A worker authorized on this connection.
+#[derive(Debug)]
+struct Authorized {
+    miner: MinerId,
+    /// Whether the store has heard of it from this connection: a worker is
+    /// recorded with its first accepted share, not at authorize, so that
+    /// authorizations alone never grow the database.
+    recorded: bool,
+}
+
 /// What the session remembers about a job it sent.
 #[derive(Debug)]
 struct SentJob {
@@ -67,7 +77,7 @@ pub(crate) struct Session {
     admission: Admission,
     extranonce1: Option<[u8; 4]>,
     user_agent: Option<String>,
-    workers: HashMap<String, MinerId>,
+    workers: HashMap<String, Authorized>,
     version_mask: u32,
     difficulty: Difficulty,
     sent_difficulty: Option<Difficulty>,
@@ -511,7 +521,11 @@ impl Session {
                 self.push(sv1::reply_error(
                     &id,
                     ErrorCode::Other,
-                    &format!("bad params for {method}: {reason}"),
+                    &format!(
+                        "bad params for {}: {}",
+                        Excerpt::new(&method),
+                        Excerpt::up_to(&reason, 200)
+                    ),
                 ));
                 self.score(Some(Fault::Malformed));
             }
@@ -568,24 +582,7 @@ impl Session {
                 self.push(sv1::subscribe_result(&id, &sid, &en1, self.extranonce2_len));
                 self.maybe_start();
             }
-            ClientMethod::Authorize { username, .. } => match MinerId::parse(&username) {
-                Ok(miner) => {
-                    tracing::info!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
-                    self.shared.log.record_worker(WorkerSeen {
-                        miner: miner.address.to_address(),
-                        worker: miner.worker.clone(),
-                        time_ms: unix_ms(),
-                    });
-                    self.workers.insert(username, miner);
-                    self.push(sv1::reply_true(&id));
-                    self.maybe_start();
-                }
-                Err(e) => self.push(sv1::reply_error(
-                    &id,
-                    ErrorCode::Unauthorized,
-                    &e.to_string(),
-                )),
-            },
+            ClientMethod::Authorize { username, .. } => self.authorize(&id, username),
             ClientMethod::Configure {
                 version_rolling,
                 minimum_difficulty,
@@ -680,9 +677,75 @@ impl Session {
                 self.push(sv1::reply_error(
                     &id,
                     ErrorCode::Other,
-                    &format!("unknown method {method}"),
+                    &format!("unknown method {}", Excerpt::new(&method)),
                 ));
             }
+        }
+    }
+
+    /// `mining.authorize`: checks the username and files the worker. Nothing
+    /// is stored until the worker's first share is accepted. A connection
+    /// may authorize at most `max_workers_per_connection` distinct workers;
+    /// refusals (a bad username, one worker too many) count towards a ban,
+    /// so a flood of authorizations ends the way a flood of bad requests
+    /// does.
+    fn authorize(&mut self, id: &Id, username: String) {
+        if self.workers.contains_key(&username) {
+            self.push(sv1::reply_true(id));
+            return;
+        }
+        let cap = self.shared.config.max_workers_per_connection;
+        if self.workers.len() >= cap {
+            self.push(sv1::reply_error(
+                id,
+                ErrorCode::Unauthorized,
+                &format!(
+                    "this connection already authorized {cap} workers, the most it may; open another connection for more"
+                ),
+            ));
+            self.score(Some(Fault::Malformed));
+            return;
+        }
+        match MinerId::parse(&username) {
+            Ok(miner) => {
+                if self.workers.is_empty() {
+                    tracing::info!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
+                } else {
+                    tracing::debug!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
+                }
+                self.workers.insert(
+                    username,
+                    Authorized {
+                        miner,
+                        recorded: false,
+                    },
+                );
+                self.push(sv1::reply_true(id));
+                self.maybe_start();
+            }
+            Err(e) => {
+                self.push(sv1::reply_error(
+                    id,
+                    ErrorCode::Unauthorized,
+                    &e.to_string(),
+                ));
+                self.score(Some(Fault::Malformed));
+            }
+        }
+    }
+
+    /// Records `username`'s worker in the store, once per connection: its
+    /// first share was just queued.
+    fn record_worker(&mut self, username: &str) {
+        if let Some(w) = self.workers.get_mut(username)
+            && !w.recorded
+        {
+            w.recorded = true;
+            self.shared.log.record_worker(WorkerSeen {
+                miner: w.miner.address.to_address(),
+                worker: w.miner.worker.clone(),
+                time_ms: unix_ms(),
+            });
         }
     }
 

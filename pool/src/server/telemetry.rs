@@ -145,6 +145,8 @@ pub(crate) struct Metrics {
     handle: Option<PrometheusHandle>,
     pub(crate) connections_active: Gauge,
     pub(crate) connections_total: Counter,
+    /// Session tasks the accept loop holds (running or not yet reaped).
+    pub(crate) session_tasks: Gauge,
     pub(crate) tls_handshake_failures: Counter,
     pub(crate) write_timeouts: Counter,
     /// Sessions sent `mining.set_extranonce` after the extranonce2 size changed.
@@ -236,6 +238,7 @@ impl Metrics {
             handle: None,
             connections_active: Gauge::noop(),
             connections_total: Counter::noop(),
+            session_tasks: Gauge::noop(),
             tls_handshake_failures: Counter::noop(),
             write_timeouts: Counter::noop(),
             extranonce_changes: Counter::noop(),
@@ -342,6 +345,11 @@ impl Metrics {
             connections_total: r.counter(
                 "pool_connections_total",
                 "Stratum connections accepted since start.",
+            ),
+            session_tasks: r.gauge(
+                "pool_session_tasks",
+                None,
+                "Connection tasks the accept loop holds; each is reaped as it ends.",
             ),
             tls_handshake_failures: r.counter(
                 "pool_tls_handshake_failures_total",

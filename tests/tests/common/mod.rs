@@ -152,6 +152,7 @@ pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
         suggest_difficulty: None,
         max_shares: Some(shares),
         tls_ca: None,
+        retry_up_to: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -194,6 +195,7 @@ pub(crate) fn start_mining(address: String, user: &str) -> Mining {
         suggest_difficulty: None,
         max_shares: None,
         tls_ca: None,
+        retry_up_to: None,
     };
     let task = tokio::spawn(proofpool_miner::run(config, stats.clone(), async move {
         let _ = stopped.await;

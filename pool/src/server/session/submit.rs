@@ -12,6 +12,7 @@ use crate::server::fanout::{Backlog, DirectReply, Link, Outcome};
 use crate::server::telemetry::Reject;
 use crate::server::unix_ms;
 use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
+use proofpool_primitives::Excerpt;
 use proofpool_store::{NewShare, SubmitError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
 use std::collections::VecDeque;
@@ -187,11 +188,14 @@ impl Session {
             );
             return;
         };
-        let Some(miner) = self.workers.get(worker).cloned() else {
+        let Some(miner) = self.workers.get(worker).map(|w| w.miner.clone()) else {
             self.reject(
                 &id,
                 ErrorCode::Unauthorized,
-                &format!("worker {worker} is not authorized on this connection"),
+                &format!(
+                    "worker {} is not authorized on this connection",
+                    Excerpt::new(worker)
+                ),
                 Reject::Unauthorized,
             );
             return;
@@ -278,7 +282,10 @@ impl Session {
         let token = self.next_token;
         let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
         match self.shared.log.submit_to(share, sink, token) {
-            Ok(()) => self.next_token += 1,
+            Ok(()) => {
+                self.next_token += 1;
+                self.record_worker(worker);
+            }
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "share refused");
                 let reason = match e {
