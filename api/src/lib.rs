@@ -294,11 +294,10 @@ mod tests {
     /// thread-local subscriber that counts lines.
     static SHEDDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-    #[tokio::test]
-    async fn sheds_load_beyond_the_in_flight_limit() {
-        let _one_at_a_time = SHEDDING.lock().await;
-        let dir = proofpool_devtools::TempDir::new("api-busy").unwrap();
-        let store = Store::open(&dir.sqlite_url("busy.db"), &StoreOptions::default())
+    /// An API state over a new, empty SQLite store in a temp dir.
+    async fn empty_state() -> (proofpool_devtools::TempDir, ApiState) {
+        let dir = proofpool_devtools::TempDir::new("api-lib").unwrap();
+        let store = Store::open(&dir.sqlite_url("api.db"), &StoreOptions::default())
             .await
             .unwrap();
         let domain = RewardDomain {
@@ -306,6 +305,13 @@ mod tests {
             distributor: Address::repeat_byte(1),
         };
         let state = ApiState::new(store, dir.path().join("epochs"), domain);
+        (dir, state)
+    }
+
+    #[tokio::test]
+    async fn sheds_load_beyond_the_in_flight_limit() {
+        let _one_at_a_time = SHEDDING.lock().await;
+        let (_dir, state) = empty_state().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api/v1/summary", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -350,15 +356,7 @@ mod tests {
         let _one_at_a_time = SHEDDING.lock().await;
         let _guard = tracing::subscriber::set_default(subscriber);
         tracing::callsite::rebuild_interest_cache();
-        let dir = proofpool_devtools::TempDir::new("api-flood").unwrap();
-        let store = Store::open(&dir.sqlite_url("flood.db"), &StoreOptions::default())
-            .await
-            .unwrap();
-        let domain = RewardDomain {
-            chain_id: 1,
-            distributor: Address::repeat_byte(1),
-        };
-        let state = ApiState::new(store, dir.path().join("epochs"), domain);
+        let (_dir, state) = empty_state().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (router, app) = build(state, 0);
