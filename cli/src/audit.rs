@@ -9,7 +9,8 @@ use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_settlement::audit::{
-    AuditObserver, AuditOptions, BlockChecker, ChainReader, EpochSource, EpochVerdict, audit,
+    AuditObserver, AuditOptions, BlockChecker, ChainReader, DEFAULT_MATURITY, EpochSource,
+    EpochVerdict, audit,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,7 +41,9 @@ pub(crate) struct Args {
     #[arg(long, env = "PROOFPOOL_DISTRIBUTOR", requires = "rpc_url")]
     distributor: Option<Address>,
     /// bitcoind RPC URL, to check that every paid block is in the best chain
-    /// with the coinbase value its epoch file says.
+    /// with the coinbase value its epoch file says, that every job builds on
+    /// a block bitcoind knows with the target consensus requires, and that
+    /// every block the shares found is paid or orphaned.
     #[arg(long)]
     btc_rpc_url: Option<reqwest::Url>,
     /// bitcoind cookie file (else PROOFPOOL_RPC_USER / PROOFPOOL_RPC_PASSWORD).
@@ -54,6 +57,11 @@ pub(crate) struct Args {
     /// the newest file without the chain).
     #[arg(long)]
     to: Option<u64>,
+    /// Confirmations after which the pool pays a block (the settler's
+    /// --maturity): with --btc-rpc-url, a block the shares found that is
+    /// this deep in bitcoind's best chain (plus 6) must be paid.
+    #[arg(long, default_value_t = DEFAULT_MATURITY)]
+    maturity: u64,
 }
 
 fn node(args: &Args) -> eyre::Result<Option<BlockChecker>> {
@@ -104,6 +112,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let options = AuditOptions {
         from: args.from,
         to: args.to,
+        maturity: args.maturity,
     };
     let report = audit(
         &source,
@@ -116,6 +125,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     .wrap_err("the audit could not run to the end")?;
     for warning in &report.warnings {
         println!("  {warning}");
+    }
+    if !report.found.is_empty() {
+        println!("blocks the shares found that no epoch pays:");
+        for (epoch, finding) in &report.found {
+            println!("  epoch {epoch}: {finding}");
+        }
     }
     if report.verdicts.is_empty() {
         if chain.is_some() {
@@ -138,7 +153,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 ""
             },
             if report.blocks_checked {
-                ", every paid block matches bitcoind"
+                ", every paid block, job and found block matches bitcoind"
             } else {
                 ""
             },

@@ -15,9 +15,17 @@
 //!
 //! [`audit`] drives it: it fetches files from a directory or the API
 //! ([`EpochSource`]), the records from the distributor ([`ChainReader`]),
-//! optionally checks each paid block against bitcoind ([`BlockChecker`]),
-//! and returns an [`AuditReport`].
+//! optionally checks against bitcoind ([`BlockChecker`]) that each paid
+//! block is in the best chain, that every job builds on the real chain with
+//! the target consensus requires, and that every block the shares found is
+//! paid or orphaned; and returns an [`AuditReport`].
+//!
+//! What the files alone prove: every share's proof of work against its job,
+//! its time inside its epoch, each job's BIP34 height in its coinbase, each
+//! paid block tied to its solving share (always: a block bitcoind vouches
+//! for does not excuse a moved share), PPLNS, both roots and the hash chain.
 
+mod bitcoind;
 mod blocks;
 mod driver;
 mod finding;
@@ -27,9 +35,8 @@ mod shares;
 #[cfg(test)]
 mod tests;
 
-pub use driver::{
-    AuditError, AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, audit,
-};
+pub use bitcoind::{BlockChecker, DEFAULT_MATURITY, MATURITY_SLACK};
+pub use driver::{AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, audit};
 pub use finding::{Finding, Severity, Subject};
 
 use crate::commitment::{PaidBlock, PplnsParams, SCORING_VERSION};
@@ -67,6 +74,9 @@ pub struct EpochVerdict {
     pub shares: u64,
     /// The blocks the file pays, as listed, for checks against bitcoind.
     pub blocks: Vec<PaidBlock>,
+    /// The jobs the file's shares were mined on, for checks against
+    /// bitcoind (that they build on the real chain).
+    pub jobs: Vec<JobAnchor>,
     /// keccak256 of the file's bytes (zero if there was no file).
     pub data_hash: B256,
     /// `totalCumulative` as recomputed (zero if the file did not parse).
@@ -104,17 +114,6 @@ impl EpochVerdict {
             self.omitted = self.omitted.saturating_add(1);
         }
     }
-
-    /// Turns the mismatches `matches` selects into warnings (the driver uses
-    /// it when bitcoind vouched for what the files could not show).
-    pub fn downgrade(&mut self, matches: impl Fn(&Finding) -> bool) {
-        for f in &mut self.findings {
-            if f.severity == Severity::Mismatch && matches(f) {
-                f.severity = Severity::Warning;
-                self.failures = self.failures.saturating_sub(1);
-            }
-        }
-    }
 }
 
 impl std::fmt::Display for EpochVerdict {
@@ -148,6 +147,40 @@ impl std::fmt::Display for EpochVerdict {
     }
 }
 
+/// What ties a job to Bitcoin: the block it builds on and the target it
+/// claims, which bitcoind must confirm ([`BlockChecker::check_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAnchor {
+    /// The pool instance.
+    pub instance: u8,
+    /// The instance's job id.
+    pub job_id: u64,
+    /// The height of the block the job builds.
+    pub height: u64,
+    /// The previous block's hash, internal byte order.
+    pub prev_hash: B256,
+    /// The compact network target the job's headers carry.
+    pub nbits: u32,
+    /// The template's time (testnets' minimum-difficulty rule reads it).
+    pub template_time: u32,
+}
+
+/// A block the pool's shares found (a verified share that meets its job's
+/// network target) that no audited epoch pays: bitcoind must show it
+/// orphaned, unknown, or too young to be paid yet
+/// ([`BlockChecker::check_found`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundBlock {
+    /// The solving share.
+    pub seq: u64,
+    /// The epoch whose file holds the solving share.
+    pub epoch: u64,
+    /// The block hash, display order.
+    pub hash: B256,
+    /// The job's height.
+    pub height: u64,
+}
+
 /// Watches an audit's progress (a progress bar, a log). Every method has a
 /// no-op default.
 pub trait AuditObserver {
@@ -178,6 +211,8 @@ struct HistShare {
 /// A share whose verified hash meets its job's network target: a block.
 #[derive(Debug, Clone)]
 struct Candidate {
+    /// The epoch whose file holds the share.
+    epoch: u64,
     /// Internal byte order.
     hash: B256,
     miner: Address,
@@ -334,14 +369,45 @@ impl Auditor {
             end_unix: file.end_unix,
             chain: file.chain,
         });
-        f.into_verdict(
+        let mut verdict = f.into_verdict(
             epoch,
             file.shares.len() as u64,
             blocks.paid,
             hash,
             rewards.total,
             onchain,
-        )
+        );
+        verdict.jobs = file
+            .jobs
+            .iter()
+            .map(|j| JobAnchor {
+                instance: j.instance,
+                job_id: j.job_id,
+                height: j.height,
+                prev_hash: j.prev_hash,
+                nbits: j.nbits,
+                template_time: j.template_time,
+            })
+            .collect();
+        verdict
+    }
+
+    /// The blocks the audited shares found that no audited epoch pays, in
+    /// share order (see [`FoundBlock`]).
+    pub fn unpaid_found_blocks(&self) -> Vec<FoundBlock> {
+        let mut found: Vec<FoundBlock> = self
+            .candidates
+            .iter()
+            .map(|(seq, c)| FoundBlock {
+                seq: *seq,
+                epoch: c.epoch,
+                hash: blocks::display_order(c.hash),
+                height: c.height,
+            })
+            .filter(|b| !self.paid.contains_key(&b.hash))
+            .collect();
+        found.sort_by_key(|b| b.seq);
+        found
     }
 
     /// Records that the next epoch's file is missing, and returns its

@@ -4,6 +4,9 @@
 //! the epochs, computes PPLNS, commits and (after the challenge period)
 //! finalizes on-chain; both miners claim with proofs built from the store;
 //! their token balances equal their PPLNS credits to the base unit.
+//!
+//! [`cheating`]: the same path with the operator forging its store before
+//! settlement; the audit must catch each forgery.
 
 use alloy::primitives::{Address, U256};
 use proofpool_chain::MockBTC;
@@ -28,6 +31,9 @@ const MATURITY: u64 = 3;
 
 mod common;
 use common::mine;
+
+#[path = "cheating/mod.rs"]
+mod cheating;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mined_blocks_become_claimable_tokens() {

@@ -11,9 +11,9 @@ use proofpool_primitives::{MinerAddress, Sats, Work};
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 
-/// The field a block's missing solving share is reported under; the driver
-/// downgrades it to a warning when bitcoind vouches for the block.
-pub(super) const SOLVING_SHARE: &str = "share_seq";
+/// The field a block's missing solving share is reported under: always a
+/// mismatch.
+const SOLVING_SHARE: &str = "share_seq";
 
 /// What the blocks of an epoch add up to.
 pub(super) struct BlocksOutcome {

@@ -1,16 +1,16 @@
 //! The audit driver: fetches epoch files and on-chain records, runs the
 //! [`Auditor`] over epochs 1..=N, and checks paid blocks against bitcoind.
 
-use super::blocks::{SOLVING_SHARE, display_order};
-use super::finding::{Findings, Severity, Subject};
+use super::bitcoind::{BlockChecker, DEFAULT_MATURITY};
+use super::finding::{Severity, Subject};
 use super::{AuditObserver, Auditor, EpochVerdict, Finding, OnChainEpoch};
-use crate::commitment::PaidBlock;
 use crate::epoch_file::EpochFile;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use proofpool_chain::{ChainError, DistributorClient};
 use proofpool_merkle::RewardDomain;
-use proofpool_node::{NodeClient, NodeError};
+use proofpool_node::NodeError;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -217,92 +217,6 @@ impl ChainReader {
     }
 }
 
-/// Checks paid blocks against bitcoind: in the best chain, at the height
-/// the file says, with the coinbase value the file says.
-#[derive(Debug)]
-pub struct BlockChecker {
-    node: NodeClient,
-}
-
-impl BlockChecker {
-    /// Checks through `node`.
-    pub fn new(node: NodeClient) -> Self {
-        Self { node }
-    }
-
-    /// The findings for one block (empty if bitcoind agrees).
-    pub async fn check(&self, block: &PaidBlock) -> Result<Vec<Finding>, AuditError> {
-        let subject = Subject::Block {
-            height: block.height,
-        };
-        let mut f = Findings::default();
-        let hex = alloy::hex::encode(block.hash);
-        let Some(header) = self.node.get_block_header(&hex).await? else {
-            f.mismatch(
-                subject,
-                "bitcoind.hash",
-                "a block bitcoind knows",
-                "an unknown block",
-            );
-            return Ok(f.into_list());
-        };
-        if header.confirmations < 1 {
-            f.mismatch(
-                subject,
-                "bitcoind.hash",
-                "a block in bitcoind's best chain",
-                format_args!("an orphaned block ({} confirmations)", header.confirmations),
-            );
-        }
-        f.compare(subject, "bitcoind.height", header.height, block.height);
-        let raw: String = self
-            .node
-            .call("getblock", serde_json::json!([hex, 0]), None)
-            .await?;
-        let decoded = alloy::hex::decode(raw.trim())
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| coinbase_value_of_block(&bytes));
-        match decoded {
-            Ok((hash, value)) => {
-                f.compare(subject, "bitcoind.hash", hash, block.hash);
-                f.compare(
-                    subject,
-                    "bitcoind.coinbase_value",
-                    value,
-                    block.coinbase_value.0,
-                );
-            }
-            Err(why) => f.mismatch(
-                subject,
-                "bitcoind.coinbase_value",
-                "a block bitcoind serves whole",
-                why,
-            ),
-        }
-        Ok(f.into_list())
-    }
-}
-
-/// A serialized block's hash (display order) and what its coinbase
-/// transaction's outputs add up to.
-pub(super) fn coinbase_value_of_block(raw: &[u8]) -> Result<(B256, u64), String> {
-    let block: bitcoin::Block =
-        bitcoin::consensus::deserialize(raw).map_err(|e| format!("not a block: {e}"))?;
-    let coinbase = block
-        .txdata
-        .first()
-        .filter(|tx| tx.is_coinbase())
-        .ok_or("the block has no coinbase transaction")?;
-    let value = coinbase
-        .output
-        .iter()
-        .try_fold(0u64, |sum, out| sum.checked_add(out.value.to_sat()))
-        .ok_or("the coinbase outputs overflow")?;
-    use bitcoin::hashes::Hash;
-    let hash = display_order(B256::from(block.block_hash().to_byte_array()));
-    Ok((hash, value))
-}
-
 /// Which epochs to report on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditOptions {
@@ -312,11 +226,21 @@ pub struct AuditOptions {
     /// The last epoch to report on; default: the newest committed on-chain
     /// (or the newest file, without the chain).
     pub to: Option<u64>,
+    /// Confirmations after which the pool pays a block: a block the shares
+    /// found that bitcoind has this deep (plus [`MATURITY_SLACK`]) in its
+    /// best chain must be paid in an audited epoch.
+    ///
+    /// [`MATURITY_SLACK`]: super::MATURITY_SLACK
+    pub maturity: u64,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        Self { from: 1, to: None }
+        Self {
+            from: 1,
+            to: None,
+            maturity: DEFAULT_MATURITY,
+        }
     }
 }
 
@@ -325,6 +249,10 @@ impl Default for AuditOptions {
 pub struct AuditReport {
     /// One verdict per epoch reported on, in order.
     pub verdicts: Vec<EpochVerdict>,
+    /// bitcoind's findings about blocks the shares found that no epoch
+    /// pays, each with the epoch of its solving share; judged once every
+    /// epoch is in, so they are not in the verdicts.
+    pub found: Vec<(u64, Finding)>,
     /// Whether the chain was compared.
     pub chain_checked: bool,
     /// Whether paid blocks were checked against bitcoind.
@@ -334,18 +262,28 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
-    /// Whether every epoch passed.
+    /// Whether every epoch passed, and every block found is accounted for.
     pub fn is_ok(&self) -> bool {
-        self.verdicts.iter().all(EpochVerdict::is_ok)
+        self.failed_epochs().is_empty()
     }
 
-    /// The epochs that failed.
+    /// The epochs that failed, in order.
     pub fn failed_epochs(&self) -> Vec<u64> {
-        self.verdicts
+        let mut failed: Vec<u64> = self
+            .verdicts
             .iter()
             .filter(|v| !v.is_ok())
             .map(|v| v.epoch)
-            .collect()
+            .chain(
+                self.found
+                    .iter()
+                    .filter(|(_, f)| f.severity == Severity::Mismatch)
+                    .map(|(epoch, _)| *epoch),
+            )
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
+        failed
     }
 }
 
@@ -411,6 +349,7 @@ pub async fn audit(
             }
             if let Some(node) = node {
                 check_blocks(node, &mut verdict).await?;
+                check_jobs(node, &mut verdict).await?;
             }
             observer.epoch_finished(&verdict);
             verdicts.push(verdict);
@@ -420,30 +359,69 @@ pub async fn audit(
         };
         epoch = next;
     }
+    // Found blocks are judged once every epoch is in: a later epoch may pay
+    // a block an earlier one found.
+    let found = match node {
+        Some(node) => check_found(node, &auditor, options.maturity, &verdicts).await?,
+        None => Vec::new(),
+    };
     Ok(AuditReport {
         verdicts,
+        found,
         chain_checked: chain.is_some(),
         blocks_checked: node.is_some(),
         warnings: auditor.open_gaps(),
     })
 }
 
-/// Adds bitcoind's findings for each paid block. A block bitcoind vouches
-/// for entirely no longer fails for want of its solving share in the files
-/// (the pool records a block whose share the store refused with seq 0).
+/// Adds bitcoind's findings for each paid block. A block must be tied to
+/// its solving share in the files whatever bitcoind says: a block that
+/// bitcoind vouches for but whose share is elsewhere (or nowhere) would let
+/// the operator move its PPLNS window.
 async fn check_blocks(node: &BlockChecker, verdict: &mut EpochVerdict) -> Result<(), AuditError> {
     for block in verdict.blocks.clone() {
-        let findings = node.check(&block).await?;
-        let vouched = findings.is_empty();
-        for finding in findings {
+        for finding in node.check(&block).await? {
             verdict.push(finding);
-        }
-        if vouched {
-            let subject = Subject::Block {
-                height: block.height,
-            };
-            verdict.downgrade(|f| f.subject == subject && f.field == SOLVING_SHARE);
         }
     }
     Ok(())
+}
+
+/// Adds bitcoind's findings for each job the epoch's shares were mined on,
+/// once per distinct anchor (jobs refreshed for fees share one).
+async fn check_jobs(node: &BlockChecker, verdict: &mut EpochVerdict) -> Result<(), AuditError> {
+    let mut seen = HashSet::new();
+    for job in verdict.jobs.clone() {
+        if !seen.insert((job.prev_hash, job.height, job.nbits, job.template_time)) {
+            continue;
+        }
+        for finding in node.check_job(&job).await? {
+            verdict.push(finding);
+        }
+    }
+    Ok(())
+}
+
+/// bitcoind's findings for the blocks the shares found that no epoch pays,
+/// each with the epoch that holds its solving share (or the last epoch
+/// reported on, if that one was only replayed).
+async fn check_found(
+    node: &BlockChecker,
+    auditor: &Auditor,
+    maturity: u64,
+    verdicts: &[EpochVerdict],
+) -> Result<Vec<(u64, Finding)>, AuditError> {
+    let mut out = Vec::new();
+    let last = verdicts.last().map_or(0, |v| v.epoch);
+    for block in auditor.unpaid_found_blocks() {
+        let epoch = if verdicts.iter().any(|v| v.epoch == block.epoch) {
+            block.epoch
+        } else {
+            last
+        };
+        for finding in node.check_found(&block, maturity).await? {
+            out.push((epoch, finding));
+        }
+    }
+    Ok(out)
 }

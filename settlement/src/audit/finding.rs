@@ -189,6 +189,7 @@ impl Findings {
             epoch,
             shares,
             blocks,
+            jobs: Vec::new(),
             data_hash,
             total_cumulative,
             onchain_checked: onchain.is_some(),

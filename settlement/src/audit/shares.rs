@@ -155,8 +155,8 @@ fn parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderParts<'a> {
     }
 }
 
-/// What the rebuilt coinbase transaction's outputs add up to.
-fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
+/// The coinbase transaction a share's header commits to.
+fn coinbase_tx(p: &HeaderParts<'_>) -> Result<bitcoin::Transaction, String> {
     let mut bytes = Vec::with_capacity(
         p.coinbase1.len() + p.extranonce1.len() + p.extranonce2.len() + p.coinbase2.len(),
     );
@@ -168,6 +168,64 @@ fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
     if !tx.is_coinbase() {
         return Err("not a coinbase transaction".to_owned());
     }
+    Ok(tx)
+}
+
+/// The height a coinbase's scriptSig starts with (BIP34: a minimally
+/// pushed script number, or `OP_0`/`OP_1`..`OP_16` for the first heights).
+fn bip34_height(tx: &bitcoin::Transaction) -> Result<u64, String> {
+    use bitcoin::opcodes::all::{OP_PUSHNUM_1, OP_PUSHNUM_16};
+    use bitcoin::script::Instruction;
+    let script = &tx
+        .input
+        .first()
+        .ok_or("the coinbase has no input")?
+        .script_sig;
+    match script.instructions().next() {
+        Some(Ok(Instruction::PushBytes(bytes))) => {
+            let bytes = bytes.as_bytes();
+            if bytes.is_empty() {
+                return Ok(0);
+            }
+            if bytes.len() > 8 {
+                return Err(format!("a {}-byte push", bytes.len()));
+            }
+            let height = bitcoin::script::read_scriptint(bytes)
+                .map_err(|e| format!("not a script number: {e}"))?;
+            u64::try_from(height).map_err(|_| format!("a negative height {height}"))
+        }
+        Some(Ok(Instruction::Op(op)))
+            if (OP_PUSHNUM_1.to_u8()..=OP_PUSHNUM_16.to_u8()).contains(&op.to_u8()) =>
+        {
+            Ok(u64::from(op.to_u8() - OP_PUSHNUM_1.to_u8() + 1))
+        }
+        Some(Ok(Instruction::Op(op))) => Err(format!("{op} where the height should be")),
+        Some(Err(e)) => Err(format!("an unreadable scriptSig: {e}")),
+        None => Err("an empty scriptSig".to_owned()),
+    }
+}
+
+/// The job's coinbase must carry its height (BIP34), so a job cannot claim
+/// one height and build another.
+fn check_bip34(f: &mut Findings, job: &FileJob, p: &HeaderParts<'_>) {
+    let subject = Subject::Job {
+        instance: job.instance,
+        job_id: job.job_id,
+    };
+    match coinbase_tx(p).and_then(|tx| bip34_height(&tx)) {
+        Ok(height) => f.compare(subject, "coinbase1.bip34_height", job.height, height),
+        Err(why) => f.mismatch(
+            subject,
+            "coinbase1.bip34_height",
+            format_args!("a coinbase starting with height {}", job.height),
+            why,
+        ),
+    }
+}
+
+/// What the rebuilt coinbase transaction's outputs add up to.
+fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
+    let tx = coinbase_tx(p)?;
     tx.output
         .iter()
         .try_fold(0u64, |sum, out| sum.checked_add(out.value.to_sat()))
@@ -180,6 +238,7 @@ fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
 /// could have solved.
 fn remember(
     a: &mut Auditor,
+    epoch: u64,
     s: &FileShare,
     job: Option<&JobInfo<'_>>,
     verified: bool,
@@ -201,6 +260,7 @@ fn remember(
         && hash_value(s.hash) <= j.net_target
     {
         a.candidates.entry(s.seq).or_insert_with(|| Candidate {
+            epoch,
             hash: s.hash,
             miner: s.miner,
             height: j.job.height,
@@ -226,7 +286,9 @@ pub(super) fn check(
     let mut lens: HashMap<JobKey, (usize, usize)> = HashMap::new();
     let mut leaves = Vec::with_capacity(file.shares.len());
     let mut prev_seq: Option<u64> = None;
+    let start_ms = file.start_unix.saturating_mul(1000);
     let end_ms = file.end_unix.saturating_mul(1000);
+    let mut bip34_checked: HashSet<JobKey> = HashSet::new();
     for (i, s) in file.shares.iter().enumerate() {
         let subject = Subject::Share { seq: s.seq };
         if let Some(prev) = prev_seq
@@ -240,11 +302,11 @@ pub(super) fn check(
             );
         }
         prev_seq = Some(s.seq);
-        if s.time_ms >= end_ms {
+        if s.time_ms < start_ms || s.time_ms >= end_ms {
             f.mismatch(
                 subject,
                 "time_ms",
-                format_args!("before the epoch's end ({end_ms})"),
+                format_args!("inside the epoch, {start_ms} <= time_ms < {end_ms}"),
                 s.time_ms,
             );
         }
@@ -268,6 +330,11 @@ pub(super) fn check(
                 if j.usable {
                     let hash = parts(j.job, s).share_hash();
                     verified = hash == s.hash;
+                    // The job's coinbase, whole with this share's extranonces:
+                    // its BIP34 height must be the job's.
+                    if verified && bip34_checked.insert(key) {
+                        check_bip34(f, j.job, &parts(j.job, s));
+                    }
                     f.compare(subject, "hash", hash, s.hash);
                     if hash_value(hash) > s.share_target {
                         f.mismatch(
@@ -280,7 +347,7 @@ pub(super) fn check(
                 }
             }
         }
-        let (fresh, earlier) = remember(a, s, job, verified);
+        let (fresh, earlier) = remember(a, epoch, s, job, verified);
         if s.seq == 0 {
             f.mismatch(subject, "seq", "at least 1", 0);
         } else if !fresh {
@@ -406,6 +473,58 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
     let jobs = index_jobs(&mut ignored, file);
     for s in &file.shares {
         let job = jobs.get(&(s.instance, s.job_id));
-        remember(a, s, job, true);
+        remember(a, file.epoch, s, job, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bip34_height;
+    use bitcoin::script::{Builder, ScriptBuf};
+    use bitcoin::{Amount, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
+
+    fn coinbase(script_sig: ScriptBuf) -> Transaction {
+        Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::null(),
+                script_sig,
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn bip34_heights_read_as_bitcoin_core_writes_them() {
+        // Bitcoin Core writes `CScript() << height`: OP_0, OP_1..OP_16, then
+        // minimal script numbers (with a sign byte when the top bit is set).
+        for height in [0i64, 1, 16, 17, 127, 128, 255, 256, 32_767, 32_768, 840_000] {
+            let script = Builder::new()
+                .push_int(height)
+                .push_slice([0xab; 4])
+                .into_script();
+            assert_eq!(
+                bip34_height(&coinbase(script)),
+                Ok(height as u64),
+                "{height}"
+            );
+        }
+        let raw = |bytes: &[u8]| coinbase(ScriptBuf::from_bytes(bytes.to_vec()));
+        assert_eq!(bip34_height(&raw(&[0x03, 0x40, 0xd1, 0x0c])), Ok(840_000));
+        assert!(bip34_height(&raw(&[])).is_err());
+        assert!(
+            bip34_height(&raw(&[0x6a])).is_err(),
+            "OP_RETURN is no height"
+        );
+        assert!(
+            bip34_height(&raw(&[0x01, 0x81])).is_err(),
+            "a negative height"
+        );
     }
 }

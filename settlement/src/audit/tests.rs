@@ -435,11 +435,11 @@ fn a_served_block_yields_its_hash_and_coinbase_value() {
     ] {
         raw.extend_from_slice(part);
     }
-    let (hash, value) = driver::coinbase_value_of_block(&raw).unwrap();
+    let (hash, value) = bitcoind::coinbase_value_of_block(&raw).unwrap();
     assert_eq!(hash, settle::reversed(share.hash));
     assert_eq!(hash, fx.files[1].blocks[0].hash);
     assert_eq!(value, job.coinbase_value);
-    assert!(driver::coinbase_value_of_block(&raw[..100]).is_err());
+    assert!(bitcoind::coinbase_value_of_block(&raw[..100]).is_err());
 }
 
 /// The pipelined encoder (serialize on one thread, hash on another, in 4 MiB
@@ -463,5 +463,59 @@ fn bytes_and_hash_match_the_plain_encoding() {
         let (bytes, hash) = file.to_bytes_and_hash().unwrap();
         assert_eq!(bytes, plain);
         assert_eq!(hash, crate::epoch_file::data_hash(&plain));
+    }
+}
+
+#[test]
+fn a_share_time_before_its_epoch_fails_naming_the_share() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.shares[1].time_ms = f.start_unix * 1000 - 1;
+    });
+    assert_fails_with(&v, Subject::Share { seq: 2 }, "time_ms");
+}
+
+#[test]
+fn a_job_claiming_another_height_than_its_coinbase_fails() {
+    let fx = fixture();
+    let job = &fx.files[0].jobs[0];
+    let subject = Subject::Job {
+        instance: job.instance,
+        job_id: job.job_id,
+    };
+    let v = audit_tampered(fx, 0, false, |f| f.jobs[0].height += 1);
+    assert_fails_with(&v, subject, "coinbase1.bip34_height");
+}
+
+#[test]
+fn found_blocks_that_no_epoch_pays_are_listed_for_bitcoind() {
+    let fx = fixture();
+    let auditor = auditor_after(fx, fx.bytes.len(), false);
+    let paid: std::collections::HashSet<B256> = fx
+        .files
+        .iter()
+        .flat_map(|f| f.blocks.iter().map(|b| b.hash))
+        .collect();
+    let unpaid = auditor.unpaid_found_blocks();
+    // Every listed one is a verified share meeting its network target that
+    // no epoch paid, in share order, with the epoch that holds it.
+    assert!(unpaid.windows(2).all(|w| w[0].seq < w[1].seq));
+    for b in &unpaid {
+        assert!(!paid.contains(&b.hash), "{b:?} is paid");
+        let file = &fx.files[(b.epoch - 1) as usize];
+        assert!(file.shares.iter().any(|s| s.seq == b.seq), "{b:?}");
+    }
+    // Paying none of them leaves every block listed.
+    let mut fresh = Auditor::new();
+    for bytes in &fx.bytes {
+        let mut file = EpochFile::from_bytes(bytes).unwrap();
+        file.blocks.clear();
+        // The verdicts fail (blocks_hash, credits); only the history matters.
+        fresh.audit_epoch(&file.to_bytes().unwrap(), None);
+    }
+    let all = fresh.unpaid_found_blocks();
+    assert!(all.len() >= unpaid.len() + paid.len(), "{all:?}");
+    for hash in &paid {
+        assert!(all.iter().any(|b| b.hash == *hash), "{hash} not listed");
     }
 }

@@ -45,6 +45,7 @@ async fn the_driver_audits_a_directory() {
     let options = AuditOptions {
         from: 2,
         to: Some(2),
+        ..AuditOptions::default()
     };
     let report = audit(&source, None, None, &options, &mut NoObserver)
         .await
@@ -86,7 +87,10 @@ async fn the_driver_audits_a_directory() {
         &source,
         None,
         None,
-        &AuditOptions { from: 3, to: None },
+        &AuditOptions {
+            from: 3,
+            ..AuditOptions::default()
+        },
         &mut NoObserver,
     )
     .await

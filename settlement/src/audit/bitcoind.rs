@@ -1,0 +1,340 @@
+//! The checks against bitcoind: paid blocks are in the best chain with the
+//! value their file says; every job builds on a block bitcoind knows, at the
+//! height after it, with the target the consensus rules require there; and
+//! every block the shares found is paid, or orphaned, or too young to be.
+//!
+//! Headers are read with `getblockheader` and cached, so an epoch's jobs
+//! (most of which build on a handful of blocks) cost a few calls. The
+//! required target is computed with rust-bitcoin's difficulty code
+//! ([`CompactTarget::from_next_work_required`]) under the network's
+//! parameters, with bitcoind's `chain` naming the network: no retargeting on
+//! regtest, a retarget every 2,016 blocks elsewhere, the minimum-difficulty
+//! rule of the testnets and testnet4's BIP94 base.
+
+use super::blocks::display_order;
+use super::finding::{Findings, Subject};
+use super::{AuditError, Finding, FoundBlock, JobAnchor};
+use crate::commitment::PaidBlock;
+use alloy::primitives::B256;
+use bitcoin::pow::CompactTarget;
+use bitcoin::{Network, params::Params};
+use proofpool_node::{NodeClient, NodeError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Default `--maturity`: the confirmations after which the pool pays a
+/// block (Bitcoin's coinbase maturity).
+pub const DEFAULT_MATURITY: u64 = 100;
+
+/// Confirmations past maturity by which a found block must be paid: about
+/// an hour of blocks, so a block that matured while the newest epoch was
+/// being settled is reported as pending rather than hidden.
+pub const MATURITY_SLACK: u64 = 6;
+
+/// What `getblockheader HASH true` says, as far as these checks read it.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct HeaderView {
+    /// Confirmations; -1 when the block is not in the best chain.
+    confirmations: i64,
+    height: u64,
+    /// The compact target, as hex.
+    bits: String,
+    time: u64,
+    #[serde(default)]
+    previousblockhash: Option<String>,
+}
+
+impl HeaderView {
+    fn nbits(&self) -> Result<u32, AuditError> {
+        u32::from_str_radix(&self.bits, 16).map_err(|_| {
+            AuditError::Node(NodeError::Decode {
+                method: "getblockheader",
+                reason: format!("bits {:?} is not hex", self.bits),
+            })
+        })
+    }
+}
+
+/// Checks an audit's blocks and jobs against bitcoind (see the module docs).
+#[derive(Debug)]
+pub struct BlockChecker {
+    node: NodeClient,
+    network: Mutex<Option<Network>>,
+    /// Headers by display-order hex hash; `None` for blocks bitcoind does
+    /// not know.
+    headers: Mutex<HashMap<String, Option<Arc<HeaderView>>>>,
+}
+
+impl BlockChecker {
+    /// Checks through `node`.
+    pub fn new(node: NodeClient) -> Self {
+        Self {
+            node,
+            network: Mutex::new(None),
+            headers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The findings for one paid block (empty if bitcoind agrees): in the
+    /// best chain, at the height and with the coinbase value the file says.
+    pub async fn check(&self, block: &PaidBlock) -> Result<Vec<Finding>, AuditError> {
+        let subject = Subject::Block {
+            height: block.height,
+        };
+        let mut f = Findings::default();
+        let hex = alloy::hex::encode(block.hash);
+        let Some(header) = self.header(&hex).await? else {
+            f.mismatch(
+                subject,
+                "bitcoind.hash",
+                "a block bitcoind knows",
+                "an unknown block",
+            );
+            return Ok(f.into_list());
+        };
+        if header.confirmations < 1 {
+            f.mismatch(
+                subject,
+                "bitcoind.hash",
+                "a block in bitcoind's best chain",
+                format_args!("an orphaned block ({} confirmations)", header.confirmations),
+            );
+        }
+        f.compare(subject, "bitcoind.height", header.height, block.height);
+        let raw: String = self
+            .node
+            .call("getblock", serde_json::json!([hex, 0]), None)
+            .await?;
+        let decoded = alloy::hex::decode(raw.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| coinbase_value_of_block(&bytes));
+        match decoded {
+            Ok((hash, value)) => {
+                f.compare(subject, "bitcoind.hash", hash, block.hash);
+                f.compare(
+                    subject,
+                    "bitcoind.coinbase_value",
+                    value,
+                    block.coinbase_value.0,
+                );
+            }
+            Err(why) => f.mismatch(
+                subject,
+                "bitcoind.coinbase_value",
+                "a block bitcoind serves whole",
+                why,
+            ),
+        }
+        Ok(f.into_list())
+    }
+
+    /// The findings for one job (empty if it builds on the real chain): its
+    /// previous block is one bitcoind knows (in the best chain, or a stale
+    /// tip it saw), the job's height is the one after it, and its `nbits`
+    /// is what the consensus rules require there.
+    pub async fn check_job(&self, job: &JobAnchor) -> Result<Vec<Finding>, AuditError> {
+        let subject = Subject::Job {
+            instance: job.instance,
+            job_id: job.job_id,
+        };
+        let mut f = Findings::default();
+        let prev_hex = alloy::hex::encode(display_order(job.prev_hash));
+        let Some(prev) = self.header(&prev_hex).await? else {
+            f.mismatch(
+                subject,
+                "prev_hash",
+                "a block bitcoind knows (in its best chain, or a stale tip it saw)",
+                format_args!("{prev_hex}, which bitcoind does not know"),
+            );
+            return Ok(f.into_list());
+        };
+        f.compare(subject, "height", prev.height.saturating_add(1), job.height);
+        let required = self.required_nbits(&prev, job.template_time).await?;
+        if !required.contains(&job.nbits) {
+            let expected = required
+                .iter()
+                .map(|b| format!("{b:#010x}"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            f.mismatch(
+                subject,
+                "nbits",
+                format_args!(
+                    "{expected}, what the consensus rules require at height {}",
+                    prev.height.saturating_add(1)
+                ),
+                format_args!("{:#010x}", job.nbits),
+            );
+        }
+        Ok(f.into_list())
+    }
+
+    /// The findings for a block the shares found that no audited epoch
+    /// pays: none if bitcoind does not know it (never broadcast, or
+    /// refused) or has it off the best chain (orphaned); a warning if it
+    /// matured less than [`MATURITY_SLACK`] blocks ago; a mismatch if it is
+    /// older: a block the pool found, kept and did not pay.
+    pub async fn check_found(
+        &self,
+        block: &FoundBlock,
+        maturity: u64,
+    ) -> Result<Vec<Finding>, AuditError> {
+        let mut f = Findings::default();
+        let hex = alloy::hex::encode(block.hash);
+        let Some(header) = self.header(&hex).await? else {
+            return Ok(Vec::new());
+        };
+        let Ok(confirmations) = u64::try_from(header.confirmations) else {
+            return Ok(Vec::new());
+        };
+        if confirmations == 0 || confirmations < maturity {
+            return Ok(Vec::new());
+        }
+        let subject = Subject::Block {
+            height: header.height,
+        };
+        let expected = format_args!(
+            "paid in an epoch: bitcoind has {hex} in its best chain with {confirmations} confirmations (maturity {maturity})"
+        );
+        let found = format_args!(
+            "in no epoch's blocks (its solving share {} is in epoch {})",
+            block.seq, block.epoch
+        );
+        if confirmations >= maturity.saturating_add(MATURITY_SLACK) {
+            f.mismatch(subject, "paid_epoch", expected, found);
+        } else {
+            f.warn(subject, "paid_epoch", expected, found);
+        }
+        Ok(f.into_list())
+    }
+
+    /// The `nbits` values a block after `prev` may carry (two on a testnet
+    /// when the template is late enough for the minimum difficulty).
+    async fn required_nbits(
+        &self,
+        prev: &HeaderView,
+        template_time: u32,
+    ) -> Result<Vec<u32>, AuditError> {
+        let network = self.network().await?;
+        let params = Params::new(network);
+        let height = prev.height.saturating_add(1);
+        let interval = params.difficulty_adjustment_interval();
+        let pow_limit = params
+            .max_attainable_target
+            .to_compact_lossy()
+            .to_consensus();
+        if !height.is_multiple_of(interval) || params.no_pow_retargeting {
+            if !params.allow_min_difficulty_blocks || params.no_pow_retargeting {
+                return Ok(vec![prev.nbits()?]);
+            }
+            // Testnets: a block more than two spacings after its parent may
+            // use the minimum difficulty; otherwise the last block of the
+            // period that did not.
+            let mut cur = Arc::new(prev.clone());
+            while !cur.height.is_multiple_of(interval) && cur.nbits()? == pow_limit {
+                let Some(parent) = cur.previousblockhash.clone() else {
+                    break;
+                };
+                match self.header(&parent).await? {
+                    Some(h) => cur = h,
+                    None => break,
+                }
+            }
+            let mut allowed = vec![cur.nbits()?];
+            if u64::from(template_time) > prev.time.saturating_add(2 * params.pow_target_spacing) {
+                allowed.push(pow_limit);
+            }
+            return Ok(allowed);
+        }
+        let first_height = height - interval;
+        let Some(first_hash) = self.node.get_block_hash(first_height).await? else {
+            return Ok(vec![prev.nbits()?]);
+        };
+        let Some(first) = self.header(&first_hash).await? else {
+            return Ok(vec![prev.nbits()?]);
+        };
+        // BIP94 (testnet4): the period's first block's target is the base.
+        let base = if network == Network::Testnet4 {
+            first.nbits()?
+        } else {
+            prev.nbits()?
+        };
+        let timespan = prev.time.saturating_sub(first.time);
+        let next = CompactTarget::from_next_work_required(
+            CompactTarget::from_consensus(base),
+            timespan,
+            &params,
+        );
+        Ok(vec![next.to_consensus()])
+    }
+
+    /// bitcoind's network, asked once.
+    async fn network(&self) -> Result<Network, AuditError> {
+        if let Some(n) = *self.network.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(n);
+        }
+        let info = self.node.get_blockchain_info().await?;
+        let network = match info.chain.as_str() {
+            "main" => Network::Bitcoin,
+            "test" => Network::Testnet,
+            "testnet4" => Network::Testnet4,
+            "signet" => Network::Signet,
+            "regtest" => Network::Regtest,
+            other => {
+                return Err(AuditError::Node(NodeError::Decode {
+                    method: "getblockchaininfo",
+                    reason: format!("an unknown chain {other:?}"),
+                }));
+            }
+        };
+        *self.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network);
+        Ok(network)
+    }
+
+    /// A header by display-order hex hash, cached.
+    async fn header(&self, hex: &str) -> Result<Option<Arc<HeaderView>>, AuditError> {
+        if let Some(h) = self
+            .headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hex)
+        {
+            return Ok(h.clone());
+        }
+        let view = match self
+            .node
+            .call::<HeaderView>("getblockheader", serde_json::json!([hex, true]), None)
+            .await
+        {
+            Ok(view) => Some(Arc::new(view)),
+            // -5: block not found; -8: not a hash.
+            Err(NodeError::Rpc { code: -5 | -8, .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        self.headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hex.to_owned(), view.clone());
+        Ok(view)
+    }
+}
+
+/// A serialized block's hash (display order) and what its coinbase
+/// transaction's outputs add up to.
+pub(super) fn coinbase_value_of_block(raw: &[u8]) -> Result<(B256, u64), String> {
+    let block: bitcoin::Block =
+        bitcoin::consensus::deserialize(raw).map_err(|e| format!("not a block: {e}"))?;
+    let coinbase = block
+        .txdata
+        .first()
+        .filter(|tx| tx.is_coinbase())
+        .ok_or("the block has no coinbase transaction")?;
+    let value = coinbase
+        .output
+        .iter()
+        .try_fold(0u64, |sum, out| sum.checked_add(out.value.to_sat()))
+        .ok_or("the coinbase outputs overflow")?;
+    use bitcoin::hashes::Hash;
+    let hash = display_order(B256::from(block.block_hash().to_byte_array()));
+    Ok((hash, value))
+}

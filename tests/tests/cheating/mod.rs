@@ -1,0 +1,373 @@
+//! The cheating operator, part one: with the powers of the pool's operator
+//! (its database and the settler key), each forgery is written into the
+//! store before its epoch is settled, the normal `Settler` commits it
+//! on-chain, and `audit` (files, chain and bitcoind) must fail naming it.
+//!
+//! One pool session on a real regtest bitcoind finds the blocks; each case
+//! then starts from a copy of that database, on a fresh anvil: an honest
+//! control (nothing forged: the audit passes), a job with a forged `nbits`,
+//! a job with a forged `prev_hash` (each with a sybil share of real proof of
+//! work on it), a moved solving share, a found block deleted from the
+//! store, a best-chain block marked orphaned, and a share time moved out of
+//! its epoch.
+
+use crate::common::{self, RegtestNode};
+use alloy::primitives::{Address, B256, U256};
+use proofpool_devtools::TempDir;
+use proofpool_node::NodeClient;
+use proofpool_pool::Pool;
+use proofpool_settlement::audit::{
+    AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, MATURITY_SLACK, NoObserver,
+    Severity, Subject, audit,
+};
+use proofpool_settlement::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_store::{BlockStatus, Store, StoreOptions};
+use sqlx::Row;
+use std::time::Duration;
+
+const MINER_A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+const MINER_B: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
+/// The operator's own address, credited with the forged shares.
+const SYBIL: Address = Address::repeat_byte(0x5b);
+const EPOCH_SECS: u64 = 2;
+const MATURITY: u64 = 3;
+/// The job id the forged jobs get.
+const FORGED_JOB: i64 = 1_000_000;
+
+/// The honest pool's database, with its blocks found and matured.
+struct Base {
+    dir: TempDir,
+    regtest: RegtestNode,
+}
+
+async fn mine_base() -> Base {
+    common::init_tracing();
+    let dir = TempDir::new("cheating").unwrap();
+    let regtest = common::regtest_node(110, 2);
+    let store = Store::open(&dir.sqlite_url("honest.db"), &StoreOptions::default())
+        .await
+        .unwrap();
+    let mut config = regtest.pool_config();
+    config.epoch_secs = EPOCH_SECS;
+    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+    let (pool, addr) = (serving.pool.clone(), serving.addr);
+    for (round, miner) in [MINER_A, MINER_B, MINER_A].iter().enumerate() {
+        let before = pool.blocks().len();
+        assert!(common::mine(addr, &format!("{miner}.rig{round}"), 4).await >= 4);
+        for _ in 0..100 {
+            if pool.blocks().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for _ in 0..100 {
+        let found = store.blocks().await.unwrap();
+        if found.len() == pool.blocks().len()
+            && found.iter().all(|b| b.status != BlockStatus::Submitted)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let accepted = store
+        .blocks()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|b| b.status == BlockStatus::Immature)
+        .count();
+    assert!(accepted >= 2, "the miners found blocks");
+    serving.stop().await;
+    // Deep enough that an unpaid block is a hidden one, not a pending one.
+    regtest.mine_elsewhere(MATURITY + MATURITY_SLACK);
+    // Every epoch with shares ends (plus the settler's grace).
+    let last = store
+        .shares_after(0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .epoch;
+    let (_, end) = store.clock().await.unwrap().bounds(last);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if end + 2 > now {
+        tokio::time::sleep(Duration::from_secs(end + 2 - now)).await;
+    }
+    store.close().await;
+    Base { dir, regtest }
+}
+
+/// What the honest block tracker would have done: every accepted block
+/// matured. Each case starts with it (the settler runs without bitcoind, so
+/// the statuses are the operator's to set).
+const MATURE: &str =
+    "UPDATE blocks SET status = 'mature', confirmations = 9 WHERE status = 'immature'";
+
+/// The lowest matured block.
+const FIRST_BLOCK: &str = "(SELECT MIN(height) FROM blocks WHERE status = 'mature')";
+/// The highest matured block.
+const LAST_BLOCK: &str = "(SELECT MAX(height) FROM blocks WHERE status = 'mature')";
+
+/// Copies the base database into `name`'s directory, lets `forge` write into
+/// it, settles it on a fresh anvil, and audits the result against the
+/// chain and bitcoind.
+async fn settle_and_audit<F, Fut>(base: &Base, name: &str, forge: F) -> AuditReport
+where
+    F: FnOnce(sqlx::SqlitePool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let case = base.dir.path().join(name);
+    std::fs::create_dir_all(&case).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let from = base.dir.path().join(format!("honest.db{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, case.join(format!("pool.db{suffix}"))).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", case.join("pool.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(MATURE).execute(&db).await.unwrap();
+    forge(db.clone()).await;
+    db.close().await;
+
+    let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    let settler = Settler::new(
+        store.clone(),
+        contracts.chain.clone(),
+        None,
+        SettleConfig {
+            params: PplnsParams {
+                window_x: 32,
+                fee_bps: 100,
+            },
+            token_per_sat: U256::from(1u64),
+            maturity: MATURITY,
+            grace: Duration::from_secs(1),
+            epochs_dir: case.join("epochs"),
+            confirmations: 1,
+            dry_run: false,
+            settler: contracts.settler.address(),
+        },
+    );
+    let pass = settler.run_once().await.unwrap();
+    assert!(
+        !pass.committed.is_empty(),
+        "{name}: the settler committed: {pass:?}"
+    );
+    let reader = ChainReader::connect(
+        contracts.anvil.endpoint_url(),
+        contracts.deployment.distributor,
+    );
+    let checker = BlockChecker::new(
+        NodeClient::new(vec![base.regtest.endpoint()], Duration::from_secs(30)).unwrap(),
+    );
+    let report = audit(
+        &EpochSource::dir(case.join("epochs")),
+        Some(&reader),
+        Some(&checker),
+        &AuditOptions {
+            maturity: MATURITY,
+            ..AuditOptions::default()
+        },
+        &mut NoObserver,
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    drop(contracts);
+    report
+}
+
+/// Whether the report has a mismatch about `field` of a subject `is`.
+fn caught(report: &AuditReport, is: impl Fn(&Subject) -> bool, field: &str) -> bool {
+    report
+        .verdicts
+        .iter()
+        .flat_map(|v| v.findings.iter())
+        .chain(report.found.iter().map(|(_, f)| f))
+        .any(|f| f.severity == Severity::Mismatch && is(&f.subject) && f.field == field)
+}
+
+fn every_finding(report: &AuditReport) -> String {
+    let mut out = String::new();
+    for v in &report.verdicts {
+        out.push_str(&format!("{v}\n"));
+        for f in &v.findings {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    for (epoch, f) in &report.found {
+        out.push_str(&format!("found (epoch {epoch}): {f}\n"));
+    }
+    out
+}
+
+/// Adds a job forged from the newest share's job (`prev_hash` and `nbits`
+/// replaced) and a share on it credited to the sybil, with real proof of
+/// work at the newest share's target: what a pool that served the forged
+/// job to its own rig would hold.
+async fn forge_job(db: &sqlx::SqlitePool, prev_hash: Option<[u8; 32]>, nbits: Option<u32>) {
+    let last = sqlx::query(
+        "SELECT s.seq, s.instance, s.job_id, s.extranonce1, s.extranonce2, s.ntime, s.version, \
+         s.share_target, j.prev_hash, j.nbits, j.coinbase1, j.coinbase2, j.branch \
+         FROM shares s JOIN jobs j ON j.instance = s.instance AND j.job_id = s.job_id \
+         ORDER BY s.seq DESC LIMIT 1",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let seq: i64 = last.get(0);
+    let (instance, job_id): (i64, i64) = (last.get(1), last.get(2));
+    let (en1, en2): (Vec<u8>, Vec<u8>) = (last.get(3), last.get(4));
+    let (ntime, version): (i64, i64) = (last.get(5), last.get(6));
+    let share_target = U256::from_be_slice(&last.get::<Vec<u8>, _>(7));
+    let honest_prev: Vec<u8> = last.get(8);
+    let honest_nbits: i64 = last.get(9);
+    let (cb1, cb2, branch): (Vec<u8>, Vec<u8>, Vec<u8>) =
+        (last.get(10), last.get(11), last.get(12));
+    let prev = B256::from(prev_hash.unwrap_or_else(|| honest_prev.clone().try_into().unwrap()));
+    let nbits = nbits.unwrap_or(honest_nbits as u32);
+    let branch: Vec<B256> = branch.chunks(32).map(B256::from_slice).collect();
+    let net_target = target_from_nbits(nbits);
+    sqlx::query(
+        "INSERT INTO jobs SELECT instance, $1, created, height, $2, version, $3, template_time, \
+         coinbase1, coinbase2, branch, $4, coinbase_value FROM jobs WHERE instance = $5 AND job_id = $6",
+    )
+    .bind(FORGED_JOB)
+    .bind(prev.as_slice())
+    .bind(i64::from(nbits))
+    .bind(net_target.to_be_bytes::<32>().to_vec())
+    .bind(instance)
+    .bind(job_id)
+    .execute(db)
+    .await
+    .unwrap();
+    // Real proof of work on the forged header, as the operator's rig would do.
+    let (nonce, hash) = (0u32..10_000)
+        .map(|nonce| {
+            let hash = HeaderParts {
+                coinbase1: &cb1,
+                extranonce1: &en1,
+                extranonce2: &en2,
+                coinbase2: &cb2,
+                branch: &branch,
+                version: version as u32,
+                prev_hash: prev,
+                ntime: ntime as u32,
+                nbits,
+                nonce,
+            }
+            .share_hash();
+            (nonce, hash)
+        })
+        .find(|(_, hash)| hash_value(*hash) <= share_target)
+        .expect("a share at difficulty 1e-9 within 10,000 nonces");
+    let next: i64 = sqlx::query_scalar("SELECT next_seq FROM pool_state")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO shares SELECT $1, epoch, time_ms, instance, $2, $3, worker, extranonce1, \
+         extranonce2, ntime, $4, version, $5, share_target, work, $6 FROM shares WHERE seq = $7",
+    )
+    .bind(next)
+    .bind(FORGED_JOB)
+    .bind(SYBIL.as_slice())
+    .bind(i64::from(nonce))
+    .bind(hash.as_slice())
+    .bind(net_target.to_be_bytes::<32>().to_vec())
+    .bind(seq)
+    .execute(db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE pool_state SET next_seq = $1")
+        .bind(next + 1)
+        .execute(db)
+        .await
+        .unwrap();
+}
+
+async fn run(db: &sqlx::SqlitePool, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheating_operator_is_caught_by_the_audit() {
+    let base = mine_base().await;
+    let job = |s: &Subject| matches!(s, Subject::Job { .. });
+    let block = |s: &Subject| matches!(s, Subject::Block { .. });
+    let share = |s: &Subject| matches!(s, Subject::Share { .. });
+
+    let honest = settle_and_audit(&base, "honest", |_| async {}).await;
+    assert!(
+        honest.is_ok(),
+        "the honest control fails:\n{}",
+        every_finding(&honest)
+    );
+
+    // An easier target than regtest's own: a cheap share outweighs the window.
+    let r = settle_and_audit(&base, "nbits", |db| async move {
+        forge_job(&db, None, Some(0x2100_ffff)).await;
+    })
+    .await;
+    assert!(caught(&r, job, "nbits"), "{}", every_finding(&r));
+
+    let r = settle_and_audit(&base, "prev_hash", |db| async move {
+        forge_job(&db, Some([0x42; 32]), None).await;
+    })
+    .await;
+    assert!(caught(&r, job, "prev_hash"), "{}", every_finding(&r));
+
+    // Pointing a block at share 1 empties its window for the operator (the
+    // last block: share 1 may well have found the first).
+    let r = settle_and_audit(&base, "moved", |db| async move {
+        run(
+            &db,
+            &format!("UPDATE blocks SET share_seq = 1 WHERE height = {LAST_BLOCK}"),
+        )
+        .await;
+    })
+    .await;
+    assert!(caught(&r, block, "share_seq"), "{}", every_finding(&r));
+
+    let r = settle_and_audit(&base, "unlisted", |db| async move {
+        run(
+            &db,
+            &format!("DELETE FROM blocks WHERE height = {FIRST_BLOCK}"),
+        )
+        .await;
+    })
+    .await;
+    assert!(caught(&r, block, "paid_epoch"), "{}", every_finding(&r));
+
+    let r = settle_and_audit(&base, "orphaned", |db| async move {
+        run(
+            &db,
+            &format!("UPDATE blocks SET status = 'orphaned' WHERE height = {FIRST_BLOCK}"),
+        )
+        .await;
+    })
+    .await;
+    assert!(caught(&r, block, "paid_epoch"), "{}", every_finding(&r));
+
+    // A share moved an hour before its epoch began, still filed under it.
+    let r = settle_and_audit(&base, "time", |db| async move {
+        run(
+            &db,
+            "UPDATE shares SET time_ms = time_ms - 3600000 WHERE seq = (SELECT MAX(seq) FROM shares)",
+        )
+        .await;
+    })
+    .await;
+    assert!(caught(&r, share, "time_ms"), "{}", every_finding(&r));
+}
