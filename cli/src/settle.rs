@@ -45,7 +45,7 @@ pub(crate) struct Args {
     /// Pool fee in basis points.
     #[arg(long, default_value_t = 100)]
     fee_bps: u64,
-    /// Token base units per satoshi (1 for an 8-decimal token).
+    /// Token base units per satoshi: 10^(decimals - 8) of the reward token, one token per bitcoin (1 for an 8-decimal token); the settler refuses any other.
     #[arg(long, default_value_t = U256::from(1u64))]
     token_per_sat: U256,
     /// Where epoch files are written (served by the API, read by auditors).
@@ -100,6 +100,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let settler = signer.address();
     let provider = proofpool_chain::connect(args.rpc_url.clone(), signer);
     let chain = DistributorClient::new(args.distributor, provider);
+    check_scale(&chain, args.token_per_sat).await?;
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await
         .wrap_err_with(|| format!("cannot open the store at {}", args.database_url))?;
@@ -143,6 +144,32 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             print_report(&report);
             Ok(())
         }
+    }
+}
+
+/// Refuses a `--token-per-sat` that is not one token per bitcoin for the
+/// distributor's token: every auditor would fail every epoch settled with
+/// it. An unreachable chain is left to the settlement pass to report.
+async fn check_scale<P: alloy::providers::Provider + Clone>(
+    chain: &DistributorClient<P>,
+    token_per_sat: U256,
+) -> eyre::Result<()> {
+    let decimals = match chain.token_decimals().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the reward token's decimals yet");
+            return Ok(());
+        }
+    };
+    match proofpool_settlement::audit::token_per_sat(decimals) {
+        Some(scale) if scale == token_per_sat => Ok(()),
+        Some(scale) => eyre::bail!(
+            "--token-per-sat {token_per_sat} is not one token per bitcoin: the reward token has \
+             {decimals} decimals, so it must be {scale}"
+        ),
+        None => eyre::bail!(
+            "the reward token has {decimals} decimals: fewer than 8 cannot hold a satoshi"
+        ),
     }
 }
 

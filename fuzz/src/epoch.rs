@@ -126,6 +126,7 @@ fn records(files: &[EpochFile], bytes: &[Vec<u8>]) -> Vec<OnChainEpoch> {
             stored_hash: stored,
             prev_stored_hash: prev_stored,
             domain,
+            token_decimals: 18,
             finalized: true,
             tx: None,
         });

@@ -59,6 +59,9 @@ pub struct OnChainEpoch {
     pub prev_stored_hash: B256,
     /// The deployment: the chain id and the distributor's address.
     pub domain: RewardDomain,
+    /// The reward token's `decimals()`: `token_per_sat` must be
+    /// `10^(decimals - 8)`, one token for one bitcoin.
+    pub token_decimals: u8,
     /// Whether the epoch is finalized (informational).
     pub finalized: bool,
     /// The transaction that committed it, if known.
@@ -544,6 +547,20 @@ impl Auditor {
         }
         match onchain {
             Some(oc) => {
+                match token_per_sat(oc.token_decimals) {
+                    Some(scale) => f.compare(
+                        Subject::Epoch,
+                        "chain.token_per_sat",
+                        scale,
+                        file.chain.token_per_sat,
+                    ),
+                    None => f.mismatch(
+                        Subject::Chain,
+                        "token.decimals",
+                        "a reward token of 8 to 77 decimals (one token per bitcoin)",
+                        oc.token_decimals,
+                    ),
+                }
                 f.compare(
                     Subject::Epoch,
                     "chain.chain_id",
@@ -569,6 +586,14 @@ impl Auditor {
             None => {}
         }
     }
+}
+
+/// Token base units per satoshi for a token of `decimals`: one token per
+/// bitcoin, so `10^(decimals - 8)`; `None` below 8 decimals (a satoshi
+/// would be a fraction of a base unit) or past what fits 256 bits.
+pub fn token_per_sat(decimals: u8) -> Option<U256> {
+    let exponent = decimals.checked_sub(8)?;
+    U256::from(10u64).checked_pow(U256::from(exponent))
 }
 
 /// The on-chain record's own consistency: its epoch and its stored hash.

@@ -313,6 +313,16 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .map_err(ChainError::from_contract)
     }
 
+    /// The reward token's `decimals()`.
+    pub async fn token_decimals(&self) -> Result<u8, ChainError> {
+        let token = MockBTC::new(self.token().await?, self.contract.provider().clone());
+        token
+            .decimals()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
     /// The chain's latest block number.
     pub async fn block_number(&self) -> Result<u64, ChainError> {
         Ok(self.contract.provider().get_block_number().await?)

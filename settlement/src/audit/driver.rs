@@ -190,12 +190,18 @@ impl ChainReader {
         Ok(self.client.domain().await?)
     }
 
+    /// The reward token's `decimals()`.
+    pub async fn token_decimals(&self) -> Result<u8, AuditError> {
+        Ok(self.client.token_decimals().await?)
+    }
+
     /// What the chain holds for `epoch`; `None` if no `EpochCommitted`
     /// event matches its stored hash (not committed, or vetoed).
     pub async fn epoch(
         &self,
         epoch: u64,
         domain: RewardDomain,
+        token_decimals: u8,
         last_finalized: u64,
     ) -> Result<Option<OnChainEpoch>, AuditError> {
         let Some((record, tx)) = self.client.committed_record(epoch).await? else {
@@ -211,6 +217,7 @@ impl ChainReader {
             stored_hash,
             prev_stored_hash,
             domain,
+            token_decimals,
             finalized: epoch <= last_finalized,
             tx: Some(tx),
         }))
@@ -298,10 +305,11 @@ pub async fn audit(
     observer: &mut dyn AuditObserver,
 ) -> Result<AuditReport, AuditError> {
     let from = options.from.max(1);
-    let (newest, last_finalized, domain) = match chain {
+    let (newest, last_finalized, deployment) = match chain {
         Some(c) => {
             let (committed, finalized) = c.heads().await?;
-            (Some(committed), finalized, Some(c.domain().await?))
+            let deployment = (c.domain().await?, c.token_decimals().await?);
+            (Some(committed), finalized, Some(deployment))
         }
         None => (source.newest().await?, 0, None),
     };
@@ -327,8 +335,10 @@ pub async fn audit(
             if last.is_none() && bytes.is_none() {
                 break;
             }
-            let onchain = match (chain, domain) {
-                (Some(c), Some(d)) => c.epoch(epoch, d, last_finalized).await?,
+            let onchain = match (chain, deployment) {
+                (Some(c), Some((domain, decimals))) => {
+                    c.epoch(epoch, domain, decimals, last_finalized).await?
+                }
                 _ => None,
             };
             let mut verdict = match &bytes {

@@ -519,3 +519,21 @@ fn found_blocks_that_no_epoch_pays_are_listed_for_bitcoind() {
         assert!(all.iter().any(|b| b.hash == *hash), "{hash} not listed");
     }
 }
+
+#[test]
+fn a_token_per_sat_that_is_not_one_token_per_bitcoin_fails() {
+    assert_eq!(token_per_sat(8), Some(U256::from(1u64)));
+    assert_eq!(token_per_sat(18), Some(U256::from(10_000_000_000u64)));
+    assert_eq!(token_per_sat(6), None);
+    let fx = fixture();
+    // The fixture's token has 18 decimals and pays 10^10 units per sat; in
+    // epoch 1 nothing earlier constrains the scale but the token itself.
+    let v = audit_tampered(fx, 0, true, |f| {
+        f.chain.token_per_sat = U256::from(1u64);
+    });
+    assert_fails_with(&v, Subject::Epoch, "chain.token_per_sat");
+    let mut onchain = fx.onchain[0].clone();
+    onchain.token_decimals = 6;
+    let v = Auditor::new().audit_epoch(&fx.bytes[0], Some(&onchain));
+    assert_fails_with(&v, Subject::Chain, "token.decimals");
+}

@@ -195,6 +195,8 @@ pub(super) struct Settle {
     cumulative: BTreeMap<Address, u64>,
     total: U256,
     next: u64,
+    /// Token base units per sat: 10^10, an 18-decimal token's.
+    pub(super) token_per_sat: U256,
 }
 
 impl Settle {
@@ -218,6 +220,7 @@ impl Settle {
             cumulative: BTreeMap::new(),
             total: U256::ZERO,
             next: 1,
+            token_per_sat: U256::from(10_000_000_000u64),
         }
     }
 
@@ -230,7 +233,7 @@ impl Settle {
         let e = self.next;
         self.next += 1;
         let net_work = Work::from_target(target_from_nbits(NBITS)).unwrap();
-        let token_per_sat = U256::from(10_000_000_000u64);
+        let token_per_sat = self.token_per_sat;
         let mine: Vec<&FileShare> = self
             .shares
             .iter()
@@ -404,6 +407,7 @@ pub(super) fn build(plan: &Plan) -> Fixture {
             stored_hash: stored,
             prev_stored_hash: prev_stored,
             domain: domain(),
+            token_decimals: 18,
             finalized: e == 1,
             tx: None,
         });

@@ -129,6 +129,8 @@ async fn the_driver_matches_epochs_committed_on_anvil() {
     // file that is not committed.
     let dir = proofpool_devtools::TempDir::new("audit-anvil").unwrap();
     let mut settle = settle::Settle::new(&default_plan(), domain);
+    // MockBTC has 8 decimals: one base unit per sat.
+    settle.token_per_sat = U256::from(1u64);
     let mut prev = B256::ZERO;
     let mut files = Vec::new();
     for e in 1..=4u64 {
