@@ -7,7 +7,7 @@
 
 use crate::error::ApiError;
 use crate::{ApiState, Shared};
-use proofpool_merkle::{RewardLeaf, RewardTree};
+use proofpool_merkle::RewardTree;
 use proofpool_store::EpochRecord;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,34 +58,21 @@ pub(crate) async fn tree_for(
 async fn build(state: &ApiState, record: &EpochRecord) -> Result<RewardTree, ApiError> {
     let e = record.epoch;
     let balances = state.store.balances_at(e).await?;
-    let mut leaves = Vec::with_capacity(balances.len());
-    for (account, sats) in balances.into_iter().filter(|(_, s)| *s > 0) {
-        let cumulative = proofpool_primitives::U256::from(sats)
-            .checked_mul(state.token_per_sat)
-            .ok_or_else(|| {
-                ApiError::Internal(format!(
-                    "{sats} sats × token-per-sat {} overflows 256 bits",
-                    state.token_per_sat
-                ))
-            })?;
-        leaves.push(RewardLeaf {
-            account,
-            cumulative,
-        });
-    }
-    let domain = state.domain;
-    let tree = tokio::task::spawn_blocking(move || RewardTree::new(domain, leaves))
-        .await
-        .map_err(|err| {
-            ApiError::Internal(format!(
-                "building the reward tree of epoch {e} failed: {err}"
-            ))
-        })?
-        .map_err(|err| {
-            ApiError::Internal(format!(
-                "the stored balances of epoch {e} do not form a reward tree: {err}"
-            ))
-        })?;
+    let (domain, token_per_sat) = (state.domain, state.token_per_sat);
+    let tree = tokio::task::spawn_blocking(move || {
+        proofpool_epoch::reward_tree(domain, balances, token_per_sat)
+    })
+    .await
+    .map_err(|err| {
+        ApiError::Internal(format!(
+            "building the reward tree of epoch {e} failed: {err}"
+        ))
+    })?
+    .map_err(|err| {
+        ApiError::Internal(format!(
+            "the stored balances of epoch {e} do not form a reward tree: {err}"
+        ))
+    })?;
     if tree.root() != record.reward_root {
         return Err(ApiError::Internal(format!(
             "the reward tree rebuilt for epoch {e} has root {} but the stored root is {}; \

@@ -7,11 +7,11 @@
 use alloy::primitives::Address;
 use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
-use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
-use proofpool_settlement::audit::{
+use proofpool_audit::{
     AuditObserver, AuditOptions, BlockChecker, ChainReader, DEFAULT_MATURITY, EpochSource,
     EpochVerdict, audit,
 };
+use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use std::path::PathBuf;
 use std::time::Duration;
 

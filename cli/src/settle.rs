@@ -161,7 +161,7 @@ async fn check_scale<P: alloy::providers::Provider + Clone>(
             return Ok(());
         }
     };
-    match proofpool_settlement::audit::token_per_sat(decimals) {
+    match proofpool_epoch::token_per_sat(decimals) {
         Some(scale) if scale == token_per_sat => Ok(()),
         Some(scale) => eyre::bail!(
             "--token-per-sat {token_per_sat} is not one token per bitcoin: the reward token has \

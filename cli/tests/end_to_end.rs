@@ -26,7 +26,7 @@ use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use proofpool_chain::DistributorClient;
 use proofpool_devtools::TempDir;
-use proofpool_settlement::epoch_file::EpochFile;
+use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_store::{Store, StoreOptions};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

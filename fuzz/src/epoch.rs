@@ -26,9 +26,10 @@ use proofpool_chain::Distributor::EpochRecord;
 use proofpool_chain::record_hash;
 use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
 use proofpool_primitives::{Address, B256, EpochId, Sats, ShareHash, U256, Work};
-use proofpool_settlement::audit::{Auditor, EpochVerdict, OnChainEpoch, Severity, Subject};
-use proofpool_settlement::epoch_file::{EpochFile, data_hash};
-use proofpool_settlement::{EpochInputs, PaidBlock, blocks_hash};
+use proofpool_audit::{Auditor, EpochVerdict, OnChainEpoch, Severity, Subject};
+use proofpool_epoch::epoch_file::{EpochFile, data_hash};
+use proofpool_epoch::{PaidBlock, blocks_hash};
+use proofpool_settlement::EpochInputs;
 use std::sync::OnceLock;
 
 const SEED_BYTES: [&[u8]; 3] = [

@@ -7,7 +7,7 @@
 //!   difficulties, and [`proofpool_pool::validate`] of every `mining.submit`
 //!   against a job built from the regtest template fixture.
 //! - [`epoch`]: bytes of an epoch file through
-//!   [`proofpool_settlement::epoch_file::EpochFile::from_bytes`] and the
+//!   [`proofpool_epoch::epoch_file::EpochFile::from_bytes`] and the
 //!   auditor, either raw or as edits of the seed epochs (which the settlement
 //!   audit tests' fixture wrote).
 //!

@@ -15,17 +15,20 @@
 //! the epoch is already there. Same roots: recorded and skipped; different
 //! roots: stop loudly and change nothing.
 
-use crate::commitment::{EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
-use crate::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
-    FileShare, VERSION,
-};
-use crate::pplns::{WindowShare, credit_block, share_score};
+use crate::commitment::EpochInputs;
 use alloy::primitives::{Address, B256, Bytes, TxHash, U256};
 use alloy::providers::Provider;
 use proofpool_chain::Distributor::EpochCommit;
 use proofpool_chain::{ChainError, DistributorClient};
-use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
+use proofpool_epoch::epoch_file::{
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
+    FileShare, VERSION,
+};
+use proofpool_epoch::{
+    PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
+};
+use proofpool_epoch::{WindowShare, credit_block, share_score};
+use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};
 use proofpool_node::NodeClient;
 use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
 use proofpool_store::{
@@ -110,7 +113,7 @@ pub enum SettleError {
         /// The block.
         height: u64,
         /// Why.
-        source: crate::pplns::PplnsError,
+        source: proofpool_epoch::PplnsError,
     },
     /// Stored data is inconsistent.
     #[error("inconsistent store: {0}")]
@@ -431,23 +434,19 @@ impl<P: Provider + Clone> Settler<P> {
                 .checked_add(sats)
                 .ok_or_else(|| SettleError::Inconsistent("balance overflow u64".to_owned()))?;
         }
+        let scale = self.config.token_per_sat;
         let mut rewards = Vec::with_capacity(cumulative.len());
-        let mut reward_leaves = Vec::with_capacity(cumulative.len());
-        for (account, sats) in cumulative.into_iter().filter(|(_, s)| *s > 0) {
-            let amount = U256::from(sats)
-                .checked_mul(self.config.token_per_sat)
+        for (&account, &sats) in cumulative.iter().filter(|(_, s)| **s > 0) {
+            let amount = sats_to_token(Sats(sats), scale)
                 .ok_or_else(|| SettleError::Inconsistent("token amount overflows".to_owned()))?;
             rewards.push(FileReward {
                 account,
                 cumulative_sats: sats,
                 cumulative_amount: amount,
             });
-            reward_leaves.push(RewardLeaf {
-                account,
-                cumulative: amount,
-            });
         }
-        let tree = RewardTree::new(domain, reward_leaves)
+        // The auditor and the API build the tree the same way.
+        let tree = reward_tree(domain, cumulative, scale)
             .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
         let credited = started.elapsed();
 
@@ -558,7 +557,7 @@ impl<P: Provider + Clone> Settler<P> {
         } else {
             self.store.seq_at_time(b.found_ms).await?
         };
-        let window = crate::pplns::window_units(self.config.params.window_x);
+        let window = proofpool_epoch::window_units(self.config.params.window_x);
         let mut shares: Vec<WindowShare> = Vec::new();
         let mut filled = U256::ZERO;
         let mut mine = current[..current.partition_point(|w| w.seq <= start)]

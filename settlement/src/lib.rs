@@ -8,18 +8,15 @@
 //! [`proofpool_chain::DistributorClient::commit_epoch`]. Auditors recompute the
 //! same hashes from the published epoch file.
 
-pub mod audit;
 mod commitment;
 mod engine;
-pub mod epoch_file;
-pub mod header;
-mod pplns;
 
-pub use commitment::{
-    EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, sats_to_token,
-};
+pub use commitment::EpochInputs;
 pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Settler};
-pub use pplns::{
-    BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
+// The pure epoch code lives in `proofpool-epoch`; these keep the settler's
+// callers' paths.
+pub use proofpool_epoch::{
+    BlockPayout, PaidBlock, PplnsError, PplnsParams, SCORE_BITS, SCORING_VERSION, ScoreError,
+    WindowShare, blocks_hash, credit_block, epoch_file, header, sats_to_token, share_score,
     window_units,
 };

@@ -9,15 +9,13 @@
 //! settlement; the audit must catch each forgery.
 
 use alloy::primitives::{Address, U256};
+use proofpool_audit::{AuditOptions, BlockChecker, ChainReader, EpochSource, NoObserver, audit};
 use proofpool_chain::MockBTC;
 use proofpool_devtools::TempDir;
+use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_merkle::{RewardLeaf, RewardTree};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_pool::Pool;
-use proofpool_settlement::audit::{
-    AuditOptions, BlockChecker, ChainReader, EpochSource, NoObserver, audit,
-};
-use proofpool_settlement::epoch_file::EpochFile;
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
 use std::str::FromStr;

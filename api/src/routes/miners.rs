@@ -182,7 +182,7 @@ pub(crate) async fn detail(
             pending_sats = pending_sats.saturating_add(c.sats);
         }
     }
-    let claimable_amount = U256::from(claimable_sats).saturating_mul(tps);
+    let claimable_amount = super::token_amount(claimable_sats, tps);
     let (on_chain, on_chain_error) = match &app.chain {
         None => (None, None),
         Some(chain) => match chain.claimed(miner).await {

@@ -77,7 +77,14 @@ pub(crate) fn hashrate(window_secs: u64, work: U256, shares: u64) -> Hashrate {
 
 /// Sats in token base units (decimal); saturates, as a display value only.
 pub(crate) fn amount(sats: u64, token_per_sat: U256) -> String {
-    U256::from(sats).saturating_mul(token_per_sat).to_string()
+    token_amount(sats, token_per_sat).to_string()
+}
+
+/// Sats in token base units, saturating (for display; proofs use the
+/// checked conversion inside the reward tree).
+pub(crate) fn token_amount(sats: u64, token_per_sat: U256) -> U256 {
+    proofpool_epoch::sats_to_token(proofpool_primitives::Sats(sats), token_per_sat)
+        .unwrap_or(U256::MAX)
 }
 
 /// `0` means "none" in the store's `MAX(...)` answers.

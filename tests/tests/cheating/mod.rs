@@ -13,14 +13,14 @@
 
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
-use proofpool_devtools::TempDir;
-use proofpool_node::NodeClient;
-use proofpool_pool::Pool;
-use proofpool_settlement::audit::{
+use proofpool_audit::{
     AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, MATURITY_SLACK, NoObserver,
     Severity, Subject, audit,
 };
-use proofpool_settlement::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_devtools::TempDir;
+use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_node::NodeClient;
+use proofpool_pool::Pool;
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
 use proofpool_store::{BlockStatus, Store, StoreOptions};
 use sqlx::Row;

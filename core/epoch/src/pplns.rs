@@ -21,8 +21,8 @@
 //! `X · 2^128 < 2^192` for any `u64` X, `P · S_m < 2^256`, and a share
 //! scores in 256 bits up to `2^128` network difficulties.
 
-use crate::PplnsParams;
-use alloy::primitives::{U256, U512};
+use crate::commitment::PplnsParams;
+use alloy_primitives::{U256, U512};
 use proofpool_primitives::{MinerAddress, Sats, Work};
 use std::collections::BTreeMap;
 

@@ -4,10 +4,10 @@
 use super::bitcoind::{BlockChecker, DEFAULT_MATURITY};
 use super::finding::{Severity, Subject};
 use super::{AuditObserver, Auditor, EpochVerdict, Finding, OnChainEpoch};
-use crate::epoch_file::EpochFile;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use proofpool_chain::{ChainError, DistributorClient};
+use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_merkle::RewardDomain;
 use proofpool_node::NodeError;
 use std::collections::HashSet;

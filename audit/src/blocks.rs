@@ -3,10 +3,10 @@
 
 use super::finding::{Findings, Subject, opt};
 use super::{Auditor, Candidate};
-use crate::commitment::{PaidBlock, PplnsParams, blocks_hash};
-use crate::epoch_file::{EpochFile, FileBlock};
-use crate::pplns::{WindowShare, credit_block};
 use alloy::primitives::{Address, B256};
+use proofpool_epoch::epoch_file::{EpochFile, FileBlock};
+use proofpool_epoch::{PaidBlock, PplnsParams, blocks_hash};
+use proofpool_epoch::{WindowShare, credit_block};
 use proofpool_primitives::{MinerAddress, Sats, Work};
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;

@@ -1,6 +1,13 @@
 //! The auditor: recomputes every epoch from its published file and compares
 //! the result with the file and with the chain.
 //!
+//! It is an application of its own, beside the pool, the settler and the
+//! API: it reads the format, PPLNS and the commitment hashes from the pure
+//! `proofpool-epoch` crate, the chain through `proofpool-chain` and bitcoind
+//! through `proofpool-node`, and links no store and no settlement engine
+//! (`cargo tree -p proofpool-audit` shows it), so what it trusts is only
+//! what it reads.
+//!
 //! Data flow: [`Auditor::audit_epoch`] takes epoch files in order 1, 2, …
 //! as raw bytes. For each it rebuilds every share's header from its job and
 //! checks the hash, the proof of work and the credited work; rebuilds the
@@ -39,12 +46,12 @@ pub use bitcoind::{BlockChecker, DEFAULT_MATURITY, MATURITY_SLACK};
 pub use driver::{AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, audit};
 pub use finding::{Finding, Severity, Subject};
 
-use crate::commitment::{PaidBlock, PplnsParams, SCORING_VERSION};
-use crate::epoch_file::{EpochFile, EpochFileError, FileChain, data_hash};
 use alloy::primitives::{Address, B256, TxHash, U256};
 use finding::Findings;
 use proofpool_chain::Distributor::EpochRecord;
 use proofpool_chain::record_hash;
+use proofpool_epoch::epoch_file::{EpochFile, EpochFileError, FileChain, data_hash};
+use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, token_per_sat};
 use proofpool_merkle::RewardDomain;
 use std::collections::{BTreeMap, HashMap};
 
@@ -588,14 +595,6 @@ impl Auditor {
     }
 }
 
-/// Token base units per satoshi for a token of `decimals`: one token per
-/// bitcoin, so `10^(decimals - 8)`; `None` below 8 decimals (a satoshi
-/// would be a fraction of a base unit) or past what fits 256 bits.
-pub fn token_per_sat(decimals: u8) -> Option<U256> {
-    let exponent = decimals.checked_sub(8)?;
-    U256::from(10u64).checked_pow(U256::from(exponent))
-}
-
 /// The on-chain record's own consistency: its epoch and its stored hash.
 fn check_record(f: &mut Findings, epoch: u64, oc: &OnChainEpoch) {
     f.compare(Subject::Chain, "epoch", epoch, oc.record.commit.epoch);
@@ -617,8 +616,8 @@ fn file_error(f: &mut Findings, err: &EpochFileError) {
         field,
         format_args!(
             "a {:?} version {} document",
-            crate::epoch_file::FORMAT,
-            crate::epoch_file::VERSION
+            proofpool_epoch::epoch_file::FORMAT,
+            proofpool_epoch::epoch_file::VERSION
         ),
         err,
     );

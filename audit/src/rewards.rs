@@ -3,9 +3,11 @@
 
 use super::Auditor;
 use super::finding::{Findings, Subject};
-use crate::epoch_file::EpochFile;
 use alloy::primitives::{Address, B256, U256};
-use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree};
+use proofpool_epoch::epoch_file::EpochFile;
+use proofpool_epoch::{reward_tree, sats_to_token};
+use proofpool_merkle::RewardDomain;
+use proofpool_primitives::Sats;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The recomputed rewards after an epoch.
@@ -42,7 +44,7 @@ pub(super) fn check(
     let scale = file.chain.token_per_sat;
     let mut expected: BTreeMap<Address, (u64, U256)> = BTreeMap::new();
     for (account, sats) in cumulative.iter().filter(|(_, s)| **s > 0) {
-        match U256::from(*sats).checked_mul(scale) {
+        match sats_to_token(Sats(*sats), scale) {
             Some(amount) => {
                 expected.insert(*account, (*sats, amount));
             }
@@ -97,14 +99,11 @@ pub(super) fn check(
         }
     }
 
-    let leaves = expected
+    // As the settler and the API build it, from the balances that scale.
+    let balances = expected
         .iter()
-        .map(|(account, (_, amount))| RewardLeaf {
-            account: *account,
-            cumulative: *amount,
-        })
-        .collect();
-    let (root, total) = match RewardTree::new(domain, leaves) {
+        .map(|(account, (sats, _))| (*account, *sats));
+    let (root, total) = match reward_tree(domain, balances, scale) {
         Ok(tree) => (tree.root(), tree.total()),
         // The leaves come from a map, so no account repeats.
         Err(err) => {

@@ -3,9 +3,9 @@
 
 use super::finding::{Findings, Subject};
 use super::{AuditObserver, Auditor, Candidate, HistShare};
-use crate::epoch_file::{EpochFile, FileJob, FileShare};
-use crate::header::{HeaderParts, hash_value, target_from_nbits};
 use alloy::primitives::{B256, U256};
+use proofpool_epoch::epoch_file::{EpochFile, FileJob, FileShare};
+use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
 use proofpool_merkle::{ShareLeaf, ShareTree};
 use proofpool_primitives::{EpochId, ShareHash, Work};
 use std::collections::hash_map::Entry;

@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn rebuilds_a_mainnet_header_from_coinbase_and_branch() {
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
-            "../../pool/tests/fixtures/mainnet_block_100000.json"
+            "../../../pool/tests/fixtures/mainnet_block_100000.json"
         ))
         .expect("fixture");
         let hex32 = |v: &serde_json::Value| -> B256 {

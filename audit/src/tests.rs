@@ -1,5 +1,5 @@
 use super::*;
-use crate::epoch_file::EpochFile;
+use proofpool_epoch::epoch_file::EpochFile;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -452,7 +452,7 @@ fn bytes_and_hash_match_the_plain_encoding() {
     let mut big = small.clone();
     let template = big.shares[0].clone();
     big.shares = (0..30_000u64)
-        .map(|i| crate::epoch_file::FileShare {
+        .map(|i| proofpool_epoch::epoch_file::FileShare {
             seq: i + 1,
             nonce: i as u32,
             ..template.clone()
@@ -462,7 +462,7 @@ fn bytes_and_hash_match_the_plain_encoding() {
         let plain = file.to_bytes().unwrap();
         let (bytes, hash) = file.to_bytes_and_hash().unwrap();
         assert_eq!(bytes, plain);
-        assert_eq!(hash, crate::epoch_file::data_hash(&plain));
+        assert_eq!(hash, proofpool_epoch::epoch_file::data_hash(&plain));
     }
 }
 
@@ -525,6 +525,7 @@ fn a_token_per_sat_that_is_not_one_token_per_bitcoin_fails() {
     assert_eq!(token_per_sat(8), Some(U256::from(1u64)));
     assert_eq!(token_per_sat(18), Some(U256::from(10_000_000_000u64)));
     assert_eq!(token_per_sat(6), None);
+    assert_eq!(token_per_sat(255), None);
     let fx = fixture();
     // The fixture's token has 18 decimals and pays 10^10 units per sat; in
     // epoch 1 nothing earlier constrains the scale but the token itself.

@@ -2,17 +2,17 @@
 //! files the way the settlement engine does, so the auditor is tested
 //! against data with real proof of work, real PPLNS and real trees.
 
-use crate::audit::OnChainEpoch;
-use crate::commitment::{EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
-use crate::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
-    FileShare, VERSION, data_hash,
-};
-use crate::header::{HeaderParts, hash_value, target_from_nbits};
-use crate::pplns::{WindowShare, credit_block};
+use crate::OnChainEpoch;
 use alloy::primitives::{Address, B256, U256};
 use proofpool_chain::Distributor::{EpochCommit, EpochRecord};
 use proofpool_chain::record_hash;
+use proofpool_epoch::epoch_file::{
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
+    FileShare, VERSION, data_hash,
+};
+use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
+use proofpool_epoch::{WindowShare, credit_block};
 use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
 use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
 use std::collections::BTreeMap;
@@ -365,16 +365,17 @@ impl Settle {
             total_cumulative: tree.total(),
         };
         let bytes = file.to_bytes().unwrap();
-        let commit = EpochInputs {
-            epoch: EpochId(e),
-            share_root,
-            rewards: &tree,
-            blocks_hash: file.blocks_hash,
-            params_hash: PARAMS.hash(),
-            data_hash: data_hash(&bytes),
-            prev_epoch_hash,
-        }
-        .commit();
+        // As the settler sends it (`EpochInputs::commit`).
+        let commit = EpochCommit {
+            epoch: e,
+            shareRoot: share_root,
+            rewardRoot: tree.root(),
+            totalCumulative: tree.total(),
+            blocksHash: file.blocks_hash,
+            paramsHash: PARAMS.hash(),
+            dataHash: data_hash(&bytes),
+            prevEpochHash: prev_epoch_hash,
+        };
         let prev_total = std::mem::replace(&mut self.total, tree.total());
         Built {
             file,

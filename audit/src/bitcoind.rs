@@ -14,10 +14,10 @@
 use super::blocks::display_order;
 use super::finding::{Findings, Subject};
 use super::{AuditError, Finding, FoundBlock, JobAnchor};
-use crate::commitment::PaidBlock;
 use alloy::primitives::B256;
 use bitcoin::pow::CompactTarget;
 use bitcoin::{Network, params::Params};
+use proofpool_epoch::PaidBlock;
 use proofpool_node::{NodeClient, NodeError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

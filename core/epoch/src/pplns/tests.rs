@@ -1,5 +1,5 @@
 use super::*;
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use proofpool_primitives::Difficulty;
 use proptest::prelude::*;
 use std::cell::Cell;

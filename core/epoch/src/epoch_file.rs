@@ -21,7 +21,7 @@
 //!   account), i.e. the reward tree's leaves;
 //! - the roots and totals committed on-chain.
 
-use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde::{Deserialize, Serialize};
 
 /// The `format` field's value.
@@ -243,7 +243,7 @@ impl EpochFile {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         std::thread::scope(|scope| {
             let hasher = scope.spawn(move || {
-                let mut keccak = alloy::primitives::Keccak256::new();
+                let mut keccak = alloy_primitives::Keccak256::new();
                 let mut bytes = Vec::new();
                 for chunk in rx {
                     keccak.update(&chunk);

@@ -1,8 +1,8 @@
 //! What the auditor reports: one finding per disagreement.
 
 use super::{EpochVerdict, OnChainEpoch};
-use crate::commitment::PaidBlock;
 use alloy::primitives::{Address, B256, U256};
+use proofpool_epoch::PaidBlock;
 use std::fmt::Display;
 
 /// How bad a finding is.

@@ -1,0 +1,26 @@
+//! proofpool's epoch data, with no I/O: what the settler writes, the
+//! auditor reads and the API serves, in one place.
+//!
+//! Data flow: the settler builds an [`EpochFile`](epoch_file::EpochFile)
+//! (jobs, shares, paid blocks with their [`pplns`] breakdown, cumulative
+//! rewards), hashes it (`dataHash`), and commits the share root, the reward
+//! root ([`reward_tree`]), [`blocks_hash`] and [`PplnsParams::hash`]. The
+//! auditor parses the same bytes, rebuilds every share header
+//! ([`header::HeaderParts`]) and replays [`credit_block`] over the share
+//! history; the API rebuilds the reward tree for proofs. Token amounts are
+//! satoshis times [`token_per_sat`] ([`sats_to_token`]).
+
+mod commitment;
+pub mod epoch_file;
+pub mod header;
+mod pplns;
+mod rewards;
+
+pub use commitment::{
+    PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, sats_to_token, token_per_sat,
+};
+pub use pplns::{
+    BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
+    window_units,
+};
+pub use rewards::{RewardsError, reward_tree};
