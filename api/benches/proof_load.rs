@@ -215,9 +215,19 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Arc::new(format!("http://{}", listener.local_addr().unwrap()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(proofpool_api::serve(listener, state, async move {
-            stopped.await.ok();
-        }));
+        // Every client comes from 127.0.0.1: no per-address cap.
+        let limits = proofpool_api::ServeConfig {
+            max_connections_per_ip: 0,
+            ..proofpool_api::ServeConfig::default()
+        };
+        let server = tokio::spawn(proofpool_api::serve_with(
+            listener,
+            state,
+            limits,
+            async move {
+                stopped.await.ok();
+            },
+        ));
 
         let http = reqwest::Client::new();
         let t = Instant::now();

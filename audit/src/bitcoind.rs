@@ -208,6 +208,55 @@ impl BlockChecker {
         Ok(f.into_list())
     }
 
+    /// The findings for the blocks of bitcoind's best chain at `heights`
+    /// whose coinbase pays `payout_script` but that no share in the files
+    /// found (`known`: every found or paid block, display order): a block
+    /// mined on the pool's work whose share was dropped from the log.
+    pub async fn check_unclaimed(
+        &self,
+        heights: std::ops::RangeInclusive<u64>,
+        payout_script: &[u8],
+        known: &std::collections::HashSet<B256>,
+    ) -> Result<Vec<Finding>, AuditError> {
+        let mut f = Findings::default();
+        for height in heights {
+            let Some(hex) = self.node.get_block_hash(height).await? else {
+                break;
+            };
+            let hash = hex.parse::<B256>().map_err(|e| {
+                AuditError::Node(NodeError::Decode {
+                    method: "getblockhash",
+                    reason: e.to_string(),
+                })
+            })?;
+            if known.contains(&hash) {
+                continue;
+            }
+            let raw: String = self
+                .node
+                .call("getblock", serde_json::json!([hex, 0]), None)
+                .await?;
+            let pays_pool = alloy::hex::decode(raw.trim())
+                .ok()
+                .and_then(|bytes| bitcoin::consensus::deserialize::<bitcoin::Block>(&bytes).ok())
+                .and_then(|block| block.txdata.into_iter().next())
+                .is_some_and(|coinbase| {
+                    coinbase.output.iter().any(|out| {
+                        out.value.to_sat() > 0 && out.script_pubkey.as_bytes() == payout_script
+                    })
+                });
+            if pays_pool {
+                f.mismatch(
+                    Subject::Block { height },
+                    "hash",
+                    "every block paying the pool's payout script found by a share in the files",
+                    format_args!("{hex} pays the pool, but no share in the files found it"),
+                );
+            }
+        }
+        Ok(f.into_list())
+    }
+
     /// The `nbits` values a block after `prev` may carry (two on a testnet
     /// when the template is late enough for the minimum difficulty).
     async fn required_nbits(

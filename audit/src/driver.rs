@@ -371,10 +371,25 @@ pub async fn audit(
     }
     // Found blocks are judged once every epoch is in: a later epoch may pay
     // a block an earlier one found.
-    let found = match node {
+    let mut found = match node {
         Some(node) => check_found(node, &auditor, options.maturity, &verdicts).await?,
         None => Vec::new(),
     };
+    if let (Some(node), Some(script), Some(last)) = (
+        node,
+        auditor.payout_script(),
+        verdicts.last().map(|v| v.epoch),
+    ) {
+        let heights = verdicts
+            .iter()
+            .flat_map(|v| v.jobs.iter().map(|j| j.height));
+        if let (Some(low), Some(high)) = (heights.clone().min(), heights.max()) {
+            let known = auditor.found_or_paid();
+            for finding in node.check_unclaimed(low..=high, script, &known).await? {
+                found.push((last, finding));
+            }
+        }
+    }
     Ok(AuditReport {
         verdicts,
         found,

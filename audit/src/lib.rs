@@ -234,10 +234,11 @@ struct Candidate {
 }
 
 /// What the auditor remembers of the previous epoch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PrevEpoch {
     end_unix: u64,
     chain: FileChain,
+    payout_script: Option<alloy::primitives::Bytes>,
 }
 
 /// Recomputes epochs in order and remembers what later epochs depend on:
@@ -258,6 +259,8 @@ pub struct Auditor {
     /// Recomputed `totalCumulative` of the previous epoch.
     prev_total: U256,
     prev: Option<PrevEpoch>,
+    /// The newest payout script a file declared.
+    payout_script: Option<alloy::primitives::Bytes>,
 }
 
 impl Default for Auditor {
@@ -279,6 +282,7 @@ impl Auditor {
             cumulative: BTreeMap::new(),
             prev_total: U256::ZERO,
             prev: None,
+            payout_script: None,
         }
     }
 
@@ -378,7 +382,11 @@ impl Auditor {
         self.prev = Some(PrevEpoch {
             end_unix: file.end_unix,
             chain: file.chain,
+            payout_script: file.params.payout_script.clone(),
         });
+        if file.params.payout_script.is_some() {
+            self.payout_script = file.params.payout_script.clone();
+        }
         let mut verdict = f.into_verdict(
             epoch,
             file.shares.len() as u64,
@@ -400,6 +408,21 @@ impl Auditor {
             })
             .collect();
         verdict
+    }
+
+    /// Every block the audited shares found (a verified share meeting its
+    /// network target) and every block an epoch paid, display order.
+    pub fn found_or_paid(&self) -> std::collections::HashSet<B256> {
+        self.candidates
+            .values()
+            .map(|c| blocks::display_order(c.hash))
+            .chain(self.paid.keys().copied())
+            .collect()
+    }
+
+    /// The newest payout script an audited file declared.
+    pub fn payout_script(&self) -> Option<&[u8]> {
+        self.payout_script.as_ref().map(|b| b.as_ref())
     }
 
     /// The blocks the audited shares found that no audited epoch pays, in
@@ -469,7 +492,11 @@ impl Auditor {
         self.prev = Some(PrevEpoch {
             end_unix: file.end_unix,
             chain: file.chain,
+            payout_script: file.params.payout_script.clone(),
         });
+        if file.params.payout_script.is_some() {
+            self.payout_script = file.params.payout_script.clone();
+        }
         Ok(())
     }
 
@@ -528,8 +555,19 @@ impl Auditor {
             params.hash(),
             p.params_hash,
         );
-        if let Some(prev) = self.prev {
+        if let Some(prev) = &self.prev {
             f.compare(Subject::Epoch, "start_unix", prev.end_unix, file.start_unix);
+            // The operator may move its payout address (a SIGHUP reload),
+            // so a change is shown rather than failed until the parameters
+            // are pinned on-chain with a delay.
+            if prev.payout_script.is_some() && prev.payout_script != p.payout_script {
+                f.warn(
+                    Subject::Epoch,
+                    "params.payout_script",
+                    opt_hex(prev.payout_script.as_ref()),
+                    opt_hex(p.payout_script.as_ref()),
+                );
+            }
             if onchain.is_none() {
                 // With the chain, the domain is compared with the deployment instead.
                 f.compare(
@@ -593,6 +631,11 @@ impl Auditor {
             None => {}
         }
     }
+}
+
+/// A byte string as hex, or `none`.
+fn opt_hex(bytes: Option<&alloy::primitives::Bytes>) -> String {
+    bytes.map_or_else(|| "none".to_owned(), |b| b.to_string())
 }
 
 /// The on-chain record's own consistency: its epoch and its stored hash.

@@ -206,13 +206,27 @@ fn bip34_height(tx: &bitcoin::Transaction) -> Result<u64, String> {
 }
 
 /// The job's coinbase must carry its height (BIP34), so a job cannot claim
-/// one height and build another.
-fn check_bip34(f: &mut Findings, job: &FileJob, p: &HeaderParts<'_>) {
+/// one height and build another; and, when the file declares the pool's
+/// payout script, every output with value must pay it, so no block mined on
+/// the pool's shares pays someone else.
+fn check_coinbase(f: &mut Findings, job: &FileJob, p: &HeaderParts<'_>, payout: Option<&[u8]>) {
     let subject = Subject::Job {
         instance: job.instance,
         job_id: job.job_id,
     };
-    match coinbase_tx(p).and_then(|tx| bip34_height(&tx)) {
+    let tx = match coinbase_tx(p) {
+        Ok(tx) => tx,
+        Err(why) => {
+            f.mismatch(
+                subject,
+                "coinbase1",
+                format_args!("a coinbase starting with height {}", job.height),
+                why,
+            );
+            return;
+        }
+    };
+    match bip34_height(&tx) {
         Ok(height) => f.compare(subject, "coinbase1.bip34_height", job.height, height),
         Err(why) => f.mismatch(
             subject,
@@ -220,6 +234,25 @@ fn check_bip34(f: &mut Findings, job: &FileJob, p: &HeaderParts<'_>) {
             format_args!("a coinbase starting with height {}", job.height),
             why,
         ),
+    }
+    if let Some(script) = payout {
+        for (i, out) in tx.output.iter().enumerate() {
+            if out.value.to_sat() > 0 && out.script_pubkey.as_bytes() != script {
+                f.mismatch(
+                    subject,
+                    "coinbase2.payout_script",
+                    format_args!(
+                        "every output with value paying {}",
+                        alloy::hex::encode(script)
+                    ),
+                    format_args!(
+                        "output {i} pays {} sats to {}",
+                        out.value.to_sat(),
+                        alloy::hex::encode(out.script_pubkey.as_bytes())
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -288,7 +321,8 @@ pub(super) fn check(
     let mut prev_seq: Option<u64> = None;
     let start_ms = file.start_unix.saturating_mul(1000);
     let end_ms = file.end_unix.saturating_mul(1000);
-    let mut bip34_checked: HashSet<JobKey> = HashSet::new();
+    let mut coinbase_checked: HashSet<JobKey> = HashSet::new();
+    let payout_script = file.params.payout_script.as_ref().map(|b| b.as_ref());
     for (i, s) in file.shares.iter().enumerate() {
         let subject = Subject::Share { seq: s.seq };
         if let Some(prev) = prev_seq
@@ -331,9 +365,10 @@ pub(super) fn check(
                     let hash = parts(j.job, s).share_hash();
                     verified = hash == s.hash;
                     // The job's coinbase, whole with this share's extranonces:
-                    // its BIP34 height must be the job's.
-                    if verified && bip34_checked.insert(key) {
-                        check_bip34(f, j.job, &parts(j.job, s));
+                    // its BIP34 height must be the job's, and it must pay the
+                    // pool's declared script.
+                    if verified && coinbase_checked.insert(key) {
+                        check_coinbase(f, j.job, &parts(j.job, s), payout_script);
                     }
                     f.compare(subject, "hash", hash, s.hash);
                     if hash_value(hash) > s.share_target {

@@ -538,3 +538,27 @@ fn a_token_per_sat_that_is_not_one_token_per_bitcoin_fails() {
     let v = Auditor::new().audit_epoch(&fx.bytes[0], Some(&onchain));
     assert_fails_with(&v, Subject::Chain, "token.decimals");
 }
+
+#[test]
+fn a_coinbase_that_does_not_pay_the_declared_script_fails_naming_the_job() {
+    let fx = fixture();
+    let job = &fx.files[0].jobs[0];
+    let subject = Subject::Job {
+        instance: job.instance,
+        job_id: job.job_id,
+    };
+    // The file declares another script than its coinbases pay.
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.params.payout_script = Some(vec![0x51, 0x20, 0x77].into());
+    });
+    assert_fails_with(&v, subject, "coinbase2.payout_script");
+    // A later epoch that declares another script is shown, not failed: the
+    // operator may move its address.
+    let v = audit_tampered(fx, 1, false, |f| f.params.payout_script = None);
+    assert!(
+        v.findings.iter().any(|f| f.severity == Severity::Warning
+            && f.field == "params.payout_script"),
+        "{}",
+        listing(&v)
+    );
+}

@@ -323,6 +323,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             confirmations: 1,
             dry_run: false,
             settler: owner,
+            payout_script: Some(payout.script_pubkey()),
         },
     ));
 

@@ -8,6 +8,7 @@ use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_settlement::{PplnsParams, Report, SettleConfig, Settler};
 use proofpool_store::{Store, StoreOptions};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,12 @@ pub(crate) struct Args {
     /// Token base units per satoshi: 10^(decimals - 8) of the reward token, one token per bitcoin (1 for an 8-decimal token); the settler refuses any other.
     #[arg(long, default_value_t = U256::from(1u64))]
     token_per_sat: U256,
+    /// The pool's payout address (the pool's payout_address), declared in every epoch file: auditors check that each job's coinbase pays it and scan bitcoind for blocks paying it that no share found (undeclared when not given)
+    #[arg(long)]
+    payout_address: Option<String>,
+    /// Bitcoin network of --payout-address: bitcoin, testnet, testnet4, signet or regtest
+    #[arg(long, default_value = "bitcoin")]
+    network: bitcoin::Network,
     /// Where epoch files are written (served by the API, read by auditors).
     #[arg(long, default_value = "epochs")]
     epochs_dir: PathBuf,
@@ -104,6 +111,26 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await
         .wrap_err_with(|| format!("cannot open the store at {}", args.database_url))?;
+    let payout_script = match &args.payout_address {
+        Some(text) => Some(
+            bitcoin::Address::from_str(text)
+                .wrap_err_with(|| format!("--payout-address {text} is not a Bitcoin address"))?
+                .require_network(args.network)
+                .wrap_err_with(|| {
+                    format!(
+                        "--payout-address {text} is not an address on {}",
+                        args.network
+                    )
+                })?
+                .script_pubkey(),
+        ),
+        None => {
+            tracing::warn!(
+                "no --payout-address: epoch files declare no payout script, so auditors cannot check what the coinbases pay"
+            );
+            None
+        }
+    };
     let config = SettleConfig {
         params: PplnsParams {
             window_x: args.window_x,
@@ -116,6 +143,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         confirmations: args.confirmations,
         dry_run: args.dry_run,
         settler,
+        payout_script,
     };
     let settler = Settler::new(store, chain, node(&args)?, config);
     match args.every {

@@ -158,6 +158,7 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
             confirmations: 1,
             dry_run: false,
             settler: settler.address(),
+            payout_script: None,
         },
     );
     let domain = chain.domain().await.unwrap();

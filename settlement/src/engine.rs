@@ -67,6 +67,10 @@ pub struct SettleConfig {
     pub dry_run: bool,
     /// The settler's account (whose tokens fund each commit).
     pub settler: Address,
+    /// The pool's payout `scriptPubKey`, declared in every epoch file so
+    /// auditors check that each job's coinbase pays it (and scan bitcoind
+    /// for blocks paying it that no share found). `None` declares nothing.
+    pub payout_script: Option<bitcoin::ScriptBuf>,
 }
 
 /// Why settlement stopped.
@@ -481,6 +485,11 @@ impl<P: Provider + Clone> Settler<P> {
                 window_x: self.config.params.window_x,
                 fee_bps: self.config.params.fee_bps,
                 params_hash,
+                payout_script: self
+                    .config
+                    .payout_script
+                    .as_ref()
+                    .map(|script| script.to_bytes().into()),
             },
             prev_epoch_hash,
             jobs: jobs

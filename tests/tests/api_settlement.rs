@@ -122,6 +122,7 @@ async fn run(db: &str) {
         confirmations: 1,
         dry_run: false,
         settler: settler.address(),
+        payout_script: None,
     };
     let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30)).unwrap());
     let settlement = Settler::new(

@@ -113,6 +113,7 @@ async fn two_instances_share_one_postgres_without_collisions() {
                     confirmations: 1,
                     dry_run: false,
                     settler: settler.address(),
+                    payout_script: None,
                 },
             )
         })

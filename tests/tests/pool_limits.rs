@@ -699,6 +699,21 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
     );
     assert!(refused(20, s.addr).await, "the flooding address is banned");
 
+    // Echoes stay short and exact: an id that is not an integer comes back
+    // as sent, and a 10 KB worker name is quoted as a 48-character prefix.
+    let mut echo = raw_from(22, s.addr).await;
+    handshake(&mut echo).await;
+    let long = "w".repeat(10_000);
+    echo.send(&format!(
+        "{{\"id\":1.50,\"method\":\"mining.submit\",\"params\":[\"{MINER}.{long}\",\"1\",\"00\",\"00000000\",\"00000000\"]}}\n"
+    ))
+    .await;
+    let reply = echo.line_starting("{\"id\":1.5").await;
+    assert!(reply.starts_with("{\"id\":1.50,"), "{reply}");
+    assert!(reply.len() < 300, "a {}-byte reply: {reply}", reply.len());
+    assert!(reply.contains("bytes)"), "{reply}");
+    drop(echo);
+
     // A miner that mines: its worker is recorded with its first accepted
     // share, and is the only one the store knows.
     let mut honest = raw_from(21, s.addr).await;

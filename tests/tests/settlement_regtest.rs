@@ -136,6 +136,7 @@ async fn mined_blocks_become_claimable_tokens() {
         confirmations: 1,
         dry_run: false,
         settler: settler.address(),
+        payout_script: Some(regtest.pool_config().payout_script),
     };
     let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30)).unwrap());
     let settlement = Settler::new(

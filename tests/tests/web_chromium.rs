@@ -225,6 +225,7 @@ async fn world() -> World {
             confirmations: 1,
             dry_run: false,
             settler: settler.address(),
+            payout_script: None,
         },
     );
     settle.run_once().await.unwrap();

@@ -77,6 +77,12 @@ pub(super) struct Fixture {
 /// A coinbase transaction with a 12-byte extranonce slot in its scriptSig,
 /// paying `value` to a P2WPKH script plus a zero-value witness commitment,
 /// split around the slot.
+/// The pool's payout script in the fixture: P2WPKH to twenty 0x55 bytes.
+pub(super) const PAYOUT_SCRIPT: [u8; 22] = [
+    0x00, 0x14, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+    0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+];
+
 pub(super) fn coinbase_parts(height: u64, value: u64) -> (Vec<u8>, Vec<u8>) {
     let mut c1 = Vec::new();
     c1.extend(2u32.to_le_bytes());
@@ -353,6 +359,7 @@ impl Settle {
                 window_x: PARAMS.window_x,
                 fee_bps: PARAMS.fee_bps,
                 params_hash: PARAMS.hash(),
+                payout_script: Some(PAYOUT_SCRIPT.to_vec().into()),
             },
             prev_epoch_hash,
             jobs: file_jobs,

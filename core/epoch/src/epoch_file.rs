@@ -79,8 +79,8 @@ pub struct FileChain {
     pub token_per_sat: U256,
 }
 
-/// PPLNS parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// PPLNS parameters, and the script the pool is paid to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileParams {
     /// Scoring rules version.
@@ -91,6 +91,11 @@ pub struct FileParams {
     pub fee_bps: u64,
     /// `paramsHash` as committed.
     pub params_hash: B256,
+    /// The pool's payout `scriptPubKey`: every job's coinbase must pay all
+    /// of its value to it. Absent in files from settlers that did not
+    /// declare it (then unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_script: Option<Bytes>,
 }
 
 /// A job, enough to rebuild any header mined on it.

@@ -6,10 +6,11 @@
 //! One pool session on a real regtest bitcoind finds the blocks; each case
 //! then starts from a copy of that database, on a fresh anvil: an honest
 //! control (nothing forged: the audit passes), a job with a forged `nbits`,
-//! a job with a forged `prev_hash` (each with a sybil share of real proof of
-//! work on it), a moved solving share, a found block deleted from the
-//! store, a best-chain block marked orphaned, and a share time moved out of
-//! its epoch.
+//! a job with a forged `prev_hash`, a job whose coinbase pays another
+//! script (each with a sybil share of real proof of work on it), a moved
+//! solving share, a found block deleted from the store, a best-chain block
+//! marked orphaned, a block's solving share dropped from the log with the
+//! later shares renumbered, and a share time moved out of its epoch.
 
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
@@ -50,6 +51,9 @@ async fn mine_base() -> Base {
         .unwrap();
     let mut config = regtest.pool_config();
     config.epoch_secs = EPOCH_SECS;
+    PAYOUT
+        .set(config.payout_script.to_bytes())
+        .expect("one base per test binary");
     let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
     let (pool, addr) = (serving.pool.clone(), serving.addr);
     for (round, miner) in [MINER_A, MINER_B, MINER_A].iter().enumerate() {
@@ -103,6 +107,14 @@ async fn mine_base() -> Base {
     Base { dir, regtest }
 }
 
+/// The pool's payout script in the regtest setup (the pool's config).
+fn base_payout() -> Vec<u8> {
+    PAYOUT.get().expect("set once the base is mined").clone()
+}
+
+/// Set by [`mine_base`] from the pool's config.
+static PAYOUT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
 /// What the honest block tracker would have done: every accepted block
 /// matured. Each case starts with it (the settler runs without bitcoind, so
 /// the statuses are the operator's to set).
@@ -154,6 +166,7 @@ where
             confirmations: 1,
             dry_run: false,
             settler: contracts.settler.address(),
+            payout_script: Some(base.regtest.pool_config().payout_script),
         },
     );
     let pass = settler.run_once().await.unwrap();
@@ -213,7 +226,12 @@ fn every_finding(report: &AuditReport) -> String {
 /// replaced) and a share on it credited to the sybil, with real proof of
 /// work at the newest share's target: what a pool that served the forged
 /// job to its own rig would hold.
-async fn forge_job(db: &sqlx::SqlitePool, prev_hash: Option<[u8; 32]>, nbits: Option<u32>) {
+async fn forge_job(
+    db: &sqlx::SqlitePool,
+    prev_hash: Option<[u8; 32]>,
+    nbits: Option<u32>,
+    payee: Option<&[u8]>,
+) {
     let last = sqlx::query(
         "SELECT s.seq, s.instance, s.job_id, s.extranonce1, s.extranonce2, s.ntime, s.version, \
          s.share_target, j.prev_hash, j.nbits, j.coinbase1, j.coinbase2, j.branch \
@@ -230,15 +248,24 @@ async fn forge_job(db: &sqlx::SqlitePool, prev_hash: Option<[u8; 32]>, nbits: Op
     let share_target = U256::from_be_slice(&last.get::<Vec<u8>, _>(7));
     let honest_prev: Vec<u8> = last.get(8);
     let honest_nbits: i64 = last.get(9);
-    let (cb1, cb2, branch): (Vec<u8>, Vec<u8>, Vec<u8>) =
+    let (cb1, mut cb2, branch): (Vec<u8>, Vec<u8>, Vec<u8>) =
         (last.get(10), last.get(11), last.get(12));
+    if let Some(payee) = payee {
+        // The pool's script, in place, swapped for another of its length.
+        let pool = base_payout();
+        let at = cb2
+            .windows(pool.len())
+            .position(|w| w == pool.as_slice())
+            .expect("the coinbase pays the pool");
+        cb2[at..at + pool.len()].copy_from_slice(payee);
+    }
     let prev = B256::from(prev_hash.unwrap_or_else(|| honest_prev.clone().try_into().unwrap()));
     let nbits = nbits.unwrap_or(honest_nbits as u32);
     let branch: Vec<B256> = branch.chunks(32).map(B256::from_slice).collect();
     let net_target = target_from_nbits(nbits);
     sqlx::query(
         "INSERT INTO jobs SELECT instance, $1, created, height, $2, version, $3, template_time, \
-         coinbase1, coinbase2, branch, $4, coinbase_value FROM jobs WHERE instance = $5 AND job_id = $6",
+         coinbase1, $7, branch, $4, coinbase_value FROM jobs WHERE instance = $5 AND job_id = $6",
     )
     .bind(FORGED_JOB)
     .bind(prev.as_slice())
@@ -246,6 +273,7 @@ async fn forge_job(db: &sqlx::SqlitePool, prev_hash: Option<[u8; 32]>, nbits: Op
     .bind(net_target.to_be_bytes::<32>().to_vec())
     .bind(instance)
     .bind(job_id)
+    .bind(cb2.clone())
     .execute(db)
     .await
     .unwrap();
@@ -317,13 +345,13 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
 
     // An easier target than regtest's own: a cheap share outweighs the window.
     let r = settle_and_audit(&base, "nbits", |db| async move {
-        forge_job(&db, None, Some(0x2100_ffff)).await;
+        forge_job(&db, None, Some(0x2100_ffff), None).await;
     })
     .await;
     assert!(caught(&r, job, "nbits"), "{}", every_finding(&r));
 
     let r = settle_and_audit(&base, "prev_hash", |db| async move {
-        forge_job(&db, Some([0x42; 32]), None).await;
+        forge_job(&db, Some([0x42; 32]), None, None).await;
     })
     .await;
     assert!(caught(&r, job, "prev_hash"), "{}", every_finding(&r));
@@ -359,6 +387,42 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     })
     .await;
     assert!(caught(&r, block, "paid_epoch"), "{}", every_finding(&r));
+
+    // A job whose coinbase pays the operator's own script, not the pool's.
+    let r = settle_and_audit(&base, "payee", |db| async move {
+        let other = vec![0x77; base_payout().len()];
+        forge_job(&db, None, None, Some(&other)).await;
+    })
+    .await;
+    assert!(
+        caught(&r, job, "coinbase2.payout_script"),
+        "{}",
+        every_finding(&r)
+    );
+
+    // A block's solving share dropped from the log, the later shares
+    // renumbered so that no seq is missing, and the block deleted: only
+    // bitcoind still shows a block paying the pool that no share found.
+    let r = settle_and_audit(&base, "dropped", |db| async move {
+        let seq: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT share_seq FROM blocks WHERE height = {LAST_BLOCK}"
+        )))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        for sql in [
+            format!("DELETE FROM blocks WHERE share_seq = {seq}"),
+            format!("DELETE FROM shares WHERE seq = {seq}"),
+            format!("UPDATE shares SET seq = -(seq - 1) WHERE seq > {seq}"),
+            "UPDATE shares SET seq = -seq WHERE seq < 0".to_owned(),
+            format!("UPDATE blocks SET share_seq = share_seq - 1 WHERE share_seq > {seq}"),
+            "UPDATE pool_state SET next_seq = next_seq - 1".to_owned(),
+        ] {
+            run(&db, &sql).await;
+        }
+    })
+    .await;
+    assert!(caught(&r, block, "hash"), "{}", every_finding(&r));
 
     // A share moved an hour before its epoch began, still filed under it.
     let r = settle_and_audit(&base, "time", |db| async move {

@@ -324,6 +324,21 @@ impl Raw {
         }
     }
 
+    /// The next line that starts with `prefix`, as sent (the exact text, for
+    /// what a JSON parser would normalise).
+    pub(crate) async fn line_starting(&mut self, prefix: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
+                .await
+                .expect("no line within 20 s")
+                .expect("the connection failed")
+                .expect("the server closed before the line");
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
     /// The next `mining.notify`.
     pub(crate) async fn notify(&mut self) -> Value {
         self.next("mining.notify")
