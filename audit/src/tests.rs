@@ -556,8 +556,9 @@ fn a_coinbase_that_does_not_pay_the_declared_script_fails_naming_the_job() {
     // operator may move its address.
     let v = audit_tampered(fx, 1, false, |f| f.params.payout_script = None);
     assert!(
-        v.findings.iter().any(|f| f.severity == Severity::Warning
-            && f.field == "params.payout_script"),
+        v.findings
+            .iter()
+            .any(|f| f.severity == Severity::Warning && f.field == "params.payout_script"),
         "{}",
         listing(&v)
     );
