@@ -48,9 +48,8 @@ pub use finding::{Finding, Severity, Subject};
 
 use alloy::primitives::{Address, B256, TxHash, U256};
 use finding::Findings;
-use proofpool_chain::Distributor::EpochRecord;
-use proofpool_chain::record_hash;
 use proofpool_epoch::epoch_file::{EpochFile, EpochFileError, FileChain, data_hash};
+use proofpool_epoch::{EpochRecord, record_hash};
 use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, token_per_sat};
 use proofpool_merkle::RewardDomain;
 use std::collections::{BTreeMap, HashMap};

@@ -7,9 +7,9 @@
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
-use proofpool_chain::Distributor::EpochCommit;
 use proofpool_chain::{DeployParams, DistributorClient};
 use proofpool_devtools::TempDir;
+use proofpool_epoch::EpochCommit;
 use proofpool_primitives::{Address as Addr, U256 as U};
 use proofpool_store::{
     BlockRecord, BlockStatus, EpochStatus, JobRecord, NewShare, ShareLog, Store, StoreOptions,

@@ -22,8 +22,8 @@
 //! - an unchanged file passes without the chain too.
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
-use proofpool_chain::Distributor::EpochRecord;
-use proofpool_chain::record_hash;
+use proofpool_epoch::EpochRecord;
+use proofpool_epoch::record_hash;
 use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
 use proofpool_primitives::{Address, B256, EpochId, Sats, ShareHash, U256, Work};
 use proofpool_audit::{Auditor, EpochVerdict, OnChainEpoch, Severity, Subject};

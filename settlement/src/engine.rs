@@ -15,17 +15,16 @@
 //! the epoch is already there. Same roots: recorded and skipped; different
 //! roots: stop loudly and change nothing.
 
-use crate::commitment::EpochInputs;
 use alloy::primitives::{Address, B256, Bytes, TxHash, U256};
 use alloy::providers::Provider;
-use proofpool_chain::Distributor::EpochCommit;
 use proofpool_chain::{ChainError, DistributorClient};
+use proofpool_epoch::EpochCommit;
 use proofpool_epoch::epoch_file::{
     EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
     FileShare, VERSION,
 };
 use proofpool_epoch::{
-    PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
+    EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
 };
 use proofpool_epoch::{WindowShare, credit_block, share_score};
 use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};

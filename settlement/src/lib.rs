@@ -3,20 +3,18 @@
 //! Data flow: the share tree and the cumulative reward tree of an epoch
 //! ([`proofpool_merkle`]), the Bitcoin blocks it pays ([`blocks_hash`]), the
 //! PPLNS parameters ([`PplnsParams::hash`]) and the epoch file's hash are
-//! folded into an [`EpochCommit`](proofpool_chain::Distributor::EpochCommit)
+//! folded into an [`EpochCommit`](proofpool_epoch::EpochCommit)
 //! by [`EpochInputs::commit`], which the settler sends with
 //! [`proofpool_chain::DistributorClient::commit_epoch`]. Auditors recompute the
 //! same hashes from the published epoch file.
 
-mod commitment;
 mod engine;
 
-pub use commitment::EpochInputs;
 pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Settler};
 // The pure epoch code lives in `proofpool-epoch`; these keep the settler's
 // callers' paths.
 pub use proofpool_epoch::{
-    BlockPayout, PaidBlock, PplnsError, PplnsParams, SCORE_BITS, SCORING_VERSION, ScoreError,
-    WindowShare, blocks_hash, credit_block, epoch_file, header, sats_to_token, share_score,
-    window_units,
+    BlockPayout, EpochInputs, PaidBlock, PplnsError, PplnsParams, SCORE_BITS, SCORING_VERSION,
+    ScoreError, WindowShare, blocks_hash, credit_block, epoch_file, header, sats_to_token,
+    share_score, window_units,
 };

@@ -4,13 +4,13 @@
 
 use crate::OnChainEpoch;
 use alloy::primitives::{Address, B256, U256};
-use proofpool_chain::Distributor::{EpochCommit, EpochRecord};
-use proofpool_chain::record_hash;
 use proofpool_epoch::epoch_file::{
     EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
     FileShare, VERSION, data_hash,
 };
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_epoch::record_hash;
+use proofpool_epoch::{EpochCommit, EpochRecord};
 use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
 use proofpool_epoch::{WindowShare, credit_block};
 use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};

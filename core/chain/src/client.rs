@@ -1,11 +1,10 @@
 //! Calls to a deployed distributor, with reverts decoded into custom errors.
 
-use crate::Distributor::{self, DistributorErrors, DistributorInstance, EpochCommit, EpochRecord};
+use crate::Distributor::{self, DistributorErrors, DistributorInstance};
 use crate::MockBTC;
-use alloy::primitives::{Address, B256, TxHash, U256, keccak256};
+use alloy::primitives::{Address, B256, TxHash, U256};
 use alloy::providers::{PendingTransactionError, Provider};
 use alloy::rpc::types::TransactionReceipt;
-use alloy::sol_types::SolValue;
 use alloy::transports::TransportError;
 use proofpool_merkle::RewardDomain;
 
@@ -60,9 +59,44 @@ impl ChainError {
 /// How long [`DistributorClient::wait`] polls for a receipt.
 pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The hash the contract stores for an epoch record: `keccak256(abi.encode(r))`.
-pub fn record_hash(record: &EpochRecord) -> B256 {
-    keccak256(record.abi_encode())
+pub use proofpool_epoch::{EpochCommit, EpochRecord, record_hash};
+
+/// The contract binding's `EpochCommit` for the epoch crate's (the same ABI
+/// struct, generated twice: once pure, once with the contract's calls).
+fn to_contract(c: &EpochCommit) -> Distributor::EpochCommit {
+    Distributor::EpochCommit {
+        epoch: c.epoch,
+        shareRoot: c.shareRoot,
+        rewardRoot: c.rewardRoot,
+        totalCumulative: c.totalCumulative,
+        blocksHash: c.blocksHash,
+        paramsHash: c.paramsHash,
+        dataHash: c.dataHash,
+        prevEpochHash: c.prevEpochHash,
+    }
+}
+
+/// The epoch crate's `EpochCommit` for the contract binding's.
+fn from_contract(c: &Distributor::EpochCommit) -> EpochCommit {
+    EpochCommit {
+        epoch: c.epoch,
+        shareRoot: c.shareRoot,
+        rewardRoot: c.rewardRoot,
+        totalCumulative: c.totalCumulative,
+        blocksHash: c.blocksHash,
+        paramsHash: c.paramsHash,
+        dataHash: c.dataHash,
+        prevEpochHash: c.prevEpochHash,
+    }
+}
+
+/// The contract binding's `EpochRecord` for the epoch crate's.
+fn record_to_contract(r: &EpochRecord) -> Distributor::EpochRecord {
+    Distributor::EpochRecord {
+        commit: to_contract(&r.commit),
+        finalizableAt: r.finalizableAt,
+        prevTotalCumulative: r.prevTotalCumulative,
+    }
 }
 
 /// Where an epoch stands on-chain.
@@ -137,7 +171,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
     ) -> Result<(EpochRecord, TransactionReceipt), ChainError> {
         let receipt = self
             .contract
-            .commitEpoch(commit)
+            .commitEpoch(to_contract(&commit))
             .send()
             .await
             .map_err(ChainError::from_contract)?;
@@ -147,7 +181,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
             ChainError::MissingEvent(receipt.transaction_hash, "EpochCommitted"),
         )?;
         let record = EpochRecord {
-            commit: event.data.commit.clone(),
+            commit: from_contract(&event.data.commit),
             finalizableAt: event.data.finalizableAt,
             prevTotalCumulative: event.data.prevTotalCumulative,
         };
@@ -158,7 +192,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
     pub async fn send_commit_epoch(&self, commit: EpochCommit) -> Result<TxHash, ChainError> {
         let pending = self
             .contract
-            .commitEpoch(commit)
+            .commitEpoch(to_contract(&commit))
             .send()
             .await
             .map_err(ChainError::from_contract)?;
@@ -169,7 +203,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
     pub async fn finalize(&self, record: EpochRecord) -> Result<TransactionReceipt, ChainError> {
         let pending = self
             .contract
-            .finalize(record)
+            .finalize(record_to_contract(&record))
             .send()
             .await
             .map_err(ChainError::from_contract)?;
@@ -182,7 +216,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
     pub async fn veto(&self, record: EpochRecord) -> Result<TransactionReceipt, ChainError> {
         let pending = self
             .contract
-            .veto(record)
+            .veto(record_to_contract(&record))
             .send()
             .await
             .map_err(ChainError::from_contract)?;
@@ -283,7 +317,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .map_err(ChainError::from_contract)?;
         Ok(logs.into_iter().last().and_then(|(event, log)| {
             let record = EpochRecord {
-                commit: event.commit,
+                commit: from_contract(&event.commit),
                 finalizableAt: event.finalizableAt,
                 prevTotalCumulative: event.prevTotalCumulative,
             };

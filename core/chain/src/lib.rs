@@ -11,7 +11,10 @@
 mod client;
 mod deploy;
 
-pub use client::{ChainError, DistributorClient, EpochStatusView, RECEIPT_TIMEOUT, record_hash};
+pub use client::{
+    ChainError, DistributorClient, EpochCommit, EpochRecord, EpochStatusView, RECEIPT_TIMEOUT,
+    record_hash,
+};
 pub use deploy::{DeployParams, Deployment, deploy};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]

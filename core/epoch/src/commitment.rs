@@ -2,7 +2,44 @@
 
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_sol_types::SolValue;
-use proofpool_primitives::Sats;
+use proofpool_merkle::RewardTree;
+use proofpool_primitives::{EpochId, Sats};
+
+#[allow(missing_docs)]
+mod sol_types {
+    alloy_sol_types::sol! {
+        /// An epoch's commitment, as `commitEpoch` takes it: the
+        /// distributor's `EpochCommit` (`IDistributorTypes.sol`), field for
+        /// field.
+        #[derive(Debug, PartialEq, Eq)]
+        struct EpochCommit {
+            uint64 epoch;
+            bytes32 shareRoot;
+            bytes32 rewardRoot;
+            uint256 totalCumulative;
+            bytes32 blocksHash;
+            bytes32 paramsHash;
+            bytes32 dataHash;
+            bytes32 prevEpochHash;
+        }
+
+        /// The record whose hash the distributor stores for each committed
+        /// epoch (its `EpochRecord`).
+        #[derive(Debug, PartialEq, Eq)]
+        struct EpochRecord {
+            EpochCommit commit;
+            uint64 finalizableAt;
+            uint256 prevTotalCumulative;
+        }
+    }
+}
+
+pub use sol_types::{EpochCommit, EpochRecord};
+
+/// The hash the contract stores for an epoch record: `keccak256(abi.encode(r))`.
+pub fn record_hash(record: &EpochRecord) -> B256 {
+    keccak256(record.abi_encode())
+}
 
 /// The version of the scoring rules (DESIGN.md, "PPLNS"); part of `paramsHash`.
 ///
@@ -47,6 +84,41 @@ pub fn blocks_hash(blocks: &[PaidBlock]) -> B256 {
         .collect();
     sorted.sort_unstable_by_key(|b| (b.0, b.1));
     keccak256(sorted.abi_encode())
+}
+
+/// Everything that goes into one epoch's commitment.
+#[derive(Debug, Clone)]
+pub struct EpochInputs<'a> {
+    /// The epoch.
+    pub epoch: EpochId,
+    /// Root of the epoch's share tree.
+    pub share_root: B256,
+    /// The cumulative reward tree after this epoch.
+    pub rewards: &'a RewardTree,
+    /// [`blocks_hash`] of the blocks paid.
+    pub blocks_hash: B256,
+    /// [`PplnsParams::hash`].
+    pub params_hash: B256,
+    /// Hash of the epoch file.
+    pub data_hash: B256,
+    /// The stored hash of the previous epoch on-chain (zero for epoch 1).
+    pub prev_epoch_hash: B256,
+}
+
+impl EpochInputs<'_> {
+    /// The struct `commitEpoch` takes.
+    pub fn commit(&self) -> EpochCommit {
+        EpochCommit {
+            epoch: self.epoch.0,
+            shareRoot: self.share_root,
+            rewardRoot: self.rewards.root(),
+            totalCumulative: self.rewards.total(),
+            blocksHash: self.blocks_hash,
+            paramsHash: self.params_hash,
+            dataHash: self.data_hash,
+            prevEpochHash: self.prev_epoch_hash,
+        }
+    }
 }
 
 /// Converts satoshis to token base units with an integer scale (1 for an

@@ -8,7 +8,10 @@
 //! auditor parses the same bytes, rebuilds every share header
 //! ([`header::HeaderParts`]) and replays [`credit_block`] over the share
 //! history; the API rebuilds the reward tree for proofs. Token amounts are
-//! satoshis times [`token_per_sat`] ([`sats_to_token`]).
+//! satoshis times [`token_per_sat`] ([`sats_to_token`]). [`EpochInputs`]
+//! folds the hashes into the [`EpochCommit`] the distributor takes, and
+//! [`record_hash`] is the hash it stores for an [`EpochRecord`]; the chain
+//! crate converts them to its contract bindings at the boundary.
 
 mod commitment;
 pub mod epoch_file;
@@ -17,7 +20,8 @@ mod pplns;
 mod rewards;
 
 pub use commitment::{
-    PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, sats_to_token, token_per_sat,
+    EpochCommit, EpochInputs, EpochRecord, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash,
+    record_hash, sats_to_token, token_per_sat,
 };
 pub use pplns::{
     BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
