@@ -30,7 +30,6 @@ const MATURITY: u64 = 3;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 mod common;
-use common::mine;
 
 async fn get<T: serde::de::DeserializeOwned>(http: &reqwest::Client, base: &str, path: &str) -> T {
     let r = http.get(format!("{base}{path}")).send().await.unwrap();
@@ -64,51 +63,22 @@ async fn run(db: &str) {
     config.epoch_secs = EPOCH_SECS;
     let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
     let (pool, addr) = (serving.pool.clone(), serving.addr);
-    for round in 0..4 {
-        let before = pool.blocks().len();
-        let (miner, shares) = if round % 2 == 0 {
-            (MINER_A, 6)
-        } else {
-            (MINER_B, 3)
-        };
-        assert!(mine(addr, &format!("{miner}.rig{round}"), shares).await >= shares);
-        for _ in 0..100 {
-            if pool.blocks().len() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    for _ in 0..100 {
-        let found = store.blocks().await.unwrap();
-        if !found.is_empty()
-            && found.len() == pool.blocks().len()
-            && found.iter().all(|b| b.status != BlockStatus::Submitted)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rounds: Vec<(String, u64)> = (0..4)
+        .map(|round| {
+            let (miner, shares) = if round % 2 == 0 {
+                (MINER_A, 6)
+            } else {
+                (MINER_B, 3)
+            };
+            (format!("{miner}.rig{round}"), shares)
+        })
+        .collect();
+    common::mine_blocks(&pool, addr, &store, &rounds).await;
     serving.stop().await;
 
     // Mature the blocks, then settle once every epoch with shares has ended.
     regtest.mine_elsewhere(MATURITY);
-    let last_share_epoch = store
-        .shares_after(0, 100_000)
-        .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .epoch;
-    let (_, end) = store.clock().await.unwrap().bounds(last_share_epoch);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if end + 1 > now {
-        tokio::time::sleep(Duration::from_secs(end + 1 - now + 1)).await;
-    }
+    let last_share_epoch = common::wait_for_last_epoch_end(&store, 1).await;
     let epochs_dir = dir.path().join("epochs");
     let settle_config = SettleConfig {
         params: PplnsParams {

@@ -28,7 +28,6 @@ const EPOCH_SECS: u64 = 2;
 const MATURITY: u64 = 3;
 
 mod common;
-use common::mine;
 
 #[path = "cheating/mod.rs"]
 mod cheating;
@@ -65,35 +64,17 @@ async fn mined_blocks_become_claimable_tokens() {
     // Two miners on two addresses take turns, so blocks are found at several
     // heights and each block's PPLNS window spans both miners' shares (on
     // regtest nearly every share meets the network target).
-    for round in 0..4 {
-        let before = pool.blocks().len();
-        let (miner, shares) = if round % 2 == 0 {
-            (MINER_A, 6)
-        } else {
-            (MINER_B, 3)
-        };
-        assert!(mine(addr, &format!("{miner}.rig{round}"), shares).await >= shares);
-        for _ in 0..100 {
-            if pool.blocks().len() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // Let the new template reach the pool before the next round.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    // Wait until every block the miners found is recorded.
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        found = store.blocks().await.unwrap();
-        if found.len() == pool.blocks().len()
-            && found.iter().all(|b| b.status != BlockStatus::Submitted)
-            && !found.is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rounds: Vec<(String, u64)> = (0..4)
+        .map(|round| {
+            let (miner, shares) = if round % 2 == 0 {
+                (MINER_A, 6)
+            } else {
+                (MINER_B, 3)
+            };
+            (format!("{miner}.rig{round}"), shares)
+        })
+        .collect();
+    let found = common::mine_blocks(&pool, addr, &store, &rounds).await;
     let accepted: Vec<_> = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
@@ -106,22 +87,7 @@ async fn mined_blocks_become_claimable_tokens() {
     regtest.mine_elsewhere(MATURITY);
 
     // Settle once every epoch with shares has ended (plus grace).
-    let last_share_epoch = store
-        .shares_after(0, 100_000)
-        .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .epoch;
-    let clock = store.clock().await.unwrap();
-    let (_, end) = clock.bounds(last_share_epoch);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if end + 1 > now {
-        tokio::time::sleep(Duration::from_secs(end + 1 - now + 1)).await;
-    }
+    let last_share_epoch = common::wait_for_last_epoch_end(&store, 1).await;
     let settle_config = SettleConfig {
         // On regtest one share can fill a network difficulty; a wide window
         // spreads each block over both miners.

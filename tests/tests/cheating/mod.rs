@@ -56,53 +56,22 @@ async fn mine_base() -> Base {
         .expect("one base per test binary");
     let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
     let (pool, addr) = (serving.pool.clone(), serving.addr);
-    for (round, miner) in [MINER_A, MINER_B, MINER_A].iter().enumerate() {
-        let before = pool.blocks().len();
-        assert!(common::mine(addr, &format!("{miner}.rig{round}"), 4).await >= 4);
-        for _ in 0..100 {
-            if pool.blocks().len() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    for _ in 0..100 {
-        let found = store.blocks().await.unwrap();
-        if found.len() == pool.blocks().len()
-            && found.iter().all(|b| b.status != BlockStatus::Submitted)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let accepted = store
-        .blocks()
-        .await
-        .unwrap()
+    let rounds: Vec<(String, u64)> = [MINER_A, MINER_B, MINER_A]
+        .iter()
+        .enumerate()
+        .map(|(round, miner)| (format!("{miner}.rig{round}"), 4))
+        .collect();
+    let found = common::mine_blocks(&pool, addr, &store, &rounds).await;
+    let accepted = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
         .count();
-    assert!(accepted >= 2, "the miners found blocks");
+    assert!(accepted >= 2, "the miners found blocks: {found:?}");
     serving.stop().await;
     // Deep enough that an unpaid block is a hidden one, not a pending one.
     regtest.mine_elsewhere(MATURITY + MATURITY_SLACK);
     // Every epoch with shares ends (plus the settler's grace).
-    let last = store
-        .shares_after(0, 100_000)
-        .await
-        .unwrap()
-        .last()
-        .unwrap()
-        .epoch;
-    let (_, end) = store.clock().await.unwrap().bounds(last);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if end + 2 > now {
-        tokio::time::sleep(Duration::from_secs(end + 2 - now)).await;
-    }
+    common::wait_for_last_epoch_end(&store, 1).await;
     store.close().await;
     Base { dir, regtest }
 }

@@ -164,6 +164,66 @@ pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
     stats.accepted.load(Ordering::Relaxed)
 }
 
+/// Mines `rounds` through the pool at `addr`, one reference miner per
+/// round (`(user, shares)`), waiting after each for the block it found (on
+/// regtest nearly every share meets the network target) and for the new
+/// template; then waits until every block is recorded in `store` with a
+/// final status. Returns the blocks.
+pub(crate) async fn mine_blocks(
+    pool: &Pool,
+    addr: SocketAddr,
+    store: &proofpool_store::Store,
+    rounds: &[(String, u64)],
+) -> Vec<proofpool_store::BlockRecord> {
+    for (user, shares) in rounds {
+        let before = pool.blocks().len();
+        assert!(mine(addr, user, *shares).await >= *shares);
+        for _ in 0..100 {
+            if pool.blocks().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Let the new template reach the pool before the next round.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = store.blocks().await.unwrap();
+        if !found.is_empty()
+            && found.len() == pool.blocks().len()
+            && found
+                .iter()
+                .all(|b| b.status != proofpool_store::BlockStatus::Submitted)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    found
+}
+
+/// Waits until the epoch of the newest share in `store` has ended, plus
+/// `grace` seconds (so a settler with that grace closes it).
+pub(crate) async fn wait_for_last_epoch_end(store: &proofpool_store::Store, grace: u64) -> u64 {
+    let last = store
+        .shares_after(0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .epoch;
+    let (_, end) = store.clock().await.unwrap().bounds(last);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if end + grace > now {
+        tokio::time::sleep(Duration::from_secs(end + grace - now + 1)).await;
+    }
+    last
+}
+
 /// A pool with `config` on a fresh SQLite store in `dir`.
 pub(crate) async fn sqlite_pool(config: PoolConfig, dir: &proofpool_devtools::TempDir) -> Pool {
     let store = proofpool_store::Store::open(
