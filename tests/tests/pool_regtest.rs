@@ -561,3 +561,86 @@ async fn zmq_hashblock_brings_blocks_found_elsewhere() {
     assert!(announced >= 1.0, "no hashblock message arrived");
     serving.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_share_the_store_failed_still_gets_its_share() {
+    common::init_tracing();
+    let regtest = common::regtest_node(110, 0);
+    let pg = proofpool_devtools::Postgres::start().expect("PostgreSQL (make setup installs it)");
+    let store = Store::open(&pg.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    let mut config = regtest.pool_config();
+    config.vardiff = None;
+    config.writer.give_up_after = Duration::from_secs(1);
+    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+
+    let mut raw = Raw::connect(serving.addr).await;
+    raw.send(&format!(
+        "{}\n{}\n",
+        r#"{"id":1,"method":"mining.subscribe","params":["store-outage"]}"#,
+        format_args!(r#"{{"id":2,"method":"mining.authorize","params":["{MINER}.o","x"]}}"#),
+    ))
+    .await;
+    raw.reply(2).await;
+    let notify = raw.notify().await;
+    let job = notify["params"][0].as_str().unwrap().to_owned();
+    let ntime = notify["params"][7].as_str().unwrap().to_owned();
+
+    // The database goes away; the next valid share (on regtest, a block)
+    // cannot be written and its miner is told so.
+    pg.pause().unwrap();
+    let mut failed = None;
+    for nonce in 0..40u64 {
+        raw.send(&format!(
+            r#"{{"id":{},"method":"mining.submit","params":["{MINER}.o","{job}","0000000000000000","{ntime}","{nonce:08x}"]}}"#,
+            100 + nonce
+        ))
+        .await;
+        raw.send("\n").await;
+        let (reply, _) = raw.reply(100 + nonce).await;
+        match error_code(&reply) {
+            23 => continue,
+            20 => {
+                failed = Some(reply);
+                break;
+            }
+            other => panic!("unexpected {other}: {reply}"),
+        }
+    }
+    let failed = failed.expect("a valid share within 40 nonces");
+    assert!(
+        failed["error"][1]
+            .as_str()
+            .unwrap()
+            .contains("not recorded"),
+        "{failed}"
+    );
+    // bitcoind took the block regardless; once the database is back the
+    // pool writes the share again and ties the block to it.
+    pg.resume().unwrap();
+    let mut block = None;
+    for _ in 0..300 {
+        if let Some(b) = serving.pool.blocks().first().cloned() {
+            block = Some(b);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let block = block.expect("the block was recorded within 30 s");
+    assert!(block.accepted, "{block:?}");
+    assert!(block.share_seq > 0, "the block has no share: {block:?}");
+    serving.stop().await;
+    let shares = store.shares_after(0, 100).await.unwrap();
+    let share = shares
+        .iter()
+        .find(|s| s.seq == block.share_seq)
+        .expect("the solving share is in the store");
+    let mut display = share.share.hash;
+    display.reverse();
+    assert_eq!(alloy::hex::encode(display), block.hash, "{share:?}");
+    let recorded = store.blocks().await.unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].share_seq, block.share_seq);
+    store.close().await;
+}

@@ -391,6 +391,35 @@ impl Postgres {
         self.run("pg_ctl stop", cmd)
     }
 
+    /// Stops the server at once (`pg_ctl stop -m immediate`), as a crash or
+    /// an outage would: every connection fails until [`Postgres::resume`].
+    pub fn pause(&self) -> Result<(), PostgresError> {
+        self.stop()
+    }
+
+    /// Starts the server again on the same port after [`Postgres::pause`],
+    /// so clients that keep the URL reconnect to it.
+    pub fn resume(&self) -> Result<(), PostgresError> {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -k {} -c fsync={} -c max_connections=200",
+            self.port,
+            sh_quote(&self.dir.path().to_string_lossy()),
+            if self.durable {
+                DURABLE_SETTINGS
+            } else {
+                "off"
+            }
+        );
+        let mut cmd = self.server_command("pg_ctl");
+        cmd.arg("start")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.server_log())
+            .args(["-w", "-t", START_TIMEOUT_SECS, "-s", "-o", &options]);
+        self.run("pg_ctl start", cmd)
+    }
+
     /// The server's log, outside `data` so that it survives a failed initdb.
     fn server_log(&self) -> PathBuf {
         self.dir.path().join("server.log")

@@ -3,7 +3,7 @@
 use super::Shared;
 use crate::job::Job;
 use proofpool_primitives::{Address, B256, Sats};
-use proofpool_store::{BlockRecord, BlockStatus};
+use proofpool_store::{BlockRecord, BlockStatus, NewShare, SubmitError, WriteError};
 use std::sync::Arc;
 
 /// A block found by the pool.
@@ -37,8 +37,55 @@ pub(crate) struct Solution {
     pub(crate) hash_display: String,
     pub(crate) finder: Address,
     pub(crate) worker: String,
-    /// Resolves to the solving share's sequence number once it is durable.
-    pub(crate) share_seq: tokio::sync::oneshot::Receiver<u64>,
+    /// Resolves to the solving share's sequence number once it is durable,
+    /// or to the store's error if it was not written.
+    pub(crate) share_seq: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
+    /// The solving share, to write again if the store failed it.
+    pub(crate) share: NewShare,
+}
+
+/// How often a solving share the store failed is written again, at most.
+const SHARE_RETRIES: u32 = 12;
+
+/// The longest wait between two of those writes.
+const SHARE_RETRY_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes a solving share the store failed once more, and again with a
+/// growing wait while the store keeps failing (an outage at the moment a
+/// block is found must not leave the block without its share: the PPLNS
+/// window starts there, and the audit fails a block whose share is not in
+/// the files). Gives up when the pool stops or after [`SHARE_RETRIES`].
+async fn write_again(shared: &Shared, share: NewShare, height: u64) -> Option<u64> {
+    let mut wait = std::time::Duration::from_secs(1);
+    for attempt in 1..=SHARE_RETRIES {
+        if *shared.stop.borrow() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(SHARE_RETRY_MAX_WAIT);
+        match shared.log.submit(share.clone()) {
+            Ok(written) => match written.await {
+                Ok(Ok(committed)) => {
+                    tracing::info!(
+                        height,
+                        seq = committed.seq,
+                        attempt,
+                        "the solving share was written on a retry"
+                    );
+                    return Some(committed.seq);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(height, attempt, error = %e, "the solving share is still not written; retrying");
+                }
+                Err(_) => break,
+            },
+            Err(SubmitError::Closed) => break,
+            Err(e) => {
+                tracing::warn!(height, attempt, error = %e, "the solving share is still not written; retrying");
+            }
+        }
+    }
+    None
 }
 
 /// Submits the block, then checks the chain: a null `submitblock` answer is
@@ -84,17 +131,25 @@ pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
         tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, at_height = ?at_height.ok(), "block not accepted");
     }
     // The solving share is committed before its submit is answered; wait
-    // for its number (0 when the store refused it: settlement then walks
-    // back from the newest share before the block's time).
-    let share_seq = match tokio::time::timeout(std::time::Duration::from_secs(30), s.share_seq)
-        .await
-    {
-        Ok(Ok(seq)) => seq,
-        _ => {
-            tracing::error!(height, hash = %s.hash_display, "the solving share was not recorded");
-            0
+    // for its number. One the store failed is written again (see
+    // `write_again`); only if that never succeeds is the block recorded
+    // with seq 0 (settlement then walks back from the newest share before
+    // the block's time, and the audit reports the block).
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), s.share_seq).await;
+    let share_seq = match outcome {
+        Ok(Ok(Ok(seq))) => Some(seq),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(height, hash = %s.hash_display, error = %e, "the store failed the solving share; writing it again");
+            write_again(&shared, s.share, height).await
         }
+        // The outcome was lost (the session ended mid-way): whether the
+        // share was written is unknown, and writing it twice would be worse.
+        Ok(Err(_)) | Err(_) => None,
     };
+    let share_seq = share_seq.unwrap_or_else(|| {
+        tracing::error!(height, hash = %s.hash_display, "the solving share was not recorded");
+        0
+    });
     match s.hash_display.parse::<B256>() {
         Ok(hash) => shared.log.record_block(BlockRecord {
             hash,

@@ -13,7 +13,7 @@ use crate::server::telemetry::Reject;
 use crate::server::unix_ms;
 use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
 use proofpool_primitives::Excerpt;
-use proofpool_store::{NewShare, SubmitError};
+use proofpool_store::{NewShare, SubmitError, WriteError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -32,8 +32,9 @@ pub(super) struct PendingReply {
     id: Id,
     /// The share's token in the share log: its outcome comes back under it.
     token: u64,
-    /// Tells the block task the solving share's sequence number.
-    block: Option<oneshot::Sender<u64>>,
+    /// Tells the block task the solving share's sequence number, or that
+    /// the store did not write it.
+    block: Option<oneshot::Sender<Result<u64, WriteError>>>,
 }
 
 impl Session {
@@ -128,10 +129,14 @@ impl Session {
                     .record(self.now.saturating_duration_since(p.read_at));
                 if let Some(block) = p.block {
                     // The block task may have finished already.
-                    let _ = block.send(committed.seq);
+                    let _ = block.send(Ok(committed.seq));
                 }
             }
             Err(e) => {
+                if let Some(block) = p.block {
+                    // Definitely not written: the block task writes it again.
+                    let _ = block.send(Err(e.clone()));
+                }
                 self.shared
                     .metrics
                     .rejected(Reject::StoreFailed)
@@ -281,6 +286,10 @@ impl Session {
         };
         let token = self.next_token;
         let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
+        // A share that solves a block is kept, so that the block task can
+        // write it again if the store fails it: a block must always be tied
+        // to its share (the audit fails a block without one).
+        let solving = valid.meets_network.then(|| share.clone());
         match self.shared.log.submit_to(share, sink, token) {
             Ok(()) => {
                 self.next_token += 1;
@@ -300,25 +309,27 @@ impl Session {
         // Only the first solution per previous block is submitted: on
         // a chain as easy as regtest every share can meet the target,
         // and the rest would only be stale siblings.
-        let block = if valid.meets_network && self.shared.claim_height(job.prev_hash()) {
-            let (seq_tx, seq_rx) = oneshot::channel();
-            let solution = Solution {
-                job,
-                extranonce1: en1,
-                extranonce2: extranonce2.to_vec(),
-                ntime,
-                nonce,
-                version: valid.version,
-                hash_display: valid.block_hash().to_string(),
-                finder: miner.address.to_address(),
-                worker: miner.worker.clone(),
-                share_seq: seq_rx,
+        let block =
+            if let Some(share) = solving.filter(|_| self.shared.claim_height(job.prev_hash())) {
+                let (seq_tx, seq_rx) = oneshot::channel();
+                let solution = Solution {
+                    job,
+                    extranonce1: en1,
+                    extranonce2: extranonce2.to_vec(),
+                    ntime,
+                    nonce,
+                    version: valid.version,
+                    hash_display: valid.block_hash().to_string(),
+                    finder: miner.address.to_address(),
+                    worker: miner.worker.clone(),
+                    share_seq: seq_rx,
+                    share,
+                };
+                tokio::spawn(blocks::submit(self.shared.clone(), solution));
+                Some(seq_tx)
+            } else {
+                None
             };
-            tokio::spawn(blocks::submit(self.shared.clone(), solution));
-            Some(seq_tx)
-        } else {
-            None
-        };
         self.pending.push_back(PendingReply {
             at: self.out.len(),
             read_at: self.now,
