@@ -1,7 +1,9 @@
 //! The Stratum V1 pool against a real regtest bitcoind: the reference miner
 //! finds blocks through it, bitcoind accepts them with the mempool's segwit
-//! transactions and the coinbase pays the pool; and the protocol's error
-//! paths answer with the right codes without disturbing other miners.
+//! transactions and the coinbase pays the pool; the protocol's error paths
+//! answer with the right codes without disturbing other miners; and a block
+//! found while the (PostgreSQL) store is down still gets its solving share
+//! once the store is back.
 
 mod common;
 
