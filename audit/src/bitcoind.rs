@@ -26,10 +26,15 @@ use std::sync::{Arc, Mutex};
 /// block (Bitcoin's coinbase maturity).
 pub const DEFAULT_MATURITY: u64 = 100;
 
-/// Confirmations past maturity by which a found block must be paid: about
-/// an hour of blocks, so a block that matured while the newest epoch was
-/// being settled is reported as pending rather than hidden.
-pub const MATURITY_SLACK: u64 = 6;
+/// Confirmations past maturity by which a found block must be paid, for
+/// epochs of `epoch_secs`: the blocks of two epochs (at Bitcoin's
+/// 10-minute spacing, rounded up) plus an hour's worth. A block that
+/// matured just after the newest audited epoch was settled is paid by the
+/// epoch after it, which may not be committed yet: such a block is pending,
+/// not hidden.
+pub fn maturity_slack(epoch_secs: u64) -> u64 {
+    (2 * epoch_secs).div_ceil(600) + 6
+}
 
 /// What `getblockheader HASH true` says, as far as these checks read it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -172,12 +177,14 @@ impl BlockChecker {
     /// The findings for a block the shares found that no audited epoch
     /// pays: none if bitcoind does not know it (never broadcast, or
     /// refused) or has it off the best chain (orphaned); a warning if it
-    /// matured less than [`MATURITY_SLACK`] blocks ago; a mismatch if it is
-    /// older: a block the pool found, kept and did not pay.
+    /// matured less than `slack` blocks ago ([`maturity_slack`]); a
+    /// mismatch if it is older: a block the pool found, kept and did not
+    /// pay.
     pub async fn check_found(
         &self,
         block: &FoundBlock,
         maturity: u64,
+        slack: u64,
     ) -> Result<Vec<Finding>, AuditError> {
         let mut f = Findings::default();
         let hex = alloy::hex::encode(block.hash);
@@ -200,7 +207,7 @@ impl BlockChecker {
             "in no epoch's blocks (its solving share {} is in epoch {})",
             block.seq, block.epoch
         );
-        if confirmations >= maturity.saturating_add(MATURITY_SLACK) {
+        if confirmations >= maturity.saturating_add(slack) {
             f.mismatch(subject, "paid_epoch", expected, found);
         } else {
             f.warn(subject, "paid_epoch", expected, found);

@@ -234,10 +234,10 @@ pub struct AuditOptions {
     /// (or the newest file, without the chain).
     pub to: Option<u64>,
     /// Confirmations after which the pool pays a block: a block the shares
-    /// found that bitcoind has this deep (plus [`MATURITY_SLACK`]) in its
+    /// found that bitcoind has this deep (plus [`maturity_slack`]) in its
     /// best chain must be paid in an audited epoch.
     ///
-    /// [`MATURITY_SLACK`]: super::MATURITY_SLACK
+    /// [`maturity_slack`]: super::maturity_slack
     pub maturity: u64,
 }
 
@@ -380,14 +380,31 @@ pub async fn audit(
         auditor.payout_script(),
         verdicts.last().map(|v| v.epoch),
     ) {
+        // Up to the height before the highest job: the chain had moved past
+        // those heights while an audited epoch was still taking shares, so a
+        // share that found one of them is in an audited file. A block at the
+        // highest job's height may yet be found in the next epoch.
         let heights = verdicts
             .iter()
             .flat_map(|v| v.jobs.iter().map(|j| j.height));
-        if let (Some(low), Some(high)) = (heights.clone().min(), heights.max()) {
+        if let (Some(low), Some(high)) = (heights.clone().min(), heights.max())
+            && high > low
+        {
             let known = auditor.found_or_paid();
-            for finding in node.check_unclaimed(low..=high, script, &known).await? {
+            for finding in node.check_unclaimed(low..=high - 1, script, &known).await? {
                 found.push((last, finding));
             }
+        }
+    }
+    // Epochs after `--to` may pay, or hold the shares of, what the audited
+    // ones do not: then these are only shown.
+    let partial = match (verdicts.last(), newest) {
+        (Some(v), Some(newest)) => v.epoch < newest,
+        _ => false,
+    };
+    if partial {
+        for (_, finding) in &mut found {
+            finding.severity = Severity::Warning;
         }
     }
     Ok(AuditReport {
@@ -438,13 +455,16 @@ async fn check_found(
 ) -> Result<Vec<(u64, Finding)>, AuditError> {
     let mut out = Vec::new();
     let last = verdicts.last().map_or(0, |v| v.epoch);
+    // The epoch length, from the newest audited epoch (all are one length).
+    let epoch_secs = verdicts.last().and_then(|v| v.epoch_secs).unwrap_or(3600);
+    let slack = super::maturity_slack(epoch_secs);
     for block in auditor.unpaid_found_blocks() {
         let epoch = if verdicts.iter().any(|v| v.epoch == block.epoch) {
             block.epoch
         } else {
             last
         };
-        for finding in node.check_found(&block, maturity).await? {
+        for finding in node.check_found(&block, maturity, slack).await? {
             out.push((epoch, finding));
         }
     }

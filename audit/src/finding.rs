@@ -190,6 +190,7 @@ impl Findings {
             shares,
             blocks,
             jobs: Vec::new(),
+            epoch_secs: None,
             data_hash,
             total_cumulative,
             onchain_checked: onchain.is_some(),

@@ -42,7 +42,7 @@ mod shares;
 #[cfg(test)]
 mod tests;
 
-pub use bitcoind::{BlockChecker, DEFAULT_MATURITY, MATURITY_SLACK};
+pub use bitcoind::{BlockChecker, DEFAULT_MATURITY, maturity_slack};
 pub use driver::{AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, audit};
 pub use finding::{Finding, Severity, Subject};
 
@@ -86,6 +86,8 @@ pub struct EpochVerdict {
     /// The jobs the file's shares were mined on, for checks against
     /// bitcoind (that they build on the real chain).
     pub jobs: Vec<JobAnchor>,
+    /// The epoch's length in seconds, if the file parsed.
+    pub epoch_secs: Option<u64>,
     /// keccak256 of the file's bytes (zero if there was no file).
     pub data_hash: B256,
     /// `totalCumulative` as recomputed (zero if the file did not parse).
@@ -394,6 +396,7 @@ impl Auditor {
             rewards.total,
             onchain,
         );
+        verdict.epoch_secs = file.end_unix.checked_sub(file.start_unix);
         verdict.jobs = file
             .jobs
             .iter()

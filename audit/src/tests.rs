@@ -563,3 +563,12 @@ fn a_coinbase_that_does_not_pay_the_declared_script_fails_naming_the_job() {
         listing(&v)
     );
 }
+
+#[test]
+fn the_found_block_slack_is_two_epochs_of_blocks_and_an_hour() {
+    // By hand: hourly epochs hold 6 blocks each, so 12 + 6.
+    assert_eq!(maturity_slack(3600), 18);
+    // Ten-second epochs: part of one block each, rounded up, so 1 + 6.
+    assert_eq!(maturity_slack(10), 7);
+    assert_eq!(maturity_slack(0), 6);
+}

@@ -59,7 +59,8 @@ pub(crate) struct Args {
     to: Option<u64>,
     /// Confirmations after which the pool pays a block (the settler's
     /// --maturity): with --btc-rpc-url, a block the shares found that is
-    /// this deep in bitcoind's best chain (plus 6) must be paid.
+    /// this deep in bitcoind's best chain (plus two epochs' worth of blocks
+    /// and 6) must be paid.
     #[arg(long, default_value_t = DEFAULT_MATURITY)]
     maturity: u64,
 }

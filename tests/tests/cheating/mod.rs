@@ -15,8 +15,8 @@
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
 use proofpool_audit::{
-    AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, MATURITY_SLACK, NoObserver,
-    Severity, Subject, audit,
+    AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, NoObserver, Severity,
+    Subject, audit,
 };
 use proofpool_devtools::TempDir;
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
@@ -69,7 +69,7 @@ async fn mine_base() -> Base {
     assert!(accepted >= 2, "the miners found blocks: {found:?}");
     serving.stop().await;
     // Deep enough that an unpaid block is a hidden one, not a pending one.
-    regtest.mine_elsewhere(MATURITY + MATURITY_SLACK);
+    regtest.mine_elsewhere(MATURITY + proofpool_audit::maturity_slack(EPOCH_SECS));
     // Every epoch with shares ends (plus the settler's grace).
     common::wait_for_last_epoch_end(&store, 1).await;
     store.close().await;
@@ -374,7 +374,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     // bitcoind still shows a block paying the pool that no share found.
     let r = settle_and_audit(&base, "dropped", |db| async move {
         let seq: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT share_seq FROM blocks WHERE height = {LAST_BLOCK}"
+            "SELECT share_seq FROM blocks WHERE height = {FIRST_BLOCK}"
         )))
         .fetch_one(&db)
         .await
