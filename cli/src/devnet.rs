@@ -395,7 +395,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         chain_id,
         &deployment,
         &miner_keys,
-        Some(&epochs_dir),
+        Some((&epochs_dir, &node)),
     );
     for (i, (addr, _)) in miner_stats.iter().enumerate() {
         println!(
@@ -752,7 +752,7 @@ fn print_banner(
     chain_id: u64,
     deployment: &proofpool_chain::Deployment,
     miners: &[PrivateKeySigner],
-    epochs_dir: Option<&std::path::Path>,
+    running: Option<(&std::path::Path, &proofpool_devtools::Bitcoind)>,
 ) {
     println!("proofpool devnet");
     if !args.exit_after_deploy {
@@ -793,13 +793,22 @@ fn print_banner(
             alloy::hex::encode(m.credential().to_bytes())
         );
     }
-    if let Some(dir) = epochs_dir {
+    if let Some((dir, node)) = running {
+        let cookie = node.cookie_path();
         println!(
-            "  epochs         every {} s, files in {}  (audit: proofpool audit --epochs-dir {} --rpc-url {rpc} --distributor {})",
+            "  bitcoind rpc   {}  (cookie {})",
+            node.rpc_url(),
+            cookie.display()
+        );
+        println!(
+            "  epochs         every {} s, files in {}  (audit: proofpool audit --epochs-dir {} --rpc-url {rpc} --distributor {} --btc-rpc-url {} --btc-cookie {} --maturity {})",
             args.epoch_secs,
             dir.display(),
             dir.display(),
-            deployment.distributor
+            deployment.distributor,
+            node.rpc_url(),
+            cookie.display(),
+            args.maturity
         );
     }
 }

@@ -296,9 +296,12 @@ impl Drop for Devnet {
     }
 }
 
-/// What the banner says about the chain.
+/// What the banner says about the chain and bitcoind.
 struct Deployment {
     rpc: reqwest::Url,
+    /// bitcoind's RPC URL and cookie file, and the settler's maturity, for
+    /// the audit's checks against bitcoind.
+    bitcoind: (String, String, String),
     chain_id: u64,
     token: Address,
     distributor: Address,
@@ -316,8 +319,22 @@ fn deployment(devnet: &Devnet) -> Deployment {
         .and_then(|id| id.parse().ok())
         .expect("the banner names the chain id");
     let address = |label: &str| Address::from_str(&devnet.banner(label)).expect("an address");
+    let after = |marker: &str| {
+        output
+            .split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ')']).next())
+            .unwrap_or_else(|| panic!("the banner has {marker:?}"))
+            .to_owned()
+    };
+    let bitcoind = (
+        devnet.banner("bitcoind rpc"),
+        after("(cookie "),
+        after("--maturity "),
+    );
     Deployment {
         rpc: rpc.parse().expect("anvil's URL"),
+        bitcoind,
         chain_id,
         token: address("token"),
         distributor: address("distributor"),
@@ -465,13 +482,17 @@ async fn claim_in_chromium(api: &str, d: &Deployment, miner: Address) -> Duratio
     started.elapsed()
 }
 
-/// `proofpool audit` against the API and the chain, up to epoch `to`.
+/// `proofpool audit` against the API, the chain and bitcoind, up to epoch
+/// `to`.
 async fn audit(api: &str, d: &Deployment, to: u64) -> (bool, String) {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_proofpool"))
         .arg("audit")
         .args(["--api-url", &format!("{api}/")])
         .args(["--rpc-url", d.rpc.as_str()])
         .args(["--distributor", &d.distributor.to_string()])
+        .args(["--btc-rpc-url", &d.bitcoind.0])
+        .args(["--btc-cookie", &d.bitcoind.1])
+        .args(["--maturity", &d.bitcoind.2])
         .args(["--to", &to.to_string()])
         .env("PROOFPOOL_LOG", "error")
         // As an auditor runs it: the verdicts, without the test's backtraces.
