@@ -36,6 +36,13 @@ pub fn maturity_slack(epoch_secs: u64) -> u64 {
     (2 * epoch_secs).div_ceil(600) + 6
 }
 
+/// What `getblock HASH 1` says, as far as the scan reads it.
+#[derive(Debug, serde::Deserialize)]
+struct BlockTxids {
+    /// The block's txids, coinbase first.
+    tx: Vec<String>,
+}
+
 /// What `getblockheader HASH true` says, as far as these checks read it.
 #[derive(Debug, Clone, serde::Deserialize)]
 struct HeaderView {
@@ -239,14 +246,29 @@ impl BlockChecker {
             if known.contains(&hash) {
                 continue;
             }
+            // Only the coinbase, not the whole block: its txid from the
+            // block's list, then the transaction itself (no txindex needed
+            // when the block is named).
+            let listed: BlockTxids = self
+                .node
+                .call("getblock", serde_json::json!([hex, 1]), None)
+                .await?;
+            let Some(coinbase_txid) = listed.tx.first() else {
+                continue;
+            };
             let raw: String = self
                 .node
-                .call("getblock", serde_json::json!([hex, 0]), None)
+                .call(
+                    "getrawtransaction",
+                    serde_json::json!([coinbase_txid, false, hex]),
+                    None,
+                )
                 .await?;
             let pays_pool = alloy::hex::decode(raw.trim())
                 .ok()
-                .and_then(|bytes| bitcoin::consensus::deserialize::<bitcoin::Block>(&bytes).ok())
-                .and_then(|block| block.txdata.into_iter().next())
+                .and_then(|bytes| {
+                    bitcoin::consensus::deserialize::<bitcoin::Transaction>(&bytes).ok()
+                })
                 .is_some_and(|coinbase| {
                     coinbase.output.iter().any(|out| {
                         out.value.to_sat() > 0 && out.script_pubkey.as_bytes() == payout_script
