@@ -55,7 +55,7 @@ const SHARE_RETRY_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs
 /// block is found must not leave the block without its share: the PPLNS
 /// window starts there, and the audit fails a block whose share is not in
 /// the files). Gives up when the pool stops or after [`SHARE_RETRIES`].
-async fn write_again(shared: &Shared, share: NewShare, height: u64) -> Option<u64> {
+async fn write_again(shared: &Shared, mut share: NewShare, height: u64) -> Option<u64> {
     let mut wait = std::time::Duration::from_secs(1);
     for attempt in 1..=SHARE_RETRIES {
         if *shared.stop.borrow() {
@@ -63,6 +63,9 @@ async fn write_again(shared: &Shared, share: NewShare, height: u64) -> Option<u6
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(SHARE_RETRY_MAX_WAIT);
+        // Stamped when it is written: its epoch may have closed during the
+        // outage, and a share must lie inside the epoch it is filed in.
+        share.time_ms = super::unix_ms();
         match shared.log.submit(share.clone()) {
             Ok(written) => match written.await {
                 Ok(Ok(committed)) => {
