@@ -5,18 +5,17 @@
 //!
 //! Headers are read with `getblockheader` and cached, so an epoch's jobs
 //! (most of which build on a handful of blocks) cost a few calls. The
-//! required target is computed with rust-bitcoin's difficulty code
-//! ([`CompactTarget::from_next_work_required`]) under the network's
-//! parameters, with bitcoind's `chain` naming the network: no retargeting on
-//! regtest, a retarget every 2,016 blocks elsewhere, the minimum-difficulty
-//! rule of the testnets and testnet4's BIP94 base.
+//! required target comes from the same rules as the carried headers'
+//! ([`super::headers`]), with bitcoind's `chain` naming the network.
+//! Findings from bitcoind are named `bitcoind.*`, beside the ones the files
+//! alone give.
 
 use super::blocks::display_order;
 use super::finding::{Findings, Subject};
+use super::headers::{HeaderInfo, HeaderLookup, nbits_list, network_of, required_nbits};
 use super::{AuditError, Finding, FoundBlock, JobAnchor};
 use alloy::primitives::B256;
-use bitcoin::pow::CompactTarget;
-use bitcoin::{Network, params::Params};
+use bitcoin::Network;
 use proofpool_epoch::PaidBlock;
 use proofpool_node::{NodeClient, NodeError};
 use std::collections::HashMap;
@@ -64,6 +63,55 @@ impl HeaderView {
                 reason: format!("bits {:?} is not hex", self.bits),
             })
         })
+    }
+
+    /// What the difficulty rules read, for the header whose hash is `hash`
+    /// (display order).
+    fn info(&self, hash: B256) -> Result<HeaderInfo, AuditError> {
+        let prev = match &self.previousblockhash {
+            Some(p) => Some(p.parse::<B256>().map_err(|e| {
+                AuditError::Node(NodeError::Decode {
+                    method: "getblockheader",
+                    reason: format!("previousblockhash {p:?}: {e}"),
+                })
+            })?),
+            None => None,
+        };
+        Ok(HeaderInfo {
+            hash,
+            height: self.height,
+            bits: self.nbits()?,
+            time: self.time,
+            prev,
+        })
+    }
+}
+
+impl HeaderLookup for BlockChecker {
+    async fn by_hash(&self, hash: B256) -> Result<Option<HeaderInfo>, AuditError> {
+        match self.header(&alloy::hex::encode(hash)).await? {
+            Some(view) => Ok(Some(view.info(hash)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The best chain's block at `height` (the branch `of` is on differs
+    /// only for a stale tip, and then only above the fork).
+    async fn ancestor(
+        &self,
+        _of: &HeaderInfo,
+        height: u64,
+    ) -> Result<Option<HeaderInfo>, AuditError> {
+        let Some(hex) = self.node.get_block_hash(height).await? else {
+            return Ok(None);
+        };
+        let hash = hex.parse::<B256>().map_err(|e| {
+            AuditError::Node(NodeError::Decode {
+                method: "getblockhash",
+                reason: e.to_string(),
+            })
+        })?;
+        self.by_hash(hash).await
     }
 }
 
@@ -154,39 +202,49 @@ impl BlockChecker {
         let Some(prev) = self.header(&prev_hex).await? else {
             f.mismatch(
                 subject,
-                "prev_hash",
+                "bitcoind.prev_hash",
                 "a block bitcoind knows (in its best chain, or a stale tip it saw)",
                 format_args!("{prev_hex}, which bitcoind does not know"),
             );
             return Ok(f.into_list());
         };
-        f.compare(subject, "height", prev.height.saturating_add(1), job.height);
-        let required = self.required_nbits(&prev, job.template_time).await?;
-        if !required.contains(&job.nbits) {
-            let expected = required
-                .iter()
-                .map(|b| format!("{b:#010x}"))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            f.mismatch(
+        f.compare(
+            subject,
+            "bitcoind.height",
+            prev.height.saturating_add(1),
+            job.height,
+        );
+        let network = self.network().await?;
+        let prev = prev.info(display_order(job.prev_hash))?;
+        match required_nbits(network, self, &prev, u64::from(job.template_time)).await? {
+            Some(required) if !required.contains(&job.nbits) => f.mismatch(
                 subject,
-                "nbits",
+                "bitcoind.nbits",
                 format_args!(
-                    "{expected}, what the consensus rules require at height {}",
+                    "{}, what the consensus rules require at height {}",
+                    nbits_list(&required),
                     prev.height.saturating_add(1)
                 ),
                 format_args!("{:#010x}", job.nbits),
-            );
+            ),
+            Some(_) => {}
+            None => f.warn(
+                subject,
+                "bitcoind.nbits",
+                "the target the rules require, from bitcoind's headers",
+                "a header they read that bitcoind does not serve",
+            ),
         }
         Ok(f.into_list())
     }
 
     /// The findings for a block the shares found that no audited epoch
-    /// pays: none if bitcoind does not know it (never broadcast, or
-    /// refused) or has it off the best chain (orphaned); a warning if it
-    /// matured less than `slack` blocks ago ([`maturity_slack`]); a
-    /// mismatch if it is older: a block the pool found, kept and did not
-    /// pay.
+    /// pays or lists as orphaned. In bitcoind's best chain: a warning if it
+    /// matured less than `slack` blocks ago ([`maturity_slack`]), a mismatch
+    /// if it is older (a block the pool found, kept and did not pay). Off
+    /// the best chain or unknown to bitcoind: a mismatch once the chain is
+    /// `slack` blocks past it (an orphan the files never listed), unless it
+    /// is [`FoundBlock::superseded`].
     pub async fn check_found(
         &self,
         block: &FoundBlock,
@@ -194,30 +252,95 @@ impl BlockChecker {
         slack: u64,
     ) -> Result<Vec<Finding>, AuditError> {
         let mut f = Findings::default();
-        let hex = alloy::hex::encode(block.hash);
-        let Some(header) = self.header(&hex).await? else {
-            return Ok(Vec::new());
-        };
-        let Ok(confirmations) = u64::try_from(header.confirmations) else {
-            return Ok(Vec::new());
-        };
-        if confirmations == 0 || confirmations < maturity {
-            return Ok(Vec::new());
-        }
         let subject = Subject::Block {
-            height: header.height,
+            height: block.height,
         };
-        let expected = format_args!(
-            "paid in an epoch: bitcoind has {hex} in its best chain with {confirmations} confirmations (maturity {maturity})"
-        );
+        let hex = alloy::hex::encode(block.hash);
         let found = format_args!(
             "in no epoch's blocks (its solving share {} is in epoch {})",
             block.seq, block.epoch
         );
+        let confirmations = self
+            .header(&hex)
+            .await?
+            .and_then(|h| u64::try_from(h.confirmations).ok())
+            .filter(|c| *c > 0);
+        let Some(confirmations) = confirmations else {
+            if block.superseded {
+                return Ok(Vec::new());
+            }
+            let tip = self.node.get_blockchain_info().await?.blocks;
+            if tip >= block.height.saturating_add(slack) {
+                f.mismatch(
+                    subject,
+                    "bitcoind.orphaned",
+                    format_args!(
+                        "{hex} listed among an epoch's orphaned blocks: bitcoind does not have it in its best chain, which is {} blocks past it",
+                        tip - block.height
+                    ),
+                    found,
+                );
+            }
+            return Ok(f.into_list());
+        };
+        if confirmations < maturity {
+            return Ok(Vec::new());
+        }
+        let expected = format_args!(
+            "paid in an epoch: bitcoind has {hex} in its best chain with {confirmations} confirmations (maturity {maturity})"
+        );
         if confirmations >= maturity.saturating_add(slack) {
-            f.mismatch(subject, "paid_epoch", expected, found);
+            f.mismatch(subject, "bitcoind.paid_epoch", expected, found);
         } else {
-            f.warn(subject, "paid_epoch", expected, found);
+            f.warn(subject, "bitcoind.paid_epoch", expected, found);
+        }
+        Ok(f.into_list())
+    }
+
+    /// The findings for a block a file lists as orphaned: bitcoind must not
+    /// have it in its best chain.
+    pub async fn check_orphan(&self, height: u64, hash: B256) -> Result<Vec<Finding>, AuditError> {
+        let mut f = Findings::default();
+        let hex = alloy::hex::encode(hash);
+        if let Some(h) = self.header(&hex).await?
+            && h.confirmations > 0
+        {
+            f.mismatch(
+                Subject::Block { height },
+                "bitcoind.orphaned",
+                "a block off bitcoind's best chain",
+                format_args!(
+                    "{hex} in its best chain at height {} with {} confirmations",
+                    h.height, h.confirmations
+                ),
+            );
+        }
+        Ok(f.into_list())
+    }
+
+    /// The findings for the first header the files carry: bitcoind must have
+    /// it in its best chain at that height (it anchors the carried chain).
+    pub async fn check_anchor(&self, height: u64, hash: B256) -> Result<Vec<Finding>, AuditError> {
+        let mut f = Findings::default();
+        let hex = alloy::hex::encode(hash);
+        let expected = format_args!("a header in bitcoind's best chain at height {height}");
+        match self.header(&hex).await? {
+            Some(h) if h.confirmations > 0 && h.height == height => {}
+            Some(h) => f.mismatch(
+                Subject::Header { height },
+                "bitcoind.hash",
+                expected,
+                format_args!(
+                    "{hex} at height {} with {} confirmations",
+                    h.height, h.confirmations
+                ),
+            ),
+            None => f.mismatch(
+                Subject::Header { height },
+                "bitcoind.hash",
+                expected,
+                format_args!("{hex}, which bitcoind does not know"),
+            ),
         }
         Ok(f.into_list())
     }
@@ -286,85 +409,18 @@ impl BlockChecker {
         Ok(f.into_list())
     }
 
-    /// The `nbits` values a block after `prev` may carry (two on a testnet
-    /// when the template is late enough for the minimum difficulty).
-    async fn required_nbits(
-        &self,
-        prev: &HeaderView,
-        template_time: u32,
-    ) -> Result<Vec<u32>, AuditError> {
-        let network = self.network().await?;
-        let params = Params::new(network);
-        let height = prev.height.saturating_add(1);
-        let interval = params.difficulty_adjustment_interval();
-        let pow_limit = params
-            .max_attainable_target
-            .to_compact_lossy()
-            .to_consensus();
-        if !height.is_multiple_of(interval) || params.no_pow_retargeting {
-            if !params.allow_min_difficulty_blocks || params.no_pow_retargeting {
-                return Ok(vec![prev.nbits()?]);
-            }
-            // Testnets: a block more than two spacings after its parent may
-            // use the minimum difficulty; otherwise the last block of the
-            // period that did not.
-            let mut cur = Arc::new(prev.clone());
-            while !cur.height.is_multiple_of(interval) && cur.nbits()? == pow_limit {
-                let Some(parent) = cur.previousblockhash.clone() else {
-                    break;
-                };
-                match self.header(&parent).await? {
-                    Some(h) => cur = h,
-                    None => break,
-                }
-            }
-            let mut allowed = vec![cur.nbits()?];
-            if u64::from(template_time) > prev.time.saturating_add(2 * params.pow_target_spacing) {
-                allowed.push(pow_limit);
-            }
-            return Ok(allowed);
-        }
-        let first_height = height - interval;
-        let Some(first_hash) = self.node.get_block_hash(first_height).await? else {
-            return Ok(vec![prev.nbits()?]);
-        };
-        let Some(first) = self.header(&first_hash).await? else {
-            return Ok(vec![prev.nbits()?]);
-        };
-        // BIP94 (testnet4): the period's first block's target is the base.
-        let base = if network == Network::Testnet4 {
-            first.nbits()?
-        } else {
-            prev.nbits()?
-        };
-        let timespan = prev.time.saturating_sub(first.time);
-        let next = CompactTarget::from_next_work_required(
-            CompactTarget::from_consensus(base),
-            timespan,
-            &params,
-        );
-        Ok(vec![next.to_consensus()])
-    }
-
     /// bitcoind's network, asked once.
     async fn network(&self) -> Result<Network, AuditError> {
         if let Some(n) = *self.network.lock().unwrap_or_else(|p| p.into_inner()) {
             return Ok(n);
         }
         let info = self.node.get_blockchain_info().await?;
-        let network = match info.chain.as_str() {
-            "main" => Network::Bitcoin,
-            "test" => Network::Testnet,
-            "testnet4" => Network::Testnet4,
-            "signet" => Network::Signet,
-            "regtest" => Network::Regtest,
-            other => {
-                return Err(AuditError::Node(NodeError::Decode {
-                    method: "getblockchaininfo",
-                    reason: format!("an unknown chain {other:?}"),
-                }));
-            }
-        };
+        let network = network_of(&info.chain).ok_or_else(|| {
+            AuditError::Node(NodeError::Decode {
+                method: "getblockchaininfo",
+                reason: format!("an unknown chain {:?}", info.chain),
+            })
+        })?;
         *self.network.lock().unwrap_or_else(|p| p.into_inner()) = Some(network);
         Ok(network)
     }

@@ -69,6 +69,15 @@ pub(super) fn check(
                 format_args!("{} already paid in epoch {}", b.hash, earlier.get()),
             ),
         }
+        if let Some(listed) = a.orphaned.get(&b.hash) {
+            f.mismatch(
+                subject,
+                "hash",
+                "a block not listed as orphaned",
+                format_args!("{} listed as orphaned in epoch {listed}", b.hash),
+            );
+        }
+        in_carried_chain(a, f, b);
         let value = solving_share(a, f, b);
         pplns(a, f, b, value, &params, &mut credits);
         paid.push(PaidBlock {
@@ -79,10 +88,103 @@ pub(super) fn check(
     }
     let hash = blocks_hash(&paid);
     f.compare(Subject::Epoch, "blocks_hash", hash, file.blocks_hash);
+    orphans(a, f, epoch, file);
     BlocksOutcome {
         credits,
         paid,
         hash,
+    }
+}
+
+/// With carried headers: a paid block is in their best chain, at least
+/// `maturity` deep.
+fn in_carried_chain(a: &Auditor, f: &mut Findings, b: &FileBlock) {
+    let Some(tip) = a.headers.tip() else {
+        return;
+    };
+    let subject = Subject::Block { height: b.height };
+    match a.headers.best_at(b.height) {
+        Some(at) if at == b.hash => {
+            let depth = tip.saturating_sub(b.height).saturating_add(1);
+            if depth < a.maturity {
+                f.mismatch(
+                    subject,
+                    "confirmations",
+                    format_args!("at least {} (the maturity)", a.maturity),
+                    format_args!("{depth} in the carried best chain"),
+                );
+            }
+        }
+        at => f.mismatch(
+            subject,
+            "hash",
+            format_args!("{}, the carried best chain's block at that height", opt(at)),
+            b.hash,
+        ),
+    }
+}
+
+/// The blocks the file lists as orphaned: each is a block the shares found,
+/// listed once, never paid, and off the carried best chain.
+fn orphans(a: &mut Auditor, f: &mut Findings, epoch: u64, file: &EpochFile) {
+    let mut prev: Option<(u64, B256)> = None;
+    for o in &file.orphaned {
+        let subject = Subject::Block { height: o.height };
+        if let Some(p) = prev
+            && (o.height, o.hash) <= p
+        {
+            f.mismatch(
+                subject,
+                "orphaned",
+                format_args!("orphaned blocks in increasing height order, after {}", p.0),
+                o.height,
+            );
+        }
+        prev = Some((o.height, o.hash));
+        match a.candidates.get(&o.share_seq) {
+            Some(c) if display_order(c.hash) == o.hash => {
+                f.compare(subject, "height", c.height, o.height);
+            }
+            other => f.mismatch(
+                subject,
+                "orphaned.share_seq",
+                format_args!(
+                    "a share whose header hashes to {} and meets the network target",
+                    o.hash
+                ),
+                match other {
+                    Some(c) => format!("share {} hashes to {}", o.share_seq, display_order(c.hash)),
+                    None => format!(
+                        "share {} is no block in the epoch files so far",
+                        o.share_seq
+                    ),
+                },
+            ),
+        }
+        if let Some(paid) = a.paid.get(&o.hash) {
+            f.mismatch(
+                subject,
+                "orphaned",
+                "a block never paid",
+                format_args!("{} paid in epoch {paid}", o.hash),
+            );
+        }
+        if a.headers.best_at(o.height) == Some(o.hash) {
+            f.mismatch(
+                subject,
+                "orphaned",
+                "a block off the carried best chain",
+                format_args!("{} in it at height {}", o.hash, o.height),
+            );
+        }
+        if let Some(earlier) = a.orphaned.insert(o.hash, epoch) {
+            f.mismatch(
+                subject,
+                "orphaned",
+                "a block listed as orphaned once",
+                format_args!("{} listed in epoch {earlier} too", o.hash),
+            );
+        }
     }
 }
 

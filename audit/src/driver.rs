@@ -239,6 +239,9 @@ pub struct AuditOptions {
     ///
     /// [`maturity_slack`]: super::maturity_slack
     pub maturity: u64,
+    /// A block of the real chain the headers the files carry must contain:
+    /// it ties them to Bitcoin without bitcoind.
+    pub checkpoint: Option<super::Checkpoint>,
 }
 
 impl Default for AuditOptions {
@@ -247,6 +250,7 @@ impl Default for AuditOptions {
             from: 1,
             to: None,
             maturity: DEFAULT_MATURITY,
+            checkpoint: None,
         }
     }
 }
@@ -264,6 +268,8 @@ pub struct AuditReport {
     pub chain_checked: bool,
     /// Whether paid blocks were checked against bitcoind.
     pub blocks_checked: bool,
+    /// What ties the headers the files carry to Bitcoin.
+    pub headers: HeaderAnchor,
     /// Warnings about the run as a whole (seq gaps the next epoch may close).
     pub warnings: Vec<Finding>,
 }
@@ -294,6 +300,19 @@ impl AuditReport {
     }
 }
 
+/// What ties the Bitcoin headers the files carry to the real chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderAnchor {
+    /// The files carry no headers.
+    NoHeaders,
+    /// Nothing: they are checked for links, proof of work and targets only.
+    Unanchored,
+    /// They contain the `--checkpoint`.
+    Checkpoint,
+    /// bitcoind has the first of them in its best chain.
+    Bitcoind,
+}
+
 /// Audits epochs 1..=N, reporting on `options.from..=N`: N is the newest
 /// epoch committed on-chain when `chain` is given, else the newest file.
 /// Each verdict goes to `observer` as it is final.
@@ -318,7 +337,7 @@ pub async fn audit(
         (Some(n), Some(to)) => Some(n.min(to)),
         (n, to) => n.or(to),
     };
-    let mut auditor = Auditor::new();
+    let mut auditor = Auditor::configured(options.maturity, options.checkpoint);
     let mut verdicts = Vec::new();
     let mut epoch = 1u64;
     while last.is_none_or(|last| epoch <= last) {
@@ -360,6 +379,17 @@ pub async fn audit(
             if let Some(node) = node {
                 check_blocks(node, &mut verdict).await?;
                 check_jobs(node, &mut verdict).await?;
+                for (height, hash) in verdict.orphaned.clone() {
+                    for finding in node.check_orphan(height, hash).await? {
+                        verdict.push(finding);
+                    }
+                }
+                if let Some((height, hash)) = auditor.unanchored_header() {
+                    for finding in node.check_anchor(height, hash).await? {
+                        verdict.push(finding);
+                    }
+                    auditor.anchored();
+                }
             }
             observer.epoch_finished(&verdict);
             verdicts.push(verdict);
@@ -375,6 +405,29 @@ pub async fn audit(
         Some(node) => check_found(node, &auditor, options.maturity, &verdicts).await?,
         None => Vec::new(),
     };
+    // The same accounting from the carried headers alone.
+    let epoch_secs = verdicts.last().and_then(|v| v.epoch_secs).unwrap_or(3600);
+    let last_reported = verdicts.last().map_or(0, |v| v.epoch);
+    for (epoch, finding) in auditor.unaccounted(super::maturity_slack(epoch_secs), node.is_some()) {
+        let epoch = if verdicts.iter().any(|v| v.epoch == epoch) {
+            epoch
+        } else {
+            last_reported
+        };
+        found.push((epoch, finding));
+    }
+    if node.is_none() && !auditor.carries_headers() && !verdicts.is_empty() {
+        found.push((
+            last_reported,
+            Finding {
+                severity: Severity::Warning,
+                subject: Subject::Epoch,
+                field: "bitcoin",
+                expected: "jobs and blocks tied to Bitcoin: Bitcoin headers in the files, or --btc-rpc-url".to_owned(),
+                found: "no headers in the files and no bitcoind: jobs, found blocks and orphans are not checked against the chain".to_owned(),
+            },
+        ));
+    }
     if let (Some(node), Some(script), Some(last)) = (
         node,
         auditor.payout_script(),
@@ -407,11 +460,21 @@ pub async fn audit(
             finding.severity = Severity::Warning;
         }
     }
+    let headers = if !auditor.carries_headers() {
+        HeaderAnchor::NoHeaders
+    } else if node.is_some() {
+        HeaderAnchor::Bitcoind
+    } else if auditor.checkpoint_met() {
+        HeaderAnchor::Checkpoint
+    } else {
+        HeaderAnchor::Unanchored
+    };
     Ok(AuditReport {
         verdicts,
         found,
         chain_checked: chain.is_some(),
         blocks_checked: node.is_some(),
+        headers,
         warnings: auditor.open_gaps(),
     })
 }

@@ -37,7 +37,12 @@ pub enum Subject {
         /// The instance's job id.
         job_id: u64,
     },
-    /// One paid block.
+    /// One Bitcoin header a file carries.
+    Header {
+        /// Its height.
+        height: u64,
+    },
+    /// One block the shares found (paid, orphaned, or neither).
     Block {
         /// Its height.
         height: u64,
@@ -64,6 +69,7 @@ impl Display for Subject {
             Self::Chain => write!(f, "on-chain record"),
             Self::Share { seq } => write!(f, "share {seq}"),
             Self::Job { instance, job_id } => write!(f, "job {instance}/{job_id}"),
+            Self::Header { height } => write!(f, "header {height}"),
             Self::Block { height } => write!(f, "block {height}"),
             Self::Credit { height, account } => write!(f, "block {height} credit to {account}"),
             Self::Reward { account } => write!(f, "reward of {account}"),
@@ -190,6 +196,7 @@ impl Findings {
             shares,
             blocks,
             jobs: Vec::new(),
+            orphaned: Vec::new(),
             epoch_secs: None,
             data_hash,
             total_cumulative,

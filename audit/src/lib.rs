@@ -36,6 +36,7 @@ mod bitcoind;
 mod blocks;
 mod driver;
 mod finding;
+mod headers;
 mod rewards;
 mod shares;
 
@@ -43,8 +44,11 @@ mod shares;
 mod tests;
 
 pub use bitcoind::{BlockChecker, DEFAULT_MATURITY, maturity_slack};
-pub use driver::{AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, audit};
+pub use driver::{
+    AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, HeaderAnchor, audit,
+};
 pub use finding::{Finding, Severity, Subject};
+pub use headers::{Checkpoint, network_of};
 
 use alloy::primitives::{Address, B256, TxHash, U256};
 use finding::Findings;
@@ -86,6 +90,9 @@ pub struct EpochVerdict {
     /// The jobs the file's shares were mined on, for checks against
     /// bitcoind (that they build on the real chain).
     pub jobs: Vec<JobAnchor>,
+    /// The blocks the file lists as orphaned (height, hash in display
+    /// order), for checks against bitcoind.
+    pub orphaned: Vec<(u64, B256)>,
     /// The epoch's length in seconds, if the file parsed.
     pub epoch_secs: Option<u64>,
     /// keccak256 of the file's bytes (zero if there was no file).
@@ -190,6 +197,11 @@ pub struct FoundBlock {
     pub hash: B256,
     /// The job's height.
     pub height: u64,
+    /// Whether another block on the same previous block is paid or listed
+    /// as orphaned: the pool submits only the first solution per previous
+    /// block (on regtest nearly every share is one), so an unsubmitted
+    /// sibling off the best chain needs no listing.
+    pub superseded: bool,
 }
 
 /// Watches an audit's progress (a progress bar, a log). Every method has a
@@ -228,6 +240,8 @@ struct Candidate {
     hash: B256,
     miner: Address,
     height: u64,
+    /// The job's previous block, internal byte order.
+    prev_hash: B256,
     /// The job's `coinbase_value`.
     job_value: u64,
     /// What the rebuilt coinbase transaction's outputs sum to.
@@ -235,6 +249,7 @@ struct Candidate {
 }
 
 /// What the auditor remembers of the previous epoch.
+
 #[derive(Debug, Clone)]
 struct PrevEpoch {
     end_unix: u64,
@@ -262,6 +277,14 @@ pub struct Auditor {
     prev: Option<PrevEpoch>,
     /// The newest payout script a file declared.
     payout_script: Option<alloy::primitives::Bytes>,
+    /// The Bitcoin headers the files carried.
+    headers: headers::HeaderChain,
+    /// Every block listed as orphaned so far, display order, with its epoch.
+    orphaned: HashMap<B256, u64>,
+    /// The first epoch whose file carried headers.
+    headers_epoch: Option<u64>,
+    /// Confirmations after which the pool pays a block.
+    maturity: u64,
 }
 
 impl Default for Auditor {
@@ -271,9 +294,21 @@ impl Default for Auditor {
 }
 
 impl Auditor {
-    /// An auditor that expects epoch 1 next.
+    /// An auditor that expects epoch 1 next, with Bitcoin's coinbase
+    /// maturity and no checkpoint.
     pub fn new() -> Self {
+        Self::configured(DEFAULT_MATURITY, None)
+    }
+
+    /// An auditor that expects epoch 1 next: blocks are paid after
+    /// `maturity` confirmations, and the headers the files carry must
+    /// contain `checkpoint`, if given.
+    pub fn configured(maturity: u64, checkpoint: Option<Checkpoint>) -> Self {
         Self {
+            headers: headers::HeaderChain::new(checkpoint),
+            orphaned: HashMap::new(),
+            headers_epoch: None,
+            maturity,
             next_epoch: 1,
             history: BTreeMap::new(),
             hashes: HashMap::new(),
@@ -322,6 +357,11 @@ impl Auditor {
         };
         observer.epoch_started(epoch, file.shares.len() as u64);
         self.check_header(&mut f, epoch, &file, onchain);
+        if let Some(b) = &file.bitcoin {
+            self.headers.apply(&mut f, b);
+            self.headers_epoch.get_or_insert(epoch);
+        }
+        self.check_jobs(&mut f, &file);
 
         let share_root = shares::check(self, &mut f, epoch, &file, observer);
         if let Some(root) = share_root {
@@ -397,6 +437,7 @@ impl Auditor {
             onchain,
         );
         verdict.epoch_secs = file.end_unix.checked_sub(file.start_unix);
+        verdict.orphaned = file.orphaned.iter().map(|o| (o.height, o.hash)).collect();
         verdict.jobs = file
             .jobs
             .iter()
@@ -430,6 +471,16 @@ impl Auditor {
     /// The blocks the audited shares found that no audited epoch pays, in
     /// share order (see [`FoundBlock`]).
     pub fn unpaid_found_blocks(&self) -> Vec<FoundBlock> {
+        let settled = |c: &Candidate| {
+            let hash = blocks::display_order(c.hash);
+            self.paid.contains_key(&hash) || self.orphaned.contains_key(&hash)
+        };
+        let settled_prevs: std::collections::HashSet<B256> = self
+            .candidates
+            .values()
+            .filter(|c| settled(c))
+            .map(|c| c.prev_hash)
+            .collect();
         let mut found: Vec<FoundBlock> = self
             .candidates
             .iter()
@@ -438,8 +489,9 @@ impl Auditor {
                 epoch: c.epoch,
                 hash: blocks::display_order(c.hash),
                 height: c.height,
+                superseded: settled_prevs.contains(&c.prev_hash),
             })
-            .filter(|b| !self.paid.contains_key(&b.hash))
+            .filter(|b| !self.paid.contains_key(&b.hash) && !self.orphaned.contains_key(&b.hash))
             .collect();
         found.sort_by_key(|b| b.seq);
         found
@@ -485,6 +537,13 @@ impl Auditor {
         for b in &file.blocks {
             self.paid.insert(b.hash, epoch);
         }
+        for o in &file.orphaned {
+            self.orphaned.insert(o.hash, epoch);
+        }
+        if let Some(b) = &file.bitcoin {
+            self.headers.apply(&mut Findings::default(), b);
+            self.headers_epoch.get_or_insert(epoch);
+        }
         self.cumulative = file
             .rewards
             .iter()
@@ -515,6 +574,153 @@ impl Auditor {
                 found: format!("seqs {a}..={b} in none yet (they may be in the next epoch)"),
             })
             .collect()
+    }
+
+    /// The first header the files carried, until [`Auditor::anchored`]:
+    /// bitcoind must have it in its best chain.
+    pub fn unanchored_header(&self) -> Option<(u64, B256)> {
+        self.headers.unanchored()
+    }
+
+    /// The first carried header has been checked against bitcoind.
+    pub fn anchored(&mut self) {
+        self.headers.anchored();
+    }
+
+    /// From the carried headers alone, each with its epoch: the blocks the
+    /// shares found that no epoch pays or lists as orphaned. In the carried
+    /// best chain: a warning once mature, a mismatch `slack` blocks later
+    /// (hidden). Off it: a mismatch once the carried chain is `slack`
+    /// blocks past it (an orphan never listed). Then the checkpoint: a
+    /// mismatch if the headers start above it, a warning if they never
+    /// reached it, and a warning if nothing anchors them (`bitcoind`: it
+    /// checked the first header).
+    pub fn unaccounted(&self, slack: u64, bitcoind: bool) -> Vec<(u64, Finding)> {
+        let mut out = Vec::new();
+        let Some(tip) = self.headers.tip() else {
+            return out;
+        };
+        for block in self.unpaid_found_blocks() {
+            let mut f = Findings::default();
+            let subject = Subject::Block {
+                height: block.height,
+            };
+            let found = format_args!(
+                "in no epoch's blocks or orphaned blocks (its solving share {} is in epoch {})",
+                block.seq, block.epoch
+            );
+            match self.headers.best_at(block.height) {
+                Some(at) if at == block.hash => {
+                    let depth = tip.saturating_sub(block.height).saturating_add(1);
+                    let expected = format_args!(
+                        "paid in an epoch: the carried best chain has {} with {depth} confirmations (maturity {})",
+                        block.hash, self.maturity
+                    );
+                    if depth >= self.maturity.saturating_add(slack) {
+                        f.mismatch(subject, "paid_epoch", expected, found);
+                    } else if depth >= self.maturity {
+                        f.warn(subject, "paid_epoch", expected, found);
+                    }
+                }
+                _ if !block.superseded && tip >= block.height.saturating_add(slack) => f.mismatch(
+                    subject,
+                    "orphaned",
+                    format_args!(
+                        "{} listed among an epoch's orphaned blocks: the carried best chain passed its height by {} blocks without it",
+                        block.hash,
+                        tip - block.height
+                    ),
+                    found,
+                ),
+                _ => {}
+            }
+            out.extend(f.into_list().into_iter().map(|x| (block.epoch, x)));
+        }
+        let first_epoch = self.headers_epoch.unwrap_or(0);
+        let base = self.headers.base().unwrap_or(0);
+        let checkpoint = |severity, c: Checkpoint| Finding {
+            severity,
+            subject: Subject::Header { height: c.height },
+            field: "checkpoint",
+            expected: format!("the carried headers to contain {}", c.hash),
+            found: format!("headers carried for heights {base}..={tip} only"),
+        };
+        match self.headers.checkpoint() {
+            // Below the first carried header: nothing ties them to it.
+            Some((c, false)) if c.height < base => {
+                out.push((first_epoch, checkpoint(Severity::Mismatch, c)));
+            }
+            Some((c, false)) if c.height > tip => {
+                out.push((first_epoch, checkpoint(Severity::Warning, c)));
+            }
+            None if !bitcoind => out.push((
+                first_epoch,
+                Finding {
+                    severity: Severity::Warning,
+                    subject: Subject::Epoch,
+                    field: "bitcoin.headers",
+                    expected: "headers anchored to the real chain (--checkpoint HEIGHT:HASH or --btc-rpc-url)".to_owned(),
+                    found: "nothing anchors them: they are checked for links, proof of work and targets only".to_owned(),
+                },
+            )),
+            _ => {}
+        }
+        out
+    }
+
+    /// Whether the headers the files carried contain the checkpoint.
+    pub fn checkpoint_met(&self) -> bool {
+        self.headers.checkpoint().is_some_and(|(_, met)| met)
+    }
+
+    /// Whether any file carried Bitcoin headers.
+    pub fn carries_headers(&self) -> bool {
+        !self.headers.is_empty()
+    }
+
+    /// Ties each job to the carried headers: its previous block is one of
+    /// them, at the height below the job's, and its `nbits` is what the
+    /// rules require after it. Nothing to check if no file carried headers.
+    fn check_jobs(&self, f: &mut Findings, file: &EpochFile) {
+        if self.headers.is_empty() {
+            return;
+        }
+        for j in &file.jobs {
+            let subject = Subject::Job {
+                instance: j.instance,
+                job_id: j.job_id,
+            };
+            let prev_hash = blocks::display_order(j.prev_hash);
+            let Some(prev) = self.headers.get(prev_hash) else {
+                f.mismatch(
+                    subject,
+                    "prev_hash",
+                    "a header the files carry (best chain or stale tip)",
+                    format_args!("{prev_hash}, which they do not"),
+                );
+                continue;
+            };
+            f.compare(subject, "height", prev.height.saturating_add(1), j.height);
+            match self.headers.job_nbits(prev, j.template_time) {
+                Some(allowed) if !allowed.contains(&j.nbits) => f.mismatch(
+                    subject,
+                    "nbits",
+                    format_args!(
+                        "{}, what the rules require at height {}",
+                        headers::nbits_list(&allowed),
+                        prev.height.saturating_add(1)
+                    ),
+                    format_args!("{:#010x}", j.nbits),
+                ),
+                Some(_) => {}
+                None => f.warn(
+                    subject,
+                    "nbits",
+                    "the target the rules require, from the carried headers",
+                    "headers that do not reach back far enough",
+                ),
+            }
+        }
     }
 
     fn advance(&mut self) -> u64 {

@@ -297,6 +297,7 @@ fn remember(
             hash: s.hash,
             miner: s.miner,
             height: j.job.height,
+            prev_hash: j.job.prev_hash,
             job_value: j.job.coinbase_value,
             outputs: coinbase_outputs(&parts(j.job, s)),
         });

@@ -3,6 +3,7 @@ use proofpool_epoch::epoch_file::EpochFile;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
+mod headers;
 mod settle;
 mod sources;
 

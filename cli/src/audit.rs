@@ -8,8 +8,8 @@ use alloy::primitives::Address;
 use eyre::{WrapErr, bail, eyre};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofpool_audit::{
-    AuditObserver, AuditOptions, BlockChecker, ChainReader, DEFAULT_MATURITY, EpochSource,
-    EpochVerdict, audit,
+    AuditObserver, AuditOptions, BlockChecker, ChainReader, Checkpoint, DEFAULT_MATURITY,
+    EpochSource, EpochVerdict, HeaderAnchor, audit,
 };
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use std::path::PathBuf;
@@ -63,6 +63,11 @@ pub(crate) struct Args {
     /// and 6) must be paid.
     #[arg(long, default_value_t = DEFAULT_MATURITY)]
     maturity: u64,
+    /// A block of the real chain, `HEIGHT:HASH` (from your own node or a
+    /// block explorer): the Bitcoin headers the files carry must contain
+    /// it, which ties every job and block to Bitcoin without bitcoind.
+    #[arg(long, value_name = "HEIGHT:HASH")]
+    checkpoint: Option<Checkpoint>,
 }
 
 fn node(args: &Args) -> eyre::Result<Option<BlockChecker>> {
@@ -107,13 +112,19 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     }
     if node.is_none() {
         tracing::warn!(
-            "no --btc-rpc-url: paid blocks are checked against their solving shares' coinbases, not against bitcoind"
+            "no --btc-rpc-url: jobs and blocks are checked against the Bitcoin headers the files carry{}",
+            if args.checkpoint.is_some() {
+                ", anchored by --checkpoint"
+            } else {
+                ", which nothing anchors (pass --checkpoint HEIGHT:HASH)"
+            }
         );
     }
     let options = AuditOptions {
         from: args.from,
         to: args.to,
         maturity: args.maturity,
+        checkpoint: args.checkpoint,
     };
     let report = audit(
         &source,
@@ -128,7 +139,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         println!("  {warning}");
     }
     if !report.found.is_empty() {
-        println!("blocks the shares found that no epoch pays:");
+        println!("found blocks and headers, judged over every epoch:");
         for (epoch, finding) in &report.found {
             println!("  epoch {epoch}: {finding}");
         }
@@ -145,8 +156,17 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     }
     let failed = report.failed_epochs();
     if failed.is_empty() {
+        let headers = match report.headers {
+            HeaderAnchor::Checkpoint if !report.blocks_checked => {
+                ", every job and block matches the Bitcoin headers the files carry, anchored by the checkpoint"
+            }
+            HeaderAnchor::Unanchored if !report.blocks_checked => {
+                ", every job and block matches the Bitcoin headers the files carry (which nothing anchors)"
+            }
+            _ => "",
+        };
         println!(
-            "audit passed: {} epochs recomputed{}{}",
+            "audit passed: {} epochs recomputed{}{}{headers}",
             report.verdicts.len(),
             if report.chain_checked {
                 ", every commitment matches the chain"

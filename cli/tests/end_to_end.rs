@@ -482,18 +482,32 @@ async fn claim_in_chromium(api: &str, d: &Deployment, miner: Address) -> Duratio
     started.elapsed()
 }
 
-/// `proofpool audit` against the API, the chain and bitcoind, up to epoch
-/// `to`.
-async fn audit(api: &str, d: &Deployment, to: u64) -> (bool, String) {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_proofpool"))
+/// Where `proofpool audit` ties jobs and blocks to Bitcoin.
+enum Bitcoin {
+    /// bitcoind itself.
+    Node,
+    /// The headers the files carry, anchored by `--checkpoint HEIGHT:HASH`.
+    Checkpoint(String),
+}
+
+/// `proofpool audit` against the API, the chain and `bitcoin`, up to
+/// epoch `to`.
+async fn audit(api: &str, d: &Deployment, to: u64, bitcoin: &Bitcoin) -> (bool, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_proofpool"));
+    command
         .arg("audit")
         .args(["--api-url", &format!("{api}/")])
         .args(["--rpc-url", d.rpc.as_str()])
         .args(["--distributor", &d.distributor.to_string()])
-        .args(["--btc-rpc-url", &d.bitcoind.0])
-        .args(["--btc-cookie", &d.bitcoind.1])
         .args(["--maturity", &d.bitcoind.2])
-        .args(["--to", &to.to_string()])
+        .args(["--to", &to.to_string()]);
+    match bitcoin {
+        Bitcoin::Node => command
+            .args(["--btc-rpc-url", &d.bitcoind.0])
+            .args(["--btc-cookie", &d.bitcoind.1]),
+        Bitcoin::Checkpoint(c) => command.args(["--checkpoint", c]),
+    };
+    let run = command
         .env("PROOFPOOL_LOG", "error")
         // As an auditor runs it: the verdicts, without the test's backtraces.
         .env_remove("RUST_BACKTRACE")
@@ -512,6 +526,26 @@ async fn audit(api: &str, d: &Deployment, to: u64) -> (bool, String) {
     );
     println!("proofpool audit ({}):\n{text}", out.status);
     (out.status.success(), text)
+}
+
+/// bitcoind's `getblockhash HEIGHT`, over JSON-RPC with the devnet's cookie.
+async fn block_hash(d: &Deployment, height: u64) -> String {
+    let cookie = std::fs::read_to_string(&d.bitcoind.1).expect("bitcoind's cookie");
+    let (user, password) = cookie.trim().split_once(':').expect("user:password");
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&d.bitcoind.0)
+        .basic_auth(user, Some(password))
+        .json(&serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": "getblockhash", "params": [height]}))
+        .send()
+        .await
+        .expect("bitcoind answers")
+        .json()
+        .await
+        .expect("JSON");
+    answer["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("getblockhash {height}: {answer}"))
+        .to_owned()
 }
 
 /// What the scenario measured and what the store is checked against after
@@ -632,15 +666,22 @@ async fn scenario(devnet: &mut Devnet, started: Instant) -> Outcome {
         credits[0], credits[1]
     );
 
-    // The audit reproduces every committed root from the published files.
-    let (passed, text) = audit(&devnet.api, &d, epoch).await;
-    assert!(passed, "the audit fails on untouched data:\n{text}");
-    assert!(
-        text.contains(&format!(
-            "audit passed: {epoch} epochs recomputed, every commitment matches the chain"
-        )),
-        "{text}"
-    );
+    // The audit reproduces every committed root from the published files,
+    // with bitcoind, and from the headers the files carry anchored by a
+    // block hash bitcoind gives (an explorer would do in real life).
+    let first = epoch_file(&http, &devnet.api, 1).await;
+    let height = first.bitcoin.expect("the files carry headers").start_height + 1;
+    let checkpoint = format!("{height}:{}", block_hash(&d, height).await);
+    for bitcoin in [Bitcoin::Node, Bitcoin::Checkpoint(checkpoint)] {
+        let (passed, text) = audit(&devnet.api, &d, epoch, &bitcoin).await;
+        assert!(passed, "the audit fails on untouched data:\n{text}");
+        assert!(
+            text.contains(&format!(
+                "audit passed: {epoch} epochs recomputed, every commitment matches the chain"
+            )),
+            "{text}"
+        );
+    }
 
     // One share of a published epoch file changes its nonce: the API now
     // serves the altered file, and the audit must name the share.
@@ -670,7 +711,7 @@ async fn scenario(devnet: &mut Devnet, started: Instant) -> Outcome {
         share.nonce ^ 1,
         "the API serves the altered file"
     );
-    let (passed, text) = audit(&devnet.api, &d, epoch).await;
+    let (passed, text) = audit(&devnet.api, &d, epoch, &Bitcoin::Node).await;
     assert!(!passed, "the audit passes a tampered share:\n{text}");
     for expected in [
         format!("epoch {tampered}: FAIL"),

@@ -20,8 +20,8 @@ use alloy::providers::Provider;
 use proofpool_chain::{ChainError, DistributorClient};
 use proofpool_epoch::EpochCommit;
 use proofpool_epoch::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
-    FileShare, VERSION,
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileOrphan, FileParams,
+    FileReward, FileShare, VERSION,
 };
 use proofpool_epoch::{
     EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
@@ -190,6 +190,8 @@ pub struct BuiltEpoch {
     pub credits: Vec<CreditRow>,
     /// Blocks it pays.
     pub paid_blocks: Vec<B256>,
+    /// Orphaned or refused blocks it lists.
+    pub orphaned_blocks: Vec<B256>,
 }
 
 /// The settlement service.
@@ -410,6 +412,40 @@ impl<P: Provider + Clone> Settler<P> {
             }
         }
         matured.sort_by_key(|b| (b.height, b.hash));
+        // Blocks that left the best chain (or that bitcoind refused), listed
+        // once, once their solving share is in this epoch or an earlier one.
+        let mut orphaned = Vec::new();
+        for b in self.store.unlisted_orphans().await? {
+            // Without its share in the log nothing in the files is a block
+            // to account for.
+            if b.share_seq == 0 {
+                continue;
+            }
+            if self
+                .store
+                .share_epoch(b.share_seq)
+                .await?
+                .is_some_and(|se| se <= e)
+            {
+                orphaned.push(FileOrphan {
+                    height: b.height,
+                    hash: b.hash,
+                    share_seq: b.share_seq,
+                });
+            }
+        }
+        // The headers auditors tie the jobs and blocks to.
+        let bitcoin = match &self.node {
+            Some(node) => {
+                let prev = e.checked_sub(1).filter(|p| *p > 0).and_then(|p| {
+                    crate::headers::carried_by(
+                        &self.config.epochs_dir.join(EpochFile::file_name(p)),
+                    )
+                });
+                Some(crate::headers::carry(node, prev.as_ref(), &jobs).await?)
+            }
+            None => None,
+        };
         let mut file_blocks = Vec::new();
         let mut credits = Vec::new();
         let mut this_epoch: BTreeMap<Address, u64> = BTreeMap::new();
@@ -491,6 +527,7 @@ impl<P: Provider + Clone> Settler<P> {
                     .map(|script| script.to_bytes().into()),
             },
             prev_epoch_hash,
+            bitcoin,
             jobs: jobs
                 .iter()
                 .map(|j| FileJob {
@@ -511,6 +548,7 @@ impl<P: Provider + Clone> Settler<P> {
             share_root,
             blocks: file_blocks,
             blocks_hash,
+            orphaned,
             rewards,
             reward_root: tree.root(),
             total_cumulative: tree.total(),
@@ -542,11 +580,12 @@ impl<P: Provider + Clone> Settler<P> {
             "epoch built"
         );
         Ok(BuiltEpoch {
-            file,
             bytes,
             commit,
             credits,
             paid_blocks: matured.iter().map(|b| b.hash).collect(),
+            orphaned_blocks: file.orphaned.iter().map(|o| o.hash).collect(),
+            file,
         })
     }
 
@@ -704,6 +743,7 @@ impl<P: Provider + Clone> Settler<P> {
                 record: record.clone(),
                 credits: built.credits.clone(),
                 paid_blocks: built.paid_blocks.clone(),
+                orphaned_blocks: built.orphaned_blocks.clone(),
             })
             .await?;
         tracing::info!(

@@ -9,6 +9,7 @@
 //! same hashes from the published epoch file.
 
 mod engine;
+mod headers;
 
 pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Settler};
 // The pure epoch code lives in `proofpool-epoch`; these keep the settler's

@@ -291,6 +291,7 @@ pub(crate) async fn fill(url: &str) -> Fixture {
                     })
                     .collect(),
                 paid_blocks,
+                orphaned_blocks: Vec::new(),
             })
             .await
             .unwrap();

@@ -9,6 +9,8 @@
 //!
 //! Layout (see `docs/auditor-guide.md` for the full description):
 //! - `params`, `chain`: the PPLNS parameters and the reward-leaf domain;
+//! - `bitcoin`: the Bitcoin headers the settler saw, linked file to file,
+//!   so jobs and blocks can be tied to the chain without a node;
 //! - `jobs`: every job a share of the epoch names (coinbase parts, branch,
 //!   header fields), so every share header can be rebuilt;
 //! - `shares`: in sequence order, with the fields the miner chose;
@@ -17,6 +19,8 @@
 //!   is in this epoch or an earlier one — with the PPLNS breakdown (the
 //!   window walks back from the solving share over shares of epochs up to
 //!   this one) and per-miner credits;
+//! - `orphaned`: blocks found by shares of this epoch or an earlier one
+//!   that left the best chain, each listed once;
 //! - `rewards`: every miner's cumulative amount after this epoch (sorted by
 //!   account), i.e. the reward tree's leaves;
 //! - the roots and totals committed on-chain.
@@ -49,6 +53,10 @@ pub struct EpochFile {
     pub params: FileParams,
     /// The previous epoch's on-chain record hash (zero for epoch 1).
     pub prev_epoch_hash: B256,
+    /// The Bitcoin headers this file carries; absent from files settled
+    /// without bitcoind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitcoin: Option<FileBitcoin>,
     /// Jobs named by the shares, by (instance, job id).
     pub jobs: Vec<FileJob>,
     /// The epoch's shares, in sequence order.
@@ -59,6 +67,11 @@ pub struct EpochFile {
     pub blocks: Vec<FileBlock>,
     /// `blocksHash` as committed.
     pub blocks_hash: B256,
+    /// Blocks found that left the best chain (or that bitcoind never took),
+    /// by height: each once, in the first epoch settled after it was seen
+    /// orphaned whose shares include its solving share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphaned: Vec<FileOrphan>,
     /// Every account's cumulative reward after this epoch, sorted by account.
     pub rewards: Vec<FileReward>,
     /// Root of the reward tree.
@@ -96,6 +109,50 @@ pub struct FileParams {
     /// declare it (then unchecked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_script: Option<Bytes>,
+}
+
+/// The Bitcoin headers a file carries. Across the files they form one
+/// chain: each file's first header links to a header an earlier file
+/// carried at `start_height - 1` (normally the last one; a lower start is a
+/// reorg, and replaces the earlier files' headers above it). The first file
+/// with headers starts at the beginning of the retarget period of its
+/// lowest job's parent, so the difficulty rules can be checked from there on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBitcoin {
+    /// The network, by bitcoind's chain name: `main`, `test`, `testnet4`,
+    /// `signet` or `regtest`.
+    pub network: String,
+    /// The height of `headers[0]`.
+    pub start_height: u64,
+    /// The best chain from `start_height` up to the settler's tip when the
+    /// epoch was built, as 80-byte serialized headers.
+    pub headers: Vec<Bytes>,
+    /// Headers off that chain (stale tips) that this epoch's jobs build on,
+    /// parents first; each links to a header carried by this file or an
+    /// earlier one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<Bytes>,
+}
+
+impl FileBitcoin {
+    /// The height of the last header, if there is one.
+    pub fn end_height(&self) -> Option<u64> {
+        let last = u64::try_from(self.headers.len().checked_sub(1)?).ok()?;
+        self.start_height.checked_add(last)
+    }
+}
+
+/// A block the pool found that is not in the best chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOrphan {
+    /// Height.
+    pub height: u64,
+    /// Block hash, display (RPC) byte order.
+    pub hash: B256,
+    /// The solving share.
+    pub share_seq: u64,
 }
 
 /// A job, enough to rebuild any header mined on it.

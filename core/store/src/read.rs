@@ -403,6 +403,17 @@ impl Store {
         rows.into_iter().map(block_of).collect()
     }
 
+    /// The orphaned and refused blocks no epoch file lists yet, by height.
+    pub async fn unlisted_orphans(&self) -> Result<Vec<BlockRecord>, StoreError> {
+        let sql = format!(
+            "{BLOCK_SELECT} WHERE status IN ('orphaned', 'rejected') AND orphan_epoch IS NULL ORDER BY height, hash"
+        );
+        let rows: Vec<BlockRow> = with_db!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(block_of).collect()
+    }
+
     /// Sets a block's status and confirmation count.
     pub async fn set_block_status(
         &self,

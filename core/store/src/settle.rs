@@ -26,6 +26,8 @@ pub struct SettledEpoch {
     pub credits: Vec<CreditRow>,
     /// Blocks whose credits it pays (marked paid).
     pub paid_blocks: Vec<B256>,
+    /// Orphaned or refused blocks its file lists (marked listed).
+    pub orphaned_blocks: Vec<B256>,
 }
 
 type EpochRow = (
@@ -114,6 +116,13 @@ impl Store {
             }
             for b in &s.paid_blocks {
                 sqlx::query("UPDATE blocks SET paid_epoch = $1 WHERE hash = $2 AND paid_epoch IS NULL")
+                    .bind(i64_of(r.epoch))
+                    .bind(b.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for b in &s.orphaned_blocks {
+                sqlx::query("UPDATE blocks SET orphan_epoch = $1 WHERE hash = $2 AND orphan_epoch IS NULL")
                     .bind(i64_of(r.epoch))
                     .bind(b.as_slice())
                     .execute(&mut *tx)

@@ -193,6 +193,19 @@ async fn exercise(url: &str) {
         .set_block_status(hash, BlockStatus::Mature, 100)
         .await
         .unwrap();
+    // A block that left the best chain waits to be listed by an epoch file.
+    let orphan = BlockRecord {
+        hash: B256::repeat_byte(0xbc),
+        height: 102,
+        status: BlockStatus::Orphaned,
+        ..block.clone()
+    };
+    log.record_block(orphan.clone());
+    log.flush().await;
+    assert_eq!(
+        store.unlisted_orphans().await.unwrap(),
+        vec![orphan.clone()]
+    );
 
     let record = EpochRecord {
         epoch: 1,
@@ -228,6 +241,7 @@ async fn exercise(url: &str) {
             record: record.clone(),
             credits: credits.clone(),
             paid_blocks: vec![hash],
+            orphaned_blocks: vec![orphan.hash],
         })
         .await
         .unwrap();
@@ -236,7 +250,8 @@ async fn exercise(url: &str) {
             .record_settled_epoch(&SettledEpoch {
                 record: record.clone(),
                 credits: vec![],
-                paid_blocks: vec![]
+                paid_blocks: vec![],
+                orphaned_blocks: vec![],
             })
             .await
             .is_err(),
@@ -248,6 +263,7 @@ async fn exercise(url: &str) {
     let balances = store.balances_at(1).await.unwrap();
     assert_eq!(balances.get(&Address::repeat_byte(1)), Some(&3_000_000_000));
     assert_eq!(store.blocks().await.unwrap()[0].paid_epoch, Some(1));
+    assert_eq!(store.unlisted_orphans().await.unwrap(), vec![]);
     let tx = B256::repeat_byte(9);
     store
         .set_epoch_status(1, EpochStatus::Committed, Some(tx), 2)

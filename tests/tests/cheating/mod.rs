@@ -1,7 +1,10 @@
 //! The cheating operator, part one: with the powers of the pool's operator
 //! (its database and the settler key), each forgery is written into the
 //! store before its epoch is settled, the normal `Settler` commits it
-//! on-chain, and `audit` (files, chain and bitcoind) must fail naming it.
+//! on-chain, and `audit` must fail naming it: once with the chain and
+//! bitcoind, once from the files and the chain alone, with a checkpoint
+//! from bitcoind anchoring the headers the files carry (every forgery but
+//! the dropped share, which only bitcoind's coinbases reveal).
 //!
 //! One pool session on a real regtest bitcoind finds the blocks; each case
 //! then starts from a copy of that database, on a fresh anvil: an honest
@@ -15,10 +18,11 @@
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
 use proofpool_audit::{
-    AuditOptions, AuditReport, BlockChecker, ChainReader, EpochSource, NoObserver, Severity,
-    Subject, audit,
+    AuditOptions, AuditReport, BlockChecker, ChainReader, Checkpoint, EpochSource, NoObserver,
+    Severity, Subject, audit,
 };
 use proofpool_devtools::TempDir;
+use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
 use proofpool_node::NodeClient;
 use proofpool_pool::Pool;
@@ -95,10 +99,22 @@ const FIRST_BLOCK: &str = "(SELECT MIN(height) FROM blocks WHERE status = 'matur
 /// The highest matured block.
 const LAST_BLOCK: &str = "(SELECT MAX(height) FROM blocks WHERE status = 'mature')";
 
+/// One case's audits.
+struct Reports {
+    /// With the chain and bitcoind.
+    node: AuditReport,
+    /// With the chain and the files' headers, anchored by a checkpoint.
+    files: AuditReport,
+    /// The epoch files.
+    epochs: std::path::PathBuf,
+    /// The checkpoint the files were audited with.
+    checkpoint: Checkpoint,
+}
+
 /// Copies the base database into `name`'s directory, lets `forge` write into
-/// it, settles it on a fresh anvil, and audits the result against the
-/// chain and bitcoind.
-async fn settle_and_audit<F, Fut>(base: &Base, name: &str, forge: F) -> AuditReport
+/// it, settles it on a fresh anvil (the settler reads bitcoind, as the
+/// devnet's does), and audits the result twice (see [`Reports`]).
+async fn settle_and_audit<F, Fut>(base: &Base, name: &str, forge: F) -> Reports
 where
     F: FnOnce(sqlx::SqlitePool) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -119,10 +135,13 @@ where
 
     let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
     let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    let client =
+        || NodeClient::new(vec![base.regtest.endpoint()], Duration::from_secs(30)).unwrap();
+    let node = client();
     let settler = Settler::new(
         store.clone(),
         contracts.chain.clone(),
-        None,
+        Some(std::sync::Arc::new(client())),
         SettleConfig {
             params: PplnsParams {
                 window_x: 32,
@@ -147,11 +166,10 @@ where
         contracts.anvil.endpoint_url(),
         contracts.deployment.distributor,
     );
-    let checker = BlockChecker::new(
-        NodeClient::new(vec![base.regtest.endpoint()], Duration::from_secs(30)).unwrap(),
-    );
-    let report = audit(
-        &EpochSource::dir(case.join("epochs")),
+    let checker = BlockChecker::new(client());
+    let source = EpochSource::dir(case.join("epochs"));
+    let with_node = audit(
+        &source,
         Some(&reader),
         Some(&checker),
         &AuditOptions {
@@ -162,9 +180,64 @@ where
     )
     .await
     .unwrap();
+    // What an auditor without a node does: take one block's hash from a
+    // source it trusts (here bitcoind; an explorer in real life), a little
+    // above where the first file's headers start.
+    let first: EpochFile = EpochFile::from_bytes(
+        &std::fs::read(case.join("epochs").join(EpochFile::file_name(1))).unwrap(),
+    )
+    .unwrap();
+    let height = first
+        .bitcoin
+        .expect("the settler carries headers")
+        .start_height
+        + 1;
+    let hash = node.get_block_hash(height).await.unwrap().unwrap();
+    let checkpoint: Checkpoint = format!("{height}:{hash}").parse().unwrap();
+    let files = audit(
+        &source,
+        Some(&reader),
+        None,
+        &AuditOptions {
+            maturity: MATURITY,
+            checkpoint: Some(checkpoint),
+            ..AuditOptions::default()
+        },
+        &mut NoObserver,
+    )
+    .await
+    .unwrap();
     store.close().await;
     drop(contracts);
-    report
+    Reports {
+        node: with_node,
+        files,
+        epochs: case.join("epochs"),
+        checkpoint,
+    }
+}
+
+/// Whether both audits fail on a mismatch about `field` of a subject `is`
+/// (bitcoind's own check, `bitcoind.{field}`, too when `bitcoind`).
+fn caught_twice(r: &Reports, is: impl Fn(&Subject) -> bool + Copy, field: &str, bitcoind: bool) {
+    assert!(
+        caught(&r.files, is, field),
+        "from the files:\n{}",
+        every_finding(&r.files)
+    );
+    assert!(
+        caught(&r.node, is, field),
+        "with bitcoind:\n{}",
+        every_finding(&r.node)
+    );
+    if bitcoind {
+        let own = format!("bitcoind.{field}");
+        assert!(
+            caught(&r.node, is, &own),
+            "bitcoind's own:\n{}",
+            every_finding(&r.node)
+        );
+    }
 }
 
 /// Whether the report has a mismatch about `field` of a subject `is`.
@@ -306,10 +379,26 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     let share = |s: &Subject| matches!(s, Subject::Share { .. });
 
     let honest = settle_and_audit(&base, "honest", |_| async {}).await;
+    for (how, r) in [
+        ("with bitcoind", &honest.node),
+        ("from the files", &honest.files),
+    ] {
+        assert!(
+            r.is_ok(),
+            "the honest control fails {how}:\n{}",
+            every_finding(r)
+        );
+    }
+    // The files carried headers, anchored: no warning that nothing ties
+    // them to Bitcoin.
     assert!(
-        honest.is_ok(),
-        "the honest control fails:\n{}",
-        every_finding(&honest)
+        !honest
+            .files
+            .found
+            .iter()
+            .any(|(_, f)| f.field.starts_with("bitcoin")),
+        "{}",
+        every_finding(&honest.files)
     );
 
     // An easier target than regtest's own: a cheap share outweighs the window.
@@ -317,13 +406,13 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         forge_job(&db, None, Some(0x2100_ffff), None).await;
     })
     .await;
-    assert!(caught(&r, job, "nbits"), "{}", every_finding(&r));
+    caught_twice(&r, job, "nbits", true);
 
     let r = settle_and_audit(&base, "prev_hash", |db| async move {
         forge_job(&db, Some([0x42; 32]), None, None).await;
     })
     .await;
-    assert!(caught(&r, job, "prev_hash"), "{}", every_finding(&r));
+    caught_twice(&r, job, "prev_hash", true);
 
     // Pointing a block at share 1 empties its window for the operator (the
     // last block: share 1 may well have found the first).
@@ -335,7 +424,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         .await;
     })
     .await;
-    assert!(caught(&r, block, "share_seq"), "{}", every_finding(&r));
+    caught_twice(&r, block, "share_seq", false);
 
     let r = settle_and_audit(&base, "unlisted", |db| async move {
         run(
@@ -345,8 +434,10 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         .await;
     })
     .await;
-    assert!(caught(&r, block, "paid_epoch"), "{}", every_finding(&r));
+    caught_twice(&r, block, "paid_epoch", true);
 
+    // Listed as orphaned while bitcoind (and the carried headers) have it
+    // in the best chain.
     let r = settle_and_audit(&base, "orphaned", |db| async move {
         run(
             &db,
@@ -355,7 +446,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         .await;
     })
     .await;
-    assert!(caught(&r, block, "paid_epoch"), "{}", every_finding(&r));
+    caught_twice(&r, block, "orphaned", true);
 
     // A job whose coinbase pays the operator's own script, not the pool's.
     let r = settle_and_audit(&base, "payee", |db| async move {
@@ -363,11 +454,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         forge_job(&db, None, None, Some(&other)).await;
     })
     .await;
-    assert!(
-        caught(&r, job, "coinbase2.payout_script"),
-        "{}",
-        every_finding(&r)
-    );
+    caught_twice(&r, job, "coinbase2.payout_script", false);
 
     // A block's solving share dropped from the log, the later shares
     // renumbered so that no seq is missing, and the block deleted: only
@@ -391,7 +478,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         }
     })
     .await;
-    assert!(caught(&r, block, "hash"), "{}", every_finding(&r));
+    assert!(caught(&r.node, block, "hash"), "{}", every_finding(&r.node));
 
     // A share moved an hour before its epoch began, still filed under it.
     let r = settle_and_audit(&base, "time", |db| async move {
@@ -402,5 +489,64 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         .await;
     })
     .await;
-    assert!(caught(&r, share, "time_ms"), "{}", every_finding(&r));
+    caught_twice(&r, share, "time_ms", false);
+
+    // The headers themselves, audited from the files alone (no chain, no
+    // node): a checkpoint they contain passes; one they contradict, or one
+    // below where they start, fails; a tampered header breaks the links.
+    let files_only = |epochs: std::path::PathBuf, checkpoint: Checkpoint| async move {
+        audit(
+            &EpochSource::dir(epochs),
+            None,
+            None,
+            &AuditOptions {
+                maturity: MATURITY,
+                checkpoint: Some(checkpoint),
+                ..AuditOptions::default()
+            },
+            &mut NoObserver,
+        )
+        .await
+        .unwrap()
+    };
+    let header = |s: &Subject| matches!(s, Subject::Header { .. });
+    let good = honest.checkpoint;
+    let r = files_only(honest.epochs.clone(), good).await;
+    assert!(r.is_ok(), "{}", every_finding(&r));
+    let wrong = Checkpoint {
+        hash: B256::repeat_byte(0x11),
+        ..good
+    };
+    let r = files_only(honest.epochs.clone(), wrong).await;
+    assert!(caught(&r, header, "checkpoint"), "{}", every_finding(&r));
+    let below = Checkpoint {
+        height: good.height - 2,
+        ..good
+    };
+    let r = files_only(honest.epochs.clone(), below).await;
+    assert!(caught(&r, header, "checkpoint"), "{}", every_finding(&r));
+
+    let tampered = base.dir.path().join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    for entry in std::fs::read_dir(&honest.epochs).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tampered.join(entry.file_name())).unwrap();
+    }
+    let path = tampered.join(EpochFile::file_name(1));
+    let mut file = EpochFile::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    let carried = file.bitcoin.as_mut().unwrap();
+    assert!(
+        carried.headers.len() >= 3,
+        "epoch 1 carries the chain to the tip"
+    );
+    let mut raw = carried.headers[1].to_vec();
+    raw[0] ^= 1; // the version: another hash, which the next header does not name
+    carried.headers[1] = raw.into();
+    std::fs::write(&path, file.to_bytes().unwrap()).unwrap();
+    let r = files_only(tampered, good).await;
+    assert!(
+        caught(&r, header, "prev_blockhash"),
+        "{}",
+        every_finding(&r)
+    );
 }
