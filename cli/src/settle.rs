@@ -31,7 +31,7 @@ pub(crate) struct Args {
     /// File holding the settler's hex private key (else PROOFPOOL_SETTLER_KEY).
     #[arg(long)]
     key_file: Option<PathBuf>,
-    /// bitcoind RPC URL, to track block maturity (without it, statuses are left alone).
+    /// bitcoind RPC URL, to track block maturity and orphans and carry its headers in every epoch file (without it, statuses are left alone and files carry no headers).
     #[arg(long)]
     node_url: Option<reqwest::Url>,
     /// bitcoind cookie file (else PROOFPOOL_RPC_USER / PROOFPOOL_RPC_PASSWORD).
