@@ -2,8 +2,9 @@
 //! finds blocks through it, bitcoind accepts them with the mempool's segwit
 //! transactions and the coinbase pays the pool; the protocol's error paths
 //! answer with the right codes without disturbing other miners; and a block
-//! found while the (PostgreSQL) store is down still gets its solving share
-//! once the store is back.
+//! found while the (PostgreSQL) store is down, or whose share the full share
+//! queue refused, is still submitted and gets its solving share once the
+//! store is back.
 
 mod common;
 
@@ -644,5 +645,135 @@ async fn a_block_whose_share_the_store_failed_still_gets_its_share() {
     let recorded = store.blocks().await.unwrap();
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0].share_seq, block.share_seq);
+    store.close().await;
+}
+
+/// A block-solving share that the full share queue refuses is still a
+/// block: bitcoind gets it at once, the miner is told, and the share is
+/// written once the store takes shares again (a full queue must not cost the
+/// pool a block, nor leave the block without its share).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_share_the_full_queue_refused_is_still_submitted_and_recorded() {
+    common::init_tracing();
+    let regtest = common::regtest_node(110, 0);
+    let pg = proofpool_devtools::Postgres::start().expect("PostgreSQL (make setup installs it)");
+    let store = Store::open(&pg.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    let mut config = regtest.pool_config();
+    config.vardiff = None;
+    // One share fits in the queue; the batch the writer holds waits out the
+    // outage instead of failing.
+    config.writer.queue_capacity = 1;
+    config.writer.give_up_after = Duration::from_secs(20);
+    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+
+    let node =
+        proofpool_node::NodeClient::new(vec![regtest.endpoint()], Duration::from_secs(30)).unwrap();
+    let tip = || async { node.get_blockchain_info().await.unwrap().blocks };
+
+    // The database goes away. On regtest every valid share is a block. Each
+    // miner below connects once the pool works on the newest tip and mines
+    // until one share is valid: the first two are queued (the writer holds
+    // one, the queue the other: their replies wait for the database) and
+    // their blocks submitted; the third is refused by the full queue, at
+    // once. Replies on one connection keep their order, so each miner has
+    // its own connection.
+    pg.pause().unwrap();
+    let mut refused = None;
+    let mut queued = 0;
+    'miners: for m in 0..6u64 {
+        // The pool's newest work builds on bitcoind's tip.
+        let height = tip().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(tip().await, height, "only the pool mines here");
+        let mut raw = Raw::connect(serving.addr).await;
+        raw.send(&format!(
+            "{}\n{}\n",
+            r#"{"id":1,"method":"mining.subscribe","params":["queue-full"]}"#,
+            format_args!(r#"{{"id":2,"method":"mining.authorize","params":["{MINER}.q{m}","x"]}}"#),
+        ))
+        .await;
+        raw.reply(2).await;
+        let notify = raw.notify().await;
+        let job = notify["params"][0].as_str().unwrap().to_owned();
+        let ntime = notify["params"][7].as_str().unwrap().to_owned();
+        for n in 0..64u64 {
+            let id = 100 + n;
+            raw.send(&format!(
+                r#"{{"id":{id},"method":"mining.submit","params":["{MINER}.q{m}","{job}","0000000000000000","{ntime}","{n:08x}"]}}"#,
+            ))
+            .await;
+            raw.send("\n").await;
+            // A queued share's reply waits for its commit.
+            let reply = tokio::time::timeout(Duration::from_secs(1), raw.reply(id)).await;
+            let Ok((reply, _)) = reply else {
+                queued += 1;
+                // Its block went to bitcoind: the tip moves.
+                for _ in 0..100 {
+                    if tip().await > height {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue 'miners;
+            };
+            let text = reply["error"][1].as_str().unwrap_or_default().to_owned();
+            match error_code(&reply) {
+                23 => {}
+                20 if text.contains("solved a block") => {
+                    refused = Some((reply, height + 1));
+                    break 'miners;
+                }
+                other => panic!("unexpected {other}: {reply}"),
+            }
+        }
+        panic!("no valid share in 64 nonces");
+    }
+    let (refused, block_height) = refused.expect("a block-solving share refused by the full queue");
+    assert!(queued >= 1, "the queue held shares before it refused one");
+    assert!(
+        refused["error"][1].as_str().unwrap().contains("overloaded"),
+        "{refused}"
+    );
+    // bitcoind took the refused share's block at once.
+    assert_eq!(
+        tip().await,
+        block_height,
+        "the refused share's block is the tip"
+    );
+
+    // Once the database is back, the refused share is written and the block
+    // is tied to it; so are the queued shares' blocks.
+    pg.resume().unwrap();
+    let tied = |blocks: &[proofpool_pool::FoundBlock]| {
+        blocks.len() == queued + 1
+            && blocks.iter().all(|b| b.accepted && b.share_seq > 0)
+            && blocks.iter().any(|b| b.height == block_height)
+    };
+    let mut blocks = Vec::new();
+    for _ in 0..300 {
+        blocks = serving.pool.blocks();
+        if tied(&blocks) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    serving.stop().await;
+    assert!(
+        tied(&blocks),
+        "every block recorded with its share within 30 s: {blocks:?}"
+    );
+    assert_eq!(tip().await, 110 + blocks.len() as u64, "{blocks:?}");
+    let shares = store.shares_after(0, 1_000).await.unwrap();
+    for block in &blocks {
+        let share = shares
+            .iter()
+            .find(|s| s.seq == block.share_seq)
+            .expect("the solving share is in the store");
+        let mut display = share.share.hash;
+        display.reverse();
+        assert_eq!(alloy::hex::encode(display), block.hash, "{share:?}");
+    }
     store.close().await;
 }

@@ -328,6 +328,10 @@ pub(crate) async fn serve<R>(
             timer.as_mut().reset(deadline.into());
         }
     }
+    // A miner gone (or cut off) right after finding a block: its block task
+    // still needs the solving share's number, or to learn it must write it
+    // again. The writer answers every batch within its give-up time.
+    session.await_block_outcomes(&link, &mut backlog).await;
     link.close();
     match &mut stream {
         Some(w) => {

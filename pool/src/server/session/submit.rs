@@ -61,6 +61,14 @@ impl Session {
         }
     }
 
+    /// Waits for the outcomes of the pending submits if one of them found a
+    /// block (see [`Session::settle_pending`]); returns at once otherwise.
+    pub(super) async fn await_block_outcomes(&mut self, link: &Link, backlog: &mut Backlog) {
+        if self.pending.iter().any(|p| p.block.is_some()) {
+            self.settle_pending(link, backlog).await;
+        }
+    }
+
     /// Forgets the first `n` pending submits: the share writer wrote their
     /// `true` itself while the session was idle (nothing else was queued,
     /// so they are all at the start of an empty `out`).
@@ -288,9 +296,36 @@ impl Session {
         let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
         // A share that solves a block is kept, so that the block task can
         // write it again if the store fails it: a block must always be tied
-        // to its share (the audit fails a block without one).
-        let solving = valid.meets_network.then(|| share.clone());
-        match self.shared.log.submit_to(share, sink, token) {
+        // to its share (the audit fails a block without one). Only the first
+        // solution per previous block is submitted: on a chain as easy as
+        // regtest every share can meet the target, and the rest would only
+        // be stale siblings.
+        let solving = valid
+            .meets_network
+            .then(|| share.clone())
+            .filter(|_| self.shared.claim_height(job.prev_hash()));
+        let submitted = self.shared.log.submit_to(share, sink, token);
+        // The block goes to bitcoind whatever the store said: a full share
+        // queue must not cost the pool a block.
+        let block = solving.map(|share| {
+            let (seq_tx, seq_rx) = oneshot::channel();
+            let solution = Solution {
+                job: job.clone(),
+                extranonce1: en1,
+                extranonce2: extranonce2.to_vec(),
+                ntime,
+                nonce,
+                version: valid.version,
+                hash_display: valid.block_hash().to_string(),
+                finder: miner.address.to_address(),
+                worker: miner.worker.clone(),
+                share_seq: seq_rx,
+                share,
+            };
+            tokio::spawn(blocks::submit(self.shared.clone(), solution));
+            seq_tx
+        });
+        match submitted {
             Ok(()) => {
                 self.next_token += 1;
                 self.record_worker(worker);
@@ -301,35 +336,26 @@ impl Session {
                     SubmitError::Overloaded { .. } => Reject::StoreOverloaded,
                     _ => Reject::StoreFailed,
                 };
-                self.reject(&id, ErrorCode::Other, &e.to_string(), reason);
+                let Some(block) = block else {
+                    self.reject(&id, ErrorCode::Other, &e.to_string(), reason);
+                    return;
+                };
+                // The block task writes the share once the store takes
+                // shares again; the same share sent again is a duplicate.
+                let _ = block.send(Err(WriteError(e.to_string())));
+                self.seen.insert(key);
+                self.reject(
+                    &id,
+                    ErrorCode::Other,
+                    &format!(
+                        "{e}; this share solved a block, which was submitted, and the share is recorded once the store takes shares again"
+                    ),
+                    reason,
+                );
                 return;
             }
         };
         self.seen.insert(key);
-        // Only the first solution per previous block is submitted: on
-        // a chain as easy as regtest every share can meet the target,
-        // and the rest would only be stale siblings.
-        let block =
-            if let Some(share) = solving.filter(|_| self.shared.claim_height(job.prev_hash())) {
-                let (seq_tx, seq_rx) = oneshot::channel();
-                let solution = Solution {
-                    job,
-                    extranonce1: en1,
-                    extranonce2: extranonce2.to_vec(),
-                    ntime,
-                    nonce,
-                    version: valid.version,
-                    hash_display: valid.block_hash().to_string(),
-                    finder: miner.address.to_address(),
-                    worker: miner.worker.clone(),
-                    share_seq: seq_rx,
-                    share,
-                };
-                tokio::spawn(blocks::submit(self.shared.clone(), solution));
-                Some(seq_tx)
-            } else {
-                None
-            };
         self.pending.push_back(PendingReply {
             at: self.out.len(),
             read_at: self.now,
