@@ -96,8 +96,8 @@ pub(super) fn check(
     }
 }
 
-/// With carried headers: a paid block is in their best chain, at least
-/// `maturity` deep.
+/// With carried headers: a paid block is in their best chain (a warning if
+/// less than `maturity` deep).
 fn in_carried_chain(a: &Auditor, f: &mut Findings, b: &FileBlock) {
     let Some(tip) = a.headers.tip() else {
         return;
@@ -105,12 +105,14 @@ fn in_carried_chain(a: &Auditor, f: &mut Findings, b: &FileBlock) {
     let subject = Subject::Block { height: b.height };
     match a.headers.best_at(b.height) {
         Some(at) if at == b.hash => {
+            // Paying early risks only the operator's own funding (the
+            // block may yet be orphaned), so it is shown, not failed.
             let depth = tip.saturating_sub(b.height).saturating_add(1);
             if depth < a.maturity {
-                f.mismatch(
+                f.warn(
                     subject,
                     "confirmations",
-                    format_args!("at least {} (the maturity)", a.maturity),
+                    format_args!("at least {} (--maturity)", a.maturity),
                     format_args!("{depth} in the carried best chain"),
                 );
             }
