@@ -11,7 +11,7 @@ import {RewardProof} from "./libraries/RewardProof.sol";
 
 /// @title Distributor
 /// @notice Holds the pool's reward token, records each epoch's commitment behind a challenge period,
-/// and pays miners against the newest finalized cumulative reward root.
+/// and pays miners against the newest (or the previous) finalized cumulative reward root.
 /// @dev Storage is laid out for gas: a commit writes one fresh slot (the record hash) and one packed
 /// slot; everything else is in the `EpochCommitted` event. A claim reads the root and the account's
 /// claimed amount, and writes the latter.
@@ -45,11 +45,15 @@ contract Distributor is IDistributor, Ownable2Step {
     /// @inheritdoc IDistributor
     bytes32 public finalizedRewardRoot;
     /// @inheritdoc IDistributor
+    bytes32 public previousRewardRoot;
+    /// @inheritdoc IDistributor
     uint256 public finalizedTotal;
     /// @inheritdoc IDistributor
     mapping(uint256 epoch => bytes32) public epochHash;
     /// @inheritdoc IDistributor
     mapping(address account => uint256) public claimed;
+    /// @inheritdoc IDistributor
+    mapping(address account => uint256) public refundOwed;
 
     /// @param token_ The reward token.
     /// @param owner_ The owner (sets roles and the challenge period).
@@ -92,7 +96,14 @@ contract Distributor is IDistributor, Ownable2Step {
         _head = Head({lastCommitted: epoch, lastFinalized: head.lastFinalized, committedTotal: newTotal});
 
         uint256 increase = total - prevTotal;
-        if (increase != 0) token.safeTransferFrom(msg.sender, address(this), increase);
+        if (increase != 0) {
+            // Credited only if it all arrived: a token that takes a fee on transfer would otherwise leave
+            // the committed total unbacked.
+            uint256 before = token.balanceOf(address(this));
+            token.safeTransferFrom(msg.sender, address(this), increase);
+            uint256 received = token.balanceOf(address(this)) - before;
+            if (received != increase) revert FundingShort(increase, received);
+        }
     }
 
     /// @inheritdoc IDistributor
@@ -107,6 +118,9 @@ contract Distributor is IDistributor, Ownable2Step {
         if (block.timestamp < r.finalizableAt) revert ChallengePeriodActive(epoch, r.finalizableAt);
 
         _head.lastFinalized = epoch;
+        // Claims built against the root just replaced still pay: whoever finalizes first cannot make a
+        // claim in flight revert.
+        previousRewardRoot = finalizedRewardRoot;
         finalizedRewardRoot = r.commit.rewardRoot;
         finalizedTotal = r.commit.totalCumulative;
         emit EpochFinalized(epoch, r.commit.rewardRoot, r.commit.totalCumulative);
@@ -133,8 +147,18 @@ contract Distributor is IDistributor, Ownable2Step {
             lastFinalized: head.lastFinalized,
             committedTotal: uint128(r.prevTotalCumulative)
         });
+        // Recorded, not sent: a paused token or a blocklisted settler must not be able to stop a veto.
+        if (refund != 0) refundOwed[_roles.settler] += refund;
         emit EpochVetoed(epoch, head.lastCommitted, refund);
-        if (refund != 0) token.safeTransfer(_roles.settler, refund);
+    }
+
+    /// @inheritdoc IDistributor
+    function withdrawRefund() external returns (uint256 amount) {
+        amount = refundOwed[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        refundOwed[msg.sender] = 0;
+        emit RefundWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- claims
@@ -166,8 +190,13 @@ contract Distributor is IDistributor, Ownable2Step {
         private
         returns (uint256 amount)
     {
-        if (!RewardProof.verify(proof, root, RewardProof.leaf(address(this), account, cumulativeAmount))) {
-            revert InvalidProof(account, cumulativeAmount);
+        bytes32 leaf = RewardProof.leaf(address(this), account, cumulativeAmount);
+        if (!RewardProof.verify(proof, root, leaf)) {
+            // Only a proof that fails the newest root pays for reading the previous one.
+            bytes32 previous = previousRewardRoot;
+            if (previous == bytes32(0) || !RewardProof.verify(proof, previous, leaf)) {
+                revert InvalidProof(account, cumulativeAmount);
+            }
         }
         // `claimed[account]`, with its slot hashed once for the read and the write.
         bytes32 slot;
@@ -224,6 +253,11 @@ contract Distributor is IDistributor, Ownable2Step {
         }
         _roles.challengePeriod = newChallengePeriod;
         emit ChallengePeriodSet(newChallengePeriod);
+    }
+
+    /// @notice Always reverts: a distributor without an owner could never have its roles replaced.
+    function renounceOwnership() public pure override {
+        revert RenounceDisabled();
     }
 
     // ---------------------------------------------------------------- views

@@ -243,11 +243,17 @@ contract DistributorTest is DistributorFixture {
         distributor.acceptOwnership();
     }
 
-    function testRenounceOwnershipShouldRevertIfNotOwner(address caller) public {
-        vm.assume(caller != owner);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+    function testRenounceOwnershipShouldRevertIfAnyCaller(address caller) public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.RenounceDisabled.selector));
         vm.prank(caller);
         distributor.renounceOwnership();
+    }
+
+    function testRenounceOwnershipShouldRevertIfOwner() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.RenounceDisabled.selector));
+        vm.prank(owner);
+        distributor.renounceOwnership();
+        vm.assertEq(distributor.owner(), owner);
     }
 
     // ---------------------------------------------------------------- views

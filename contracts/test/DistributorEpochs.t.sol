@@ -6,6 +6,7 @@ import {Distributor} from "../src/Distributor.sol";
 import {IDistributorErrors} from "../src/interfaces/IDistributorErrors.sol";
 import {EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
 import {DistributorFixture} from "./utils/DistributorFixture.sol";
+import {BlockingToken, FeeToken} from "./utils/Tokens.sol";
 import {vm} from "./utils/Vm.sol";
 
 /// @notice The epoch lifecycle: commit, finalize, veto.
@@ -294,8 +295,19 @@ contract DistributorEpochsTest is DistributorFixture {
         vm.assertEq(distributor.epochHash(1), keccak256(abi.encode(r1)), "earlier epochs stay");
         vm.assertEq(distributor.epochHash(2), bytes32(0));
         vm.assertEq(distributor.epochHash(3), bytes32(0));
+        // The refund is owed, not sent: the veto moves no tokens.
+        vm.assertEq(token.balanceOf(settler), settlerBefore);
+        vm.assertEq(distributor.refundOwed(settler), t3 - t1);
+        vm.assertEq(token.balanceOf(address(distributor)), t3);
+        if (t3 > t1) {
+            vm.expectEmit(address(distributor));
+            emit RefundWithdrawn(settler, t3 - t1);
+            vm.prank(settler);
+            vm.assertEq(distributor.withdrawRefund(), t3 - t1);
+        }
         vm.assertEq(token.balanceOf(settler), settlerBefore + (t3 - t1));
         vm.assertEq(token.balanceOf(address(distributor)), t1);
+        vm.assertEq(distributor.refundOwed(settler), 0);
 
         // The epoch before the vetoed one is unaffected and still finalizes.
         _finalize(r1);
@@ -312,12 +324,65 @@ contract DistributorEpochsTest is DistributorFixture {
         vm.assertEq(distributor.committedTotal(), 7);
     }
 
-    function testVetoShouldRefundCurrentSettlerIfSettlerChanged() public {
+    function testVetoShouldOweCurrentSettlerIfSettlerChanged() public {
         EpochRecord memory r = _commit(keccak256("root"), 5e8);
         vm.prank(owner);
         distributor.setSettler(alice);
         _veto(r);
-        vm.assertEq(token.balanceOf(alice), 5e8, "refunds go to the settler at veto time");
+        vm.assertEq(distributor.refundOwed(alice), 5e8, "refunds are owed to the settler at veto time");
+        vm.assertEq(distributor.refundOwed(settler), 0);
+        vm.prank(alice);
+        distributor.withdrawRefund();
+        vm.assertEq(token.balanceOf(alice), 5e8);
+    }
+
+    function testVetoShouldSucceedIfTokenRefusesTransfersToSettler() public {
+        BlockingToken blocking = new BlockingToken();
+        Distributor d = new Distributor(blocking, owner, settler, guardian, CHALLENGE);
+        blocking.mint(settler, 10e8);
+        vm.prank(settler);
+        blocking.approve(address(d), type(uint256).max);
+        vm.prank(settler);
+        d.commitEpoch(_commitFor(d, keccak256("root"), 4e8));
+        EpochRecord memory r = EpochRecord({
+            commit: _commitFor(d, keccak256("root"), 4e8),
+            finalizableAt: uint64(block.timestamp) + CHALLENGE,
+            prevTotalCumulative: 0
+        });
+        // The settler is blocklisted: no transfer to it can succeed, yet the veto does.
+        blocking.setBlocked(settler, true);
+        vm.prank(guardian);
+        d.veto(r);
+        vm.assertEq(uint256(d.lastCommittedEpoch()), 0);
+        vm.assertEq(d.refundOwed(settler), 4e8);
+        // The refund waits until the token lets it through.
+        vm.prank(settler);
+        vm.expectRevert(abi.encodeWithSelector(BlockingToken.Blocked.selector, settler));
+        d.withdrawRefund();
+        blocking.setBlocked(settler, false);
+        vm.prank(settler);
+        vm.assertEq(d.withdrawRefund(), 4e8);
+        vm.assertEq(blocking.balanceOf(settler), 10e8);
+    }
+
+    function testWithdrawRefundShouldRevertIfNothingOwed(address caller) public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NothingToWithdraw.selector, caller));
+        vm.prank(caller);
+        distributor.withdrawRefund();
+    }
+
+    function testCommitEpochShouldRevertIfTokenTakesAFee(uint256 total) public {
+        total = _bound(total, 100, MAX_TOTAL);
+        FeeToken fee = new FeeToken();
+        Distributor d = new Distributor(fee, owner, settler, guardian, CHALLENGE);
+        fee.mint(settler, total);
+        vm.prank(settler);
+        fee.approve(address(d), type(uint256).max);
+        EpochCommit memory c = _commitFor(d, keccak256("root"), total);
+        uint256 received = total - total / 100;
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.FundingShort.selector, total, received));
+        vm.prank(settler);
+        d.commitEpoch(c);
     }
 
     function testVetoShouldKeepFinalizedEpochIfLaterEpochVetoed() public {
@@ -330,7 +395,8 @@ contract DistributorEpochsTest is DistributorFixture {
         vm.assertEq(distributor.committedTotal(), 3e8);
         vm.assertEq(distributor.finalizedTotal(), 3e8);
         vm.assertEq(distributor.finalizedRewardRoot(), keccak256("root 1"));
-        vm.assertEq(token.balanceOf(address(distributor)), 3e8);
+        vm.assertEq(distributor.refundOwed(settler), 2e8);
+        vm.assertEq(token.balanceOf(address(distributor)) - distributor.refundOwed(settler), 3e8);
     }
 
     function testVetoShouldRevertIfNotGuardian(address caller) public {
@@ -427,7 +493,7 @@ contract DistributorEpochsTest is DistributorFixture {
         vm.assertEq(r2b.commit.prevEpochHash, keccak256(abi.encode(r1)));
         vm.assertEq(r2b.prevTotalCumulative, 1e8);
         vm.assertEq(distributor.committedTotal(), 1.5e8);
-        vm.assertEq(token.balanceOf(address(distributor)), 1.5e8);
+        vm.assertEq(token.balanceOf(address(distributor)) - distributor.refundOwed(settler), 1.5e8);
 
         // The stale record of the vetoed epoch 2 no longer matches.
         vm.warp(r2b.finalizableAt);
@@ -471,5 +537,23 @@ contract DistributorEpochsTest is DistributorFixture {
         else if (which == 7) f.finalizableAt = uint64(uint256(noise) % (r.finalizableAt + 1));
         else if (which == 8) f.finalizableAt = uint64(uint256(noise));
         else f.prevTotalCumulative = uint256(noise);
+    }
+
+    /// @dev The first commitment for another distributor `d`.
+    function _commitFor(Distributor d, bytes32 rewardRoot, uint256 total)
+        internal
+        pure
+        returns (EpochCommit memory)
+    {
+        return EpochCommit({
+            epoch: 1,
+            shareRoot: keccak256("share"),
+            rewardRoot: rewardRoot,
+            totalCumulative: total,
+            blocksHash: keccak256("blocks"),
+            paramsHash: keccak256(abi.encode("params", address(d))),
+            dataHash: keccak256("data"),
+            prevEpochHash: bytes32(0)
+        });
     }
 }

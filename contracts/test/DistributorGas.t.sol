@@ -28,7 +28,8 @@ contract DistributorGasTest is Test {
     uint256 internal constant BUDGET_CLAIM_FIRST = 95_000;
     uint256 internal constant BUDGET_CLAIM_REPEAT = 60_000;
     uint256 internal constant BUDGET_COMMIT = 90_000;
-    uint256 internal constant BUDGET_COMMIT_FIRST = 115_000;
+    /// @dev Includes the balance reads around the funding transfer (only what arrived is credited).
+    uint256 internal constant BUDGET_COMMIT_FIRST = 117_000;
     /// @dev A batch of one first and one repeat claim must cost less than the two transactions it replaces.
     uint256 internal constant BUDGET_CLAIM_MANY = BUDGET_CLAIM_FIRST + BUDGET_CLAIM_REPEAT - 21_000;
 

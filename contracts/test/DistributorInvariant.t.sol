@@ -35,6 +35,8 @@ contract DistributorHandler is Test {
     uint64 public maxEpochEverCommitted;
 
     uint256 public ghostTotalClaimed;
+    /// @dev Total refunds the settler withdrew.
+    uint256 public ghostRefunded;
     mapping(address account => uint256) public ghostPaid;
     uint256 public violations;
     string public lastViolation;
@@ -118,15 +120,30 @@ contract DistributorHandler is Test {
         if (_now() >= r.finalizableAt) return;
 
         uint256 committedBefore = distributor.committedTotal();
-        uint256 settlerBefore = token.balanceOf(settler);
+        uint256 owedBefore = distributor.refundOwed(settler);
+        uint256 balanceBefore = token.balanceOf(address(distributor));
         vm.prank(guardian);
         distributor.veto(r);
         _check(distributor.lastCommittedEpoch() == epoch - 1, "veto: later epochs not rolled back");
         _check(distributor.committedTotal() == r.prevTotalCumulative, "veto: committed total not rolled back");
         _check(
-            token.balanceOf(settler) - settlerBefore == committedBefore - r.prevTotalCumulative,
-            "veto: refund is not the rolled-back funding"
+            distributor.refundOwed(settler) - owedBefore == committedBefore - r.prevTotalCumulative,
+            "veto: refund owed is not the rolled-back funding"
         );
+        _check(token.balanceOf(address(distributor)) == balanceBefore, "veto: moved tokens");
+    }
+
+    /// @notice The settler withdraws what vetoes refunded to it, if anything.
+    function withdrawRefund() external {
+        calls[this.withdrawRefund.selector]++;
+        uint256 owed = distributor.refundOwed(settler);
+        if (owed == 0) return;
+        uint256 settlerBefore = token.balanceOf(settler);
+        vm.prank(settler);
+        uint256 paid = distributor.withdrawRefund();
+        _check(paid == owed && token.balanceOf(settler) - settlerBefore == owed, "withdrawRefund: paid");
+        _check(distributor.refundOwed(settler) == 0, "withdrawRefund: still owed");
+        ghostRefunded += paid;
     }
 
     /// @notice Time passes, then anyone finalizes the next pending epoch if its challenge period is over.
@@ -238,14 +255,15 @@ contract DistributorHandler is Test {
         );
     }
 
-    /// @notice Someone claims with a proof against a root that is not the finalized one (an older finalized
-    /// epoch, or a pending one): it must fail.
+    /// @notice Someone claims with a proof against a root that is neither the newest nor the previous
+    /// finalized one (an older finalized epoch, or a pending one): it must fail.
     function claimWithOtherRoot(uint256 seed) external {
         calls[this.claimWithOtherRoot.selector]++;
         uint64 lastCommitted = distributor.lastCommittedEpoch();
         if (lastCommitted == 0) return;
         uint64 epoch = uint64(_bound(seed, 1, lastCommitted));
-        if (_records[epoch].commit.rewardRoot == distributor.finalizedRewardRoot()) return;
+        bytes32 root = _records[epoch].commit.rewardRoot;
+        if (root == distributor.finalizedRewardRoot() || root == distributor.previousRewardRoot()) return;
         uint256 i = (seed >> 128) % ACCOUNTS;
         uint256[] memory amounts = _amounts[epoch];
         if (amounts[i] <= distributor.claimed(accounts[i])) return;
@@ -317,10 +335,12 @@ contract DistributorInvariantTest is Test {
     Distributor internal distributor;
     MockBTC internal token;
     DistributorHandler internal handler;
+    address internal settlerAccount;
 
     function setUp() public {
         address owner = _addr("owner");
         address settler = _addr("settler");
+        settlerAccount = settler;
         address guardian = _addr("guardian");
         vm.warp(1_700_000_000);
         token = new MockBTC(address(this));
@@ -337,7 +357,7 @@ contract DistributorInvariantTest is Test {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](8);
+        bytes4[] memory selectors = new bytes4[](9);
         selectors[0] = DistributorHandler.commit.selector;
         selectors[1] = DistributorHandler.veto.selector;
         selectors[2] = DistributorHandler.finalize.selector;
@@ -346,6 +366,7 @@ contract DistributorInvariantTest is Test {
         selectors[5] = DistributorHandler.claim.selector;
         selectors[6] = DistributorHandler.claimMany.selector;
         selectors[7] = DistributorHandler.claimWithOtherRoot.selector;
+        selectors[8] = DistributorHandler.withdrawRefund.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: selectors});
     }
@@ -355,11 +376,14 @@ contract DistributorInvariantTest is Test {
         vm.assertEq(handler.violations(), 0, handler.lastViolation());
     }
 
-    /// @notice The distributor holds exactly what was committed minus what was paid, which covers every
-    /// finalized amount not yet claimed.
+    /// @notice The distributor holds exactly what was committed minus what was paid, plus the refunds it
+    /// owes, which covers every finalized amount not yet claimed.
     function invariant_solvent() public view {
         uint256 balance = token.balanceOf(address(distributor));
         uint256 paid = handler.ghostTotalClaimed();
+        uint256 owed = distributor.refundOwed(settlerAccount);
+        vm.assertGe(balance, owed, "balance below the refunds owed");
+        balance -= owed;
         vm.assertEq(balance + paid, distributor.committedTotal(), "balance + claimed != committed total");
         vm.assertGe(balance + paid, distributor.finalizedTotal(), "balance + claimed < finalized total");
         vm.assertLe(paid, distributor.finalizedTotal(), "claimed more than the finalized total");

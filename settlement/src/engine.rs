@@ -239,6 +239,15 @@ impl<P: Provider + Clone> Settler<P> {
         if self.node.is_some() && !self.config.dry_run {
             report.blocks_updated = self.update_blocks().await?;
         }
+        // Funding a veto rolled back is owed to the settler, not sent:
+        // take it back before funding new commits.
+        if !self.config.dry_run {
+            let owed = self.chain.refund_owed(self.config.settler).await?;
+            if owed > U256::ZERO {
+                self.chain.withdraw_refund().await?;
+                tracing::info!(%owed, "withdrew the funding refunded by a veto");
+            }
+        }
         // Epochs computed but not yet committed (a previous run stopped).
         if !self.config.dry_run {
             for record in self.pending_records().await? {

@@ -23,14 +23,20 @@ interface IDistributor is IDistributorErrors, IDistributorEvents {
     function finalize(EpochRecord calldata r) external;
 
     /// @notice Vetoes a pending epoch during its challenge period, rolling it back with every later
-    /// pending epoch and refunding their funding to the settler. Guardian only.
+    /// pending epoch and owing their funding to the settler (see `withdrawRefund`). Guardian only. It
+    /// moves no tokens, so no token behaviour can stop it.
     /// @param r The record of the vetoed epoch, as emitted by `EpochCommitted`.
     function veto(EpochRecord calldata r) external;
+
+    /// @notice Pays the caller the funding that vetoes refunded to it.
+    /// @return amount The amount paid.
+    function withdrawRefund() external returns (uint256 amount);
 
     /// @notice Pays `account` its `cumulativeAmount` minus what it has already claimed. Anyone may call;
     /// the tokens always go to `account`.
     /// @param account The miner's account.
-    /// @param cumulativeAmount The account's cumulative amount in the newest finalized reward tree.
+    /// @param cumulativeAmount The account's cumulative amount in the newest finalized reward tree, or in
+    /// the previous one (a claim built before someone finalized a newer epoch still pays).
     /// @param proof The Merkle proof of the account's leaf.
     /// @return amount The amount paid.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
@@ -54,6 +60,15 @@ interface IDistributor is IDistributorErrors, IDistributorEvents {
     /// @notice Sets the challenge period applied to future commits. Owner only.
     /// @param newChallengePeriod The new period, in seconds.
     function setChallengePeriod(uint64 newChallengePeriod) external;
+
+    /// @notice The reward root finalized before the newest one (zero until two epochs are finalized).
+    /// @return The root.
+    function previousRewardRoot() external view returns (bytes32);
+
+    /// @notice What vetoes refunded to `account` (a settler) and it has not withdrawn yet.
+    /// @param account The account.
+    /// @return The amount.
+    function refundOwed(address account) external view returns (uint256);
 
     /// @notice The reward token.
     /// @return The token.

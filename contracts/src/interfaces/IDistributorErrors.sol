@@ -36,4 +36,16 @@ interface IDistributorErrors {
     error InvalidProof(address account, uint256 cumulativeAmount);
     /// @notice The account has already claimed this cumulative amount (or more).
     error NothingToClaim(address account, uint256 cumulativeAmount, uint256 alreadyClaimed);
+
+    /// @notice The settler's funding transfer delivered less than the increase of the total.
+    /// @param expected The increase of `totalCumulative`.
+    /// @param received What the distributor's balance grew by.
+    error FundingShort(uint256 expected, uint256 received);
+
+    /// @notice The caller is owed no refund.
+    /// @param account The caller.
+    error NothingToWithdraw(address account);
+
+    /// @notice Ownership cannot be renounced.
+    error RenounceDisabled();
 }

@@ -35,4 +35,9 @@ interface IDistributorEvents {
     event GuardianSet(address indexed guardian);
     /// @notice The challenge period for future commits changed.
     event ChallengePeriodSet(uint64 challengePeriod);
+
+    /// @notice A settler withdrew the funding refunded to it by vetoes.
+    /// @param account The settler.
+    /// @param amount The amount withdrawn.
+    event RefundWithdrawn(address indexed account, uint256 amount);
 }

@@ -225,6 +225,28 @@ impl<P: Provider + Clone> DistributorClient<P> {
         Ok(receipt)
     }
 
+    /// Withdraws the funding vetoes refunded to the sender (the settler).
+    pub async fn withdraw_refund(&self) -> Result<TransactionReceipt, ChainError> {
+        let pending = self
+            .contract
+            .withdrawRefund()
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*pending.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        Ok(receipt)
+    }
+
+    /// What vetoes refunded to `account` and it has not withdrawn.
+    pub async fn refund_owed(&self, account: Address) -> Result<U256, ChainError> {
+        self.contract
+            .refundOwed(account)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
     /// Claims `account`'s rewards with a proof against the newest finalized root.
     pub async fn claim(
         &self,
