@@ -36,6 +36,7 @@ mod bitcoind;
 mod blocks;
 mod driver;
 mod finding;
+mod guardian;
 mod headers;
 mod rewards;
 mod shares;
@@ -48,6 +49,7 @@ pub use driver::{
     AuditError, AuditOptions, AuditReport, ChainReader, EpochSource, HeaderAnchor, audit,
 };
 pub use finding::{Finding, Severity, Subject};
+pub use guardian::{Guardian, GuardianError, GuardianPass};
 pub use headers::{Checkpoint, network_of};
 
 use alloy::primitives::{Address, B256, TxHash, U256};

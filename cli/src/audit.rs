@@ -71,11 +71,20 @@ pub(crate) struct Args {
 }
 
 fn node(args: &Args) -> eyre::Result<Option<BlockChecker>> {
-    let Some(url) = &args.btc_rpc_url else {
+    node_checker(args.btc_rpc_url.as_ref(), args.btc_cookie.as_deref())
+}
+
+/// The bitcoind checks at `url` (cookie file, else `PROOFPOOL_RPC_USER` and
+/// `PROOFPOOL_RPC_PASSWORD`); none without a URL.
+pub(crate) fn node_checker(
+    url: Option<&reqwest::Url>,
+    cookie: Option<&std::path::Path>,
+) -> eyre::Result<Option<BlockChecker>> {
+    let Some(url) = url else {
         return Ok(None);
     };
-    let auth = match &args.btc_cookie {
-        Some(cookie) => NodeAuth::Cookie(cookie.clone()),
+    let auth = match cookie {
+        Some(cookie) => NodeAuth::Cookie(cookie.to_path_buf()),
         None => NodeAuth::UserPass {
             user: std::env::var("PROOFPOOL_RPC_USER").map_err(|_| {
                 eyre!("--btc-rpc-url needs --btc-cookie FILE or PROOFPOOL_RPC_USER and PROOFPOOL_RPC_PASSWORD")

@@ -8,6 +8,7 @@ mod audit;
 mod config;
 mod deploy;
 mod devnet;
+mod guardian;
 mod key;
 mod miner;
 mod pool;
@@ -56,6 +57,8 @@ enum Command {
     Settle(Box<settle::Args>),
     /// Recompute every committed epoch from the published data and compare with the chain.
     Audit(Box<audit::Args>),
+    /// Audit every pending epoch while its challenge period runs and veto the failing ones.
+    Guardian(Box<guardian::Args>),
     /// Serve the public HTTP API (stats, proofs, epoch files, metrics) and the web app.
     Api(Box<api::Args>),
     /// Check a config file, or print the example config or its reference.
@@ -112,6 +115,7 @@ fn main() -> eyre::Result<()> {
             Command::Miner(args) => miner::run(args).await,
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
+            Command::Guardian(args) => guardian::run(*args).await,
             Command::Api(args) => api::run(*args).await,
             Command::Config(args) => config::run(args, &command),
         }

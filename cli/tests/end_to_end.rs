@@ -49,6 +49,8 @@ const SETTLED_LIMIT: Duration = Duration::from_secs(90);
 const SCRIPT_LIMIT: Duration = Duration::from_secs(150);
 /// One `proofpool audit` run.
 const AUDIT_LIMIT: Duration = Duration::from_secs(120);
+/// anvil's first default key: the devnet's owner, settler and guardian.
+const ANVIL_KEY_0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// From SIGINT until devnet has exited.
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 /// devnet's epoch length, seconds.
@@ -682,6 +684,33 @@ async fn scenario(devnet: &mut Devnet, started: Instant) -> Outcome {
             "{text}"
         );
     }
+
+    // The guardian (on the devnet, anvil's first key, which is also the
+    // owner and settler) audits what is pending and vetoes nothing.
+    let guardian = tokio::process::Command::new(env!("CARGO_BIN_EXE_proofpool"))
+        .arg("guardian")
+        .args(["--api-url", &format!("{}/", devnet.api)])
+        .args(["--rpc-url", d.rpc.as_str()])
+        .args(["--distributor", &d.distributor.to_string()])
+        .args(["--btc-rpc-url", &d.bitcoind.0])
+        .args(["--btc-cookie", &d.bitcoind.1])
+        .args(["--maturity", &d.bitcoind.2])
+        .arg("--once")
+        .env("PROOFPOOL_GUARDIAN_KEY", ANVIL_KEY_0)
+        .env("PROOFPOOL_LOG", "error")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let guardian = tokio::time::timeout(AUDIT_LIMIT, guardian)
+        .await
+        .expect("proofpool guardian --once ends")
+        .expect("run proofpool guardian");
+    let text = String::from_utf8_lossy(&guardian.stdout);
+    assert!(
+        guardian.status.success() && text.contains("vetoed: None"),
+        "{text}{}",
+        String::from_utf8_lossy(&guardian.stderr)
+    );
 
     // One share of a published epoch file changes its nonce: the API now
     // serves the altered file, and the audit must name the share.

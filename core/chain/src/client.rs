@@ -143,6 +143,15 @@ impl<P: Provider + Clone> DistributorClient<P> {
         })
     }
 
+    /// The guardian (who may veto pending epochs).
+    pub async fn guardian(&self) -> Result<Address, ChainError> {
+        self.contract
+            .guardian()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
     /// The reward token.
     pub async fn token(&self) -> Result<Address, ChainError> {
         self.contract

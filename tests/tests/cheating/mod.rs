@@ -18,9 +18,10 @@
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
 use proofpool_audit::{
-    AuditOptions, AuditReport, BlockChecker, ChainReader, Checkpoint, EpochSource, NoObserver,
-    Severity, Subject, audit,
+    AuditOptions, AuditReport, BlockChecker, ChainReader, Checkpoint, EpochSource, Guardian,
+    GuardianPass, NoObserver, Severity, Subject, audit,
 };
+use proofpool_chain::DistributorClient;
 use proofpool_devtools::TempDir;
 use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
@@ -109,6 +110,8 @@ struct Reports {
     epochs: std::path::PathBuf,
     /// The checkpoint the files were audited with.
     checkpoint: Checkpoint,
+    /// What the guardian did, with its own key, inside the challenge period.
+    guardian: GuardianPass,
 }
 
 /// Copies the base database into `name`'s directory, lets `forge` write into
@@ -134,7 +137,12 @@ where
     db.close().await;
 
     let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    // A challenge period the guardian acts well inside of.
+    let contracts = common::deploy(
+        3_600,
+        U256::from(21_000_000u64) * U256::from(100_000_000u64),
+    )
+    .await;
     let client =
         || NodeClient::new(vec![base.regtest.endpoint()], Duration::from_secs(30)).unwrap();
     let node = client();
@@ -207,6 +215,36 @@ where
     )
     .await
     .unwrap();
+    // The guardian audits the pending epochs and vetoes the first failing
+    // one; the distributor rolls it back with every later one, so no root
+    // holding the forgery can ever be finalized and claimed against.
+    let guardian = Guardian::new(
+        EpochSource::dir(case.join("epochs")),
+        ChainReader::connect(
+            contracts.anvil.endpoint_url(),
+            contracts.deployment.distributor,
+        ),
+        DistributorClient::new(
+            contracts.deployment.distributor,
+            proofpool_chain::connect(contracts.anvil.endpoint_url(), contracts.guardian.clone()),
+        ),
+        Some(BlockChecker::new(client())),
+        AuditOptions {
+            maturity: MATURITY,
+            ..AuditOptions::default()
+        },
+    )
+    .run_once()
+    .await
+    .unwrap();
+    if let Some((epoch, _)) = guardian.vetoed {
+        let (committed, finalized) = contracts.chain.heads().await.unwrap();
+        assert!(
+            committed < epoch && finalized < epoch,
+            "{name}: rolled back"
+        );
+        assert!(contracts.chain.epoch_hash(epoch).await.unwrap().is_zero());
+    }
     store.close().await;
     drop(contracts);
     Reports {
@@ -214,12 +252,15 @@ where
         files,
         epochs: case.join("epochs"),
         checkpoint,
+        guardian,
     }
 }
 
 /// Whether both audits fail on a mismatch about `field` of a subject `is`
-/// (bitcoind's own check, `bitcoind.{field}`, too when `bitcoind`).
+/// (bitcoind's own check, `bitcoind.{field}`, too when `bitcoind`), and
+/// the guardian vetoed the first failing epoch.
 fn caught_twice(r: &Reports, is: impl Fn(&Subject) -> bool + Copy, field: &str, bitcoind: bool) {
+    vetoed(r);
     assert!(
         caught(&r.files, is, field),
         "from the files:\n{}",
@@ -238,6 +279,18 @@ fn caught_twice(r: &Reports, is: impl Fn(&Subject) -> bool + Copy, field: &str, 
             every_finding(&r.node)
         );
     }
+}
+
+/// The guardian vetoed the first epoch that fails the audit.
+fn vetoed(r: &Reports) {
+    let first = r.node.failed_epochs().first().copied();
+    assert!(first.is_some(), "the audit fails");
+    assert_eq!(
+        r.guardian.vetoed.map(|(epoch, _)| epoch),
+        first,
+        "the guardian vetoes the first failing epoch: {:?}",
+        r.guardian
+    );
 }
 
 /// Whether the report has a mismatch about `field` of a subject `is`.
@@ -479,6 +532,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     })
     .await;
     assert!(caught(&r.node, block, "hash"), "{}", every_finding(&r.node));
+    vetoed(&r);
 
     // A share moved an hour before its epoch began, still filed under it.
     let r = settle_and_audit(&base, "time", |db| async move {

@@ -276,12 +276,14 @@ impl Mining {
 }
 
 /// MockBTC and the distributor on a fresh anvil, anvil's first account as
-/// owner, settler and guardian.
+/// owner and settler, its second as guardian.
 pub(crate) struct Contracts {
     /// anvil (killed on drop).
     pub(crate) anvil: alloy::node_bindings::AnvilInstance,
-    /// Owner, settler and guardian; holds the minted MockBTC.
+    /// Owner and settler; holds the minted MockBTC.
     pub(crate) settler: PrivateKeySigner,
+    /// The guardian, a key of its own.
+    pub(crate) guardian: PrivateKeySigner,
     /// Where the contracts are.
     pub(crate) deployment: Deployment,
     /// The distributor, signing as the settler.
@@ -293,6 +295,7 @@ pub(crate) struct Contracts {
 pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
     let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
     let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let guardian = PrivateKeySigner::from(anvil.keys()[1].clone());
     let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
     let deployment = proofpool_chain::deploy(
         &provider,
@@ -300,7 +303,7 @@ pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
             token: None,
             owner: settler.address(),
             settler: settler.address(),
-            guardian: settler.address(),
+            guardian: guardian.address(),
             challenge_period,
             mint_to_settler: mint,
         },
@@ -311,6 +314,7 @@ pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
     Contracts {
         anvil,
         settler,
+        guardian,
         deployment,
         chain,
     }
