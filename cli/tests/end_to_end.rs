@@ -671,8 +671,15 @@ async fn scenario(devnet: &mut Devnet, started: Instant) -> Outcome {
     // The audit reproduces every committed root from the published files,
     // with bitcoind, and from the headers the files carry anchored by a
     // block hash bitcoind gives (an explorer would do in real life).
-    let first = epoch_file(&http, &devnet.api, 1).await;
-    let height = first.bitcoin.expect("the files carry headers").start_height + 1;
+    // The first file with headers is the first epoch with jobs.
+    let mut first = None;
+    for e in 1..=epoch {
+        if let Some(b) = epoch_file(&http, &devnet.api, e).await.bitcoin {
+            first = Some(b);
+            break;
+        }
+    }
+    let height = first.expect("the files carry headers").start_height + 1;
     let checkpoint = format!("{height}:{}", block_hash(&d, height).await);
     for bitcoin in [Bitcoin::Node, Bitcoin::Checkpoint(checkpoint)] {
         let (passed, text) = audit(&devnet.api, &d, epoch, &bitcoin).await;

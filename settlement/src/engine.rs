@@ -156,6 +156,8 @@ pub struct Report {
     pub finalized: Vec<u64>,
     /// Dry run: the epochs that would be settled next, as computed.
     pub previews: Vec<EpochPreview>,
+    /// The first epoch a veto rolled back, forgotten and computed again.
+    pub rolled_back: Option<u64>,
 }
 
 /// A computed epoch, summarised.
@@ -248,6 +250,9 @@ impl<P: Provider + Clone> Settler<P> {
                 tracing::info!(%owed, "withdrew the funding refunded by a veto");
             }
         }
+        if !self.config.dry_run {
+            report.rolled_back = self.recover_from_veto().await?;
+        }
         // Epochs computed but not yet committed (a previous run stopped).
         if !self.config.dry_run {
             for record in self.pending_records().await? {
@@ -280,6 +285,44 @@ impl<P: Provider + Clone> Settler<P> {
             report.finalized = self.finalize_ready().await?;
         }
         Ok(report)
+    }
+
+    /// After a veto: the chain rolled back epochs the store has as committed.
+    /// Forgets them (and every later one) in the store, so this pass
+    /// computes them again from the shares, as the operator has corrected
+    /// them, and commits them anew. Returns the first epoch rolled back.
+    async fn recover_from_veto(&self) -> Result<Option<u64>, SettleError> {
+        let (chain_committed, _) = self.chain.heads().await?;
+        let last = self.store.last_settled_epoch().await?;
+        for e in chain_committed.saturating_add(1)..=last {
+            let Some(record) = self.store.epoch(e).await? else {
+                continue;
+            };
+            match record.status {
+                // Computed, not yet sent: committed below as usual.
+                EpochStatus::Closed => continue,
+                EpochStatus::Finalized => {
+                    return Err(SettleError::Inconsistent(format!(
+                        "epoch {e} is finalized in the store but the chain's last committed epoch is {chain_committed}: a different deployment?"
+                    )));
+                }
+                EpochStatus::Committed => {
+                    if !self.chain.epoch_hash(e).await?.is_zero() {
+                        return Err(SettleError::Inconsistent(format!(
+                            "epoch {e} is stored on-chain above the chain's last committed epoch {chain_committed}"
+                        )));
+                    }
+                    let removed = self.store.roll_back_epochs(e).await?;
+                    tracing::warn!(
+                        epoch = e,
+                        records = removed,
+                        "epochs from this one were vetoed on-chain: forgotten, and computed again from the shares"
+                    );
+                    return Ok(Some(e));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Checks every found block against bitcoind and records its status.
@@ -451,7 +494,7 @@ impl<P: Provider + Clone> Settler<P> {
                         &self.config.epochs_dir.join(EpochFile::file_name(p)),
                     )
                 });
-                Some(crate::headers::carry(node, prev.as_ref(), &jobs).await?)
+                crate::headers::carry(node, prev.as_ref(), &jobs).await?
             }
             None => None,
         };

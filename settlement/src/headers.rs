@@ -5,9 +5,9 @@
 //! the previous file carried that is still in it (normally that file's last
 //! header; lower after a reorg) up to the tip, read walking down from the
 //! tip so the run is one consistent chain whatever arrives meanwhile. The
-//! first file with headers (or one after a reorg deeper than the previous
-//! file's headers) starts at the beginning of the retarget period of its
-//! lowest job's parent, so an auditor can check every target from there
+//! first file with headers (the first epoch with jobs, or one after a reorg
+//! deeper than the previous file's headers) starts at the beginning of the
+//! retarget period of its lowest job's parent, so an auditor can check every target from there
 //! on. Jobs built on a block that has since left the best chain get that
 //! block's header, and its stale ancestors, in `stale`.
 
@@ -90,12 +90,17 @@ async fn raw_header(node: &NodeClient, hash: B256) -> Result<(Header, Bytes), Se
 }
 
 /// The headers epoch `jobs`' file carries, continuing `prev` (the previous
-/// file's). See the module docs.
+/// file's). See the module docs. `None` while no file has carried headers
+/// and this epoch has no job: the chain starts with the first jobs, whose
+/// parents a start at the settle-time tip could miss.
 pub(crate) async fn carry(
     node: &NodeClient,
     prev: Option<&FileBitcoin>,
     jobs: &[JobRecord],
-) -> Result<FileBitcoin, SettleError> {
+) -> Result<Option<FileBitcoin>, SettleError> {
+    if prev.is_none() && jobs.is_empty() {
+        return Ok(None);
+    }
     let info = node.get_blockchain_info().await?;
     let network = info.chain.clone();
     let tip_hash: B256 = info
@@ -189,10 +194,10 @@ pub(crate) async fn carry(
         branch.reverse();
         stale.extend(branch);
     }
-    Ok(FileBitcoin {
+    Ok(Some(FileBitcoin {
         network,
         start_height: start,
         headers,
         stale,
-    })
+    }))
 }

@@ -275,7 +275,8 @@ impl Store {
             return Ok(());
         }
         let clock = self.clock().await?;
-        if clock.closed_epoch == epoch {
+        // Already closed (again, after a veto rolled its record back).
+        if clock.closed_epoch >= epoch {
             Ok(())
         } else {
             Err(StoreError::CloseOutOfOrder {

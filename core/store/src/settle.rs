@@ -163,6 +163,38 @@ impl Store {
         Ok(v.map_or(0, u64_of))
     }
 
+    /// Forgets the settlement of epochs `from` and later, after a veto
+    /// rolled them back on-chain: their records and credits go, and the
+    /// blocks they paid or listed as orphaned are unpaid and unlisted again,
+    /// so the next settlement pass recomputes them. Their shares stay, and
+    /// the epochs stay closed to new shares. Returns the records removed.
+    pub async fn roll_back_epochs(&self, from: u64) -> Result<u64, StoreError> {
+        let e = i64_of(from);
+        let removed = with_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM credits WHERE epoch >= $1")
+                .bind(e)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE blocks SET paid_epoch = NULL WHERE paid_epoch >= $1")
+                .bind(e)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE blocks SET orphan_epoch = NULL WHERE orphan_epoch >= $1")
+                .bind(e)
+                .execute(&mut *tx)
+                .await?;
+            let removed = sqlx::query("DELETE FROM epochs WHERE epoch >= $1")
+                .bind(e)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            removed
+        });
+        Ok(removed)
+    }
+
     /// Moves an epoch to `status`, recording the transaction that did it.
     pub async fn set_epoch_status(
         &self,

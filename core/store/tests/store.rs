@@ -398,6 +398,20 @@ async fn exercise(url: &str) {
         "the test must produce batches of several statements"
     );
     assert_eq!(store.jobs_for_epoch(6).await.unwrap(), vec![job(0, 2)]);
+
+    // A veto rolled epoch 1 back on-chain: its settlement is forgotten (the
+    // block unpaid, the orphan unlisted, no credits), its shares stay, and
+    // it can be settled again while it stays closed to new shares.
+    let closed = store.clock().await.unwrap().closed_epoch;
+    assert_eq!(store.roll_back_epochs(1).await.unwrap(), 1);
+    assert_eq!(store.last_settled_epoch().await.unwrap(), 0);
+    assert_eq!(store.credits_in(1).await.unwrap(), vec![]);
+    assert!(store.balances_at(1).await.unwrap().is_empty());
+    assert_eq!(store.blocks().await.unwrap()[0].paid_epoch, None);
+    assert_eq!(store.unlisted_orphans().await.unwrap().len(), 1);
+    assert_eq!(store.clock().await.unwrap().closed_epoch, closed);
+    store.close_epoch(1).await.unwrap();
+    assert_eq!(store.roll_back_epochs(1).await.unwrap(), 0);
     drop(log);
     writer.await.unwrap();
     store.close().await;

@@ -112,12 +112,32 @@ struct Reports {
     checkpoint: Checkpoint,
     /// What the guardian did, with its own key, inside the challenge period.
     guardian: GuardianPass,
+    /// After a veto and the operator's correction: the settler's pass, the
+    /// audit with bitcoind, and the guardian's next pass.
+    recovered: Option<(proofpool_settlement::Report, AuditReport, GuardianPass)>,
 }
 
 /// Copies the base database into `name`'s directory, lets `forge` write into
 /// it, settles it on a fresh anvil (the settler reads bitcoind, as the
 /// devnet's does), and audits the result twice (see [`Reports`]).
 async fn settle_and_audit<F, Fut>(base: &Base, name: &str, forge: F) -> Reports
+where
+    F: FnOnce(sqlx::SqlitePool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    settle_audit_and_recover(base, name, forge, None).await
+}
+
+/// [`settle_and_audit`]; then, if the guardian vetoed and `correct` is
+/// given, the operator runs `correct` on its database (undoing the
+/// forgery) and the settler's next pass recomputes and recommits the
+/// vetoed epochs: that audit is in [`Reports::recovered`].
+async fn settle_audit_and_recover<F, Fut>(
+    base: &Base,
+    name: &str,
+    forge: F,
+    correct: Option<&[&str]>,
+) -> Reports
 where
     F: FnOnce(sqlx::SqlitePool) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -233,17 +253,38 @@ where
             maturity: MATURITY,
             ..AuditOptions::default()
         },
-    )
-    .run_once()
-    .await
-    .unwrap();
-    if let Some((epoch, _)) = guardian.vetoed {
+    );
+    let vetoed = guardian.run_once().await.unwrap();
+    let mut recovered = None;
+    if let Some((epoch, _)) = vetoed.vetoed {
         let (committed, finalized) = contracts.chain.heads().await.unwrap();
         assert!(
             committed < epoch && finalized < epoch,
             "{name}: rolled back"
         );
         assert!(contracts.chain.epoch_hash(epoch).await.unwrap().is_zero());
+        if let Some(correct) = correct {
+            let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+            for sql in correct {
+                run(&db, sql).await;
+            }
+            db.close().await;
+            let pass = settler.run_once().await.unwrap();
+            let audit_again = audit(
+                &source,
+                Some(&reader),
+                Some(&checker),
+                &AuditOptions {
+                    maturity: MATURITY,
+                    ..AuditOptions::default()
+                },
+                &mut NoObserver,
+            )
+            .await
+            .unwrap();
+            let guardian_again = guardian.run_once().await.unwrap();
+            recovered = Some((pass, audit_again, guardian_again));
+        }
     }
     store.close().await;
     drop(contracts);
@@ -252,7 +293,8 @@ where
         files,
         epochs: case.join("epochs"),
         checkpoint,
-        guardian,
+        guardian: vetoed,
+        recovered,
     }
 }
 
@@ -603,4 +645,34 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         "{}",
         every_finding(&r)
     );
+
+    // The settler's recovery: the guardian vetoes the forged job's epoch,
+    // the operator undoes the forgery in its database, and the next settle
+    // pass forgets the vetoed epochs, computes them again and recommits
+    // them; the audit then passes and the guardian has nothing to veto.
+    let undo = [
+        format!("DELETE FROM shares WHERE job_id = {FORGED_JOB}"),
+        format!("DELETE FROM jobs WHERE job_id = {FORGED_JOB}"),
+        "UPDATE pool_state SET next_seq = next_seq - 1".to_owned(),
+    ];
+    let undo: Vec<&str> = undo.iter().map(String::as_str).collect();
+    let r = settle_audit_and_recover(
+        &base,
+        "recovery",
+        |db| async move {
+            forge_job(&db, None, Some(0x2100_ffff), None).await;
+        },
+        Some(&undo),
+    )
+    .await;
+    vetoed(&r);
+    let vetoed_epoch = r.guardian.vetoed.unwrap().0;
+    let (pass, audit_again, guardian_again) = r.recovered.expect("recovered");
+    assert_eq!(pass.rolled_back, Some(vetoed_epoch), "{pass:?}");
+    assert!(
+        pass.committed.iter().any(|(e, _)| *e == vetoed_epoch),
+        "the corrected epoch is committed again: {pass:?}"
+    );
+    assert!(audit_again.is_ok(), "{}", every_finding(&audit_again));
+    assert_eq!(guardian_again.vetoed, None, "{guardian_again:?}");
 }
