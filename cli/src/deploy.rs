@@ -25,7 +25,9 @@ pub(crate) struct Args {
     /// Settler (defaults to the deployer).
     #[arg(long)]
     settler: Option<Address>,
-    /// Guardian (defaults to the deployer).
+    /// Guardian: someone other than the owner and the settler, who vetoes
+    /// failing epochs (defaults to the deployer only on local chains, 31337
+    /// and 1337).
     #[arg(long)]
     guardian: Option<Address>,
     /// Challenge period in seconds.
@@ -34,6 +36,24 @@ pub(crate) struct Args {
     /// With a mock token: base units minted to the settler.
     #[arg(long, default_value_t = U256::ZERO)]
     mint_to_settler: U256,
+}
+
+/// Local development chains, where one key may hold every role and the
+/// challenge period may be seconds.
+const LOCAL_CHAINS: [u64; 2] = [31_337, 1_337];
+
+/// On a real chain the guardian must be a key of its own: an operator who
+/// holds it can veto nothing it wants to keep.
+fn check_roles(chain_id: u64, p: &DeployParams) -> eyre::Result<()> {
+    if LOCAL_CHAINS.contains(&chain_id) {
+        return Ok(());
+    }
+    if p.guardian == p.settler || p.guardian == p.owner {
+        eyre::bail!(
+            "on chain {chain_id} the guardian must be someone other than the owner and the settler: pass --guardian ADDRESS (their key audits and vetoes; see the operator guide, \"The guardian\")"
+        );
+    }
+    Ok(())
 }
 
 /// Deploys and prints the addresses as JSON on stdout.
@@ -53,6 +73,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         challenge_period: args.challenge_period,
         mint_to_settler: args.mint_to_settler,
     };
+    check_roles(chain_id, &params)?;
     let deployment = proofpool_chain::deploy(&provider, &params).await?;
     tracing::info!(chain_id, token = %deployment.token, distributor = %deployment.distributor, "deployed");
     println!("{}", deployment_json(chain_id, &deployment, &params));
@@ -75,4 +96,31 @@ pub(crate) fn deployment_json(
         "guardian": p.guardian.to_string(),
         "challenge_period": p.challenge_period,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(owner: u8, settler: u8, guardian: u8) -> DeployParams {
+        DeployParams {
+            token: None,
+            owner: Address::repeat_byte(owner),
+            settler: Address::repeat_byte(settler),
+            guardian: Address::repeat_byte(guardian),
+            challenge_period: 3600,
+            mint_to_settler: U256::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_real_chain_needs_a_guardian_of_its_own() {
+        assert!(check_roles(8453, &params(1, 2, 3)).is_ok());
+        let err = check_roles(8453, &params(1, 2, 2)).unwrap_err().to_string();
+        assert!(err.contains("--guardian"), "{err}");
+        assert!(check_roles(1, &params(1, 2, 1)).is_err());
+        // Local chains: one key may hold every role.
+        assert!(check_roles(31_337, &params(1, 1, 1)).is_ok());
+        assert!(check_roles(1_337, &params(1, 1, 1)).is_ok());
+    }
 }

@@ -6,7 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
-import {Claim, EpochCommit, EpochRecord, EpochStatus} from "./interfaces/IDistributorTypes.sol";
+import {Change, Claim, EpochCommit, EpochRecord, EpochStatus} from "./interfaces/IDistributorTypes.sol";
 import {RewardProof} from "./libraries/RewardProof.sol";
 
 /// @title Distributor
@@ -20,6 +20,9 @@ contract Distributor is IDistributor, Ownable2Step {
 
     /// @notice The longest challenge period the owner can set.
     uint64 public constant MAX_CHALLENGE_PERIOD = 30 days;
+    /// @notice The shortest challenge period, except on local development chains (chain ids 31337 and
+    /// 1337), where tests and the devnet run in seconds.
+    uint64 public constant MIN_CHALLENGE_PERIOD = 1 hours;
 
     /// @inheritdoc IDistributor
     IERC20 public immutable token;
@@ -37,8 +40,15 @@ contract Distributor is IDistributor, Ownable2Step {
         uint128 committedTotal;
     }
 
+    /// @dev A queued change: its value (an address or a period) and when it may apply (0: none queued).
+    struct Pending {
+        uint192 value;
+        uint64 eta;
+    }
+
     Roles private _roles;
     Head private _head;
+    mapping(Change kind => Pending) private _pending;
 
     /// @inheritdoc IDistributor
     address public guardian;
@@ -221,18 +231,60 @@ contract Distributor is IDistributor, Ownable2Step {
     // ---------------------------------------------------------------- admin
 
     /// @inheritdoc IDistributor
-    function setSettler(address newSettler) external onlyOwner {
-        _setSettler(newSettler);
+    function queueSettler(address newSettler) external onlyOwner {
+        if (newSettler == address(0)) revert ZeroAddress();
+        _queue(Change.Settler, uint192(uint160(newSettler)));
     }
 
     /// @inheritdoc IDistributor
-    function setGuardian(address newGuardian) external onlyOwner {
-        _setGuardian(newGuardian);
+    function queueGuardian(address newGuardian) external onlyOwner {
+        if (newGuardian == address(0)) revert ZeroAddress();
+        _queue(Change.Guardian, uint192(uint160(newGuardian)));
     }
 
     /// @inheritdoc IDistributor
-    function setChallengePeriod(uint64 newChallengePeriod) external onlyOwner {
-        _setChallengePeriod(newChallengePeriod);
+    function queueChallengePeriod(uint64 newChallengePeriod) external onlyOwner {
+        _checkChallengePeriod(newChallengePeriod);
+        _queue(Change.ChallengePeriod, newChallengePeriod);
+    }
+
+    /// @inheritdoc IDistributor
+    function cancelChange(Change kind) external onlyOwner {
+        if (_pending[kind].eta == 0) revert NoChangeQueued(kind);
+        delete _pending[kind];
+        emit ChangeCancelled(kind);
+    }
+
+    /// @inheritdoc IDistributor
+    function applyChange(Change kind) external {
+        Pending memory p = _pending[kind];
+        if (p.eta == 0) revert NoChangeQueued(kind);
+        // As in `finalize`: a skew of seconds is immaterial against the challenge period.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp < p.eta) revert ChangeNotReady(kind, p.eta);
+        delete _pending[kind];
+        if (kind == Change.Settler) {
+            _setSettler(address(uint160(p.value)));
+        } else if (kind == Change.Guardian) {
+            _setGuardian(address(uint160(p.value)));
+        } else {
+            // Checked when queued: it fits.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _setChallengePeriod(uint64(p.value));
+        }
+    }
+
+    /// @inheritdoc IDistributor
+    function pendingChange(Change kind) external view returns (uint256 value, uint64 eta) {
+        Pending memory p = _pending[kind];
+        return (p.value, p.eta);
+    }
+
+    /// @dev Queues `kind` to apply after the challenge period now in force (replacing one already queued).
+    function _queue(Change kind, uint192 value) private {
+        uint64 eta = uint64(block.timestamp) + _roles.challengePeriod;
+        _pending[kind] = Pending({value: value, eta: eta});
+        emit ChangeQueued(kind, value, eta);
     }
 
     function _setSettler(address newSettler) private {
@@ -248,9 +300,7 @@ contract Distributor is IDistributor, Ownable2Step {
     }
 
     function _setChallengePeriod(uint64 newChallengePeriod) private {
-        if (newChallengePeriod > MAX_CHALLENGE_PERIOD) {
-            revert ChallengePeriodTooLong(newChallengePeriod, MAX_CHALLENGE_PERIOD);
-        }
+        _checkChallengePeriod(newChallengePeriod);
         _roles.challengePeriod = newChallengePeriod;
         emit ChallengePeriodSet(newChallengePeriod);
     }
@@ -258,6 +308,14 @@ contract Distributor is IDistributor, Ownable2Step {
     /// @notice Always reverts: a distributor without an owner could never have its roles replaced.
     function renounceOwnership() public pure override {
         revert RenounceDisabled();
+    }
+
+    /// @dev Reverts unless `period` is within the bounds (no minimum on local development chains).
+    function _checkChallengePeriod(uint64 period) private view {
+        if (period > MAX_CHALLENGE_PERIOD) revert ChallengePeriodTooLong(period, MAX_CHALLENGE_PERIOD);
+        if (period < MIN_CHALLENGE_PERIOD && block.chainid != 31337 && block.chainid != 1337) {
+            revert ChallengePeriodTooShort(period, MIN_CHALLENGE_PERIOD);
+        }
     }
 
     // ---------------------------------------------------------------- views

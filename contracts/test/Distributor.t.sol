@@ -5,7 +5,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Distributor} from "../src/Distributor.sol";
 import {IDistributorErrors} from "../src/interfaces/IDistributorErrors.sol";
-import {EpochCommit, EpochRecord, EpochStatus} from "../src/interfaces/IDistributorTypes.sol";
+import {Change, EpochCommit, EpochRecord, EpochStatus} from "../src/interfaces/IDistributorTypes.sol";
 import {DistributorFixture} from "./utils/DistributorFixture.sol";
 import {vm} from "./utils/Vm.sol";
 
@@ -79,33 +79,105 @@ contract DistributorTest is DistributorFixture {
         new Distributor(token, owner, settler, guardian, period);
     }
 
-    // ---------------------------------------------------------------- setSettler
+    // ---------------------------------------------------------------- timelocked changes
 
-    function testSetSettlerShouldSetAndEmitIfOwner(address newSettler) public {
+    function testQueueSettlerShouldApplyOnlyAfterChallengePeriodIfOwner(address newSettler) public {
         vm.assume(newSettler != address(0));
         vm.expectEmit(address(distributor));
+        // START fits: it is a 2023 timestamp.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        emit ChangeQueued(Change.Settler, uint160(newSettler), uint64(START) + CHALLENGE);
+        vm.prank(owner);
+        distributor.queueSettler(newSettler);
+        (uint256 value, uint64 eta) = distributor.pendingChange(Change.Settler);
+        vm.assertEq(value, uint160(newSettler));
+        vm.assertEq(uint256(eta), START + CHALLENGE);
+
+        // Inside the window nothing changes, whoever asks.
+        vm.warp(START + CHALLENGE - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.ChangeNotReady.selector, Change.Settler, eta)
+        );
+        distributor.applyChange(Change.Settler);
+        vm.assertEq(distributor.settler(), settler);
+
+        vm.warp(START + CHALLENGE);
+        vm.expectEmit(address(distributor));
         emit SettlerSet(newSettler);
-        vm.prank(owner);
-        distributor.setSettler(newSettler);
+        distributor.applyChange(Change.Settler);
         vm.assertEq(distributor.settler(), newSettler);
+        (, eta) = distributor.pendingChange(Change.Settler);
+        vm.assertEq(uint256(eta), 0, "applied once");
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NoChangeQueued.selector, Change.Settler));
+        distributor.applyChange(Change.Settler);
     }
 
-    function testSetSettlerShouldRevertIfNotOwner(address caller) public {
+    function testQueueShouldRevertIfNotOwner(address caller) public {
         vm.assume(caller != owner);
+        vm.startPrank(caller);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
-        vm.prank(caller);
-        distributor.setSettler(caller);
+        distributor.queueSettler(caller);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+        distributor.queueGuardian(caller);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+        distributor.queueChallengePeriod(2 hours);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+        distributor.cancelChange(Change.Guardian);
+        vm.stopPrank();
     }
 
-    function testSetSettlerShouldRevertIfZeroAddress() public {
+    function testQueueShouldRevertIfZeroAddress() public {
+        vm.startPrank(owner);
         vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
-        vm.prank(owner);
-        distributor.setSettler(address(0));
+        distributor.queueSettler(address(0));
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
+        distributor.queueGuardian(address(0));
+        vm.stopPrank();
     }
 
-    function testSetSettlerShouldMoveCommitRightIfChanged() public {
+    function testCancelChangeShouldDropQueuedGuardianIfOwner() public {
         vm.prank(owner);
-        distributor.setSettler(alice);
+        distributor.queueGuardian(alice);
+        vm.expectEmit(address(distributor));
+        emit ChangeCancelled(Change.Guardian);
+        vm.prank(owner);
+        distributor.cancelChange(Change.Guardian);
+        vm.warp(START + CHALLENGE);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NoChangeQueued.selector, Change.Guardian));
+        distributor.applyChange(Change.Guardian);
+        vm.assertEq(distributor.guardian(), guardian);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NoChangeQueued.selector, Change.Guardian));
+        vm.prank(owner);
+        distributor.cancelChange(Change.Guardian);
+    }
+
+    function testQueueGuardianShouldLeaveVetoWithOldGuardianInsideWindow() public {
+        // The operator swaps the guardian and commits a forged epoch: the old guardian can still veto it,
+        // because the swap waits out a challenge period.
+        vm.prank(owner);
+        distributor.queueGuardian(alice);
+        EpochRecord memory r = _commit(keccak256("forged"), 0);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NotGuardian.selector, alice));
+        vm.prank(alice);
+        distributor.veto(r);
+        vm.prank(guardian);
+        distributor.veto(r);
+        vm.assertEq(uint256(distributor.lastCommittedEpoch()), 0);
+    }
+
+    function testApplyGuardianShouldMoveVetoRightIfDelayPassed() public {
+        _changeGuardian(alice);
+        EpochRecord memory r = _commit(keccak256("root"), 0);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NotGuardian.selector, guardian));
+        vm.prank(guardian);
+        distributor.veto(r);
+        vm.prank(alice);
+        distributor.veto(r);
+        vm.assertEq(uint256(distributor.lastCommittedEpoch()), 0);
+    }
+
+    function testApplySettlerShouldMoveCommitRightIfDelayPassed() public {
+        _changeSettler(alice);
         EpochCommit memory c = _nextCommit(keccak256("root"), 0);
         vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NotSettler.selector, settler));
         vm.prank(settler);
@@ -115,84 +187,50 @@ contract DistributorTest is DistributorFixture {
         vm.assertEq(uint256(distributor.lastCommittedEpoch()), 1);
     }
 
-    // ---------------------------------------------------------------- setGuardian
-
-    function testSetGuardianShouldSetAndEmitIfOwner(address newGuardian) public {
-        vm.assume(newGuardian != address(0));
-        vm.expectEmit(address(distributor));
-        emit GuardianSet(newGuardian);
-        vm.prank(owner);
-        distributor.setGuardian(newGuardian);
-        vm.assertEq(distributor.guardian(), newGuardian);
-    }
-
-    function testSetGuardianShouldRevertIfNotOwner(address caller) public {
-        vm.assume(caller != owner);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
-        vm.prank(caller);
-        distributor.setGuardian(caller);
-    }
-
-    function testSetGuardianShouldRevertIfZeroAddress() public {
-        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
-        vm.prank(owner);
-        distributor.setGuardian(address(0));
-    }
-
-    function testSetGuardianShouldMoveVetoRightIfChanged() public {
-        EpochRecord memory r = _commit(keccak256("root"), 0);
-        vm.prank(owner);
-        distributor.setGuardian(alice);
-        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NotGuardian.selector, guardian));
-        vm.prank(guardian);
-        distributor.veto(r);
-        vm.prank(alice);
-        distributor.veto(r);
-        vm.assertEq(uint256(distributor.lastCommittedEpoch()), 0);
-    }
-
-    // ---------------------------------------------------------------- setChallengePeriod
-
-    function testSetChallengePeriodShouldSetAndEmitIfOwner(uint64 period) public {
+    function testQueueChallengePeriodShouldApplyToLaterCommitsAfterDelay(uint64 period) public {
         period = uint64(_bound(period, 0, MAX));
+        // Zeroing the period takes the old period to apply: an epoch committed meanwhile keeps its window.
+        vm.prank(owner);
+        distributor.queueChallengePeriod(period);
+        EpochRecord memory r1 = _commit(keccak256("root 1"), 0);
+        vm.warp(START + CHALLENGE);
         vm.expectEmit(address(distributor));
         emit ChallengePeriodSet(period);
-        vm.prank(owner);
-        distributor.setChallengePeriod(period);
+        distributor.applyChange(Change.ChallengePeriod);
         vm.assertEq(uint256(distributor.challengePeriod()), period);
+        EpochRecord memory r2 = _commit(keccak256("root 2"), 0);
+        vm.assertEq(uint256(r1.finalizableAt), START + CHALLENGE);
+        vm.assertEq(uint256(r2.finalizableAt), START + CHALLENGE + period);
+        distributor.finalize(r1);
+        vm.warp(START + CHALLENGE + period);
+        distributor.finalize(r2);
+        vm.assertEq(uint256(distributor.lastFinalizedEpoch()), 2);
     }
 
-    function testSetChallengePeriodShouldRevertIfNotOwner(address caller) public {
-        vm.assume(caller != owner);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
-        vm.prank(caller);
-        distributor.setChallengePeriod(1);
-    }
-
-    function testSetChallengePeriodShouldRevertIfTooLong(uint64 period) public {
+    function testQueueChallengePeriodShouldRevertIfTooLong(uint64 period) public {
         period = uint64(_bound(period, uint256(MAX) + 1, type(uint64).max));
         vm.expectRevert(
             abi.encodeWithSelector(IDistributorErrors.ChallengePeriodTooLong.selector, period, MAX)
         );
         vm.prank(owner);
-        distributor.setChallengePeriod(period);
+        distributor.queueChallengePeriod(period);
     }
 
-    function testSetChallengePeriodShouldApplyOnlyToLaterCommitsIfEpochPending(uint64 period) public {
-        period = uint64(_bound(period, 0, MAX));
-        EpochRecord memory r1 = _commit(keccak256("root 1"), 0);
+    function testChallengePeriodShouldRevertIfBelowMinimumOffLocalChains(uint64 period) public {
+        uint64 min = distributor.MIN_CHALLENGE_PERIOD();
+        period = uint64(_bound(period, 0, min - 1));
+        vm.chainId(8453);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.ChallengePeriodTooShort.selector, period, min)
+        );
         vm.prank(owner);
-        distributor.setChallengePeriod(period);
-        EpochRecord memory r2 = _commit(keccak256("root 2"), 0);
-
-        vm.assertEq(uint256(r1.finalizableAt), START + CHALLENGE);
-        vm.assertEq(uint256(r2.finalizableAt), START + period);
-        // The pending epoch keeps the period it was committed under.
-        vm.warp(START + CHALLENGE);
-        distributor.finalize(r1);
-        vm.warp(START + period > START + CHALLENGE ? START + period : START + CHALLENGE);
-        distributor.finalize(r2);
-        vm.assertEq(uint256(distributor.lastFinalizedEpoch()), 2);
+        distributor.queueChallengePeriod(period);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.ChallengePeriodTooShort.selector, period, min)
+        );
+        new Distributor(IERC20(address(token)), owner, settler, guardian, period);
+        // The minimum itself is fine.
+        new Distributor(IERC20(address(token)), owner, settler, guardian, min);
     }
 
     // ---------------------------------------------------------------- ownership (Ownable2Step)
@@ -228,10 +266,11 @@ contract DistributorTest is DistributorFixture {
         // The old owner has lost the admin setters, the new one has them.
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, owner));
         vm.prank(owner);
-        distributor.setGuardian(alice);
+        distributor.queueGuardian(alice);
         vm.prank(newOwner);
-        distributor.setGuardian(alice);
-        vm.assertEq(distributor.guardian(), alice);
+        distributor.queueGuardian(alice);
+        (uint256 value,) = distributor.pendingChange(Change.Guardian);
+        vm.assertEq(value, uint160(alice));
     }
 
     function testAcceptOwnershipShouldRevertIfNotPendingOwner(address caller) public {

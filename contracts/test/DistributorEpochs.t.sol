@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Distributor} from "../src/Distributor.sol";
 import {IDistributorErrors} from "../src/interfaces/IDistributorErrors.sol";
-import {EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
+import {Change, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
 import {DistributorFixture} from "./utils/DistributorFixture.sol";
 import {BlockingToken, FeeToken} from "./utils/Tokens.sol";
 import {vm} from "./utils/Vm.sol";
@@ -325,9 +325,11 @@ contract DistributorEpochsTest is DistributorFixture {
     }
 
     function testVetoShouldOweCurrentSettlerIfSettlerChanged() public {
-        EpochRecord memory r = _commit(keccak256("root"), 5e8);
         vm.prank(owner);
-        distributor.setSettler(alice);
+        distributor.queueSettler(alice);
+        vm.warp(START + CHALLENGE);
+        EpochRecord memory r = _commit(keccak256("root"), 5e8);
+        distributor.applyChange(Change.Settler);
         _veto(r);
         vm.assertEq(distributor.refundOwed(alice), 5e8, "refunds are owed to the settler at veto time");
         vm.assertEq(distributor.refundOwed(settler), 0);

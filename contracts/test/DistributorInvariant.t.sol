@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {Distributor} from "../src/Distributor.sol";
 import {MockBTC} from "../src/MockBTC.sol";
 import {IDistributorErrors} from "../src/interfaces/IDistributorErrors.sol";
-import {Claim, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
+import {Change, Claim, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTypes.sol";
 import {Merkle} from "./utils/Merkle.sol";
 import {Test} from "./utils/Test.sol";
 import {vm} from "./utils/Vm.sol";
@@ -165,11 +165,29 @@ contract DistributorHandler is Test {
         vm.warp(_now() + _bound(delay, 0, MAX_PERIOD));
     }
 
-    /// @notice The owner changes the challenge period for later commits.
-    function setChallengePeriod(uint256 period) external {
-        calls[this.setChallengePeriod.selector]++;
+    /// @notice The owner queues a new challenge period for later commits.
+    function queueChallengePeriod(uint256 period) external {
+        calls[this.queueChallengePeriod.selector]++;
         vm.prank(owner);
-        distributor.setChallengePeriod(uint64(_bound(period, 0, MAX_PERIOD)));
+        distributor.queueChallengePeriod(uint64(_bound(period, 0, MAX_PERIOD)));
+    }
+
+    /// @notice Anyone applies the queued challenge period: inside its delay it must revert and change
+    /// nothing (the owner cannot shorten the window under a pending epoch).
+    function applyChallengePeriod() external {
+        calls[this.applyChallengePeriod.selector]++;
+        (uint256 value, uint64 eta) = distributor.pendingChange(Change.ChallengePeriod);
+        if (eta == 0) return;
+        uint64 before = distributor.challengePeriod();
+        if (_now() < eta) {
+            try distributor.applyChange(Change.ChallengePeriod) {
+                _violation("applyChange: applied inside the delay");
+            } catch {}
+            _check(distributor.challengePeriod() == before, "applyChange: period changed inside the delay");
+            return;
+        }
+        distributor.applyChange(Change.ChallengePeriod);
+        _check(distributor.challengePeriod() == value, "applyChange: period not applied");
     }
 
     /// @notice Someone claims for a random account against the finalized root, then claims again, which
@@ -357,16 +375,17 @@ contract DistributorInvariantTest is Test {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](9);
+        bytes4[] memory selectors = new bytes4[](10);
         selectors[0] = DistributorHandler.commit.selector;
         selectors[1] = DistributorHandler.veto.selector;
         selectors[2] = DistributorHandler.finalize.selector;
         selectors[3] = DistributorHandler.warp.selector;
-        selectors[4] = DistributorHandler.setChallengePeriod.selector;
+        selectors[4] = DistributorHandler.queueChallengePeriod.selector;
         selectors[5] = DistributorHandler.claim.selector;
         selectors[6] = DistributorHandler.claimMany.selector;
         selectors[7] = DistributorHandler.claimWithOtherRoot.selector;
         selectors[8] = DistributorHandler.withdrawRefund.selector;
+        selectors[9] = DistributorHandler.applyChallengePeriod.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: selectors});
     }

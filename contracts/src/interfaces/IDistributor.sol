@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IDistributorErrors} from "./IDistributorErrors.sol";
 import {IDistributorEvents} from "./IDistributorEvents.sol";
-import {Claim, EpochCommit, EpochRecord, EpochStatus} from "./IDistributorTypes.sol";
+import {Change, Claim, EpochCommit, EpochRecord, EpochStatus} from "./IDistributorTypes.sol";
 
 /// @title IDistributor
 /// @notice Epoch commitments and cumulative Merkle claims for the proofpool mining pool.
@@ -49,17 +49,32 @@ interface IDistributor is IDistributorErrors, IDistributorEvents {
     /// @return total The total amount paid.
     function claimMany(Claim[] calldata claims) external returns (uint256 total);
 
-    /// @notice Sets the settler. Owner only.
+    /// @notice Queues a new settler, applied by `applyChange` once the current challenge period has
+    /// passed. Owner only.
     /// @param newSettler The new settler.
-    function setSettler(address newSettler) external;
+    function queueSettler(address newSettler) external;
 
-    /// @notice Sets the guardian. Owner only.
+    /// @notice Queues a new guardian (see `queueSettler`). Owner only.
     /// @param newGuardian The new guardian.
-    function setGuardian(address newGuardian) external;
+    function queueGuardian(address newGuardian) external;
 
-    /// @notice Sets the challenge period applied to future commits. Owner only.
+    /// @notice Queues a new challenge period for later commits (see `queueSettler`). Owner only.
     /// @param newChallengePeriod The new period, in seconds.
-    function setChallengePeriod(uint64 newChallengePeriod) external;
+    function queueChallengePeriod(uint64 newChallengePeriod) external;
+
+    /// @notice Drops a queued change. Owner only.
+    /// @param kind The change.
+    function cancelChange(Change kind) external;
+
+    /// @notice Applies a queued change whose delay has passed. Anyone may call.
+    /// @param kind The change.
+    function applyChange(Change kind) external;
+
+    /// @notice A queued change.
+    /// @param kind The change.
+    /// @return value The new address (as an integer) or period; zero if none.
+    /// @return eta When it may apply; zero if none is queued.
+    function pendingChange(Change kind) external view returns (uint256 value, uint64 eta);
 
     /// @notice The reward root finalized before the newest one (zero until two epochs are finalized).
     /// @return The root.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Change} from "./IDistributorTypes.sol";
+
 /// @title IDistributorErrors
 /// @notice Custom errors of the proofpool rewards distributor.
 interface IDistributorErrors {
@@ -48,4 +50,18 @@ interface IDistributorErrors {
 
     /// @notice Ownership cannot be renounced.
     error RenounceDisabled();
+
+    /// @notice The challenge period is below the minimum (outside local development chains).
+    /// @param given The period.
+    /// @param min The minimum.
+    error ChallengePeriodTooShort(uint64 given, uint64 min);
+
+    /// @notice No change of this kind is queued.
+    /// @param kind The change.
+    error NoChangeQueued(Change kind);
+
+    /// @notice The change's delay has not passed.
+    /// @param kind The change.
+    /// @param eta When it may apply.
+    error ChangeNotReady(Change kind, uint64 eta);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {EpochCommit} from "./IDistributorTypes.sol";
+import {Change, EpochCommit} from "./IDistributorTypes.sol";
 
 /// @title IDistributorEvents
 /// @notice Events of the proofpool rewards distributor: one for every state change.
@@ -40,4 +40,14 @@ interface IDistributorEvents {
     /// @param account The settler.
     /// @param amount The amount withdrawn.
     event RefundWithdrawn(address indexed account, uint256 amount);
+
+    /// @notice The owner queued a change.
+    /// @param kind The change.
+    /// @param value The new address (as an integer) or period.
+    /// @param eta When it may apply.
+    event ChangeQueued(Change indexed kind, uint256 value, uint64 eta);
+
+    /// @notice The owner dropped a queued change.
+    /// @param kind The change.
+    event ChangeCancelled(Change indexed kind);
 }

@@ -44,3 +44,11 @@ enum EpochStatus {
     Pending,
     Finalized
 }
+
+/// @notice A role or parameter change the owner queues; it applies only after the challenge period in
+/// force when it was queued, so miners and the guardian see it coming.
+enum Change {
+    Settler,
+    Guardian,
+    ChallengePeriod
+}

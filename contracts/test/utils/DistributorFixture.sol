@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {Distributor} from "../../src/Distributor.sol";
 import {MockBTC} from "../../src/MockBTC.sol";
 import {IDistributorEvents} from "../../src/interfaces/IDistributorEvents.sol";
-import {Claim, EpochCommit, EpochRecord} from "../../src/interfaces/IDistributorTypes.sol";
+import {Change, Claim, EpochCommit, EpochRecord} from "../../src/interfaces/IDistributorTypes.sol";
 import {Merkle} from "./Merkle.sol";
 import {Test} from "./Test.sol";
 import {vm} from "./Vm.sol";
@@ -188,5 +188,23 @@ abstract contract DistributorFixture is Test, IDistributorEvents {
     function _veto(EpochRecord memory r) internal {
         vm.prank(guardian);
         distributor.veto(r);
+    }
+
+    // ---------------------------------------------------------------- roles
+
+    /// @dev Queues `newSettler`, waits out the delay and applies it.
+    function _changeSettler(address newSettler) internal {
+        vm.prank(owner);
+        distributor.queueSettler(newSettler);
+        vm.warp(_now() + distributor.challengePeriod());
+        distributor.applyChange(Change.Settler);
+    }
+
+    /// @dev Queues `newGuardian`, waits out the delay and applies it.
+    function _changeGuardian(address newGuardian) internal {
+        vm.prank(owner);
+        distributor.queueGuardian(newGuardian);
+        vm.warp(_now() + distributor.challengePeriod());
+        distributor.applyChange(Change.Guardian);
     }
 }
