@@ -159,6 +159,38 @@ contract DistributorHandler is Test {
         _check(distributor.finalizedTotal() == r.commit.totalCumulative, "finalize: total");
     }
 
+    /// @notice Anyone tries to finalize the next pending epoch before its challenge period is over: it must
+    /// revert and change nothing.
+    function finalizeEarly(uint256 delay) external {
+        calls[this.finalizeEarly.selector]++;
+        uint64 epoch = distributor.lastFinalizedEpoch() + 1;
+        if (epoch > distributor.lastCommittedEpoch()) return;
+        EpochRecord memory r = _records[epoch];
+        if (_now() >= r.finalizableAt) return;
+        vm.warp(_bound(delay, _now(), r.finalizableAt - 1));
+        try distributor.finalize(r) {
+            _violation("finalize: succeeded inside the challenge period");
+        } catch {}
+        _check(distributor.lastFinalizedEpoch() == epoch - 1, "finalize: early finalize moved the head");
+    }
+
+    /// @notice The guardian tries to veto a pending epoch whose challenge period is over: it must revert and
+    /// change nothing.
+    function vetoLate(uint256 seed) external {
+        calls[this.vetoLate.selector]++;
+        uint64 lastFinalized = distributor.lastFinalizedEpoch();
+        uint64 lastCommitted = distributor.lastCommittedEpoch();
+        if (lastCommitted == lastFinalized) return;
+        uint64 epoch = uint64(_bound(seed, lastFinalized + 1, lastCommitted));
+        EpochRecord memory r = _records[epoch];
+        if (_now() < r.finalizableAt) return;
+        vm.prank(guardian);
+        try distributor.veto(r) {
+            _violation("veto: succeeded after the challenge period");
+        } catch {}
+        _check(distributor.lastCommittedEpoch() == lastCommitted, "veto: a late veto rolled back");
+    }
+
     /// @notice Time passes.
     function warp(uint256 delay) external {
         calls[this.warp.selector]++;
@@ -375,7 +407,7 @@ contract DistributorInvariantTest is Test {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](10);
+        bytes4[] memory selectors = new bytes4[](12);
         selectors[0] = DistributorHandler.commit.selector;
         selectors[1] = DistributorHandler.veto.selector;
         selectors[2] = DistributorHandler.finalize.selector;
@@ -386,6 +418,8 @@ contract DistributorInvariantTest is Test {
         selectors[7] = DistributorHandler.claimWithOtherRoot.selector;
         selectors[8] = DistributorHandler.withdrawRefund.selector;
         selectors[9] = DistributorHandler.applyChallengePeriod.selector;
+        selectors[10] = DistributorHandler.finalizeEarly.selector;
+        selectors[11] = DistributorHandler.vetoLate.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: selectors});
     }
