@@ -457,6 +457,16 @@ impl Writer {
             }
             if !records.is_empty() || !batch.is_empty() {
                 self.commit(records, &mut batch).await;
+                // Closing, and the store stayed down through a whole
+                // `give_up_after`: retrying forever would hang the pool's
+                // shutdown. Blocks stay on the chain; say what is lost.
+                if !shares_open && !control_open && !self.carry.is_empty() {
+                    tracing::error!(
+                        records = self.carry.len(),
+                        "share store unavailable at shutdown; job and block records not written"
+                    );
+                    self.carry.clear();
+                }
             }
             if !self.flushes.is_empty() && self.shares.is_empty() {
                 for tx in self.flushes.drain(..) {

@@ -432,6 +432,42 @@ async fn postgres_store() {
     exercise(&pg.url()).await;
 }
 
+/// A writer closed while its database is down ends after one
+/// `give_up_after` with what it could not write, instead of retrying the
+/// carried records forever (that hung the pool's shutdown, and every test
+/// runtime holding it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_closed_during_an_outage_ends() {
+    let pg = Postgres::start().unwrap();
+    let store = Store::open(&pg.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    store.init_clock(EPOCH_SECS, GENESIS).await.unwrap();
+    let config = WriterConfig {
+        give_up_after: Duration::from_secs(1),
+        ..WriterConfig::default()
+    };
+    let (log, writer) = ShareLog::spawn(store.clone(), config);
+    pg.pause().unwrap();
+    log.record_job(job(0, 1));
+    let ack = log.submit(share(0, 1, 1, GENESIS * 1000)).unwrap();
+    drop(log);
+    // The share is answered with an error, not lost silently...
+    let outcome = tokio::time::timeout(Duration::from_secs(20), ack)
+        .await
+        .expect("the share is answered within 20 s")
+        .unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+    // ...and the writer ends although the job record was never written.
+    tokio::time::timeout(Duration::from_secs(20), writer)
+        .await
+        .expect("the writer ends within 20 s of closing")
+        .unwrap();
+    pg.resume().unwrap();
+    assert_eq!(store.jobs_for_epoch(1).await.unwrap(), vec![]);
+    store.close().await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn full_queue_refuses_instead_of_dropping() {
     let dir = std::env::temp_dir().join(format!("proofpool-store-q-{}", std::process::id()));
