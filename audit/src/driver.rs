@@ -195,6 +195,11 @@ impl ChainReader {
         Ok(self.client.token_decimals().await?)
     }
 
+    /// The distributor's parameter schedule, oldest first.
+    pub async fn params_schedule(&self) -> Result<Vec<proofpool_chain::ParamsVersion>, AuditError> {
+        Ok(self.client.params_schedule().await?)
+    }
+
     /// What the chain holds for `epoch`; `None` if no `EpochCommitted`
     /// event matches its stored hash (not committed, or vetoed).
     pub async fn epoch(
@@ -202,6 +207,7 @@ impl ChainReader {
         epoch: u64,
         domain: RewardDomain,
         token_decimals: u8,
+        params_schedule: &[proofpool_chain::ParamsVersion],
         last_finalized: u64,
     ) -> Result<Option<OnChainEpoch>, AuditError> {
         let Some((record, tx)) = self.client.committed_record(epoch).await? else {
@@ -218,6 +224,7 @@ impl ChainReader {
             prev_stored_hash,
             domain,
             token_decimals,
+            params_schedule: params_schedule.to_vec(),
             finalized: epoch <= last_finalized,
             tx: Some(tx),
         }))
@@ -327,7 +334,11 @@ pub async fn audit(
     let (newest, last_finalized, deployment) = match chain {
         Some(c) => {
             let (committed, finalized) = c.heads().await?;
-            let deployment = (c.domain().await?, c.token_decimals().await?);
+            let deployment = (
+                c.domain().await?,
+                c.token_decimals().await?,
+                c.params_schedule().await?,
+            );
             (Some(committed), finalized, Some(deployment))
         }
         None => (source.newest().await?, 0, None),
@@ -354,9 +365,10 @@ pub async fn audit(
             if last.is_none() && bytes.is_none() {
                 break;
             }
-            let onchain = match (chain, deployment) {
-                (Some(c), Some((domain, decimals))) => {
-                    c.epoch(epoch, domain, decimals, last_finalized).await?
+            let onchain = match (chain, &deployment) {
+                (Some(c), Some((domain, decimals, schedule))) => {
+                    c.epoch(epoch, *domain, *decimals, schedule, last_finalized)
+                        .await?
                 }
                 _ => None,
             };

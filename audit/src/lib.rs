@@ -51,12 +51,13 @@ pub use driver::{
 pub use finding::{Finding, Severity, Subject};
 pub use guardian::{Guardian, GuardianError, GuardianPass};
 pub use headers::{Checkpoint, network_of};
+pub use proofpool_chain::ParamsVersion;
 
 use alloy::primitives::{Address, B256, TxHash, U256};
 use finding::Findings;
 use proofpool_epoch::epoch_file::{EpochFile, EpochFileError, FileChain, data_hash};
 use proofpool_epoch::{EpochRecord, record_hash};
-use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, token_per_sat};
+use proofpool_epoch::{PaidBlock, SCORING_VERSION, token_per_sat};
 use proofpool_merkle::RewardDomain;
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,6 +75,9 @@ pub struct OnChainEpoch {
     /// The reward token's `decimals()`: `token_per_sat` must be
     /// `10^(decimals - 8)`, one token for one bitcoin.
     pub token_decimals: u8,
+    /// The distributor's parameter schedule, oldest first: the epoch's
+    /// `paramsHash` must be the version in force at its start.
+    pub params_schedule: Vec<proofpool_chain::ParamsVersion>,
     /// Whether the epoch is finalized (informational).
     pub finalized: bool,
     /// The transaction that committed it, if known.
@@ -383,10 +387,6 @@ impl Auditor {
         if let Some(oc) = onchain {
             check_record(&mut f, epoch, oc);
             let c = &oc.record.commit;
-            let params = PplnsParams {
-                window_x: file.params.window_x,
-                fee_bps: file.params.fee_bps,
-            };
             if let Some(root) = share_root {
                 f.compare(Subject::Chain, "shareRoot", root, c.shareRoot);
             }
@@ -398,7 +398,22 @@ impl Auditor {
                 c.totalCumulative,
             );
             f.compare(Subject::Chain, "blocksHash", blocks.hash, c.blocksHash);
-            f.compare(Subject::Chain, "paramsHash", params.hash(), c.paramsHash);
+            f.compare(
+                Subject::Chain,
+                "paramsHash",
+                file.pool_params().hash(),
+                c.paramsHash,
+            );
+            // Pinned: the parameters announced on-chain, with notice, for
+            // the epoch's start; not whatever the settler chose.
+            if let Some(in_force) = params_in_force(&oc.params_schedule, file.start_unix) {
+                f.compare(
+                    Subject::Chain,
+                    "paramsAt(start_unix)",
+                    in_force,
+                    c.paramsHash,
+                );
+            }
             f.compare(Subject::Chain, "dataHash", hash, c.dataHash);
             f.compare(
                 Subject::Chain,
@@ -755,16 +770,39 @@ impl Auditor {
             SCORING_VERSION,
             p.scoring_version,
         );
-        let params = PplnsParams {
-            window_x: p.window_x,
-            fee_bps: p.fee_bps,
-        };
         f.compare(
             Subject::Epoch,
             "params.params_hash",
-            params.hash(),
+            file.pool_params().hash(),
             p.params_hash,
         );
+        f.compare(
+            Subject::Epoch,
+            "params.epoch_secs",
+            p.epoch_secs,
+            file.end_unix.saturating_sub(file.start_unix),
+        );
+        // The tag the parameters pin is in every job's coinbase scriptSig
+        // (before the extranonces, so in `coinbase1`).
+        if !p.pool_tag.is_empty() {
+            for j in &file.jobs {
+                if !j
+                    .coinbase1
+                    .windows(p.pool_tag.len())
+                    .any(|w| w == &p.pool_tag[..])
+                {
+                    f.mismatch(
+                        Subject::Job {
+                            instance: j.instance,
+                            job_id: j.job_id,
+                        },
+                        "coinbase1.pool_tag",
+                        opt_hex(Some(&p.pool_tag)),
+                        "absent",
+                    );
+                }
+            }
+        }
         if let Some(prev) = &self.prev {
             f.compare(Subject::Epoch, "start_unix", prev.end_unix, file.start_unix);
             // The operator may move its payout address (a SIGHUP reload),
@@ -849,6 +887,16 @@ fn opt_hex(bytes: Option<&alloy::primitives::Bytes>) -> String {
 }
 
 /// The on-chain record's own consistency: its epoch and its stored hash.
+/// The parameters in force at `time`: the newest schedule version effective
+/// at or before it (as the distributor's `paramsAt`).
+fn params_in_force(schedule: &[proofpool_chain::ParamsVersion], time: u64) -> Option<B256> {
+    schedule
+        .iter()
+        .rev()
+        .find(|v| v.effective_at <= time)
+        .map(|v| v.hash)
+}
+
 fn check_record(f: &mut Findings, epoch: u64, oc: &OnChainEpoch) {
     f.compare(Subject::Chain, "epoch", epoch, oc.record.commit.epoch);
     f.compare(

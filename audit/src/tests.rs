@@ -207,6 +207,50 @@ fn changed_parameters_fail_without_panicking() {
     assert!(!v.is_ok());
 }
 
+/// The committed `paramsHash` must be the version the distributor's
+/// schedule has in force at the epoch's start: one announced for later (or
+/// never) fails the epoch, even when the file and the commit agree.
+#[test]
+fn parameters_not_in_force_at_the_epoch_start_fail() {
+    let fx = fixture();
+    let start = fx.files[1].start_unix;
+    let honest = fx.onchain[1].record.commit.paramsHash;
+    let audit_with = |schedule: Vec<proofpool_chain::ParamsVersion>| {
+        let mut onchain = fx.onchain[1].clone();
+        onchain.params_schedule = schedule;
+        let mut auditor = auditor_after(fx, 1, true);
+        auditor.audit_epoch(&fx.bytes[1], Some(&onchain))
+    };
+    let version = |hash, effective_at| proofpool_chain::ParamsVersion { hash, effective_at };
+    // In force from exactly the start: passes.
+    let v = audit_with(vec![
+        version(B256::repeat_byte(1), 0),
+        version(honest, start),
+    ]);
+    assert_ok(&v);
+    // Announced to take effect a second after the epoch began: the epoch
+    // was mined under the old parameters.
+    let v = audit_with(vec![
+        version(B256::repeat_byte(1), 0),
+        version(honest, start + 1),
+    ]);
+    assert_fails_with(&v, Subject::Chain, "paramsAt(start_unix)");
+    // Replaced before the epoch began.
+    let v = audit_with(vec![
+        version(honest, 0),
+        version(B256::repeat_byte(2), start),
+    ]);
+    assert_fails_with(&v, Subject::Chain, "paramsAt(start_unix)");
+}
+
+#[test]
+fn an_epoch_length_other_than_the_parameters_fails() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 1, false, |f| f.params.epoch_secs += 1);
+    assert_fails_with(&v, Subject::Epoch, "params.epoch_secs");
+    assert_fails_with(&v, Subject::Epoch, "params.params_hash");
+}
+
 #[test]
 fn bytes_other_than_the_committed_ones_fail_the_data_hash() {
     let fx = fixture();
@@ -572,4 +616,16 @@ fn the_found_block_slack_is_two_epochs_of_blocks_and_an_hour() {
     // Ten-second epochs: part of one block each, rounded up, so 1 + 6.
     assert_eq!(maturity_slack(10), 7);
     assert_eq!(maturity_slack(0), 6);
+}
+
+/// Writes the fixture's epoch files as the fuzz seeds
+/// (`fuzz/seeds/epoch_file`), after a change to the format: run with
+/// `cargo test -p proofpool-audit write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore = "writes the fuzz seeds; run by hand after a format change"]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/epoch_file");
+    for (i, bytes) in fixture().bytes.iter().enumerate() {
+        std::fs::write(dir.join(EpochFile::file_name(i as u64 + 1)), bytes).unwrap();
+    }
 }

@@ -323,6 +323,7 @@ fn example_value(section: &str, key: &str) -> Option<&'static str> {
     Some(match (section, key) {
         ("pool", "node_url") => "[\"http://127.0.0.1:8332/\"]",
         ("pool", "payout_address") => "\"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq\"",
+        ("settle", "payout_address") => "\"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq\"",
         ("settle", "rpc_url") => "\"https://l2-rpc.example/\"",
         ("settle", "distributor") | ("api", "distributor") => {
             "\"0x5FbDB2315678afecb367f032d93F642f64180aa3\""

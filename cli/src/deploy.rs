@@ -36,6 +36,9 @@ pub(crate) struct Args {
     /// With a mock token: base units minted to the settler.
     #[arg(long, default_value_t = U256::ZERO)]
     mint_to_settler: U256,
+    /// The pool's parameters, in force from the start.
+    #[command(flatten)]
+    params: crate::params::ParamsArgs,
 }
 
 /// Local development chains, where one key may hold every role and the
@@ -65,7 +68,18 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         .get_chain_id()
         .await
         .wrap_err_with(|| format!("cannot reach the chain at {}", args.rpc_url))?;
+    // The mock token has 8 decimals; a real one is asked.
+    let decimals = match args.token {
+        None => 8,
+        Some(token) => proofpool_chain::MockBTC::new(token, &provider)
+            .decimals()
+            .call()
+            .await
+            .wrap_err_with(|| format!("cannot read decimals() of the token {token}"))?,
+    };
+    let pool = args.params.resolve(decimals)?;
     let params = DeployParams {
+        params: pool,
         token: args.token,
         owner: args.owner.unwrap_or(deployer),
         settler: args.settler.unwrap_or(deployer),
@@ -95,6 +109,7 @@ pub(crate) fn deployment_json(
         "settler": p.settler.to_string(),
         "guardian": p.guardian.to_string(),
         "challenge_period": p.challenge_period,
+        "params_hash": p.params.hash().to_string(),
     })
 }
 
@@ -110,6 +125,7 @@ mod tests {
             guardian: Address::repeat_byte(guardian),
             challenge_period: 3600,
             mint_to_settler: U256::ZERO,
+            params: crate::params::tests::regtest_params(),
         }
     }
 

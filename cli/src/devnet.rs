@@ -31,10 +31,9 @@ use proofpool_chain::{DeployParams, DistributorClient};
 use proofpool_miner::{MinerConfig, MinerStats};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_pool::{Pool, PoolConfig, TlsFiles};
-use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_settlement::{PoolParams, PplnsParams, SettleConfig, Settler};
 use proofpool_store::{EpochStatus, Store, StoreOptions};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -184,7 +183,10 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         .get_chain_id()
         .await
         .wrap_err("anvil is not answering")?;
+    // The same every run: its hash is pinned on the distributor.
+    let payout = devnet_payout(&keys[0].to_bytes())?;
     let params = DeployParams {
+        params: devnet_params(&payout, &args),
         token: None,
         owner,
         settler: owner,
@@ -216,6 +218,9 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         }
     };
     let chain = DistributorClient::new(deployment.distributor, provider.clone());
+    if previous.is_some() {
+        check_params(&chain, &params.params, &args).await?;
+    }
     let miner_keys: Vec<PrivateKeySigner> = keys[1..4]
         .iter()
         .map(|k| PrivateKeySigner::from(k.clone()))
@@ -249,10 +254,6 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     if height < 101 {
         node.cli(&["generatetoaddress", &(101 - height).to_string(), &funding])?;
     }
-    let payout_text = node.cli(&["getnewaddress", "pool", "bech32m"])?;
-    let payout = bitcoin::Address::from_str(&payout_text)
-        .wrap_err("bitcoind returned a bad address")?
-        .require_network(bitcoin::Network::Regtest)?;
     let endpoint = NodeEndpoint {
         url: node
             .rpc_url()
@@ -312,18 +313,13 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         chain.clone(),
         Some(node_client),
         SettleConfig {
-            params: PplnsParams {
-                window_x: DEVNET_WINDOW_X,
-                fee_bps: 100,
-            },
-            token_per_sat: U256::from(1u64),
-            maturity: args.maturity,
+            params: params.params.clone(),
+            verify_params: true,
             grace: Duration::from_secs(2),
             epochs_dir: epochs_dir.clone(),
             confirmations: 1,
             dry_run: false,
             settler: owner,
-            payout_script: Some(payout.script_pubkey()),
         },
     ));
 
@@ -606,6 +602,25 @@ impl Manifest {
     }
 }
 
+/// A reused devnet's distributor must have the parameters this run settles
+/// with in force (a new `--maturity` changes them).
+async fn check_params<P: Provider + Clone>(
+    chain: &DistributorClient<P>,
+    params: &PoolParams,
+    args: &Args,
+) -> eyre::Result<()> {
+    let now = chain.chain_time().await?;
+    let in_force = chain.params_at(now).await?;
+    if in_force != params.hash() {
+        eyre::bail!(
+            "the devnet in {} was deployed with other pool parameters ({in_force}, not {}): --maturity changed? Run with --reset, or without the new value",
+            args.state_dir.display(),
+            params.hash()
+        );
+    }
+    Ok(())
+}
+
 /// After a restart, the chain must have every epoch the store says it
 /// committed (a devnet killed without a clean stop can leave anvil's state
 /// file behind the store).
@@ -810,5 +825,30 @@ fn print_banner(
             cookie.display(),
             args.maturity
         );
+    }
+}
+
+/// The pool's payout address on the devnet: P2WPKH of the deployer's key
+/// (anvil's first), so it is the same on every run and spendable with it.
+fn devnet_payout(key: &[u8]) -> eyre::Result<bitcoin::Address> {
+    let secret = bitcoin::secp256k1::SecretKey::from_slice(key)?;
+    let secp = bitcoin::secp256k1::Secp256k1::signing_only();
+    let public = bitcoin::CompressedPublicKey(secret.public_key(&secp));
+    Ok(bitcoin::Address::p2wpkh(&public, bitcoin::Network::Regtest))
+}
+
+/// The devnet's pool parameters: the window and fee it always used, an
+/// 8-decimal mock token, and the pool's own coinbase tag.
+fn devnet_params(payout: &bitcoin::Address, args: &Args) -> PoolParams {
+    PoolParams {
+        pplns: PplnsParams {
+            window_x: DEVNET_WINDOW_X,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: payout.script_pubkey().to_bytes().into(),
+        epoch_secs: args.epoch_secs,
+        maturity: args.maturity,
+        pool_tag: proofpool_pool::PoolConfig::DEFAULT_POOL_TAG.to_vec().into(),
     }
 }

@@ -11,6 +11,7 @@ mod devnet;
 mod guardian;
 mod key;
 mod miner;
+mod params;
 mod pool;
 mod settle;
 
@@ -57,6 +58,8 @@ enum Command {
     Settle(Box<settle::Args>),
     /// Recompute every committed epoch from the published data and compare with the chain.
     Audit(Box<audit::Args>),
+    /// Show, announce or withdraw the pool's parameters pinned on the distributor.
+    Params(params::Args),
     /// Audit every pending epoch while its challenge period runs and veto the failing ones.
     Guardian(Box<guardian::Args>),
     /// Serve the public HTTP API (stats, proofs, epoch files, metrics) and the web app.
@@ -116,6 +119,7 @@ fn main() -> eyre::Result<()> {
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
             Command::Guardian(args) => guardian::run(*args).await,
+            Command::Params(args) => params::run(args).await,
             Command::Api(args) => api::run(*args).await,
             Command::Config(args) => config::run(args, &command),
         }

@@ -1,14 +1,14 @@
 //! `proofpool settle`: the settlement cron.
 
 use crate::key;
-use alloy::primitives::{Address, U256};
+use crate::params::ParamsArgs;
+use alloy::primitives::Address;
 use eyre::{WrapErr, eyre};
 use proofpool_chain::DistributorClient;
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
-use proofpool_settlement::{PplnsParams, Report, SettleConfig, Settler};
+use proofpool_settlement::{Report, SettleConfig, Settler};
 use proofpool_store::{Store, StoreOptions};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,24 +37,10 @@ pub(crate) struct Args {
     /// bitcoind cookie file (else PROOFPOOL_RPC_USER / PROOFPOOL_RPC_PASSWORD).
     #[arg(long)]
     cookie: Option<PathBuf>,
-    /// Confirmations before a block's credits count (100 on mainnet).
-    #[arg(long, default_value_t = 100)]
-    maturity: u64,
-    /// PPLNS window, in network difficulties.
-    #[arg(long, default_value_t = 2)]
-    window_x: u64,
-    /// Pool fee in basis points.
-    #[arg(long, default_value_t = 100)]
-    fee_bps: u64,
-    /// Token base units per satoshi: 10^(decimals - 8) of the reward token, one token per bitcoin (1 for an 8-decimal token); the settler refuses any other.
-    #[arg(long, default_value_t = U256::from(1u64))]
-    token_per_sat: U256,
-    /// The pool's payout address (the pool's payout_address), declared in every epoch file: auditors check that each job's coinbase pays it and scan bitcoind for blocks paying it that no share found (undeclared when not given)
-    #[arg(long)]
-    payout_address: Option<String>,
-    /// Bitcoin network of --payout-address: bitcoin, testnet, testnet4, signet or regtest
-    #[arg(long, default_value = "bitcoin")]
-    network: bitcoin::Network,
+    /// The parameters every epoch is settled with; each epoch's must be the
+    /// ones the distributor has in force at its start (`proofpool params show`).
+    #[command(flatten)]
+    params: ParamsArgs,
     /// Where epoch files are written (served by the API, read by auditors).
     #[arg(long, default_value = "epochs")]
     epochs_dir: PathBuf,
@@ -107,43 +93,22 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let settler = signer.address();
     let provider = proofpool_chain::connect(args.rpc_url.clone(), signer);
     let chain = DistributorClient::new(args.distributor, provider);
-    check_scale(&chain, args.token_per_sat).await?;
+    let decimals = chain
+        .token_decimals()
+        .await
+        .wrap_err_with(|| format!("cannot read the distributor at {}", args.rpc_url))?;
+    let params = args.params.resolve(decimals)?;
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await
         .wrap_err_with(|| format!("cannot open the store at {}", args.database_url))?;
-    let payout_script = match &args.payout_address {
-        Some(text) => Some(
-            bitcoin::Address::from_str(text)
-                .wrap_err_with(|| format!("--payout-address {text} is not a Bitcoin address"))?
-                .require_network(args.network)
-                .wrap_err_with(|| {
-                    format!(
-                        "--payout-address {text} is not an address on {}",
-                        args.network
-                    )
-                })?
-                .script_pubkey(),
-        ),
-        None => {
-            tracing::warn!(
-                "no --payout-address: epoch files declare no payout script, so auditors cannot check what the coinbases pay"
-            );
-            None
-        }
-    };
     let config = SettleConfig {
-        params: PplnsParams {
-            window_x: args.window_x,
-            fee_bps: args.fee_bps,
-        },
-        token_per_sat: args.token_per_sat,
-        maturity: args.maturity,
+        params,
+        verify_params: true,
         grace: Duration::from_secs(args.grace_secs),
         epochs_dir: args.epochs_dir.clone(),
         confirmations: args.confirmations,
         dry_run: args.dry_run,
         settler,
-        payout_script,
     };
     let settler = Settler::new(store, chain, node(&args)?, config);
     match args.every {
@@ -172,32 +137,6 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             print_report(&report);
             Ok(())
         }
-    }
-}
-
-/// Refuses a `--token-per-sat` that is not one token per bitcoin for the
-/// distributor's token: every auditor would fail every epoch settled with
-/// it. An unreachable chain is left to the settlement pass to report.
-async fn check_scale<P: alloy::providers::Provider + Clone>(
-    chain: &DistributorClient<P>,
-    token_per_sat: U256,
-) -> eyre::Result<()> {
-    let decimals = match chain.token_decimals().await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the reward token's decimals yet");
-            return Ok(());
-        }
-    };
-    match proofpool_epoch::token_per_sat(decimals) {
-        Some(scale) if scale == token_per_sat => Ok(()),
-        Some(scale) => eyre::bail!(
-            "--token-per-sat {token_per_sat} is not one token per bitcoin: the reward token has \
-             {decimals} decimals, so it must be {scale}"
-        ),
-        None => eyre::bail!(
-            "the reward token has {decimals} decimals: fewer than 8 cannot hold a satoshi"
-        ),
     }
 }
 

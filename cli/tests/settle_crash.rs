@@ -21,6 +21,30 @@ use std::time::Duration;
 
 const EPOCH_SECS: u64 = 1000;
 
+/// The pool's payout address in these scenarios (a regtest P2WPKH).
+fn payout() -> bitcoin::Address {
+    use bitcoin::hashes::Hash as _;
+    let script = bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([7; 20]));
+    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest).unwrap()
+}
+
+/// The parameters deployed, and passed to `proofpool settle` as flags
+/// (`--maturity 1 --epoch-secs 1000 --payout-address … --network regtest`,
+/// defaults for the rest).
+fn params() -> proofpool_epoch::PoolParams {
+    proofpool_epoch::PoolParams {
+        pplns: proofpool_epoch::PplnsParams {
+            window_x: 2,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: payout().script_pubkey().to_bytes().into(),
+        epoch_secs: EPOCH_SECS,
+        maturity: 1,
+        pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+    }
+}
+
 /// Epochs 1 and 2 have ended; epoch 3 runs for another ~500 s.
 fn genesis() -> u64 {
     let now = std::time::SystemTime::now()
@@ -124,6 +148,7 @@ async fn scenario(genesis: u64, funded: bool) -> Scenario {
             } else {
                 U256::ZERO
             },
+            params: params(),
         },
     )
     .await
@@ -147,6 +172,13 @@ impl Scenario {
     fn settle(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_proofpool"));
         cmd.args(["settle", "--once", "--maturity", "1", "--grace-secs", "0"])
+            .args([
+                "--epoch-secs",
+                &EPOCH_SECS.to_string(),
+                "--network",
+                "regtest",
+            ])
+            .args(["--payout-address", &payout().to_string()])
             .args(["--database-url", &self.db, "--rpc-url", &self.rpc])
             .args(["--distributor", &self.distributor.to_string()])
             .arg("--epochs-dir")

@@ -4,9 +4,18 @@ pragma solidity 0.8.30;
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
-import {Change, Claim, EpochCommit, EpochRecord, EpochStatus} from "./interfaces/IDistributorTypes.sol";
+import {
+    Change,
+    Claim,
+    EpochCommit,
+    EpochRecord,
+    EpochStatus,
+    ParamsEntry,
+    PoolParams
+} from "./interfaces/IDistributorTypes.sol";
 import {RewardProof} from "./libraries/RewardProof.sol";
 
 /// @title Distributor
@@ -49,6 +58,8 @@ contract Distributor is IDistributor, Ownable2Step {
     Roles private _roles;
     Head private _head;
     mapping(Change kind => Pending) private _pending;
+    /// @dev The parameter schedule, by `effectiveAt` (strictly increasing after entry 0).
+    ParamsEntry[] private _params;
 
     /// @inheritdoc IDistributor
     address public guardian;
@@ -70,14 +81,24 @@ contract Distributor is IDistributor, Ownable2Step {
     /// @param settler_ The settler (commits and funds epochs).
     /// @param guardian_ The guardian (vetoes pending epochs).
     /// @param challengePeriod_ The challenge period in seconds.
-    constructor(IERC20 token_, address owner_, address settler_, address guardian_, uint64 challengePeriod_)
-        Ownable(owner_)
-    {
+    /// @param params_ The pool's parameters, in force from the start.
+    constructor(
+        IERC20 token_,
+        address owner_,
+        address settler_,
+        address guardian_,
+        uint64 challengePeriod_,
+        PoolParams memory params_
+    ) Ownable(owner_) {
         if (address(token_) == address(0)) revert ZeroAddress();
         token = token_;
         _setSettler(settler_);
         _setGuardian(guardian_);
         _setChallengePeriod(challengePeriod_);
+        _checkParams(params_);
+        bytes32 hash = keccak256(abi.encode(params_));
+        _params.push(ParamsEntry({hash: hash, effectiveAt: 0}));
+        emit ParamsQueued(0, hash, 0, params_);
     }
 
     // ---------------------------------------------------------------- epochs
@@ -272,6 +293,76 @@ contract Distributor is IDistributor, Ownable2Step {
             // forge-lint: disable-next-line(unsafe-typecast)
             _setChallengePeriod(uint64(p.value));
         }
+    }
+
+    /// @inheritdoc IDistributor
+    function queueParams(PoolParams calldata params) external onlyOwner returns (uint256 index) {
+        PoolParams memory p = params;
+        _checkParams(p);
+        index = _params.length;
+        ParamsEntry memory last = _params[index - 1];
+        // As in `finalize`: a skew of seconds is immaterial against the challenge period.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (last.effectiveAt > block.timestamp) {
+            // One announcement at a time: a newer one replaces it, with a notice of its own.
+            --index;
+            _params.pop();
+            emit ParamsCancelled(index, last.hash);
+        }
+        bytes32 hash = keccak256(abi.encode(p));
+        uint64 effectiveAt = uint64(block.timestamp) + _roles.challengePeriod;
+        _params.push(ParamsEntry({hash: hash, effectiveAt: effectiveAt}));
+        emit ParamsQueued(index, hash, effectiveAt, p);
+    }
+
+    /// @inheritdoc IDistributor
+    function cancelParams() external onlyOwner {
+        uint256 index = _params.length - 1;
+        ParamsEntry memory last = _params[index];
+        // As in `finalize`: a skew of seconds is immaterial against the challenge period.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (last.effectiveAt <= block.timestamp) revert NoParamsPending();
+        _params.pop();
+        emit ParamsCancelled(index, last.hash);
+    }
+
+    /// @inheritdoc IDistributor
+    function paramsAt(uint64 time) external view returns (bytes32) {
+        // Entry 0 is effective from 0, so the walk always ends; the schedule holds a few entries.
+        uint256 i = _params.length - 1;
+        while (_params[i].effectiveAt > time) {
+            --i;
+        }
+        return _params[i].hash;
+    }
+
+    /// @inheritdoc IDistributor
+    function paramsCount() external view returns (uint256) {
+        return _params.length;
+    }
+
+    /// @inheritdoc IDistributor
+    function paramsEntry(uint256 index) external view returns (ParamsEntry memory) {
+        return _params[index];
+    }
+
+    /// @inheritdoc IDistributor
+    function hashParams(PoolParams calldata params) external pure returns (bytes32) {
+        return keccak256(abi.encode(params));
+    }
+
+    /// @dev Reverts unless a pool can run with `p`: a fee of at most 100%, a window, epochs, a maturity
+    /// and a payout script, and one token per bitcoin for the reward token.
+    function _checkParams(PoolParams memory p) private view {
+        if (p.feeBps > 10_000) revert InvalidParams("feeBps above 10000");
+        if (p.windowX == 0) revert InvalidParams("windowX is zero");
+        if (p.epochSecs == 0) revert InvalidParams("epochSecs is zero");
+        if (p.maturity == 0) revert InvalidParams("maturity is zero");
+        if (p.payoutScript.length == 0) revert InvalidParams("payoutScript is empty");
+        uint8 decimals = IERC20Metadata(address(token)).decimals();
+        if (decimals < 8 || decimals > 84) revert InvalidParams("token decimals outside 8..84");
+        uint256 expected = 10 ** (decimals - 8);
+        if (p.tokenPerSat != expected) revert TokenPerSatMismatch(p.tokenPerSat, expected);
     }
 
     /// @inheritdoc IDistributor

@@ -5,9 +5,18 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Distributor} from "../src/Distributor.sol";
 import {IDistributorErrors} from "../src/interfaces/IDistributorErrors.sol";
-import {Change, EpochCommit, EpochRecord, EpochStatus} from "../src/interfaces/IDistributorTypes.sol";
+import {
+    Change,
+    EpochCommit,
+    EpochRecord,
+    EpochStatus,
+    ParamsEntry,
+    PoolParams
+} from "../src/interfaces/IDistributorTypes.sol";
 import {DistributorFixture} from "./utils/DistributorFixture.sol";
 import {vm} from "./utils/Vm.sol";
+import {poolParams} from "./utils/Params.sol";
+import {FeeToken} from "./utils/Tokens.sol";
 
 /// @notice Construction, roles, ownership and the pure views. Epochs are in `DistributorEpochs.t.sol`,
 /// claims in `DistributorClaims.t.sol`.
@@ -16,6 +25,174 @@ contract DistributorTest is DistributorFixture {
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
 
     uint64 internal constant MAX = 30 days;
+
+    // ---------------------------------------------------------------- parameters
+
+    function testConstructorShouldPinParamsFromTheStartIfValid(uint64 time) public view {
+        bytes32 hash = distributor.hashParams(poolParams(1, 100));
+        vm.assertEq(distributor.paramsCount(), 1);
+        ParamsEntry memory e = distributor.paramsEntry(0);
+        vm.assertEq(e.hash, hash);
+        vm.assertEq(uint256(e.effectiveAt), 0);
+        vm.assertEq(distributor.paramsAt(time), hash);
+    }
+
+    function testHashParamsShouldChangeIfAnyFieldChanges() public view {
+        PoolParams memory p = poolParams(1, 100);
+        bytes32 h = distributor.hashParams(p);
+        vm.assertEq(h, keccak256(abi.encode(p)));
+        bytes32[8] memory others;
+        p.scoringVersion = 3;
+        others[0] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.windowX = 3;
+        others[1] = distributor.hashParams(p);
+        p = poolParams(1, 101);
+        others[2] = distributor.hashParams(p);
+        p = poolParams(2, 100);
+        others[3] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.payoutScript = hex"0014000102030405060708090a0b0c0d0e0f10111214";
+        others[4] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.epochSecs = 3601;
+        others[5] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.maturity = 101;
+        others[6] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.poolTag = "/proofpool!";
+        others[7] = distributor.hashParams(p);
+        for (uint256 i = 0; i < others.length; ++i) {
+            vm.assertTrue(others[i] != h);
+        }
+    }
+
+    function testQueueParamsShouldTakeEffectOnlyAfterChallengePeriodIfOwner(uint64 fee) public {
+        fee = uint64(_bound(fee, 0, 10_000));
+        bytes32 old = distributor.hashParams(poolParams(1, 100));
+        PoolParams memory p = poolParams(1, fee);
+        bytes32 hash = distributor.hashParams(p);
+        uint64 at = uint64(block.timestamp) + CHALLENGE;
+        vm.expectEmit();
+        emit ParamsQueued(1, hash, at, p);
+        vm.prank(owner);
+        vm.assertEq(distributor.queueParams(p), 1);
+        vm.assertEq(distributor.paramsCount(), 2);
+        vm.assertEq(distributor.paramsAt(uint64(block.timestamp)), old);
+        vm.assertEq(distributor.paramsAt(at - 1), old);
+        vm.assertEq(distributor.paramsAt(at), hash);
+        vm.assertEq(distributor.paramsAt(type(uint64).max), hash);
+        ParamsEntry memory e = distributor.paramsEntry(1);
+        vm.assertEq(e.hash, hash);
+        vm.assertEq(uint256(e.effectiveAt), at);
+    }
+
+    function testQueueParamsShouldReplaceAnnouncementNotYetInForce() public {
+        // Times are kept in locals: `block.timestamp` may be read once per test function.
+        uint64 t = uint64(START);
+        vm.prank(owner);
+        distributor.queueParams(poolParams(1, 200));
+        t += 10;
+        vm.warp(t);
+        bytes32 first = distributor.hashParams(poolParams(1, 200));
+        bytes32 second = distributor.hashParams(poolParams(1, 300));
+        vm.expectEmit();
+        emit ParamsCancelled(1, first);
+        vm.prank(owner);
+        vm.assertEq(distributor.queueParams(poolParams(1, 300)), 1);
+        vm.assertEq(distributor.paramsCount(), 2);
+        // The replacement has a full notice of its own.
+        vm.assertEq(distributor.paramsAt(t + CHALLENGE - 1), distributor.paramsEntry(0).hash);
+        vm.assertEq(distributor.paramsAt(t + CHALLENGE), second);
+        // Once in force, a new announcement is appended instead.
+        t += CHALLENGE;
+        vm.warp(t);
+        vm.prank(owner);
+        vm.assertEq(distributor.queueParams(poolParams(1, 100)), 2);
+        vm.assertEq(distributor.paramsAt(t), second);
+    }
+
+    function testCancelParamsShouldDropAnnouncementIfNotYetInForce() public {
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NoParamsPending.selector));
+        distributor.cancelParams();
+        vm.prank(owner);
+        distributor.queueParams(poolParams(1, 10_000));
+        bytes32 hash = distributor.hashParams(poolParams(1, 10_000));
+        vm.expectEmit();
+        emit ParamsCancelled(1, hash);
+        vm.prank(owner);
+        distributor.cancelParams();
+        vm.assertEq(distributor.paramsCount(), 1);
+        vm.assertEq(distributor.paramsAt(type(uint64).max), distributor.paramsEntry(0).hash);
+        // In force, it can no longer be withdrawn: only replaced, with notice.
+        vm.prank(owner);
+        distributor.queueParams(poolParams(1, 10_000));
+        vm.warp(START + CHALLENGE);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.NoParamsPending.selector));
+        distributor.cancelParams();
+    }
+
+    function testQueueParamsShouldRevertIfNotOwner(address caller) public {
+        vm.assume(caller != owner);
+        PoolParams memory p = poolParams(1, 100);
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+        distributor.queueParams(p);
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
+        distributor.cancelParams();
+    }
+
+    function testQueueParamsShouldRevertIfParamsInvalid() public {
+        PoolParams memory p = poolParams(1, 10_001);
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "feeBps above 10000")
+        );
+        distributor.queueParams(p);
+        p = poolParams(1, 100);
+        p.windowX = 0;
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "windowX is zero"));
+        distributor.queueParams(p);
+        p = poolParams(1, 100);
+        p.epochSecs = 0;
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "epochSecs is zero")
+        );
+        distributor.queueParams(p);
+        p = poolParams(1, 100);
+        p.maturity = 0;
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "maturity is zero"));
+        distributor.queueParams(p);
+        p = poolParams(1, 100);
+        p.payoutScript = "";
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "payoutScript is empty")
+        );
+        distributor.queueParams(p);
+        // An 8-decimal token: one base unit per satoshi, nothing else.
+        p = poolParams(1e10, 100);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.TokenPerSatMismatch.selector, 1e10, 1));
+        distributor.queueParams(p);
+    }
+
+    function testConstructorShouldRevertIfParamsInvalid() public {
+        FeeToken eighteen = new FeeToken();
+        vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.TokenPerSatMismatch.selector, 1, 1e10));
+        new Distributor(eighteen, owner, settler, guardian, CHALLENGE, poolParams(1, 100));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "feeBps above 10000")
+        );
+        new Distributor(token, owner, settler, guardian, CHALLENGE, poolParams(1, 10_001));
+    }
 
     // ---------------------------------------------------------------- constructor
 
@@ -36,7 +213,7 @@ contract DistributorTest is DistributorFixture {
         emit GuardianSet(guardian_);
         vm.expectEmit();
         emit ChallengePeriodSet(period);
-        Distributor d = new Distributor(token, owner_, settler_, guardian_, period);
+        Distributor d = new Distributor(token, owner_, settler_, guardian_, period, poolParams(1, 100));
 
         vm.assertEq(address(d.token()), address(token));
         vm.assertEq(d.owner(), owner_);
@@ -53,22 +230,22 @@ contract DistributorTest is DistributorFixture {
 
     function testConstructorShouldRevertIfTokenIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
-        new Distributor(IERC20(address(0)), owner, settler, guardian, CHALLENGE);
+        new Distributor(IERC20(address(0)), owner, settler, guardian, CHALLENGE, poolParams(1, 100));
     }
 
     function testConstructorShouldRevertIfOwnerIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
-        new Distributor(token, address(0), settler, guardian, CHALLENGE);
+        new Distributor(token, address(0), settler, guardian, CHALLENGE, poolParams(1, 100));
     }
 
     function testConstructorShouldRevertIfSettlerIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
-        new Distributor(token, owner, address(0), guardian, CHALLENGE);
+        new Distributor(token, owner, address(0), guardian, CHALLENGE, poolParams(1, 100));
     }
 
     function testConstructorShouldRevertIfGuardianIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(IDistributorErrors.ZeroAddress.selector));
-        new Distributor(token, owner, settler, address(0), CHALLENGE);
+        new Distributor(token, owner, settler, address(0), CHALLENGE, poolParams(1, 100));
     }
 
     function testConstructorShouldRevertIfChallengePeriodTooLong(uint64 period) public {
@@ -76,7 +253,7 @@ contract DistributorTest is DistributorFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IDistributorErrors.ChallengePeriodTooLong.selector, period, MAX)
         );
-        new Distributor(token, owner, settler, guardian, period);
+        new Distributor(token, owner, settler, guardian, period, poolParams(1, 100));
     }
 
     // ---------------------------------------------------------------- timelocked changes
@@ -228,9 +405,9 @@ contract DistributorTest is DistributorFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IDistributorErrors.ChallengePeriodTooShort.selector, period, min)
         );
-        new Distributor(IERC20(address(token)), owner, settler, guardian, period);
+        new Distributor(IERC20(address(token)), owner, settler, guardian, period, poolParams(1, 100));
         // The minimum itself is fine.
-        new Distributor(IERC20(address(token)), owner, settler, guardian, min);
+        new Distributor(IERC20(address(token)), owner, settler, guardian, min, poolParams(1, 100));
     }
 
     // ---------------------------------------------------------------- ownership (Ownable2Step)
@@ -313,7 +490,7 @@ contract DistributorTest is DistributorFixture {
     }
 
     function testRewardLeafShouldChangeIfDeploymentChanges() public {
-        Distributor other = new Distributor(token, owner, settler, guardian, CHALLENGE);
+        Distributor other = new Distributor(token, owner, settler, guardian, CHALLENGE, poolParams(1, 100));
         vm.assertNotEq(other.rewardLeaf(alice, 1e8), distributor.rewardLeaf(alice, 1e8));
     }
 

@@ -8,6 +8,7 @@ import {Change, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTy
 import {DistributorFixture} from "./utils/DistributorFixture.sol";
 import {BlockingToken, FeeToken} from "./utils/Tokens.sol";
 import {vm} from "./utils/Vm.sol";
+import {poolParams} from "./utils/Params.sol";
 
 /// @notice The epoch lifecycle: commit, finalize, veto.
 contract DistributorEpochsTest is DistributorFixture {
@@ -340,7 +341,7 @@ contract DistributorEpochsTest is DistributorFixture {
 
     function testVetoShouldSucceedIfTokenRefusesTransfersToSettler() public {
         BlockingToken blocking = new BlockingToken();
-        Distributor d = new Distributor(blocking, owner, settler, guardian, CHALLENGE);
+        Distributor d = new Distributor(blocking, owner, settler, guardian, CHALLENGE, poolParams(1e10, 100));
         blocking.mint(settler, 10e8);
         vm.prank(settler);
         blocking.approve(address(d), type(uint256).max);
@@ -376,7 +377,7 @@ contract DistributorEpochsTest is DistributorFixture {
     function testCommitEpochShouldRevertIfTokenTakesAFee(uint256 total) public {
         total = _bound(total, 100, MAX_TOTAL);
         FeeToken fee = new FeeToken();
-        Distributor d = new Distributor(fee, owner, settler, guardian, CHALLENGE);
+        Distributor d = new Distributor(fee, owner, settler, guardian, CHALLENGE, poolParams(1e10, 100));
         fee.mint(settler, total);
         vm.prank(settler);
         fee.approve(address(d), type(uint256).max);

@@ -7,6 +7,7 @@ import {Claim, EpochCommit, EpochRecord} from "../src/interfaces/IDistributorTyp
 import {Merkle} from "./utils/Merkle.sol";
 import {Test} from "./utils/Test.sol";
 import {vm} from "./utils/Vm.sol";
+import {poolParams} from "./utils/Params.sol";
 
 /// @notice Gas of the hot paths, with realistic calldata: 20-level proofs (about a million miners),
 /// addresses without zero bytes, and hashes for every commitment field.
@@ -65,8 +66,8 @@ contract DistributorGasTest is Test {
         vm.warp(1_700_000_000);
 
         token = new MockBTC(address(this));
-        distributor = new Distributor(token, admin, settler, admin, 1 hours);
-        fresh = new Distributor(token, admin, settler, admin, 1 hours);
+        distributor = new Distributor(token, admin, settler, admin, 1 hours, poolParams(1, 100));
+        fresh = new Distributor(token, admin, settler, admin, 1 hours, poolParams(1, 100));
         token.mint(settler, 1000_0000_0000);
         vm.startPrank(settler);
         token.approve(address(distributor), type(uint256).max);

@@ -8,6 +8,7 @@ import {Change, Claim, EpochCommit, EpochRecord} from "../src/interfaces/IDistri
 import {Merkle} from "./utils/Merkle.sol";
 import {Test} from "./utils/Test.sol";
 import {vm} from "./utils/Vm.sol";
+import {poolParams} from "./utils/Params.sol";
 
 /// @notice Drives the distributor the way the pool does, at random: an honest settler commits trees over a
 /// fixed set of accounts whose cumulative amounts only grow, the guardian vetoes, anyone finalizes and
@@ -99,7 +100,7 @@ contract DistributorHandler is Test {
         uint256 settlerBefore = token.balanceOf(settler);
         vm.prank(settler);
         bytes32 hash = distributor.commitEpoch(c);
-        _check(hash == keccak256(abi.encode(r)), "commit: returned hash is not the record's");
+        _check(hash == keccak256(abi.encode(r)), "commit: hash");
         _check(
             settlerBefore - token.balanceOf(settler) == total - r.prevTotalCumulative, "commit: pulled amount"
         );
@@ -124,11 +125,11 @@ contract DistributorHandler is Test {
         uint256 balanceBefore = token.balanceOf(address(distributor));
         vm.prank(guardian);
         distributor.veto(r);
-        _check(distributor.lastCommittedEpoch() == epoch - 1, "veto: later epochs not rolled back");
+        _check(distributor.lastCommittedEpoch() == epoch - 1, "veto: later epochs kept");
         _check(distributor.committedTotal() == r.prevTotalCumulative, "veto: committed total not rolled back");
         _check(
             distributor.refundOwed(settler) - owedBefore == committedBefore - r.prevTotalCumulative,
-            "veto: refund owed is not the rolled-back funding"
+            "veto: refund owed"
         );
         _check(token.balanceOf(address(distributor)) == balanceBefore, "veto: moved tokens");
     }
@@ -215,7 +216,7 @@ contract DistributorHandler is Test {
             try distributor.applyChange(Change.ChallengePeriod) {
                 _violation("applyChange: applied inside the delay");
             } catch {}
-            _check(distributor.challengePeriod() == before, "applyChange: period changed inside the delay");
+            _check(distributor.challengePeriod() == before, "applyChange: early period");
             return;
         }
         distributor.applyChange(Change.ChallengePeriod);
@@ -394,7 +395,7 @@ contract DistributorInvariantTest is Test {
         address guardian = _addr("guardian");
         vm.warp(1_700_000_000);
         token = new MockBTC(address(this));
-        distributor = new Distributor(token, owner, settler, guardian, 1 days);
+        distributor = new Distributor(token, owner, settler, guardian, 1 days, poolParams(1, 100));
         handler = new DistributorHandler(distributor, token, owner, settler, guardian);
         token.mint(settler, type(uint128).max);
         vm.prank(settler);

@@ -8,9 +8,9 @@
 //! on-chain records are rebuilt here from the files with the settlement
 //! crate's public commitment code, so the auditor can compare with a chain.
 //! [`seeds`] checks that they still pass the audit: after a change to the
-//! format or the audit, write them again from that fixture: write each of
-//! `fixture().bytes` (in `settlement/src/audit/tests.rs`) to these files,
-//! then run `scripts/fuzz.sh --check`.
+//! format or the audit, write them again from that fixture (`cargo test -p
+//! proofpool-audit write_fuzz_seeds -- --ignored`), then run
+//! `scripts/fuzz.sh --check`.
 //!
 //! What is asserted, beyond "no panic":
 //! - the verdict is consistent: its epoch, its `data_hash`, its counts;
@@ -128,6 +128,10 @@ fn records(files: &[EpochFile], bytes: &[Vec<u8>]) -> Vec<OnChainEpoch> {
             prev_stored_hash: prev_stored,
             domain,
             token_decimals: 18,
+            params_schedule: vec![proofpool_audit::ParamsVersion {
+                hash: file.params.params_hash,
+                effective_at: 0,
+            }],
             finalized: true,
             tx: None,
         });

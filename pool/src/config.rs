@@ -90,13 +90,16 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// The coinbase tag a pool starts with unless configured otherwise.
+    pub const DEFAULT_POOL_TAG: &'static [u8] = b"/proofpool/";
+
     /// Defaults for everything but the node list and payout script.
     pub fn new(nodes: Vec<NodeEndpoint>, network: Network, payout_script: ScriptBuf) -> Self {
         Self {
             nodes,
             network,
             payout_script,
-            pool_tag: b"/proofpool/".to_vec(),
+            pool_tag: Self::DEFAULT_POOL_TAG.to_vec(),
             instance_id: 0,
             extranonce2_len: 8,
             start_difficulty: Difficulty::ONE,

@@ -12,7 +12,7 @@
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use proofpool_chain::{DeployParams, DistributorClient};
-use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_settlement::{PoolParams, PplnsParams, SettleConfig, Settler};
 use proofpool_store::{
     BlockRecord, BlockStatus, JobRecord, NewShare, ShareLog, Store, StoreOptions, WriterConfig,
 };
@@ -125,6 +125,18 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
     let store = Store::open(url, &StoreOptions::default()).await.unwrap();
     let write_rate = generate(&store, n, genesis).await;
 
+    // The jobs are made up; any payout script will do.
+    let params = PoolParams {
+        pplns: PplnsParams {
+            window_x: 1,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: alloy::primitives::Bytes::from_static(&[0x51, 0x20, 7, 7, 7]),
+        epoch_secs: EPOCH_SECS,
+        maturity: 100,
+        pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+    };
     let anvil = proofpool_devtools::spawn_anvil(None).unwrap();
     let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
     let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
@@ -137,6 +149,7 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
             guardian: settler.address(),
             challenge_period: 60,
             mint_to_settler: U256::from(10u64).pow(U256::from(15)),
+            params: params.clone(),
         },
     )
     .await
@@ -147,18 +160,13 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
         chain.clone(),
         None,
         SettleConfig {
-            params: PplnsParams {
-                window_x: 1,
-                fee_bps: 100,
-            },
-            token_per_sat: U256::from(1u64),
-            maturity: 100,
+            params,
+            verify_params: true,
             grace: Duration::from_secs(1),
             epochs_dir: dir.join("epochs"),
             confirmations: 1,
             dry_run: false,
             settler: settler.address(),
-            payout_script: None,
         },
     );
     let domain = chain.domain().await.unwrap();

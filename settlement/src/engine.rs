@@ -24,7 +24,7 @@ use proofpool_epoch::epoch_file::{
     FileReward, FileShare, VERSION,
 };
 use proofpool_epoch::{
-    EpochInputs, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
+    EpochInputs, PaidBlock, PoolParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
 };
 use proofpool_epoch::{WindowShare, credit_block, share_score};
 use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};
@@ -50,12 +50,17 @@ const FIRST_OLDER_PAGE: u32 = 512;
 /// How settlement runs.
 #[derive(Debug, Clone)]
 pub struct SettleConfig {
-    /// PPLNS parameters.
-    pub params: PplnsParams,
-    /// Token base units per satoshi.
-    pub token_per_sat: U256,
-    /// Confirmations a block needs before its credits count.
-    pub maturity: u64,
+    /// The pool's parameters: window, fee, scale, payout script, epoch
+    /// length, maturity and tag. Each epoch file declares them and commits
+    /// their hash; they must be the ones the distributor has in force at
+    /// the epoch's start (see `verify_params`).
+    pub params: PoolParams,
+    /// Before building an epoch, check that `params` are the distributor's
+    /// `paramsAt(start)` and stop with [`SettleError::ParamsNotInForce`] if
+    /// not: the guardian would veto the epoch. `proofpool settle` always
+    /// checks; `false` only acts out a settler that ignores the schedule
+    /// (the cheating suite).
+    pub verify_params: bool,
     /// How long after an epoch's end it is closed (lets in-flight batches land).
     pub grace: Duration,
     /// Where epoch files are written.
@@ -66,10 +71,6 @@ pub struct SettleConfig {
     pub dry_run: bool,
     /// The settler's account (whose tokens fund each commit).
     pub settler: Address,
-    /// The pool's payout `scriptPubKey`, declared in every epoch file so
-    /// auditors check that each job's coinbase pays it (and scan bitcoind
-    /// for blocks paying it that no share found). `None` declares nothing.
-    pub payout_script: Option<bitcoin::ScriptBuf>,
 }
 
 /// Why settlement stopped.
@@ -85,6 +86,21 @@ pub enum SettleError {
     /// bitcoind failed.
     #[error("bitcoind: {0}")]
     Node(#[from] proofpool_node::NodeError),
+    /// The configured parameters are not the ones in force on-chain for an
+    /// epoch: committing it would be vetoed.
+    #[error(
+        "epoch {epoch} starts at {start_unix}, when the distributor has parameters {in_force} in force, but this settler is configured with {configured}: settle it with the parameters in force (proofpool params show)"
+    )]
+    ParamsNotInForce {
+        /// The epoch.
+        epoch: u64,
+        /// Its start, unix seconds.
+        start_unix: u64,
+        /// `paramsAt(start_unix)`.
+        in_force: B256,
+        /// The configured parameters' hash.
+        configured: B256,
+    },
     /// Another settler holds the lock.
     #[error("another settle process holds the settlement lock; nothing done")]
     Locked,
@@ -341,7 +357,7 @@ impl<P: Provider + Clone> Settler<P> {
                 Some(h) if h.confirmations < 0 => (BlockStatus::Orphaned, 0),
                 Some(h) => {
                     let c = u64::try_from(h.confirmations).unwrap_or(0);
-                    if c >= self.config.maturity {
+                    if c >= self.config.params.maturity {
                         (BlockStatus::Mature, c)
                     } else {
                         (BlockStatus::Immature, c)
@@ -390,6 +406,24 @@ impl<P: Provider + Clone> Settler<P> {
         domain: RewardDomain,
     ) -> Result<BuiltEpoch, SettleError> {
         let (start_unix, end_unix) = clock.bounds(e);
+        let params_hash = self.config.params.hash();
+        if self.config.params.epoch_secs != clock.epoch_secs {
+            return Err(SettleError::Inconsistent(format!(
+                "the parameters say epochs last {} s, the store's clock {} s",
+                self.config.params.epoch_secs, clock.epoch_secs
+            )));
+        }
+        if self.config.verify_params {
+            let in_force = self.chain.params_at(start_unix).await?;
+            if in_force != params_hash {
+                return Err(SettleError::ParamsNotInForce {
+                    epoch: e,
+                    start_unix,
+                    in_force,
+                    configured: params_hash,
+                });
+            }
+        }
         let started = std::time::Instant::now();
         // Shares, in sequence order.
         let shares = self.store.shares_of_epoch(e, READ_PARTS, PAGE).await?;
@@ -525,7 +559,7 @@ impl<P: Provider + Clone> Settler<P> {
                 .checked_add(sats)
                 .ok_or_else(|| SettleError::Inconsistent("balance overflow u64".to_owned()))?;
         }
-        let scale = self.config.token_per_sat;
+        let scale = self.config.params.token_per_sat;
         let mut rewards = Vec::with_capacity(cumulative.len());
         for (&account, &sats) in cumulative.iter().filter(|(_, s)| **s > 0) {
             let amount = sats_to_token(Sats(sats), scale)
@@ -550,7 +584,6 @@ impl<P: Provider + Clone> Settler<P> {
             })
             .collect();
         let blocks_hash = blocks_hash(&paid);
-        let params_hash = self.config.params.hash();
         let prev_epoch_hash = if e > 1 {
             self.chain.epoch_hash(e - 1).await?
         } else {
@@ -565,18 +598,18 @@ impl<P: Provider + Clone> Settler<P> {
             chain: FileChain {
                 chain_id: domain.chain_id,
                 distributor: domain.distributor,
-                token_per_sat: self.config.token_per_sat,
+                token_per_sat: self.config.params.token_per_sat,
             },
             params: FileParams {
                 scoring_version: SCORING_VERSION,
-                window_x: self.config.params.window_x,
-                fee_bps: self.config.params.fee_bps,
+                window_x: self.config.params.pplns.window_x,
+                fee_bps: self.config.params.pplns.fee_bps,
                 params_hash,
-                payout_script: self
-                    .config
-                    .payout_script
-                    .as_ref()
-                    .map(|script| script.to_bytes().into()),
+                payout_script: Some(self.config.params.payout_script.clone())
+                    .filter(|script| !script.is_empty()),
+                epoch_secs: self.config.params.epoch_secs,
+                maturity: self.config.params.maturity,
+                pool_tag: self.config.params.pool_tag.clone(),
             },
             prev_epoch_hash,
             bitcoin,
@@ -656,7 +689,7 @@ impl<P: Provider + Clone> Settler<P> {
         } else {
             self.store.seq_at_time(b.found_ms).await?
         };
-        let window = proofpool_epoch::window_units(self.config.params.window_x);
+        let window = proofpool_epoch::window_units(self.config.params.pplns.window_x);
         let mut shares: Vec<WindowShare> = Vec::new();
         let mut filled = U256::ZERO;
         let mut mine = current[..current.partition_point(|w| w.seq <= start)]
@@ -720,12 +753,11 @@ impl<P: Provider + Clone> Settler<P> {
                 net_work,
             });
         }
-        let payout = credit_block(shares, Sats(b.coinbase_value), &self.config.params).map_err(
-            |source| SettleError::Pplns {
+        let payout = credit_block(shares, Sats(b.coinbase_value), &self.config.params.pplns)
+            .map_err(|source| SettleError::Pplns {
                 height: b.height,
                 source,
-            },
-        )?;
+            })?;
         Ok(FileBlock {
             height: b.height,
             hash: b.hash,

@@ -15,7 +15,7 @@ use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_merkle::RewardLeaf;
 use proofpool_node::NodeClient;
 use proofpool_pool::Pool;
-use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_settlement::{SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -48,7 +48,18 @@ async fn run(db: &str) {
     let endpoint = regtest.endpoint();
 
     // anvil with the contracts.
-    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    let params = common::pool_params(
+        32,
+        &regtest.pool_config().payout_script,
+        EPOCH_SECS,
+        MATURITY,
+    );
+    let contracts = common::deploy(
+        1,
+        U256::from(21_000_000u64) * U256::from(100_000_000u64),
+        &params,
+    )
+    .await;
     let (anvil, settler, deployment, chain) = (
         &contracts.anvil,
         &contracts.settler,
@@ -81,18 +92,13 @@ async fn run(db: &str) {
     let last_share_epoch = common::wait_for_last_epoch_end(&store, 1).await;
     let epochs_dir = dir.path().join("epochs");
     let settle_config = SettleConfig {
-        params: PplnsParams {
-            window_x: 32,
-            fee_bps: 100,
-        },
-        token_per_sat: U256::from(1u64),
-        maturity: MATURITY,
+        params: params.clone(),
+        verify_params: true,
         grace: Duration::from_secs(1),
         epochs_dir: epochs_dir.clone(),
         confirmations: 1,
         dry_run: false,
         settler: settler.address(),
-        payout_script: None,
     };
     let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30)).unwrap());
     let settlement = Settler::new(

@@ -68,7 +68,19 @@ async fn rust_proofs_claim_real_tokens() {
     wallet.register_signer(guardian.clone());
     let provider = proofpool_chain::connect(anvil.endpoint_url(), wallet);
 
+    let pool = proofpool_settlement::PoolParams {
+        pplns: PplnsParams {
+            window_x: 2,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: alloy::primitives::Bytes::from_static(&[0x51, 0x20, 1, 2, 3]),
+        epoch_secs: 600,
+        maturity: 100,
+        pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+    };
     let params = DeployParams {
+        params: pool.clone(),
         token: None,
         owner: settler.address(),
         settler: settler.address(),
@@ -82,6 +94,34 @@ async fn rust_proofs_claim_real_tokens() {
     client.approve_funding(U256::MAX).await.unwrap();
     let domain = client.domain().await.unwrap();
     assert_eq!(domain.chain_id, anvil.chain_id());
+    // Solidity's `abi.encode` and alloy's agree on the parameters' hash,
+    // and the deployment's are in force from the start.
+    assert_eq!(client.hash_params(&pool).await.unwrap(), pool.hash());
+    assert_eq!(client.params_at(0).await.unwrap(), pool.hash());
+    let raised = proofpool_settlement::PoolParams {
+        pplns: PplnsParams {
+            fee_bps: 10_000,
+            ..pool.pplns
+        },
+        ..pool.clone()
+    };
+    assert_eq!(client.hash_params(&raised).await.unwrap(), raised.hash());
+    let announced = client.queue_params(&raised).await.unwrap();
+    let now = client.chain_time().await.unwrap();
+    assert_eq!(announced.hash, raised.hash());
+    assert!(
+        announced.effective_at >= now + CHALLENGE,
+        "a change waits out the challenge period"
+    );
+    assert_eq!(client.params_at(now).await.unwrap(), pool.hash());
+    assert_eq!(
+        client.params_at(announced.effective_at).await.unwrap(),
+        raised.hash()
+    );
+    assert_eq!(client.params_schedule().await.unwrap().len(), 2);
+    client.cancel_params().await.unwrap();
+    assert_eq!(client.params_schedule().await.unwrap().len(), 1);
+    assert_eq!(client.params_at(u64::MAX).await.unwrap(), pool.hash());
 
     // Epoch 1: 1,200 accounts, two of them anvil accounts that claim for themselves.
     let mut leaves = accounts(1_198, 1);
@@ -99,16 +139,12 @@ async fn rust_proofs_claim_real_tokens() {
         hash: B256::repeat_byte(7),
         coinbase_value: Sats(5_000_000_000),
     }];
-    let pplns = PplnsParams {
-        window_x: 2,
-        fee_bps: 100,
-    };
     let commit1: EpochCommit = EpochInputs {
         epoch: EpochId(1),
         share_root: share_root(1, &[miner_a.address(), miner_b.address()]),
         rewards: &tree1,
         blocks_hash: blocks_hash(&blocks),
-        params_hash: pplns.hash(),
+        params_hash: pool.hash(),
         data_hash: keccak256(b"epoch file 1"),
         prev_epoch_hash: B256::ZERO,
     }
@@ -273,7 +309,7 @@ async fn rust_proofs_claim_real_tokens() {
         share_root: share_root(2, &[miner_a.address()]),
         rewards: &tree2,
         blocks_hash: blocks_hash(&[]),
-        params_hash: pplns.hash(),
+        params_hash: pool.hash(),
         data_hash: keccak256(b"epoch file 2"),
         prev_epoch_hash: record_hash(&record1),
     }

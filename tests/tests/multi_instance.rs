@@ -7,7 +7,7 @@
 use alloy::primitives::U256;
 use proofpool_devtools::{Postgres, TempDir};
 use proofpool_pool::Pool;
-use proofpool_settlement::{PplnsParams, SettleConfig, SettleError, Settler};
+use proofpool_settlement::{SettleConfig, SettleError, Settler};
 use proofpool_store::{Store, StoreOptions};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -84,7 +84,8 @@ async fn two_instances_share_one_postgres_without_collisions() {
     );
 
     // Two settlers race: one holds the PostgreSQL advisory lock and commits.
-    let contracts = common::deploy(1, U256::from(10u64).pow(U256::from(15))).await;
+    let params = common::pool_params(2, &regtest.pool_config().payout_script, EPOCH_SECS, 1);
+    let contracts = common::deploy(1, U256::from(10u64).pow(U256::from(15)), &params).await;
     let (settler, chain) = (&contracts.settler, contracts.chain.clone());
     let last_epoch = shares.last().unwrap().epoch;
     let (_, end) = store.clock().await.unwrap().bounds(last_epoch);
@@ -102,18 +103,13 @@ async fn two_instances_share_one_postgres_without_collisions() {
                 chain.clone(),
                 None,
                 SettleConfig {
-                    params: PplnsParams {
-                        window_x: 2,
-                        fee_bps: 100,
-                    },
-                    token_per_sat: U256::from(1u64),
-                    maturity: 1,
+                    params: params.clone(),
+                    verify_params: true,
                     grace: Duration::from_secs(1),
                     epochs_dir: dir.path().join(format!("epochs{i}")),
                     confirmations: 1,
                     dry_run: false,
                     settler: settler.address(),
-                    payout_script: None,
                 },
             )
         })

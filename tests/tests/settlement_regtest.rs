@@ -16,7 +16,7 @@ use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_merkle::{RewardLeaf, RewardTree};
 use proofpool_node::{NodeAuth, NodeClient, NodeEndpoint};
 use proofpool_pool::Pool;
-use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_settlement::{SettleConfig, Settler};
 use proofpool_store::{BlockStatus, EpochStatus, Store, StoreOptions};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,7 +44,20 @@ async fn mined_blocks_become_claimable_tokens() {
     let endpoint = regtest.endpoint();
 
     // anvil with the contracts; the settler holds the mock BTC.
-    let contracts = common::deploy(1, U256::from(21_000_000u64) * U256::from(100_000_000u64)).await;
+    // On regtest one share can fill a network difficulty; a wide window
+    // spreads each block over both miners.
+    let params = common::pool_params(
+        32,
+        &regtest.pool_config().payout_script,
+        EPOCH_SECS,
+        MATURITY,
+    );
+    let contracts = common::deploy(
+        1,
+        U256::from(21_000_000u64) * U256::from(100_000_000u64),
+        &params,
+    )
+    .await;
     let (anvil, settler, deployment, chain) = (
         &contracts.anvil,
         &contracts.settler,
@@ -89,20 +102,13 @@ async fn mined_blocks_become_claimable_tokens() {
     // Settle once every epoch with shares has ended (plus grace).
     let last_share_epoch = common::wait_for_last_epoch_end(&store, 1).await;
     let settle_config = SettleConfig {
-        // On regtest one share can fill a network difficulty; a wide window
-        // spreads each block over both miners.
-        params: PplnsParams {
-            window_x: 32,
-            fee_bps: 100,
-        },
-        token_per_sat: U256::from(1u64),
-        maturity: MATURITY,
+        params: params.clone(),
+        verify_params: true,
         grace: Duration::from_secs(1),
         epochs_dir: dir.path().join("epochs"),
         confirmations: 1,
         dry_run: false,
         settler: settler.address(),
-        payout_script: Some(regtest.pool_config().payout_script),
     };
     let node_client = Arc::new(NodeClient::new(vec![endpoint], Duration::from_secs(30)).unwrap());
     let settlement = Settler::new(

@@ -25,7 +25,7 @@ use proofpool_api::ApiState;
 use proofpool_chain::{DeployParams, DistributorClient};
 use proofpool_devtools::TempDir;
 use proofpool_primitives::{Address as Addr, U256 as U};
-use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
+use proofpool_settlement::{SettleConfig, Settler};
 use proofpool_store::{
     BlockRecord, BlockStatus, EpochStatus, JobRecord, NewShare, ShareLog, Store, StoreOptions,
     WorkerSeen, WriterConfig,
@@ -186,6 +186,21 @@ async fn world() -> World {
     let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
     let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
     let provider = proofpool_chain::connect(anvil.endpoint_url(), settler.clone());
+    // The shares are made up (no coinbase pays anything), so any payout
+    // script will do.
+    let payout =
+        bitcoin::ScriptBuf::from_bytes(vec![0x00, 0x14].into_iter().chain([9; 20]).collect());
+    let params = proofpool_settlement::PoolParams {
+        pplns: proofpool_settlement::PplnsParams {
+            window_x: 10,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: payout.to_bytes().into(),
+        epoch_secs: EPOCH_SECS,
+        maturity: 1,
+        pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+    };
     let deployment = proofpool_chain::deploy(
         &provider,
         &DeployParams {
@@ -195,6 +210,7 @@ async fn world() -> World {
             guardian: settler.address(),
             challenge_period: 1,
             mint_to_settler: U256::from(10u64).pow(U256::from(12)),
+            params: params.clone(),
         },
     )
     .await
@@ -214,18 +230,13 @@ async fn world() -> World {
         chain.clone(),
         None,
         SettleConfig {
-            params: PplnsParams {
-                window_x: 10,
-                fee_bps: 100,
-            },
-            token_per_sat: U256::from(1u64),
-            maturity: 1,
+            params,
+            verify_params: true,
             grace: Duration::ZERO,
             epochs_dir: epochs_dir.clone(),
             confirmations: 1,
             dry_run: false,
             settler: settler.address(),
-            payout_script: None,
         },
     );
     settle.run_once().await.unwrap();

@@ -139,6 +139,19 @@ pub(super) fn header_parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderPart
     }
 }
 
+/// The parameters the fixture's files declare (and a deployment pins).
+pub(super) fn pool_params(token_per_sat: U256) -> proofpool_epoch::PoolParams {
+    let (start, end) = bounds(1);
+    proofpool_epoch::PoolParams {
+        pplns: PARAMS,
+        token_per_sat,
+        payout_script: PAYOUT_SCRIPT.to_vec().into(),
+        epoch_secs: end - start,
+        maturity: 3,
+        pool_tag: alloy::primitives::Bytes::new(),
+    }
+}
+
 fn bounds(epoch: u64) -> (u64, u64) {
     let start = 1_000 + (epoch - 1) * 100;
     (start, start + 100)
@@ -358,8 +371,11 @@ impl Settle {
                 scoring_version: SCORING_VERSION,
                 window_x: PARAMS.window_x,
                 fee_bps: PARAMS.fee_bps,
-                params_hash: PARAMS.hash(),
+                params_hash: pool_params(token_per_sat).hash(),
                 payout_script: Some(PAYOUT_SCRIPT.to_vec().into()),
+                epoch_secs: end_unix - start_unix,
+                maturity: 3,
+                pool_tag: alloy::primitives::Bytes::new(),
             },
             prev_epoch_hash,
             bitcoin: None,
@@ -381,7 +397,7 @@ impl Settle {
             rewardRoot: tree.root(),
             totalCumulative: tree.total(),
             blocksHash: file.blocks_hash,
-            paramsHash: PARAMS.hash(),
+            paramsHash: file.params.params_hash,
             dataHash: data_hash(&bytes),
             prevEpochHash: prev_epoch_hash,
         };
@@ -412,12 +428,17 @@ pub(super) fn build(plan: &Plan) -> Fixture {
             prevTotalCumulative: built.prev_total,
         };
         let stored = record_hash(&record);
+        let params_hash = record.commit.paramsHash;
         fx.onchain.push(OnChainEpoch {
             record,
             stored_hash: stored,
             prev_stored_hash: prev_stored,
             domain: domain(),
             token_decimals: 18,
+            params_schedule: vec![proofpool_chain::ParamsVersion {
+                hash: params_hash,
+                effective_at: 0,
+            }],
             finalized: e == 1,
             tx: None,
         });

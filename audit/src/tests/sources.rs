@@ -118,6 +118,7 @@ async fn the_driver_matches_epochs_committed_on_anvil() {
             guardian: settler.address(),
             challenge_period: 3600,
             mint_to_settler: U256::from(10u128.pow(30)),
+            params: settle::pool_params(U256::from(1u64)),
         },
     )
     .await

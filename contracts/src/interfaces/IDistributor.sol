@@ -4,7 +4,15 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IDistributorErrors} from "./IDistributorErrors.sol";
 import {IDistributorEvents} from "./IDistributorEvents.sol";
-import {Change, Claim, EpochCommit, EpochRecord, EpochStatus} from "./IDistributorTypes.sol";
+import {
+    Change,
+    Claim,
+    EpochCommit,
+    EpochRecord,
+    EpochStatus,
+    ParamsEntry,
+    PoolParams
+} from "./IDistributorTypes.sol";
 
 /// @title IDistributor
 /// @notice Epoch commitments and cumulative Merkle claims for the proofpool mining pool.
@@ -69,6 +77,35 @@ interface IDistributor is IDistributorErrors, IDistributorEvents {
     /// @notice Applies a queued change whose delay has passed. Anyone may call.
     /// @param kind The change.
     function applyChange(Change kind) external;
+
+    /// @notice Announces new pool parameters, in force for epochs that start at or after now plus the
+    /// challenge period. Replaces an announced version that is not in force yet. Owner only.
+    /// @param params The parameters (`tokenPerSat` must be one token per bitcoin for the reward token).
+    /// @return index Its position in the schedule.
+    function queueParams(PoolParams calldata params) external returns (uint256 index);
+
+    /// @notice Withdraws the announced parameters that are not in force yet. Owner only.
+    function cancelParams() external;
+
+    /// @notice The parameters in force at `time`: the newest schedule entry effective at or before it.
+    /// Epoch `E` must be settled with `paramsAt(startUnix(E))`.
+    /// @param time A unix timestamp.
+    /// @return The `paramsHash`.
+    function paramsAt(uint64 time) external view returns (bytes32);
+
+    /// @notice How many versions the parameter schedule holds (at least one).
+    /// @return The count.
+    function paramsCount() external view returns (uint256);
+
+    /// @notice One version of the parameter schedule.
+    /// @param index Its position (0 is the deployment's own).
+    /// @return The entry.
+    function paramsEntry(uint256 index) external view returns (ParamsEntry memory);
+
+    /// @notice `keccak256(abi.encode(params))`, the `paramsHash` an epoch commits to.
+    /// @param params The parameters.
+    /// @return The hash.
+    function hashParams(PoolParams calldata params) external pure returns (bytes32);
 
     /// @notice A queued change.
     /// @param kind The change.

@@ -60,6 +60,18 @@ interface IDistributorErrors {
     /// @param kind The change.
     error NoChangeQueued(Change kind);
 
+    /// @notice Parameters a pool cannot run with.
+    /// @param reason What is wrong with them.
+    error InvalidParams(string reason);
+
+    /// @notice `tokenPerSat` is not one token per bitcoin for the reward token.
+    /// @param given The parameter.
+    /// @param expected `10^(decimals - 8)`.
+    error TokenPerSatMismatch(uint256 given, uint256 expected);
+
+    /// @notice No parameter change is waiting to take effect.
+    error NoParamsPending();
+
     /// @notice The change's delay has not passed.
     /// @param kind The change.
     /// @param eta When it may apply.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Change, EpochCommit} from "./IDistributorTypes.sol";
+import {Change, EpochCommit, PoolParams} from "./IDistributorTypes.sol";
 
 /// @title IDistributorEvents
 /// @notice Events of the proofpool rewards distributor: one for every state change.
@@ -46,6 +46,21 @@ interface IDistributorEvents {
     /// @param value The new address (as an integer) or period.
     /// @param eta When it may apply.
     event ChangeQueued(Change indexed kind, uint256 value, uint64 eta);
+
+    /// @notice A version of the pool's parameters was announced (or set at deployment, with
+    /// `effectiveAt` 0): epochs starting at or after `effectiveAt` are settled with it.
+    /// @param index Its position in the schedule.
+    /// @param paramsHash `keccak256(abi.encode(params))`.
+    /// @param effectiveAt When it takes effect.
+    /// @param params The parameters, in full, for miners to read.
+    event ParamsQueued(
+        uint256 indexed index, bytes32 indexed paramsHash, uint64 effectiveAt, PoolParams params
+    );
+
+    /// @notice The owner withdrew an announced version before it took effect.
+    /// @param index Its position in the schedule (now free again).
+    /// @param paramsHash Its hash.
+    event ParamsCancelled(uint256 indexed index, bytes32 indexed paramsHash);
 
     /// @notice The owner dropped a queued change.
     /// @param kind The change.

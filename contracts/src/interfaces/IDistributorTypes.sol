@@ -31,6 +31,37 @@ struct EpochRecord {
     uint256 prevTotalCumulative;
 }
 
+/// @notice The pool's parameters, pinned on-chain (DESIGN.md, "Threat model", binding 5). An epoch must
+/// be settled with the parameters in force at its start (`paramsAt(startUnix)`); the auditor and the
+/// guardian check that, and the owner can change them only with a notice of at least the challenge period.
+/// `paramsHash = keccak256(abi.encode(params))`.
+/// @param scoringVersion The version of the PPLNS scoring rules.
+/// @param windowX The PPLNS window, in network difficulties.
+/// @param feeBps The pool fee, in basis points (at most 10,000).
+/// @param tokenPerSat Token base units per satoshi: `10^(decimals - 8)`, one token per bitcoin.
+/// @param payoutScript The Bitcoin `scriptPubKey` every job's coinbase pays.
+/// @param epochSecs The length of an epoch, in seconds.
+/// @param maturity Confirmations before a found block is paid.
+/// @param poolTag The tag every job's coinbase scriptSig carries.
+struct PoolParams {
+    uint64 scoringVersion;
+    uint64 windowX;
+    uint64 feeBps;
+    uint256 tokenPerSat;
+    bytes payoutScript;
+    uint64 epochSecs;
+    uint64 maturity;
+    bytes poolTag;
+}
+
+/// @notice One version of the parameters and when it takes effect.
+/// @param hash Its `paramsHash`.
+/// @param effectiveAt The first timestamp at which it is in force (0 for the deployment's own).
+struct ParamsEntry {
+    bytes32 hash;
+    uint64 effectiveAt;
+}
+
 /// @notice One entry of a batch claim.
 struct Claim {
     address account;

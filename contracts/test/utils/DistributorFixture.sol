@@ -8,6 +8,7 @@ import {Change, Claim, EpochCommit, EpochRecord} from "../../src/interfaces/IDis
 import {Merkle} from "./Merkle.sol";
 import {Test} from "./Test.sol";
 import {vm} from "./Vm.sol";
+import {poolParams} from "./Params.sol";
 
 /// @notice A deployed distributor with a funded settler, and helpers to commit, finalize and claim.
 abstract contract DistributorFixture is Test, IDistributorEvents {
@@ -43,7 +44,7 @@ abstract contract DistributorFixture is Test, IDistributorEvents {
         vm.warp(START);
 
         token = new MockBTC(address(this));
-        distributor = new Distributor(token, owner, settler, guardian, CHALLENGE);
+        distributor = new Distributor(token, owner, settler, guardian, CHALLENGE, poolParams(1, 100));
         token.mint(settler, type(uint128).max);
         vm.prank(settler);
         token.approve(address(distributor), type(uint256).max);

@@ -99,6 +99,30 @@ fn record_to_contract(r: &EpochRecord) -> Distributor::EpochRecord {
     }
 }
 
+/// The contract binding's `PoolParams` for the epoch crate's.
+pub(crate) fn params_to_contract(p: &proofpool_epoch::PoolParams) -> Distributor::PoolParams {
+    let s = p.to_sol();
+    Distributor::PoolParams {
+        scoringVersion: s.scoringVersion,
+        windowX: s.windowX,
+        feeBps: s.feeBps,
+        tokenPerSat: s.tokenPerSat,
+        payoutScript: s.payoutScript,
+        epochSecs: s.epochSecs,
+        maturity: s.maturity,
+        poolTag: s.poolTag,
+    }
+}
+
+/// One version of the distributor's parameter schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsVersion {
+    /// Its `paramsHash`.
+    pub hash: B256,
+    /// The first timestamp it is in force at (0 for the deployment's own).
+    pub effective_at: u64,
+}
+
 /// Where an epoch stands on-chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EpochStatusView {
@@ -376,6 +400,91 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .call()
             .await
             .map_err(ChainError::from_contract)
+    }
+
+    /// `paramsAt(time)`: the parameters in force at a unix time.
+    pub async fn params_at(&self, time: u64) -> Result<B256, ChainError> {
+        self.contract
+            .paramsAt(time)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// The whole parameter schedule, oldest first.
+    pub async fn params_schedule(&self) -> Result<Vec<ParamsVersion>, ChainError> {
+        let count = self
+            .contract
+            .paramsCount()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        for i in 0..count {
+            let e = self
+                .contract
+                .paramsEntry(U256::from(i))
+                .call()
+                .await
+                .map_err(ChainError::from_contract)?;
+            out.push(ParamsVersion {
+                hash: e.hash,
+                effective_at: e.effectiveAt,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The distributor's own `hashParams` of `params`.
+    pub async fn hash_params(
+        &self,
+        params: &proofpool_epoch::PoolParams,
+    ) -> Result<B256, ChainError> {
+        self.contract
+            .hashParams(params_to_contract(params))
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// Announces new parameters (owner only); returns the version's
+    /// schedule index and when it takes effect.
+    pub async fn queue_params(
+        &self,
+        params: &proofpool_epoch::PoolParams,
+    ) -> Result<ParamsVersion, ChainError> {
+        let pending = self
+            .contract
+            .queueParams(params_to_contract(params))
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*pending.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        receipt
+            .decoded_log::<Distributor::ParamsQueued>()
+            .map(|log| ParamsVersion {
+                hash: log.data.paramsHash,
+                effective_at: log.data.effectiveAt,
+            })
+            .ok_or(ChainError::MissingEvent(
+                receipt.transaction_hash,
+                "ParamsQueued",
+            ))
+    }
+
+    /// Withdraws the announced parameters not yet in force (owner only).
+    pub async fn cancel_params(&self) -> Result<TransactionReceipt, ChainError> {
+        let pending = self
+            .contract
+            .cancelParams()
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = self.wait(*pending.tx_hash()).await?;
+        ensure_success(&receipt)?;
+        Ok(receipt)
     }
 
     /// The reward token's `decimals()`.

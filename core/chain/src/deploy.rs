@@ -19,6 +19,10 @@ pub struct DeployParams {
     pub challenge_period: u64,
     /// With a mock token: base units minted to the settler so it can fund commits.
     pub mint_to_settler: U256,
+    /// The pool's parameters, in force from the start. Their
+    /// `token_per_sat` must be one token per bitcoin for the token (1 for
+    /// the 8-decimal mock).
+    pub params: proofpool_epoch::PoolParams,
 }
 
 /// Where the contracts live.
@@ -62,6 +66,7 @@ pub async fn deploy<P: Provider>(
         params.settler,
         params.guardian,
         params.challenge_period,
+        crate::client::params_to_contract(&params.params),
     )
     .await
     .map_err(ChainError::from_contract)?;

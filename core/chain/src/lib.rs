@@ -12,8 +12,8 @@ mod client;
 mod deploy;
 
 pub use client::{
-    ChainError, DistributorClient, EpochCommit, EpochRecord, EpochStatusView, RECEIPT_TIMEOUT,
-    record_hash,
+    ChainError, DistributorClient, EpochCommit, EpochRecord, EpochStatusView, ParamsVersion,
+    RECEIPT_TIMEOUT, record_hash,
 };
 pub use deploy::{DeployParams, Deployment, deploy};
 

@@ -1,6 +1,6 @@
 //! The hashes an epoch commitment is made of.
 
-use alloy_primitives::{B256, U256, keccak256};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::SolValue;
 use proofpool_merkle::RewardTree;
 use proofpool_primitives::{EpochId, Sats};
@@ -23,6 +23,20 @@ mod sol_types {
             bytes32 prevEpochHash;
         }
 
+        /// The pool's parameters as the distributor pins them (its
+        /// `PoolParams`, `IDistributorTypes.sol`), field for field.
+        #[derive(Debug, PartialEq, Eq)]
+        struct PoolParams {
+            uint64 scoringVersion;
+            uint64 windowX;
+            uint64 feeBps;
+            uint256 tokenPerSat;
+            bytes payoutScript;
+            uint64 epochSecs;
+            uint64 maturity;
+            bytes poolTag;
+        }
+
         /// The record whose hash the distributor stores for each committed
         /// epoch (its `EpochRecord`).
         #[derive(Debug, PartialEq, Eq)]
@@ -35,6 +49,9 @@ mod sol_types {
 }
 
 pub use sol_types::{EpochCommit, EpochRecord};
+
+/// The [`PoolParams`] as the distributor's `PoolParams` struct.
+pub type SolPoolParams = sol_types::PoolParams;
 
 /// The hash the contract stores for an epoch record: `keccak256(abi.encode(r))`.
 pub fn record_hash(record: &EpochRecord) -> B256 {
@@ -56,10 +73,46 @@ pub struct PplnsParams {
     pub fee_bps: u64,
 }
 
-impl PplnsParams {
-    /// `keccak256(abi.encode(uint64 scoringVersion, uint64 windowX, uint64 feeBps))`.
+/// Everything an epoch is settled under, pinned on-chain (DESIGN.md,
+/// "Threat model", binding 5): the distributor keeps a schedule of their
+/// hashes, and epoch `E` must be settled with the version in force at its
+/// start (`paramsAt(start_unix)`). A change takes effect only after a notice
+/// of at least the challenge period, so miners see it coming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolParams {
+    /// The PPLNS window and fee.
+    pub pplns: PplnsParams,
+    /// Token base units per satoshi: `10^(decimals - 8)`.
+    pub token_per_sat: U256,
+    /// The `scriptPubKey` every job's coinbase pays.
+    pub payout_script: Bytes,
+    /// The length of an epoch, in seconds.
+    pub epoch_secs: u64,
+    /// Confirmations before a found block is paid.
+    pub maturity: u64,
+    /// The tag every job's coinbase scriptSig carries.
+    pub pool_tag: Bytes,
+}
+
+impl PoolParams {
+    /// The distributor's struct (with [`SCORING_VERSION`]).
+    pub fn to_sol(&self) -> SolPoolParams {
+        SolPoolParams {
+            scoringVersion: SCORING_VERSION,
+            windowX: self.pplns.window_x,
+            feeBps: self.pplns.fee_bps,
+            tokenPerSat: self.token_per_sat,
+            payoutScript: self.payout_script.clone(),
+            epochSecs: self.epoch_secs,
+            maturity: self.maturity,
+            poolTag: self.pool_tag.clone(),
+        }
+    }
+
+    /// `paramsHash`: `keccak256(abi.encode(PoolParams))`, as the
+    /// distributor's `hashParams`.
     pub fn hash(&self) -> B256 {
-        keccak256((SCORING_VERSION, self.window_x, self.fee_bps).abi_encode_params())
+        keccak256(self.to_sol().abi_encode())
     }
 }
 
@@ -97,7 +150,7 @@ pub struct EpochInputs<'a> {
     pub rewards: &'a RewardTree,
     /// [`blocks_hash`] of the blocks paid.
     pub blocks_hash: B256,
-    /// [`PplnsParams::hash`].
+    /// [`PoolParams::hash`].
     pub params_hash: B256,
     /// Hash of the epoch file.
     pub data_hash: B256,
@@ -160,14 +213,97 @@ mod tests {
         assert_ne!(blocks_hash(&[]), blocks_hash(&[a]));
     }
 
+    fn params() -> PoolParams {
+        PoolParams {
+            pplns: PplnsParams {
+                window_x: 2,
+                fee_bps: 100,
+            },
+            token_per_sat: U256::from(1u64),
+            payout_script: Bytes::from_static(&[0x00, 0x14, 7, 7, 7]),
+            epoch_secs: 3600,
+            maturity: 100,
+            pool_tag: Bytes::from_static(b"/proofpool/"),
+        }
+    }
+
     #[test]
     fn params_hash_commits_to_every_field() {
-        let p = PplnsParams {
-            window_x: 2,
-            fee_bps: 100,
+        let p = params();
+        let h = p.hash();
+        let changed = [
+            PoolParams {
+                pplns: PplnsParams {
+                    window_x: 3,
+                    ..p.pplns
+                },
+                ..p.clone()
+            },
+            PoolParams {
+                pplns: PplnsParams {
+                    fee_bps: 101,
+                    ..p.pplns
+                },
+                ..p.clone()
+            },
+            PoolParams {
+                token_per_sat: U256::from(10u64),
+                ..p.clone()
+            },
+            PoolParams {
+                payout_script: Bytes::from_static(&[0x00, 0x14, 7, 7, 8]),
+                ..p.clone()
+            },
+            PoolParams {
+                epoch_secs: 3601,
+                ..p.clone()
+            },
+            PoolParams {
+                maturity: 101,
+                ..p.clone()
+            },
+            PoolParams {
+                pool_tag: Bytes::from_static(b"/proofpool!"),
+                ..p.clone()
+            },
+        ];
+        for other in changed {
+            assert_ne!(other.hash(), h, "{other:?}");
+        }
+    }
+
+    /// The encoding, laid out by hand from the Solidity ABI spec: a dynamic
+    /// struct is one offset word, then its head (static fields in place,
+    /// dynamic ones as offsets from the struct's start), then each byte
+    /// string as its length and its bytes padded to a word.
+    #[test]
+    fn params_hash_is_keccak_of_the_abi_encoding() {
+        let p = params();
+        let word = |n: u64| {
+            let mut w = [0u8; 32];
+            w[24..].copy_from_slice(&n.to_be_bytes());
+            w
         };
-        assert_ne!(p.hash(), PplnsParams { window_x: 3, ..p }.hash());
-        assert_ne!(p.hash(), PplnsParams { fee_bps: 101, ..p }.hash());
+        let padded = |b: &[u8]| {
+            let mut v = b.to_vec();
+            v.resize(b.len().div_ceil(32) * 32, 0);
+            v
+        };
+        let mut enc = Vec::new();
+        enc.extend(word(0x20));
+        enc.extend(word(SCORING_VERSION));
+        enc.extend(word(2));
+        enc.extend(word(100));
+        enc.extend(word(1));
+        enc.extend(word(8 * 32)); // payoutScript: after the 8-word head
+        enc.extend(word(3600));
+        enc.extend(word(100));
+        enc.extend(word(8 * 32 + 2 * 32)); // poolTag: after payoutScript's 2 words
+        enc.extend(word(5));
+        enc.extend(padded(&[0x00, 0x14, 7, 7, 7]));
+        enc.extend(word(11));
+        enc.extend(padded(b"/proofpool/"));
+        assert_eq!(p.hash(), keccak256(&enc));
     }
 
     #[test]

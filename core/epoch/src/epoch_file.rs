@@ -102,13 +102,20 @@ pub struct FileParams {
     pub window_x: u64,
     /// Pool fee, basis points.
     pub fee_bps: u64,
-    /// `paramsHash` as committed.
+    /// `paramsHash` as committed: [`crate::PoolParams::hash`] of these
+    /// fields and `chain.token_per_sat` (see [`EpochFile::pool_params`]).
     pub params_hash: B256,
     /// The pool's payout `scriptPubKey`: every job's coinbase must pay all
     /// of its value to it. Absent in files from settlers that did not
-    /// declare it (then unchecked).
+    /// declare it (then unchecked, and hashed as empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_script: Option<Bytes>,
+    /// The length of an epoch, in seconds: `end_unix - start_unix`.
+    pub epoch_secs: u64,
+    /// Confirmations before a found block is paid.
+    pub maturity: u64,
+    /// The tag every job's coinbase scriptSig carries (in `coinbase1`).
+    pub pool_tag: Bytes,
 }
 
 /// The Bitcoin headers a file carries. Across the files they form one
@@ -291,6 +298,21 @@ pub enum EpochFileError {
 }
 
 impl EpochFile {
+    /// The parameters this file declares, as pinned on-chain.
+    pub fn pool_params(&self) -> crate::PoolParams {
+        crate::PoolParams {
+            pplns: crate::PplnsParams {
+                window_x: self.params.window_x,
+                fee_bps: self.params.fee_bps,
+            },
+            token_per_sat: self.chain.token_per_sat,
+            payout_script: self.params.payout_script.clone().unwrap_or_default(),
+            epoch_secs: self.params.epoch_secs,
+            maturity: self.params.maturity,
+            pool_tag: self.params.pool_tag.clone(),
+        }
+    }
+
     /// The canonical bytes: compact JSON, fields in declaration order.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EpochFileError> {
         Ok(serde_json::to_vec(self)?)

@@ -4,7 +4,7 @@
 //! Data flow: the settler builds an [`EpochFile`](epoch_file::EpochFile)
 //! (jobs, shares, paid blocks with their [`pplns`] breakdown, cumulative
 //! rewards), hashes it (`dataHash`), and commits the share root, the reward
-//! root ([`reward_tree`]), [`blocks_hash`] and [`PplnsParams::hash`]. The
+//! root ([`reward_tree`]), [`blocks_hash`] and [`PoolParams::hash`]. The
 //! auditor parses the same bytes, rebuilds every share header
 //! ([`header::HeaderParts`]) and replays [`credit_block`] over the share
 //! history; the API rebuilds the reward tree for proofs. Token amounts are
@@ -20,8 +20,8 @@ mod pplns;
 mod rewards;
 
 pub use commitment::{
-    EpochCommit, EpochInputs, EpochRecord, PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash,
-    record_hash, sats_to_token, token_per_sat,
+    EpochCommit, EpochInputs, EpochRecord, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION,
+    SolPoolParams, blocks_hash, record_hash, sats_to_token, token_per_sat,
 };
 pub use pplns::{
     BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,

@@ -125,7 +125,29 @@ where
     F: FnOnce(sqlx::SqlitePool) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    settle_audit_and_recover(base, name, forge, None).await
+    settle_audit_and_recover(base, name, forge, None, Params::Pinned).await
+}
+
+/// The parameters the operator settles with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Params {
+    /// The ones deployed (in force for every epoch).
+    Pinned,
+    /// The fee raised to 100%, without announcing it.
+    FeeRaised,
+    /// The fee raised to 100%, announced on-chain just before settling:
+    /// in force only an hour later, so not for the epochs already mined.
+    FeeAnnouncedLate,
+}
+
+/// The pool's parameters in the regtest setup.
+fn pinned_params(base: &Base) -> proofpool_settlement::PoolParams {
+    common::pool_params(
+        32,
+        &base.regtest.pool_config().payout_script,
+        EPOCH_SECS,
+        MATURITY,
+    )
 }
 
 /// [`settle_and_audit`]; then, if the guardian vetoed and `correct` is
@@ -137,6 +159,7 @@ async fn settle_audit_and_recover<F, Fut>(
     name: &str,
     forge: F,
     correct: Option<&[&str]>,
+    settle_with: Params,
 ) -> Reports
 where
     F: FnOnce(sqlx::SqlitePool) -> Fut,
@@ -158,11 +181,23 @@ where
 
     let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
     // A challenge period the guardian acts well inside of.
+    let pinned = pinned_params(base);
     let contracts = common::deploy(
         3_600,
         U256::from(21_000_000u64) * U256::from(100_000_000u64),
+        &pinned,
     )
     .await;
+    let raised = proofpool_settlement::PoolParams {
+        pplns: PplnsParams {
+            fee_bps: 10_000,
+            ..pinned.pplns
+        },
+        ..pinned.clone()
+    };
+    if settle_with == Params::FeeAnnouncedLate {
+        contracts.chain.queue_params(&raised).await.unwrap();
+    }
     let client =
         || NodeClient::new(vec![base.regtest.endpoint()], Duration::from_secs(30)).unwrap();
     let node = client();
@@ -171,18 +206,19 @@ where
         contracts.chain.clone(),
         Some(std::sync::Arc::new(client())),
         SettleConfig {
-            params: PplnsParams {
-                window_x: 32,
-                fee_bps: 100,
+            params: if settle_with == Params::Pinned {
+                pinned
+            } else {
+                raised
             },
-            token_per_sat: U256::from(1u64),
-            maturity: MATURITY,
+            // The operator's own settler: it settles with whatever it is
+            // given (the honest one refuses parameters not in force).
+            verify_params: false,
             grace: Duration::from_secs(1),
             epochs_dir: case.join("epochs"),
             confirmations: 1,
             dry_run: false,
             settler: contracts.settler.address(),
-            payout_script: Some(base.regtest.pool_config().payout_script),
         },
     );
     let pass = settler.run_once().await.unwrap();
@@ -587,6 +623,30 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     .await;
     caught_twice(&r, share, "time_ms", false);
 
+    // The fee raised to 100% for the epochs that pay the blocks, and set
+    // back after: miners would have been credited nothing. The files and
+    // the commits agree with each other; the distributor's schedule does not.
+    for (name, how) in [
+        ("fee", Params::FeeRaised),
+        ("fee_late", Params::FeeAnnouncedLate),
+    ] {
+        let r = settle_audit_and_recover(&base, name, |_| async {}, None, how).await;
+        caught_twice(
+            &r,
+            |s: &Subject| matches!(s, Subject::Chain),
+            "paramsAt(start_unix)",
+            false,
+        );
+        assert!(
+            !caught(
+                &r.node,
+                |s: &Subject| matches!(s, Subject::Epoch),
+                "params.params_hash"
+            ),
+            "{name}: the file is consistent in itself; only the pinned parameters catch it"
+        );
+    }
+
     // The headers themselves, audited from the files alone (no chain, no
     // node): a checkpoint they contain passes; one they contradict, or one
     // below where they start, fails; a tampered header breaks the links.
@@ -663,6 +723,7 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
             forge_job(&db, None, Some(0x2100_ffff), None).await;
         },
         Some(&undo),
+        Params::Pinned,
     )
     .await;
     vetoed(&r);

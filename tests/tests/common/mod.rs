@@ -290,9 +290,35 @@ pub(crate) struct Contracts {
     pub(crate) chain: DistributorClient<DynProvider>,
 }
 
-/// Deploys with `challenge_period` seconds and `mint` MockBTC base units
-/// minted to the settler.
-pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
+/// The pool parameters a test pool runs under: the given window, payout
+/// script (the pool config's), epoch length and maturity, fee 1%, the
+/// 8-decimal mock token, the pool's default tag.
+pub(crate) fn pool_params(
+    window_x: u64,
+    payout_script: &bitcoin::ScriptBuf,
+    epoch_secs: u64,
+    maturity: u64,
+) -> proofpool_settlement::PoolParams {
+    proofpool_settlement::PoolParams {
+        pplns: proofpool_settlement::PplnsParams {
+            window_x,
+            fee_bps: 100,
+        },
+        token_per_sat: U256::from(1u64),
+        payout_script: payout_script.to_bytes().into(),
+        epoch_secs,
+        maturity,
+        pool_tag: proofpool_pool::PoolConfig::DEFAULT_POOL_TAG.to_vec().into(),
+    }
+}
+
+/// Deploys with `challenge_period` seconds, `mint` MockBTC base units
+/// minted to the settler, and `params` pinned.
+pub(crate) async fn deploy(
+    challenge_period: u64,
+    mint: U256,
+    params: &proofpool_settlement::PoolParams,
+) -> Contracts {
     let anvil = proofpool_devtools::spawn_anvil(None).expect("anvil (make setup)");
     let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
     let guardian = PrivateKeySigner::from(anvil.keys()[1].clone());
@@ -306,6 +332,7 @@ pub(crate) async fn deploy(challenge_period: u64, mint: U256) -> Contracts {
             guardian: guardian.address(),
             challenge_period,
             mint_to_settler: mint,
+            params: params.clone(),
         },
     )
     .await
