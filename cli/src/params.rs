@@ -153,10 +153,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             let signer = key::load(key_file.as_deref(), "PROOFPOOL_OWNER_KEY")?;
             let provider = proofpool_chain::connect(chain.rpc_url.clone(), signer);
             let client = DistributorClient::new(chain.distributor, provider);
-            let decimals = client
-                .token_decimals()
-                .await
-                .wrap_err_with(|| format!("cannot read the distributor at {}", chain.rpc_url))?;
+            let decimals = client.token_decimals().await.wrap_err_with(|| {
+                format!(
+                    "cannot read the distributor through the RPC at {}",
+                    chain.rpc_url
+                )
+            })?;
             let params = params.resolve(decimals)?;
             let version = client
                 .queue_params(&params)

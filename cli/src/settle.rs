@@ -93,10 +93,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let settler = signer.address();
     let provider = proofpool_chain::connect(args.rpc_url.clone(), signer);
     let chain = DistributorClient::new(args.distributor, provider);
-    let decimals = chain
-        .token_decimals()
-        .await
-        .wrap_err_with(|| format!("cannot read the distributor at {}", args.rpc_url))?;
+    let decimals = chain.token_decimals().await.wrap_err_with(|| {
+        format!(
+            "cannot read the distributor through the RPC at {}",
+            args.rpc_url
+        )
+    })?;
     let params = args.params.resolve(decimals)?;
     let store = Store::open(&args.database_url, &StoreOptions::default())
         .await

@@ -6,6 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {FundingEscrow} from "./FundingEscrow.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
 import {
     Change,
@@ -35,6 +36,8 @@ contract Distributor is IDistributor, Ownable2Step {
 
     /// @inheritdoc IDistributor
     IERC20 public immutable token;
+    /// @inheritdoc IDistributor
+    FundingEscrow public immutable escrow;
 
     /// @dev Read together on every commit.
     struct Roles {
@@ -92,6 +95,7 @@ contract Distributor is IDistributor, Ownable2Step {
     ) Ownable(owner_) {
         if (address(token_) == address(0)) revert ZeroAddress();
         token = token_;
+        escrow = new FundingEscrow(token_);
         _setSettler(settler_);
         _setGuardian(guardian_);
         _setChallengePeriod(challengePeriod_);
@@ -128,12 +132,17 @@ contract Distributor is IDistributor, Ownable2Step {
 
         uint256 increase = total - prevTotal;
         if (increase != 0) {
-            // Credited only if it all arrived: a token that takes a fee on transfer would otherwise leave
-            // the committed total unbacked.
-            uint256 before = token.balanceOf(address(this));
-            token.safeTransferFrom(msg.sender, address(this), increase);
-            uint256 received = token.balanceOf(address(this)) - before;
-            if (received != increase) revert FundingShort(increase, received);
+            // Held in the escrow until the epoch is finalized: claims cannot reach it before. Credited only
+            // if it all arrived: a token that takes a fee on transfer would otherwise leave the committed
+            // total unbacked.
+            address held = address(escrow);
+            uint256 before = token.balanceOf(held);
+            // The first funding also brings one base unit that stays in the escrow for good: its balance
+            // never returns to zero, so each later commit pays 2,900 gas for that slot, not 20,000.
+            uint256 pull = before == 0 ? increase + 1 : increase;
+            token.safeTransferFrom(msg.sender, held, pull);
+            uint256 received = token.balanceOf(held) - before;
+            if (received != pull) revert FundingShort(pull, received);
         }
     }
 
@@ -153,8 +162,12 @@ contract Distributor is IDistributor, Ownable2Step {
         // claim in flight revert.
         previousRewardRoot = finalizedRewardRoot;
         finalizedRewardRoot = r.commit.rewardRoot;
+        // Totals never decrease from one commit to the next, so neither from one finalized epoch to the next.
+        uint256 released = r.commit.totalCumulative - finalizedTotal;
         finalizedTotal = r.commit.totalCumulative;
         emit EpochFinalized(epoch, r.commit.rewardRoot, r.commit.totalCumulative);
+        // The epoch's funding becomes claimable: claims pay from this contract's balance alone.
+        if (released != 0) escrow.pay(address(this), released);
     }
 
     /// @inheritdoc IDistributor
@@ -178,7 +191,8 @@ contract Distributor is IDistributor, Ownable2Step {
             lastFinalized: head.lastFinalized,
             committedTotal: uint128(r.prevTotalCumulative)
         });
-        // Recorded, not sent: a paused token or a blocklisted settler must not be able to stop a veto.
+        // Recorded, not sent: a paused token or a blocklisted settler must not be able to stop a veto. The
+        // funding stays in the escrow until the settler withdraws it.
         if (refund != 0) refundOwed[_roles.settler] += refund;
         emit EpochVetoed(epoch, head.lastCommitted, refund);
     }
@@ -189,7 +203,7 @@ contract Distributor is IDistributor, Ownable2Step {
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         refundOwed[msg.sender] = 0;
         emit RefundWithdrawn(msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
+        escrow.pay(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- claims

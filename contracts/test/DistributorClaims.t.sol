@@ -12,6 +12,53 @@ contract DistributorClaimsTest is DistributorFixture {
     /// @dev 21 million BTC in satoshis: no account or total is larger.
     uint256 internal constant MAX_AMOUNT = 21e14;
 
+    // ---------------------------------------------------------------- bounded claims
+
+    /// @notice A root that promises more than its epoch funded (the guardian should have vetoed it, but
+    /// it was finalized): the thief is paid at most the finalized total, and the funding of the pending
+    /// epoch and the refunds owed stay in the escrow, out of reach.
+    function testClaimShouldNeverReachPendingFundingIfRootOverAllocated() public {
+        // Finalized: the thief's leaf alone promises 10 BTC, the epoch funded 1 BTC.
+        Tree memory forged = _tree2(carol, 10e8, alice, 0);
+        EpochRecord memory r1 = _commit(forged.root, 1e8);
+        _finalize(r1);
+        // Pending: honest miners' 6 BTC, of which 5 are new funding waiting in the escrow.
+        Tree memory honest = _tree2(alice, 3e8, bob, 3e8);
+        _commit(honest.root, 6e8);
+        address held = address(distributor.escrow());
+        vm.assertEq(token.balanceOf(held), 5e8 + 1, "the pending epoch's funding (and the lasting unit)");
+
+        // The thief's claim would pay 10 BTC from a claimable balance of 1 BTC: it reverts, moving nothing.
+        vm.prank(carol);
+        vm.expectRevert();
+        distributor.claim(carol, 10e8, _proof(forged, carol));
+        vm.assertEq(token.balanceOf(carol), 0);
+        vm.assertEq(token.balanceOf(held), 5e8 + 1, "the escrow is untouched");
+        vm.assertEq(token.balanceOf(address(distributor)), 1e8);
+        vm.assertEq(distributor.claimed(carol), 0);
+    }
+
+    /// @notice Whatever a finalized root says, the total paid never passes the finalized total: leaves that
+    /// together promise more are paid in order until the claimable balance runs dry.
+    function testClaimsShouldStopAtFinalizedTotalIfRootOverAllocated(uint256 a, uint256 b) public {
+        a = _bound(a, 1, MAX_AMOUNT);
+        b = _bound(b, 1, MAX_AMOUNT);
+        uint256 funded = (a + b) / 2;
+        vm.assume(funded >= a && funded < a + b);
+        Tree memory t = _tree2(alice, a, bob, b);
+        _commitAndFinalize(_withTotal(t, funded));
+        vm.assertEq(distributor.claim(alice, a, _proof(t, alice)), a);
+        vm.expectRevert();
+        distributor.claim(bob, b, _proof(t, bob));
+        vm.assertLe(token.balanceOf(alice) + token.balanceOf(bob), distributor.finalizedTotal());
+    }
+
+    /// @dev `t` committed with another total (the leaves unchanged).
+    function _withTotal(Tree memory t, uint256 total) internal pure returns (Tree memory) {
+        t.total = total;
+        return t;
+    }
+
     // ---------------------------------------------------------------- claim
 
     function testClaimShouldPayAccountAndEmitIfThirdPartyCalls(
@@ -35,7 +82,7 @@ contract DistributorClaimsTest is DistributorFixture {
         vm.assertEq(token.balanceOf(alice), amountA, "paid to the account");
         vm.assertEq(token.balanceOf(caller), callerBefore, "never to the caller");
         vm.assertEq(distributor.claimed(alice), amountA);
-        vm.assertEq(token.balanceOf(address(distributor)), amountB);
+        vm.assertEq(_held(), amountB);
     }
 
     function testClaimShouldPayOnlyTheDifferenceIfCumulativeGrowsAcrossEpochs(uint256 a1, uint256 a2) public {
@@ -216,7 +263,7 @@ contract DistributorClaimsTest is DistributorFixture {
             address a = t.accounts[i];
             vm.assertEq(distributor.claim(a, t.amounts[i], _proof(t, a)), t.amounts[i]);
         }
-        vm.assertEq(token.balanceOf(address(distributor)), 0);
+        vm.assertEq(_held(), 0);
     }
 
     function testClaimShouldPayEveryLeafIfTreeHasAnySize(uint256 size, uint256 seed) public {
@@ -234,7 +281,7 @@ contract DistributorClaimsTest is DistributorFixture {
             vm.assertEq(distributor.claim(a, t.amounts[i], _proof(t, a)), t.amounts[i]);
             vm.assertEq(token.balanceOf(a), t.amounts[i]);
         }
-        vm.assertEq(token.balanceOf(address(distributor)), 0, "honest trees pay out exactly the total");
+        vm.assertEq(_held(), 0, "honest trees pay out exactly the total");
     }
 
     // ---------------------------------------------------------------- claimMany
@@ -262,7 +309,7 @@ contract DistributorClaimsTest is DistributorFixture {
         vm.assertEq(token.balanceOf(alice), a);
         vm.assertEq(token.balanceOf(bob), b);
         vm.assertEq(token.balanceOf(carol), c);
-        vm.assertEq(token.balanceOf(address(distributor)), 0);
+        vm.assertEq(_held(), 0);
     }
 
     function testClaimManyShouldSkipEntriesIfNothingToClaim(uint256 a, uint256 b) public {
@@ -345,9 +392,9 @@ contract DistributorClaimsTest is DistributorFixture {
         vm.assertEq(distributor.claim(alice, 2e8, _proof(good, alice)), 2e8);
         vm.assertEq(distributor.claim(bob, 1e8, _proof(good, bob)), 1e8);
         // What is left is the vetoed funding, owed to the settler until it withdraws it.
-        vm.assertEq(token.balanceOf(address(distributor)), distributor.refundOwed(settler));
+        vm.assertEq(_held(), distributor.refundOwed(settler));
         vm.prank(settler);
         distributor.withdrawRefund();
-        vm.assertEq(token.balanceOf(address(distributor)), 0);
+        vm.assertEq(_held(), 0);
     }
 }

@@ -886,15 +886,16 @@ impl<P: Provider + Clone> Settler<P> {
             .total_cumulative
             .saturating_sub(self.chain.committed_total().await?);
         if !increase.is_zero() {
+            let pull = self.chain.funding_for(increase).await?;
             let balance = self.chain.token_balance(self.config.settler).await?;
-            if balance < increase {
+            if balance < pull {
                 return Err(SettleError::Unfunded {
                     epoch: r.epoch,
-                    needed: increase,
+                    needed: pull,
                     balance,
                 });
             }
-            self.chain.approve_funding(increase).await?;
+            self.chain.approve_funding(pull).await?;
         }
         failpoint("before-send");
         let tx = self.chain.send_commit_epoch(commit).await?;

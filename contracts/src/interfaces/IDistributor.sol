@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {FundingEscrow} from "../FundingEscrow.sol";
 import {IDistributorErrors} from "./IDistributorErrors.sol";
 import {IDistributorEvents} from "./IDistributorEvents.sol";
 import {
@@ -125,6 +126,11 @@ interface IDistributor is IDistributorErrors, IDistributorEvents {
     /// @notice The reward token.
     /// @return The token.
     function token() external view returns (IERC20);
+
+    /// @notice Where the funding of pending epochs (and the refunds vetoes owe) waits, apart from the
+    /// claimable balance: claims pay only what finalized epochs brought in.
+    /// @return The escrow.
+    function escrow() external view returns (FundingEscrow);
 
     /// @notice The account allowed to commit epochs; it also funds them.
     /// @return The settler.

@@ -402,6 +402,30 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .map_err(ChainError::from_contract)
     }
 
+    /// The escrow that holds pending epochs' funding (and refunds owed).
+    pub async fn escrow(&self) -> Result<Address, ChainError> {
+        self.contract
+            .escrow()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)
+    }
+
+    /// What a commit raising the total by `increase` pulls from the settler:
+    /// the increase, plus the escrow's lasting base unit on its very first
+    /// funding (the distributor's `commitEpoch`).
+    pub async fn funding_for(&self, increase: U256) -> Result<U256, ChainError> {
+        if increase.is_zero() {
+            return Ok(U256::ZERO);
+        }
+        let held = self.token_balance(self.escrow().await?).await?;
+        Ok(if held.is_zero() {
+            increase + U256::from(1u64)
+        } else {
+            increase
+        })
+    }
+
     /// `paramsAt(time)`: the parameters in force at a unix time.
     pub async fn params_at(&self, time: u64) -> Result<B256, ChainError> {
         self.contract
