@@ -241,7 +241,23 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
 
     // Bitcoin.
     // New blocks are announced over ZMQ as well as answered by the long-poll.
-    let zmq = format!("tcp://127.0.0.1:{}", proofpool_devtools::free_port()?);
+    // Not one of the ports asked for: they are bound only later, and a free
+    // port picked now could be one of them.
+    let taken = [
+        args.anvil_port,
+        args.stratum_port,
+        args.stratum_tls_port,
+        args.api_port,
+        args.metrics_port,
+    ];
+    let mut zmq_port = proofpool_devtools::free_port()?;
+    for _ in 0..16 {
+        if !taken.contains(&zmq_port) {
+            break;
+        }
+        zmq_port = proofpool_devtools::free_port()?;
+    }
+    let zmq = format!("tcp://127.0.0.1:{zmq_port}");
     let node = proofpool_devtools::Bitcoind::start_in(
         &args.state_dir.join("bitcoind"),
         &[&format!("-zmqpubhashblock={zmq}")],

@@ -140,7 +140,8 @@ async fn the_driver_matches_epochs_committed_on_anvil() {
         if e <= 3 {
             let increase = built.commit.totalCumulative - built.prev_total;
             if !increase.is_zero() {
-                client.approve_funding(increase).await.unwrap();
+                let pull = client.funding_for(increase).await.unwrap();
+                client.approve_funding(pull).await.unwrap();
             }
             client.commit_epoch(built.commit.clone()).await.unwrap();
             prev = client.epoch_hash(e).await.unwrap();

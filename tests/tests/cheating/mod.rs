@@ -14,6 +14,13 @@
 //! solving share, a found block deleted from the store, a best-chain block
 //! marked orphaned, a block's solving share dropped from the log with the
 //! later shares renumbered, and a share time moved out of its epoch.
+//!
+//! Part two, with the owner key as well: the fee raised to 100% for the
+//! epochs that pay the blocks (unannounced, and announced too late for
+//! them), and an over-allocated root committed by the operator's own
+//! settler. Every case's guardian, with a key of its own, vetoes the first
+//! failing epoch inside the challenge period; the sybil's claim never pays;
+//! and a vetoed forgery, undone in the database, is recommitted clean.
 
 use crate::common::{self, RegtestNode};
 use alloy::primitives::{Address, B256, U256};
@@ -115,6 +122,9 @@ struct Reports {
     /// After a veto and the operator's correction: the settler's pass, the
     /// audit with bitcoind, and the guardian's next pass.
     recovered: Option<(proofpool_settlement::Report, AuditReport, GuardianPass)>,
+    /// Whether the sybil's claim of its over-allocated leaf paid, if there
+    /// was one.
+    thief_paid: Option<bool>,
 }
 
 /// Copies the base database into `name`'s directory, lets `forge` write into
@@ -138,6 +148,9 @@ enum Params {
     /// The fee raised to 100%, announced on-chain just before settling:
     /// in force only an hour later, so not for the epochs already mined.
     FeeAnnouncedLate,
+    /// The pinned parameters; then the operator's own settler commits one
+    /// more epoch whose reward tree gives the sybil a leaf nobody funded.
+    OverAllocated,
 }
 
 /// The pool's parameters in the regtest setup.
@@ -206,7 +219,7 @@ where
         contracts.chain.clone(),
         Some(std::sync::Arc::new(client())),
         SettleConfig {
-            params: if settle_with == Params::Pinned {
+            params: if matches!(settle_with, Params::Pinned | Params::OverAllocated) {
                 pinned
             } else {
                 raised
@@ -226,6 +239,11 @@ where
         !pass.committed.is_empty(),
         "{name}: the settler committed: {pass:?}"
     );
+    let theft = if settle_with == Params::OverAllocated {
+        Some(over_allocate(&case.join("epochs"), &contracts).await)
+    } else {
+        None
+    };
     let reader = ChainReader::connect(
         contracts.anvil.endpoint_url(),
         contracts.deployment.distributor,
@@ -291,6 +309,17 @@ where
         },
     );
     let vetoed = guardian.run_once().await.unwrap();
+    // The sybil claims its leaf: nothing holding it can be finalized.
+    let thief_paid = match &theft {
+        Some((amount, proof)) => Some(
+            contracts
+                .chain
+                .claim(SYBIL, *amount, proof.clone())
+                .await
+                .is_ok(),
+        ),
+        None => None,
+    };
     let mut recovered = None;
     if let Some((epoch, _)) = vetoed.vetoed {
         let (committed, finalized) = contracts.chain.heads().await.unwrap();
@@ -331,7 +360,80 @@ where
         checkpoint,
         guardian: vetoed,
         recovered,
+        thief_paid,
     }
+}
+
+/// The operator's own settler commits one more epoch after the last: no
+/// shares, no blocks, the same total as before, and a reward tree with one
+/// more leaf, the sybil's 10 BTC, that nothing funds (its leaves add up to
+/// more than its total). Returns the sybil's amount and proof.
+async fn over_allocate(
+    epochs: &std::path::Path,
+    contracts: &common::Contracts,
+) -> (U256, Vec<B256>) {
+    use proofpool_epoch::epoch_file::{FileReward, data_hash};
+    use proofpool_merkle::{RewardLeaf, RewardTree, ShareTree};
+    let (last, _) = contracts.chain.heads().await.unwrap();
+    let prev =
+        EpochFile::from_bytes(&std::fs::read(epochs.join(EpochFile::file_name(last))).unwrap())
+            .unwrap();
+    let domain = contracts.chain.domain().await.unwrap();
+    let stolen = U256::from(1_000_000_000u64);
+    let mut rewards = prev.rewards.clone();
+    rewards.push(FileReward {
+        account: SYBIL,
+        cumulative_sats: 1_000_000_000,
+        cumulative_amount: stolen,
+    });
+    rewards.sort_by_key(|r| r.account);
+    let tree = RewardTree::new(
+        domain,
+        rewards
+            .iter()
+            .map(|r| RewardLeaf {
+                account: r.account,
+                cumulative: r.cumulative_amount,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let share_root = ShareTree::new(&[]).unwrap().root();
+    let file = EpochFile {
+        epoch: last + 1,
+        start_unix: prev.end_unix,
+        end_unix: prev.end_unix + (prev.end_unix - prev.start_unix),
+        prev_epoch_hash: contracts.chain.epoch_hash(last).await.unwrap(),
+        bitcoin: None,
+        jobs: Vec::new(),
+        shares: Vec::new(),
+        share_root,
+        blocks: Vec::new(),
+        blocks_hash: proofpool_epoch::blocks_hash(&[]),
+        orphaned: Vec::new(),
+        rewards,
+        reward_root: tree.root(),
+        total_cumulative: prev.total_cumulative,
+        ..prev.clone()
+    };
+    let bytes = file.to_bytes().unwrap();
+    std::fs::write(epochs.join(EpochFile::file_name(last + 1)), &bytes).unwrap();
+    contracts
+        .chain
+        .commit_epoch(proofpool_epoch::EpochCommit {
+            epoch: last + 1,
+            shareRoot: share_root,
+            rewardRoot: tree.root(),
+            totalCumulative: prev.total_cumulative,
+            blocksHash: file.blocks_hash,
+            paramsHash: file.params.params_hash,
+            dataHash: data_hash(&bytes),
+            prevEpochHash: file.prev_epoch_hash,
+        })
+        .await
+        .unwrap();
+    let (_, proof) = tree.proof_for(SYBIL).unwrap();
+    (stolen, proof)
 }
 
 /// Whether both audits fail on a mismatch about `field` of a subject `is`
@@ -646,6 +748,29 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
             "{name}: the file is consistent in itself; only the pinned parameters catch it"
         );
     }
+
+    // An over-allocated root: one more epoch whose leaves add up to more
+    // than its total, the difference the sybil's. The audit fails it, the
+    // guardian vetoes it, and the sybil's claim never pays.
+    let r =
+        settle_audit_and_recover(&base, "over", |_| async {}, None, Params::OverAllocated).await;
+    vetoed(&r);
+    let over = r.guardian.vetoed.expect("vetoed").0;
+    assert!(
+        r.node.failed_epochs() == vec![over] && r.files.failed_epochs() == vec![over],
+        "only the over-allocated epoch fails:\n{}",
+        every_finding(&r.node)
+    );
+    assert!(
+        caught(
+            &r.node,
+            |s: &Subject| matches!(s, Subject::Epoch),
+            "reward_root"
+        ),
+        "{}",
+        every_finding(&r.node)
+    );
+    assert_eq!(r.thief_paid, Some(false), "the sybil's claim paid");
 
     // The headers themselves, audited from the files alone (no chain, no
     // node): a checkpoint they contain passes; one they contradict, or one
