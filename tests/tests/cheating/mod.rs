@@ -122,8 +122,9 @@ struct Reports {
     /// After a veto and the operator's correction: the settler's pass, the
     /// audit with bitcoind, and the guardian's next pass.
     recovered: Option<(proofpool_settlement::Report, AuditReport, GuardianPass)>,
-    /// Whether the sybil's claim of its over-allocated leaf paid, if there
-    /// was one.
+    /// Whether the sybil's claim of its forged leaf (over-allocated, or
+    /// credited by forged shares) paid, after the guardian's pass, if a
+    /// committed file gave it one.
     thief_paid: Option<bool>,
 }
 
@@ -242,7 +243,7 @@ where
     let theft = if settle_with == Params::OverAllocated {
         Some(over_allocate(&case.join("epochs"), &contracts).await)
     } else {
-        None
+        sybil_leaf(&case.join("epochs"), &contracts).await
     };
     let reader = ChainReader::connect(
         contracts.anvil.endpoint_url(),
@@ -364,6 +365,39 @@ where
     }
 }
 
+/// The sybil's newest leaf in the committed files, with its proof, if a
+/// forgery credited it.
+async fn sybil_leaf(
+    epochs: &std::path::Path,
+    contracts: &common::Contracts,
+) -> Option<(U256, Vec<B256>)> {
+    use proofpool_merkle::{RewardLeaf, RewardTree};
+    let (last, _) = contracts.chain.heads().await.unwrap();
+    let domain = contracts.chain.domain().await.unwrap();
+    for e in (1..=last).rev() {
+        let file =
+            EpochFile::from_bytes(&std::fs::read(epochs.join(EpochFile::file_name(e))).unwrap())
+                .unwrap();
+        if !file.rewards.iter().any(|r| r.account == SYBIL) {
+            continue;
+        }
+        let tree = RewardTree::new(
+            domain,
+            file.rewards
+                .iter()
+                .map(|r| RewardLeaf {
+                    account: r.account,
+                    cumulative: r.cumulative_amount,
+                })
+                .collect(),
+        )
+        .unwrap();
+        let (leaf, proof) = tree.proof_for(SYBIL).unwrap();
+        return Some((leaf.cumulative, proof));
+    }
+    None
+}
+
 /// The operator's own settler commits one more epoch after the last: no
 /// shares, no blocks, the same total as before, and a reward tree with one
 /// more leaf, the sybil's 10 BTC, that nothing funds (its leaves add up to
@@ -461,8 +495,10 @@ fn caught_twice(r: &Reports, is: impl Fn(&Subject) -> bool + Copy, field: &str, 
     }
 }
 
-/// The guardian vetoed the first epoch that fails the audit.
+/// The guardian vetoed the first epoch that fails the audit, and a sybil
+/// credited by the forgery could not claim.
 fn vetoed(r: &Reports) {
+    assert_ne!(r.thief_paid, Some(true), "the sybil's claim paid");
     let first = r.node.failed_epochs().first().copied();
     assert!(first.is_some(), "the audit fails");
     assert_eq!(
