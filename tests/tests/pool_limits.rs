@@ -639,19 +639,20 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
     config.vardiff = None;
     let s = start_pool(config).await;
 
-    // One connection authorizes five addresses (the cap), any of them
-    // again for free, then is refused, with a clear error, for every new
-    // one: the eighth refusal bans the address.
+    // One connection authorizes five workers (the cap; one payout address
+    // per connection), any of them again for free, then is refused, with a
+    // clear error, for every new one: the eighth refusal bans the address.
     let mut flood = raw_from(20, s.addr).await;
     flood
         .send("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n")
         .await;
     flood.reply(1).await;
-    let many = addresses(13, 0xa1);
-    for (i, address) in many.iter().take(5).enumerate() {
+    let owner = addresses(1, 0xa1).remove(0);
+    let many: Vec<String> = (0..13).map(|i| format!("{owner}.w{i}")).collect();
+    for (i, worker) in many.iter().take(5).enumerate() {
         flood
             .send(&format!(
-                "{{\"id\":{},\"method\":\"mining.authorize\",\"params\":[\"{address}.w\",\"x\"]}}\n",
+                "{{\"id\":{},\"method\":\"mining.authorize\",\"params\":[\"{worker}\",\"x\"]}}\n",
                 10 + i
             ))
             .await;
@@ -660,16 +661,16 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
     }
     flood
         .send(&format!(
-            "{{\"id\":20,\"method\":\"mining.authorize\",\"params\":[\"{}.w\",\"x\"]}}\n",
+            "{{\"id\":20,\"method\":\"mining.authorize\",\"params\":[\"{}\",\"x\"]}}\n",
             many[0]
         ))
         .await;
     assert_eq!(flood.reply(20).await.0["result"], true);
-    for (i, address) in many.iter().skip(5).take(7).enumerate() {
+    for (i, worker) in many.iter().skip(5).take(7).enumerate() {
         let id = 30 + i as u64;
         flood
             .send(&format!(
-                "{{\"id\":{id},\"method\":\"mining.authorize\",\"params\":[\"{address}.w\",\"x\"]}}\n"
+                "{{\"id\":{id},\"method\":\"mining.authorize\",\"params\":[\"{worker}\",\"x\"]}}\n"
             ))
             .await;
         let (reply, _) = flood.reply(id).await;

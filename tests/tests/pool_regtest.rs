@@ -348,6 +348,21 @@ async fn protocol_errors_have_codes_and_do_not_stop_other_miners() {
         assert_eq!(error_code(&r), 20, "{line} -> {r}");
         assert!(r["error"][1].as_str().unwrap().contains(why), "{why}: {r}");
     }
+    // Another payout address on the same connection: 24, naming both; a
+    // second worker of the same address is fine.
+    a.send(r#"{"id":16,"method":"mining.authorize","params":["0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359.rig","x"]}"#).await;
+    a.send("\n").await;
+    let r = a.reply(16).await.0;
+    assert_eq!(error_code(&r), 24, "{r}");
+    let why = r["error"][1].as_str().unwrap();
+    assert!(
+        why.contains("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+            && why.contains("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"),
+        "{r}"
+    );
+    a.send(r#"{"id":17,"method":"mining.authorize","params":["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed.second","x"]}"#).await;
+    a.send("\n").await;
+    assert_eq!(a.reply(17).await.0["result"], true);
     // Bad EIP-55 checksum on authorize: 24.
     a.send(r#"{"id":14,"method":"mining.authorize","params":["0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","x"]}"#).await;
     a.send("\n").await;
@@ -781,4 +796,36 @@ async fn a_block_whose_share_the_full_queue_refused_is_still_submitted_and_recor
         assert_eq!(alloy::hex::encode(display), block.hash, "{share:?}");
     }
     store.close().await;
+}
+
+/// The per-connection share commitment (docs/share-commitment.md) is a
+/// coinbase output real bitcoind accepts in a block, and reads back from it.
+#[test]
+fn a_block_whose_coinbase_carries_the_share_commitment_is_accepted() {
+    use proofpool_epoch::share_commitment::ShareCommitment;
+    let regtest = common::regtest_node(101, 0);
+    let commitment = ShareCommitment {
+        miner: MINER.parse().unwrap(),
+        target_bits: 0x207f_ffff,
+        log_head: alloy::primitives::B256::repeat_byte(0x42),
+    };
+    let script = alloy::hex::encode(commitment.script());
+    let out = regtest
+        .node
+        .cli(&["generateblock", &format!("raw({script})"), "[]"])
+        .unwrap();
+    let hash = serde_json::from_str::<Value>(&out).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let block: Value =
+        serde_json::from_str(&regtest.node.cli(&["getblock", &hash, "2"]).unwrap()).unwrap();
+    assert_eq!(block["confirmations"], 1, "in the best chain: {block}");
+    let outputs = block["tx"][0]["vout"].as_array().unwrap();
+    let found = outputs
+        .iter()
+        .filter_map(|o| o["scriptPubKey"]["hex"].as_str())
+        .filter_map(|hex| alloy::hex::decode(hex).ok())
+        .find_map(|bytes| ShareCommitment::from_script(&bytes).ok());
+    assert_eq!(found, Some(commitment), "{outputs:?}");
 }

@@ -18,6 +18,7 @@ pub mod epoch_file;
 pub mod header;
 mod pplns;
 mod rewards;
+pub mod share_commitment;
 
 pub use commitment::{
     EpochCommit, EpochInputs, EpochRecord, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION,

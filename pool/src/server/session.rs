@@ -711,6 +711,32 @@ impl Session {
             return;
         }
         match MinerId::parse(&username) {
+            // One payout address per connection: its jobs will commit to
+            // that address in their coinbase (issue 23), so every share's
+            // proof of work names who is paid. Not a fault: a proxy for
+            // several owners opens a connection for each.
+            Ok(miner)
+                if self
+                    .workers
+                    .values()
+                    .next()
+                    .is_some_and(|w| w.miner.address != miner.address) =>
+            {
+                let first = self
+                    .workers
+                    .values()
+                    .next()
+                    .map(|w| w.miner.address.to_string())
+                    .unwrap_or_default();
+                self.push(sv1::reply_error(
+                    id,
+                    ErrorCode::Unauthorized,
+                    &format!(
+                        "this connection mines for {first}; every worker on it must use that address (open another connection for {})",
+                        miner.address
+                    ),
+                ));
+            }
             Ok(miner) => {
                 if self.workers.is_empty() {
                     tracing::info!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
