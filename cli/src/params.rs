@@ -200,6 +200,19 @@ async fn show<P: alloy::providers::Provider + Clone>(
             _ => "announced",
         };
         println!("{i}\t{}\teffective_at {}\t{state}", v.hash, v.effective_at);
+        match client.announced_params(v.hash).await? {
+            Some(p) => println!(
+                "\tfee_bps {}  window_x {}  token_per_sat {}  epoch_secs {}  maturity {}  payout_script {}  pool_tag {:?}",
+                p.pplns.fee_bps,
+                p.pplns.window_x,
+                p.token_per_sat,
+                p.epoch_secs,
+                p.maturity,
+                p.payout_script,
+                String::from_utf8_lossy(&p.pool_tag)
+            ),
+            None => println!("\t(no ParamsQueued event carries these parameters)"),
+        }
     }
     Ok(())
 }

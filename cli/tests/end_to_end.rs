@@ -719,6 +719,30 @@ async fn scenario(devnet: &mut Devnet, started: Instant) -> Outcome {
         String::from_utf8_lossy(&guardian.stderr)
     );
 
+    // Anyone reads the pool's pinned parameters in full: the devnet's are in
+    // force from the deployment (fee 1%).
+    let params = tokio::process::Command::new(env!("CARGO_BIN_EXE_proofpool"))
+        .args(["params", "show"])
+        .args(["--rpc-url", d.rpc.as_str()])
+        .args(["--distributor", &d.distributor.to_string()])
+        .env("PROOFPOOL_LOG", "error")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let params = tokio::time::timeout(AUDIT_LIMIT, params)
+        .await
+        .expect("proofpool params show ends")
+        .expect("run proofpool params show");
+    let text = String::from_utf8_lossy(&params.stdout);
+    assert!(
+        params.status.success()
+            && text.contains("in force")
+            && text.contains("fee_bps 100")
+            && text.contains("\"/proofpool/\""),
+        "{text}{}",
+        String::from_utf8_lossy(&params.stderr)
+    );
+
     // One share of a published epoch file changes its nonce: the API now
     // serves the altered file, and the audit must name the share.
     let (tampered, share) = files

@@ -119,6 +119,15 @@ async fn rust_proofs_claim_real_tokens() {
         raised.hash()
     );
     assert_eq!(client.params_schedule().await.unwrap().len(), 2);
+    // Miners read the announced parameters in full from the event.
+    assert_eq!(
+        client.announced_params(raised.hash()).await.unwrap(),
+        Some(raised.clone())
+    );
+    assert_eq!(
+        client.announced_params(pool.hash()).await.unwrap(),
+        Some(pool.clone())
+    );
     client.cancel_params().await.unwrap();
     assert_eq!(client.params_schedule().await.unwrap().len(), 1);
     assert_eq!(client.params_at(u64::MAX).await.unwrap(), pool.hash());

@@ -460,6 +460,41 @@ impl<P: Provider + Clone> DistributorClient<P> {
         Ok(out)
     }
 
+    /// The full parameters of a version of the schedule, read from its
+    /// `ParamsQueued` event (the contract stores only their hash); `None`
+    /// if no event with that hash hashes to it.
+    pub async fn announced_params(
+        &self,
+        hash: B256,
+    ) -> Result<Option<proofpool_epoch::PoolParams>, ChainError> {
+        let logs = self
+            .contract
+            .ParamsQueued_filter()
+            .topic2(hash)
+            .from_block(0)
+            .query()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(logs.into_iter().rev().find_map(|(event, _)| {
+            let p = &event.params;
+            let params = proofpool_epoch::PoolParams {
+                pplns: proofpool_epoch::PplnsParams {
+                    window_x: p.windowX,
+                    fee_bps: p.feeBps,
+                },
+                token_per_sat: p.tokenPerSat,
+                payout_script: p.payoutScript.clone(),
+                epoch_secs: p.epochSecs,
+                maturity: p.maturity,
+                pool_tag: p.poolTag.clone(),
+            };
+            // Another scoring version, or an event that does not hash to
+            // what it claims, is not these parameters.
+            (p.scoringVersion == proofpool_epoch::SCORING_VERSION && params.hash() == hash)
+                .then_some(params)
+        }))
+    }
+
     /// The distributor's own `hashParams` of `params`.
     pub async fn hash_params(
         &self,
