@@ -122,6 +122,7 @@ pub(crate) struct App {
     pub(crate) state: ApiState,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) trees: proofs::TreeCache,
+    pub(crate) share_trees: proofs::ShareTreeCache,
     pub(crate) chain: Option<onchain::ChainReader>,
     pub(crate) openapi: String,
 }
@@ -185,6 +186,7 @@ fn build(state: ApiState, max_in_flight: usize) -> (Router, Shared) {
         state,
         metrics: metrics::Metrics::new(max_in_flight),
         trees: proofs::TreeCache::default(),
+        share_trees: proofs::ShareTreeCache::default(),
         chain,
         openapi: openapi::document(),
     });
@@ -201,6 +203,10 @@ fn build(state: ApiState, max_in_flight: usize) -> (Router, Shared) {
             get(routes::epochs::proof),
         )
         .route("/api/v1/epochs/{n}/file", get(routes::epochs::file))
+        .route(
+            "/api/v1/epochs/{n}/shares/{hash}/proof",
+            get(routes::epochs::share_proof),
+        )
         .route("/api/v1/chain", get(routes::chain::chain))
         .route("/api/openapi.json", get(routes::meta::openapi))
         .route("/metrics", get(routes::meta::metrics))

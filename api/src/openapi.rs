@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         epochs::detail,
         epochs::proof,
         epochs::file,
+        epochs::share_proof,
         chain::chain,
         meta::openapi,
         meta::metrics,

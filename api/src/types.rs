@@ -432,6 +432,31 @@ pub struct Proof {
     pub distributor: String,
 }
 
+/// `GET /api/v1/epochs/{n}/shares/{hash}/proof`: a share's leaf and its
+/// path to the epoch's committed share root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareProof {
+    /// The epoch.
+    pub epoch: u64,
+    /// The share's sequence number.
+    pub seq: u64,
+    /// The miner credited, EIP-55.
+    pub miner: String,
+    /// The work credited (decimal).
+    pub work: String,
+    /// sha256d of the share's header, as the epoch file lists it.
+    pub share_hash: String,
+    /// The leaf: `keccak256(abi.encode(uint64 epoch, uint64 seq, address miner, uint256 work, bytes32 shareHash))`, hashed as the share tree hashes leaves.
+    pub leaf: String,
+    /// Sibling hashes, leaf level first.
+    pub proof: Vec<String>,
+    /// The share root committed on-chain for the epoch.
+    pub share_root: String,
+    /// The epoch's status.
+    pub epoch_status: EpochState,
+}
+
 /// The reward token, read from the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -6,8 +6,8 @@ use super::{amount, block_json, clock, db, epoch_json, epoch_state, settled_epoc
 use crate::Shared;
 use crate::error::ApiError;
 use crate::params::{QueryArgs, parse_address, parse_epoch, segments};
-use crate::proofs::tree_for;
-use crate::types::{EpochDetail, EpochPage, ErrorBody, Proof};
+use crate::proofs::{shares_for, tree_for};
+use crate::types::{EpochDetail, EpochPage, ErrorBody, Proof, ShareProof};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -169,6 +169,76 @@ pub(crate) async fn proof(
         chain_id: domain.chain_id,
         distributor: domain.distributor.to_checksum(None),
     }))
+}
+
+/// A share's inclusion proof in its epoch's share tree, by the share's
+/// hash (as the epoch file lists it): what a miner checks its own shares
+/// against the committed share root with.
+#[utoipa::path(
+    get,
+    path = "/api/v1/epochs/{n}/shares/{hash}/proof",
+    tag = "epochs",
+    params(
+        ("n" = u64, Path, description = "The epoch number, from 1"),
+        ("hash" = String, Path, description = "The share's hash, 0x and 64 hex digits, as in the epoch file's `shares[].hash`"),
+    ),
+    responses(
+        (status = 200, description = "The share's leaf and proof", body = ShareProof),
+        (status = 400, description = "Bad epoch number or hash", body = ErrorBody),
+        (status = 404, description = "Epoch not settled, or no share of it has this hash", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn share_proof(
+    State(app): State<Shared>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+) -> Result<Json<ShareProof>, ApiError> {
+    let (n, hash) = segments(path)?;
+    let n = parse_epoch(&n)?;
+    let wanted = parse_hash(&hash)?;
+    QueryArgs::parse(&uri, &[])?;
+    let record = settled_epoch(&app.state.store, n).await?;
+    let shares = shares_for(&app, &record).await?;
+    let found = shares
+        .leaves
+        .iter()
+        .position(|l| l.share_hash.0 == wanted)
+        .and_then(|i| Some((shares.leaves.get(i)?, shares.tree.proof(i)?)));
+    let Some((leaf, proof)) = found else {
+        return Err(ApiError::not_found(
+            "hash",
+            format!("no share of epoch {n} has hash {wanted}"),
+        ));
+    };
+    Ok(Json(ShareProof {
+        epoch: n,
+        seq: leaf.seq,
+        miner: leaf.miner.to_checksum(None),
+        work: leaf.work.0.to_string(),
+        share_hash: wanted.to_string(),
+        leaf: leaf.hash().to_string(),
+        proof: proof.iter().map(ToString::to_string).collect(),
+        share_root: record.share_root.to_string(),
+        epoch_status: epoch_state(record.status),
+    }))
+}
+
+/// A 32-byte hash in `0x` hex.
+fn parse_hash(raw: &str) -> Result<alloy::primitives::B256, ApiError> {
+    let digits = raw.strip_prefix("0x").unwrap_or(raw);
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad(
+            "hash",
+            format!(
+                "expected 0x and 64 hex digits, got {} characters",
+                raw.chars().count()
+            ),
+        ));
+    }
+    digits
+        .parse()
+        .map_err(|_| ApiError::bad("hash", "expected 0x and 64 hex digits".to_owned()))
 }
 
 /// The epoch file exactly as committed (its keccak256 is the on-chain

@@ -5,7 +5,7 @@ use alloy::primitives::keccak256;
 use proofpool_api::ApiState;
 use proofpool_api::types::ErrorBody;
 use proofpool_devtools::TempDir;
-use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree};
+use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
 use proofpool_primitives::{Address, B256, Difficulty, MinerAddress, U256, Work};
 use proofpool_store::{
     BlockRecord, BlockStatus, CreditRow, EpochClock, EpochRecord, EpochStatus, JobRecord, NewShare,
@@ -147,6 +147,25 @@ impl Fixture {
 /// Fills a store: 10 epochs of clock, shares in epochs 1–3 and in the last
 /// few minutes, four workers, four blocks, and epochs 1 (finalized),
 /// 2 (committed) and 3 (closed, its file missing).
+/// Epoch `e`'s share root over its stored shares, leaves in sequence order
+/// (as the settler commits it).
+async fn share_root(store: &Store, e: u64) -> B256 {
+    let leaves: Vec<ShareLeaf> = store
+        .shares_of_epoch(e, 1, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| ShareLeaf {
+            epoch: proofpool_primitives::EpochId(e),
+            seq: s.seq,
+            miner: s.share.miner,
+            work: Work(s.share.work),
+            share_hash: proofpool_primitives::ShareHash(s.share.hash),
+        })
+        .collect();
+    ShareTree::new(&leaves).unwrap().root()
+}
+
 pub(crate) async fn fill(url: &str) -> Fixture {
     let dir = TempDir::new("api-endpoints").unwrap();
     let epochs_dir = dir.path().join("epochs");
@@ -262,7 +281,7 @@ pub(crate) async fn fill(url: &str) -> Fixture {
             status: EpochStatus::Closed,
             share_count: in_epoch as u64,
             seq_range: Some((1, 2)),
-            share_root: B256::repeat_byte(0x50 + e as u8),
+            share_root: share_root(&store, e).await,
             reward_root: tree.root(),
             total_cumulative: tree.total(),
             blocks_hash: B256::repeat_byte(0x60),
