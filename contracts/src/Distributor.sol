@@ -138,7 +138,8 @@ contract Distributor is IDistributor, Ownable2Step {
             address held = address(escrow);
             uint256 before = token.balanceOf(held);
             // The first funding also brings one base unit that stays in the escrow for good: its balance
-            // never returns to zero, so each later commit pays 2,900 gas for that slot, not 20,000.
+            // never returns to zero, so a later commit never pays for creating that storage slot again
+            // (figures in docs/BENCHES.md).
             uint256 pull = before == 0 ? increase + 1 : increase;
             token.safeTransferFrom(msg.sender, held, pull);
             uint256 received = token.balanceOf(held) - before;

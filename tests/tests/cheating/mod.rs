@@ -365,13 +365,27 @@ where
     }
 }
 
+/// The reward tree an epoch file's `rewards` list, leaf for leaf.
+fn reward_tree_of(
+    domain: proofpool_merkle::RewardDomain,
+    rewards: &[proofpool_epoch::epoch_file::FileReward],
+) -> proofpool_merkle::RewardTree {
+    let leaves = rewards
+        .iter()
+        .map(|r| proofpool_merkle::RewardLeaf {
+            account: r.account,
+            cumulative: r.cumulative_amount,
+        })
+        .collect();
+    proofpool_merkle::RewardTree::new(domain, leaves).unwrap()
+}
+
 /// The sybil's newest leaf in the committed files, with its proof, if a
 /// forgery credited it.
 async fn sybil_leaf(
     epochs: &std::path::Path,
     contracts: &common::Contracts,
 ) -> Option<(U256, Vec<B256>)> {
-    use proofpool_merkle::{RewardLeaf, RewardTree};
     let (last, _) = contracts.chain.heads().await.unwrap();
     let domain = contracts.chain.domain().await.unwrap();
     for e in (1..=last).rev() {
@@ -381,17 +395,7 @@ async fn sybil_leaf(
         if !file.rewards.iter().any(|r| r.account == SYBIL) {
             continue;
         }
-        let tree = RewardTree::new(
-            domain,
-            file.rewards
-                .iter()
-                .map(|r| RewardLeaf {
-                    account: r.account,
-                    cumulative: r.cumulative_amount,
-                })
-                .collect(),
-        )
-        .unwrap();
+        let tree = reward_tree_of(domain, &file.rewards);
         let (leaf, proof) = tree.proof_for(SYBIL).unwrap();
         return Some((leaf.cumulative, proof));
     }
@@ -407,7 +411,7 @@ async fn over_allocate(
     contracts: &common::Contracts,
 ) -> (U256, Vec<B256>) {
     use proofpool_epoch::epoch_file::{FileReward, data_hash};
-    use proofpool_merkle::{RewardLeaf, RewardTree, ShareTree};
+    use proofpool_merkle::ShareTree;
     let (last, _) = contracts.chain.heads().await.unwrap();
     let prev =
         EpochFile::from_bytes(&std::fs::read(epochs.join(EpochFile::file_name(last))).unwrap())
@@ -421,17 +425,7 @@ async fn over_allocate(
         cumulative_amount: stolen,
     });
     rewards.sort_by_key(|r| r.account);
-    let tree = RewardTree::new(
-        domain,
-        rewards
-            .iter()
-            .map(|r| RewardLeaf {
-                account: r.account,
-                cumulative: r.cumulative_amount,
-            })
-            .collect(),
-    )
-    .unwrap();
+    let tree = reward_tree_of(domain, &rewards);
     let share_root = ShareTree::new(&[]).unwrap().root();
     let file = EpochFile {
         epoch: last + 1,
