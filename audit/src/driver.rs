@@ -195,6 +195,25 @@ impl ChainReader {
         Ok(self.client.token_decimals().await?)
     }
 
+    /// The timestamp of the block that mined `tx`.
+    async fn block_time_of(&self, tx: alloy::primitives::TxHash) -> Result<u64, AuditError> {
+        let provider = self.client.provider();
+        let receipt = provider
+            .get_transaction_receipt(tx)
+            .await
+            .map_err(ChainError::from)?
+            .ok_or(ChainError::MissingEvent(tx, "receipt"))?;
+        let number = receipt
+            .block_number
+            .ok_or(ChainError::MissingEvent(tx, "block number"))?;
+        let block = provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(ChainError::from)?
+            .ok_or(ChainError::NoBlock)?;
+        Ok(block.header.timestamp)
+    }
+
     /// The distributor's parameter schedule, oldest first.
     pub async fn params_schedule(&self) -> Result<Vec<proofpool_chain::ParamsVersion>, AuditError> {
         Ok(self.client.params_schedule().await?)
@@ -227,6 +246,7 @@ impl ChainReader {
             params_schedule: params_schedule.to_vec(),
             finalized: epoch <= last_finalized,
             tx: Some(tx),
+            committed_at: Some(self.block_time_of(tx).await?),
         }))
     }
 }

@@ -82,6 +82,9 @@ pub struct OnChainEpoch {
     pub finalized: bool,
     /// The transaction that committed it, if known.
     pub tx: Option<TxHash>,
+    /// The timestamp of the block that committed it, if known: the epoch
+    /// must have ended by then (its shares cannot come from the future).
+    pub committed_at: Option<u64>,
 }
 
 /// The outcome of auditing one epoch.
@@ -404,6 +407,19 @@ impl Auditor {
                 file.pool_params().hash(),
                 c.paramsHash,
             );
+            // The epoch ended before it was committed: a timeline shifted
+            // forward (to bring epochs under parameters announced for
+            // later) ends in the future of its own commit.
+            if let Some(at) = oc.committed_at
+                && file.end_unix > at
+            {
+                f.mismatch(
+                    Subject::Epoch,
+                    "end_unix",
+                    format_args!("at most the commit's block time {at}"),
+                    file.end_unix,
+                );
+            }
             // Pinned: the parameters announced on-chain, with notice, for
             // the epoch's start; not whatever the settler chose.
             if let Some(in_force) = params_in_force(&oc.params_schedule, file.start_unix) {

@@ -243,6 +243,24 @@ fn parameters_not_in_force_at_the_epoch_start_fail() {
     assert_fails_with(&v, Subject::Chain, "paramsAt(start_unix)");
 }
 
+/// An epoch must have ended by the time its commit was mined: a timeline
+/// shifted into the future (to bring earlier shares under parameters
+/// announced for later) is refused.
+#[test]
+fn an_epoch_ending_after_its_commit_fails() {
+    let fx = fixture();
+    let end = fx.files[1].end_unix;
+    let audit_at = |at: u64| {
+        let mut onchain = fx.onchain[1].clone();
+        onchain.committed_at = Some(at);
+        let mut auditor = auditor_after(fx, 1, true);
+        auditor.audit_epoch(&fx.bytes[1], Some(&onchain))
+    };
+    assert_ok(&audit_at(end));
+    assert_ok(&audit_at(end + 3_600));
+    assert_fails_with(&audit_at(end - 1), Subject::Epoch, "end_unix");
+}
+
 #[test]
 fn an_epoch_length_other_than_the_parameters_fails() {
     let fx = fixture();

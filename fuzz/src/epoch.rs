@@ -134,6 +134,7 @@ fn records(files: &[EpochFile], bytes: &[Vec<u8>]) -> Vec<OnChainEpoch> {
             }],
             finalized: true,
             tx: None,
+            committed_at: None,
         });
         prev_stored = stored;
         prev_total = tree.total();

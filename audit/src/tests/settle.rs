@@ -441,6 +441,7 @@ pub(super) fn build(plan: &Plan) -> Fixture {
             }],
             finalized: e == 1,
             tx: None,
+            committed_at: None,
         });
         prev_stored = stored;
         fx.files.push(built.file);
