@@ -65,6 +65,8 @@ async fn shares(store: &Store, n: u64, miners: u64, genesis: u64) {
         template_time: genesis as u32,
         coinbase1: vec![1; 60],
         coinbase2: vec![2; 80],
+        coinbase2_suffix: Vec::new(),
+        log_head: Default::default(),
         branch: vec![B256::repeat_byte(3); 12],
         network_target: net,
         coinbase_value: 312_500_000,

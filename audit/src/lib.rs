@@ -294,6 +294,11 @@ pub struct Auditor {
     headers_epoch: Option<u64>,
     /// Confirmations after which the pool pays a block.
     maturity: u64,
+    /// Each instance's share-log chain so far: its last share and head.
+    log: HashMap<u8, (u64, B256)>,
+    /// Every head of every instance's chain, with the instance and the
+    /// share after which it stands.
+    log_heads: HashMap<B256, (u8, u64)>,
 }
 
 impl Default for Auditor {
@@ -328,7 +333,19 @@ impl Auditor {
             prev_total: U256::ZERO,
             prev: None,
             payout_script: None,
+            log: HashMap::new(),
+            log_heads: HashMap::new(),
         }
+    }
+
+    /// Folds share `seq` of `instance`, whose share-tree leaf hash is `leaf`,
+    /// into the instance's share-log chain:
+    /// `head_n = keccak256(head_{n-1} ‖ leaf_n)`.
+    fn fold_log(&mut self, instance: u8, seq: u64, leaf: B256) {
+        let (_, head) = self.log.get(&instance).copied().unwrap_or_default();
+        let next = alloy::primitives::keccak256([head.as_slice(), leaf.as_slice()].concat());
+        self.log.insert(instance, (seq, next));
+        self.log_heads.entry(next).or_insert((instance, seq));
     }
 
     /// The epoch the next file must be.

@@ -6,6 +6,7 @@ use super::{AuditObserver, Auditor, Candidate, HistShare};
 use alloy::primitives::{B256, U256};
 use proofpool_epoch::epoch_file::{EpochFile, FileJob, FileShare};
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
 use proofpool_merkle::{ShareLeaf, ShareTree};
 use proofpool_primitives::{EpochId, ShareHash, Work};
 use std::collections::hash_map::Entry;
@@ -120,7 +121,11 @@ fn index_jobs<'a>(f: &mut Findings, file: &'a EpochFile) -> HashMap<JobKey, JobI
             );
             usable = false;
         }
-        let coinbase = job.coinbase1.len().saturating_add(job.coinbase2.len());
+        let coinbase = job
+            .coinbase1
+            .len()
+            .saturating_add(job.coinbase2.len())
+            .saturating_add(job.coinbase2_suffix.len());
         if coinbase > MAX_COINBASE_BYTES {
             f.mismatch(
                 subject,
@@ -140,12 +145,34 @@ fn index_jobs<'a>(f: &mut Findings, file: &'a EpochFile) -> HashMap<JobKey, JobI
     jobs
 }
 
+/// What a share's coinbase must commit to if it was credited honestly: the
+/// miner credited, the target credited (compact) and its job's log head.
+fn commitment_of(job: &FileJob, miner: alloy::primitives::Address, target: U256) -> ShareCommitment {
+    ShareCommitment {
+        miner,
+        target_bits: committed_target(target).0,
+        log_head: job.log_head,
+    }
+}
+
+/// The header parts of share `s` on `job`, its coinbase committing to the
+/// miner and target it is credited at.
 fn parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderParts<'a> {
+    parts_with(job, s, commitment_of(job, s.miner, s.share_target))
+}
+
+fn parts_with<'a>(
+    job: &'a FileJob,
+    s: &'a FileShare,
+    commitment: ShareCommitment,
+) -> HeaderParts<'a> {
     HeaderParts {
         coinbase1: &job.coinbase1,
         extranonce1: &s.extranonce1,
         extranonce2: &s.extranonce2,
         coinbase2: &job.coinbase2,
+        commitment: Some(commitment),
+        coinbase2_suffix: &job.coinbase2_suffix,
         branch: &job.branch,
         version: s.version,
         prev_hash: job.prev_hash,
@@ -157,12 +184,7 @@ fn parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderParts<'a> {
 
 /// The coinbase transaction a share's header commits to.
 fn coinbase_tx(p: &HeaderParts<'_>) -> Result<bitcoin::Transaction, String> {
-    let mut bytes = Vec::with_capacity(
-        p.coinbase1.len() + p.extranonce1.len() + p.extranonce2.len() + p.coinbase2.len(),
-    );
-    for part in [p.coinbase1, p.extranonce1, p.extranonce2, p.coinbase2] {
-        bytes.extend_from_slice(part);
-    }
+    let bytes = p.coinbase_bytes();
     let tx: bitcoin::Transaction =
         bitcoin::consensus::deserialize(&bytes).map_err(|e| format!("not a transaction: {e}"))?;
     if !tx.is_coinbase() {
@@ -324,6 +346,8 @@ pub(super) fn check(
     let end_ms = file.end_unix.saturating_mul(1000);
     let mut coinbase_checked: HashSet<JobKey> = HashSet::new();
     let payout_script = file.params.payout_script.as_ref().map(|b| b.as_ref());
+    let connections = connections(file);
+    let log_before = a.log.clone();
     for (i, s) in file.shares.iter().enumerate() {
         let subject = Subject::Share { seq: s.seq };
         if let Some(prev) = prev_seq
@@ -363,8 +387,19 @@ pub(super) fn check(
                 used.insert(key);
                 check_extranonces(f, s, key, &mut lens);
                 if j.usable {
+                    if committed_target(s.share_target).1 != s.share_target {
+                        f.mismatch(
+                            subject,
+                            "commitment.target",
+                            "a share target a coinbase commitment can carry (its compact form)",
+                            format_args!("{:#x}", s.share_target),
+                        );
+                    }
                     let hash = parts(j.job, s).share_hash();
                     verified = hash == s.hash;
+                    if !verified || hash_value(hash) > s.share_target {
+                        diagnose_binding(f, j.job, s, &connections);
+                    }
                     // The job's coinbase, whole with this share's extranonces:
                     // its BIP34 height must be the job's, and it must pay the
                     // pool's declared script.
@@ -402,18 +437,21 @@ pub(super) fn check(
                 format_args!("the same hash as share {other}"),
             );
         }
-        leaves.push(ShareLeaf {
+        let leaf = ShareLeaf {
             epoch: EpochId(epoch),
             seq: s.seq,
             miner: s.miner,
             work: Work(s.work),
             share_hash: ShareHash(s.hash),
-        });
+        };
+        a.fold_log(s.instance, s.seq, leaf.hash());
+        leaves.push(leaf);
         if (i + 1) % PROGRESS_EVERY == 0 {
             observer.shares_checked((i + 1) as u64);
         }
     }
     observer.shares_checked(file.shares.len() as u64);
+    check_share_log(a, f, file, &log_before);
 
     for job in &file.jobs {
         if !used.contains(&(job.instance, job.job_id)) {
@@ -448,6 +486,170 @@ pub(super) fn check(
                 err,
             );
             None
+        }
+    }
+}
+
+/// The (miner, target) pairs credited to each connection (instance,
+/// extranonce1) in a file, at most [`MAX_CANDIDATES`] each: what a share
+/// whose proof of work does not bind its own credit is tried against.
+type Connections<'a> = HashMap<(u8, &'a [u8]), Vec<(alloy::primitives::Address, U256)>>;
+
+/// The most alternatives tried per connection.
+const MAX_CANDIDATES: usize = 8;
+
+fn connections(file: &EpochFile) -> Connections<'_> {
+    let mut out: Connections<'_> = HashMap::new();
+    for s in &file.shares {
+        let seen = out
+            .entry((s.instance, s.extranonce1.as_ref()))
+            .or_default();
+        if seen.len() < MAX_CANDIDATES && !seen.contains(&(s.miner, s.share_target)) {
+            seen.push((s.miner, s.share_target));
+        }
+    }
+    out
+}
+
+/// A share whose rebuilt header does not match, or does not meet its
+/// target, with the miner and target it is credited at: if the miner and
+/// target of another share of the same connection make its proof of work
+/// valid, that is what its coinbase commits to, and the credit was
+/// moved (`commitment.miner`) or its difficulty changed
+/// (`commitment.target`). The plain `hash` findings say the rest.
+fn diagnose_binding(f: &mut Findings, job: &FileJob, s: &FileShare, connections: &Connections<'_>) {
+    let subject = Subject::Share { seq: s.seq };
+    let Some(candidates) = connections.get(&(s.instance, s.extranonce1.as_ref())) else {
+        return;
+    };
+    for &(miner, target) in candidates {
+        if (miner, target) == (s.miner, s.share_target) {
+            continue;
+        }
+        let hash = parts_with(job, s, commitment_of(job, miner, target)).share_hash();
+        if hash != s.hash || hash_value(hash) > target {
+            continue;
+        }
+        if miner != s.miner {
+            f.mismatch(
+                subject,
+                "commitment.miner",
+                format_args!("credited to {miner}, the address its proof of work commits to"),
+                s.miner,
+            );
+        }
+        if target != s.share_target {
+            f.mismatch(
+                subject,
+                "commitment.target",
+                format_args!("credited at {target:#x}, the target its proof of work commits to"),
+                format_args!("{:#x}", s.share_target),
+            );
+        }
+        return;
+    }
+}
+
+/// The share-log chain: each instance's listed chain must be the one its
+/// shares make, continuing from where the previous file left it; every job's
+/// committed head must be a head of that chain, and each share must come
+/// after the head its own job committed to. A share inserted, dropped or
+/// reordered behind a committed head changes every head after it, so the
+/// job's head is then in no chain the files list.
+fn check_share_log(
+    a: &Auditor,
+    f: &mut Findings,
+    file: &EpochFile,
+    before: &HashMap<u8, (u64, B256)>,
+) {
+    let mut listed: HashMap<u8, &proofpool_epoch::epoch_file::FileLogHead> = HashMap::new();
+    for entry in &file.share_log {
+        if listed.insert(entry.instance, entry).is_some() {
+            f.mismatch(
+                Subject::Epoch,
+                "share_log",
+                "one entry per instance",
+                format_args!("instance {} listed twice", entry.instance),
+            );
+        }
+    }
+    let instances: std::collections::BTreeSet<u8> =
+        file.shares.iter().map(|s| s.instance).collect();
+    for instance in &instances {
+        let field = "share_log";
+        let Some(entry) = listed.get(instance) else {
+            f.mismatch(
+                Subject::Epoch,
+                field,
+                format_args!("an entry for instance {instance}, which has shares here"),
+                "none",
+            );
+            continue;
+        };
+        let (prev_seq, prev_head) = before.get(instance).copied().unwrap_or_default();
+        let (last_seq, head) = a.log.get(instance).copied().unwrap_or_default();
+        let shown = |seq: u64, head: B256| format!("head {head} after share {seq}");
+        if (entry.prev_seq, entry.prev_head) != (prev_seq, prev_head) {
+            f.mismatch(
+                Subject::Epoch,
+                "share_log.prev_head",
+                format_args!("instance {instance}: {}, where the earlier files leave it", shown(prev_seq, prev_head)),
+                shown(entry.prev_seq, entry.prev_head),
+            );
+        }
+        if (entry.last_seq, entry.head) != (last_seq, head) {
+            f.mismatch(
+                Subject::Epoch,
+                "share_log.head",
+                format_args!("instance {instance}: {}, as the listed shares make it", shown(last_seq, head)),
+                shown(entry.last_seq, entry.head),
+            );
+        }
+    }
+    for instance in listed.keys() {
+        if !instances.contains(instance) {
+            f.mismatch(
+                Subject::Epoch,
+                "share_log",
+                "entries only for instances with shares in the epoch",
+                format_args!("an entry for instance {instance}"),
+            );
+        }
+    }
+    // Where each job's committed head sits in its instance's chain.
+    let mut positions: HashMap<JobKey, Option<u64>> = HashMap::new();
+    for job in &file.jobs {
+        let position = if job.log_head == B256::ZERO {
+            Some(0)
+        } else {
+            match a.log_heads.get(&job.log_head) {
+                Some(&(instance, seq)) if instance == job.instance => Some(seq),
+                _ => None,
+            }
+        };
+        if position.is_none() {
+            f.mismatch(
+                Subject::Job {
+                    instance: job.instance,
+                    job_id: job.job_id,
+                },
+                "log_head",
+                format_args!("a head of instance {}'s share log as the files list it", job.instance),
+                format_args!("{}, which no prefix of the listed shares makes", job.log_head),
+            );
+        }
+        positions.insert((job.instance, job.job_id), position);
+    }
+    for s in &file.shares {
+        if let Some(Some(at)) = positions.get(&(s.instance, s.job_id))
+            && s.seq <= *at
+        {
+            f.mismatch(
+                Subject::Share { seq: s.seq },
+                "log_head",
+                format_args!("a share after share {at}, whose head its job committed to"),
+                format_args!("share {}", s.seq),
+            );
         }
     }
 }
@@ -510,6 +712,14 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
     for s in &file.shares {
         let job = jobs.get(&(s.instance, s.job_id));
         remember(a, file.epoch, s, job, true);
+        let leaf = ShareLeaf {
+            epoch: EpochId(file.epoch),
+            seq: s.seq,
+            miner: s.miner,
+            work: Work(s.work),
+            share_hash: ShareHash(s.hash),
+        };
+        a.fold_log(s.instance, s.seq, leaf.hash());
     }
 }
 

@@ -317,10 +317,12 @@ fn garbage_and_truncated_files_give_a_clear_error() {
             "unclear: {finding}"
         );
     }
-    let v2 = tampered(fx, 0, |f| f.version = 2);
-    let v = Auditor::new().audit_epoch(&v2, None);
+    // Version 1 files predate the share commitment: nothing in them binds
+    // a share to its miner, so this auditor refuses them.
+    let v1 = tampered(fx, 0, |f| f.version = 1);
+    let v = Auditor::new().audit_epoch(&v1, None);
     assert_fails_with(&v, Subject::File, "format");
-    assert!(v.findings[0].found.contains("version 2"), "{}", listing(&v));
+    assert!(v.findings[0].found.contains("version 1"), "{}", listing(&v));
 }
 
 #[test]
@@ -336,9 +338,10 @@ fn a_missing_epoch_fails() {
 #[test]
 fn a_seq_gap_fails_once_the_next_epoch_cannot_close_it() {
     let fx = fixture();
-    // Drop share 3 and keep epoch 1 otherwise consistent.
+    // Drop share 5 (no job of epoch 1 committed to a head after it) and
+    // keep epoch 1 otherwise consistent.
     let mut file = fx.files[0].clone();
-    file.shares.remove(2);
+    file.shares.remove(4);
     let leaves: Vec<_> = file
         .shares
         .iter()
@@ -351,20 +354,29 @@ fn a_seq_gap_fails_once_the_next_epoch_cannot_close_it() {
         })
         .collect();
     file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
+    let head = leaves
+        .iter()
+        .fold(B256::ZERO, |head, leaf| settle::next_head(head, leaf));
+    file.share_log[0].head = head;
     let mut auditor = Auditor::new();
     assert_ok(&auditor.audit_epoch(&file.to_bytes().unwrap(), None));
     assert_eq!(auditor.open_gaps().len(), 1);
     let v = auditor.audit_epoch(&fx.bytes[1], None);
     assert_fails_with(&v, Subject::Epoch, "seq");
     assert!(auditor.open_gaps().is_empty());
+    // The next job's head covers share 5: the log behind it is not the one
+    // the files list.
+    assert_fails_with(&v, Subject::Epoch, "share_log.prev_head");
 }
 
 #[test]
 fn seqs_interleaved_across_an_epoch_boundary_pass() {
-    // Two pool instances can commit share 7 (epoch 1) after share 6 (epoch 2).
+    // Two pool instances can commit share 7 (epoch 1) after share 6 (epoch
+    // 2): each instance's log stays in epoch order.
     let mut plan: Plan = default_plan();
     plan.shares[5].0 = 2;
     plan.shares[6].0 = 1;
+    plan.instances = vec![1, 1, 2, 2];
     let fx = build(&plan);
     let mut auditor = Auditor::new();
     for (i, bytes) in fx.bytes.iter().enumerate() {
@@ -490,14 +502,7 @@ fn a_served_block_yields_its_hash_and_coinbase_value() {
     let parts = settle::header_parts(job, share);
     let mut raw = parts.header().to_vec();
     raw.push(1);
-    for part in [
-        parts.coinbase1,
-        parts.extranonce1,
-        parts.extranonce2,
-        parts.coinbase2,
-    ] {
-        raw.extend_from_slice(part);
-    }
+    raw.extend_from_slice(&parts.coinbase_bytes());
     let (hash, value) = bitcoind::coinbase_value_of_block(&raw).unwrap();
     assert_eq!(hash, settle::reversed(share.hash));
     assert_eq!(hash, fx.files[1].blocks[0].hash);
@@ -646,4 +651,129 @@ fn write_fuzz_seeds() {
     for (i, bytes) in fixture().bytes.iter().enumerate() {
         std::fs::write(dir.join(EpochFile::file_name(i as u64 + 1)), bytes).unwrap();
     }
+}
+
+/// Makes a tampered epoch 1 consistent in itself again, as an operator
+/// rewriting its files would: the share root and the listed share-log chain
+/// recomputed over the shares as they now are.
+fn relist(file: &mut EpochFile) {
+    let leaves: Vec<_> = file
+        .shares
+        .iter()
+        .map(|s| proofpool_merkle::ShareLeaf {
+            epoch: proofpool_primitives::EpochId(file.epoch),
+            seq: s.seq,
+            miner: s.miner,
+            work: proofpool_primitives::Work(s.work),
+            share_hash: proofpool_primitives::ShareHash(s.hash),
+        })
+        .collect();
+    file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
+    let log = &mut file.share_log[0];
+    log.head = leaves
+        .iter()
+        .fold(log.prev_head, |head, leaf| settle::next_head(head, leaf));
+    log.last_seq = leaves.last().unwrap().seq;
+}
+
+#[test]
+fn a_share_credited_to_another_miner_fails_naming_the_committed_one() {
+    let fx = fixture();
+    let honest = fx.files[0].shares[0].miner;
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.shares[0].miner = miner(1);
+        relist(f);
+    });
+    assert_fails_with(&v, Subject::Share { seq: 1 }, "commitment.miner");
+    let finding = v
+        .findings
+        .iter()
+        .find(|f| f.field == "commitment.miner")
+        .unwrap();
+    assert!(finding.expected.contains(&honest.to_string()), "{finding}");
+}
+
+#[test]
+fn a_share_credited_at_another_target_fails_naming_the_committed_one() {
+    let fx = fixture();
+    // Share 2 was mined at half the network target; credit it at a quarter
+    // (twice the work), consistently.
+    let v = audit_tampered(fx, 0, false, |f| {
+        let s = &mut f.shares[1];
+        let target = proofpool_epoch::share_commitment::committed_target(s.share_target >> 1).1;
+        s.share_target = target;
+        s.work = proofpool_primitives::Work::from_target(target).unwrap().0;
+        relist(f);
+    });
+    assert_fails_with(&v, Subject::Share { seq: 2 }, "commitment.target");
+    // A target no compact form holds cannot have been committed at all.
+    let v = audit_tampered(fx, 0, false, |f| {
+        let s = &mut f.shares[1];
+        s.share_target -= U256::from(1u8);
+        s.work = proofpool_primitives::Work::from_target(s.share_target)
+            .unwrap()
+            .0;
+        relist(f);
+    });
+    assert_fails_with(&v, Subject::Share { seq: 2 }, "commitment.target");
+}
+
+#[test]
+fn a_share_inserted_or_dropped_behind_a_committed_head_fails() {
+    let fx = fixture();
+    // Job 101 (shares 4 to 6) committed to the head after share 3.
+    let job = Subject::Job {
+        instance: settle::INSTANCE,
+        job_id: 101,
+    };
+    // Inserted: a share slipped in after share 2, the later ones renumbered
+    // so no seq is missing.
+    let v = audit_tampered(fx, 0, false, |f| {
+        let mut extra = f.shares[0].clone();
+        extra.seq = 3;
+        extra.extranonce2 = vec![0xee; 8].into();
+        f.shares.insert(2, extra);
+        for s in &mut f.shares[3..] {
+            s.seq += 1;
+        }
+        relist(f);
+    });
+    assert_fails_with(&v, job, "log_head");
+    // Dropped: share 2 left out, the later ones renumbered.
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.shares.remove(1);
+        for s in &mut f.shares[1..] {
+            s.seq -= 1;
+        }
+        relist(f);
+    });
+    assert_fails_with(&v, job, "log_head");
+    // Untouched, the same chain passes: the findings are the forgeries'.
+    let v = audit_tampered(fx, 0, false, relist);
+    assert_ok(&v);
+}
+
+#[test]
+fn a_share_on_a_job_whose_head_already_covers_it_fails() {
+    let fx = fixture();
+    // Job 101 says it was built after share 5: its share 4 would then be
+    // behind its own job's head. (Its proof of work fails too: the head is
+    // in the coinbase.)
+    let v = audit_tampered(fx, 0, false, |f| {
+        let leaves: Vec<_> = f.shares[..5]
+            .iter()
+            .map(|s| proofpool_merkle::ShareLeaf {
+                epoch: proofpool_primitives::EpochId(1),
+                seq: s.seq,
+                miner: s.miner,
+                work: proofpool_primitives::Work(s.work),
+                share_hash: proofpool_primitives::ShareHash(s.hash),
+            })
+            .collect();
+        let head = leaves
+            .iter()
+            .fold(B256::ZERO, |head, leaf| settle::next_head(head, leaf));
+        f.jobs[1].log_head = head;
+    });
+    assert_fails_with(&v, Subject::Share { seq: 4 }, "log_head");
 }

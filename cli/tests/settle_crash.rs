@@ -69,6 +69,8 @@ async fn fill(url: &str, genesis: u64) {
         template_time: genesis as u32,
         coinbase1: vec![1; 40],
         coinbase2: vec![2; 60],
+        coinbase2_suffix: Vec::new(),
+        log_head: Default::default(),
         branch: vec![],
         network_target: U::from(0x7f_ffffu64) << 232,
         coinbase_value: 5_000_000_000,

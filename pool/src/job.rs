@@ -21,13 +21,80 @@ pub(crate) mod sha;
 pub(crate) mod tests;
 
 use crate::template::BlockTemplate;
-use alloy_primitives::U256;
+use alloy_primitives::{Address, B256, U256};
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, CompactTarget, ScriptBuf, Transaction, TxMerkleNode};
 use coinbase::{Coinbase, CoinbaseSpec};
+use proofpool_epoch::share_commitment::{
+    OUTPUT_LEN, SCRIPT_LEN, ShareCommitment, committed_target,
+};
 use proofpool_primitives::Sats;
 use proofpool_stratum::NotifyParams;
+
+/// Where the miner's address and compact target start in the share
+/// commitment output: after the 8-byte value, the script length, `OP_RETURN`,
+/// the push opcode, the magic and the version.
+const BINDING_AT: usize = 8 + 1 + 5;
+
+/// What one connection's jobs commit to besides the job: the miner credited
+/// and the share target (docs/share-commitment.md). The target is the one
+/// asked for rounded down to its compact form, and shares on a job sent with
+/// this binding are credited at exactly that target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    miner: Address,
+    target_bits: u32,
+    target: U256,
+    /// `miner ‖ target_bits` as lowercase hex: what a `mining.notify` line
+    /// differs by from one connection to the next.
+    hex: [u8; 48],
+}
+
+impl Binding {
+    /// The binding for `miner` at (at most) `target`.
+    pub fn new(miner: Address, target: U256) -> Self {
+        let (target_bits, target) = committed_target(target);
+        let mut raw = [0u8; 24];
+        raw[..20].copy_from_slice(miner.as_slice());
+        raw[20..].copy_from_slice(&target_bits.to_be_bytes());
+        let mut hex = [0u8; 48];
+        // 24 bytes always fit 48 hex digits.
+        let _ = hex::encode_to_slice(raw, &mut hex);
+        Self {
+            miner,
+            target_bits,
+            target,
+            hex,
+        }
+    }
+
+    /// A binding whose target is not its compact form's: for tests of the
+    /// target comparison alone.
+    #[cfg(test)]
+    pub(crate) fn for_tests(miner: Address, target_bits: u32, target: U256) -> Self {
+        Self {
+            target_bits,
+            target,
+            ..Self::new(miner, target)
+        }
+    }
+
+    /// The miner credited.
+    pub fn miner(&self) -> Address {
+        self.miner
+    }
+
+    /// The committed share target, compact form.
+    pub fn target_bits(&self) -> u32 {
+        self.target_bits
+    }
+
+    /// The committed share target: what shares are checked and credited at.
+    pub fn target(&self) -> U256 {
+        self.target
+    }
+}
 
 /// The longest extranonce2 a job accepts, in bytes (it must fit a `u64`).
 pub const MAX_EXTRANONCE2_LEN: usize = 8;
@@ -158,6 +225,16 @@ fn stratum_prevhash(hash: BlockHash) -> String {
     hex::encode(bytes)
 }
 
+/// A cached `mining.notify` line, less the job id and the binding.
+#[derive(Clone)]
+struct NotifyLine {
+    line: String,
+    /// Where the job id goes.
+    id_at: usize,
+    /// Where the binding's hex goes (after `id_at`).
+    binding_at: usize,
+}
+
 /// One unit of Stratum work: everything `mining.notify` sends, plus what the
 /// pool needs to check shares and to assemble the block.
 ///
@@ -184,11 +261,18 @@ pub struct Job {
     merkle_branch: Vec<[u8; 32]>,
     witness_commitment: bool,
     transactions: Vec<Transaction>,
-    /// `mining.notify` with an empty job id, formatted once per clean flag
-    /// (index 0: not clean, 1: clean), and where the id goes: every session
-    /// sends the same line under its own id, so a new block costs each
-    /// session a copy, not a formatting of the coinbase and branch.
-    notify_lines: [std::sync::OnceLock<(String, usize)>; 2],
+    /// The instance's share-log head when the job was built.
+    log_head: B256,
+    /// Whether each connection's coinbase carries its share commitment
+    /// between `coinbase2_prefix` and `coinbase2_suffix`: always, except
+    /// for jobs rebuilt from other pools' notifies in tests.
+    binds: bool,
+    /// `mining.notify` with an empty job id and no binding, formatted once
+    /// per clean flag (index 0: not clean, 1: clean), with where the id and
+    /// the binding go: every session sends the same line under its own id
+    /// and binding, so a new block costs each session a copy, not a
+    /// formatting of the coinbase and branch.
+    notify_lines: [std::sync::OnceLock<NotifyLine>; 2],
     /// When the job was built: the start of its fan-out to the sessions.
     built: std::time::Instant,
 }
@@ -216,11 +300,15 @@ impl Job {
     /// The coinbase pays the whole `coinbasevalue` to `cfg.payout_script` and,
     /// when the template has one, carries `default_witness_commitment` as a
     /// second, zero-value output. `ntime` starts at `max(curtime, mintime)`.
+    ///
+    /// `log_head` is the instance's share-log head now: every connection's
+    /// coinbase commits to it.
     pub fn new(
         id: u64,
         template: &BlockTemplate,
         cfg: &JobConfig,
         clean_jobs: bool,
+        log_head: B256,
     ) -> Result<Self, JobError> {
         cfg.validate()?;
         if template.default_witness_commitment().is_none()
@@ -270,27 +358,47 @@ impl Job {
                 .iter()
                 .map(|t| t.tx.clone())
                 .collect(),
+            log_head,
+            binds: true,
             notify_lines: Default::default(),
             built: std::time::Instant::now(),
         })
     }
 
     /// Appends the `mining.notify` line (newline included) for this job
-    /// under the job id `seq` in lowercase hex, without allocating once the
-    /// line's two halves are cached.
-    pub fn push_notify(&self, out: &mut String, seq: u64, clean_jobs: bool) {
+    /// under the job id `seq` in lowercase hex, with the coinbase committing
+    /// to `binding`, without allocating once the line's parts are cached.
+    pub fn push_notify(&self, out: &mut String, seq: u64, clean_jobs: bool, binding: &Binding) {
         use std::fmt::Write as _;
-        let (line, at) = self.notify_lines[usize::from(clean_jobs)].get_or_init(|| {
-            let line = proofpool_stratum::notify(&self.notify_params("", clean_jobs));
+        let cached = self.notify_lines[usize::from(clean_jobs)].get_or_init(|| {
+            let placeholder = Binding::new(Address::ZERO, U256::ZERO);
+            let coinbase2 = self.coinbase2(&placeholder);
+            let line =
+                proofpool_stratum::notify(&self.notify_params("", clean_jobs, &coinbase2));
             // The id is the first parameter: `"params":["",`.
-            let at = line.find("[\"\"").map_or(line.len(), |i| i + 2);
-            (line, at)
+            let id_at = line.find("[\"\"").map_or(line.len(), |i| i + 2);
+            // coinbase2 is the one quoted string with exactly its hex.
+            let quoted = format!("\"{}\"", hex::encode(&coinbase2));
+            let binding_at = line.find(&quoted).map_or(line.len(), |i| {
+                i + 1 + 2 * (self.coinbase.coinbase2_prefix.len() + BINDING_AT)
+            });
+            let mut line = line;
+            line.replace_range(binding_at..binding_at + placeholder.hex.len(), "");
+            NotifyLine {
+                line,
+                id_at,
+                binding_at,
+            }
         });
-        out.reserve(line.len() + 16);
-        out.push_str(&line[..*at]);
+        let line = &cached.line;
+        out.reserve(line.len() + 16 + binding.hex.len());
+        out.push_str(&line[..cached.id_at]);
         // Writing to a String cannot fail.
         let _ = write!(out, "{seq:x}");
-        out.push_str(&line[*at..]);
+        out.push_str(&line[cached.id_at..cached.binding_at]);
+        // Hex digits are ASCII.
+        out.push_str(std::str::from_utf8(&binding.hex).unwrap_or_default());
+        out.push_str(&line[cached.binding_at..]);
     }
 
     /// The job id the pool assigned.
@@ -328,12 +436,18 @@ impl Job {
 
     /// Everything `mining.notify` sends for this job, under the session's job
     /// id; `clean_jobs` may be forced on (a session's first job).
-    pub fn notify_params<'a>(&'a self, job_id: &'a str, clean_jobs: bool) -> NotifyParams<'a> {
+    /// `coinbase2` is the connection's, from [`Job::coinbase2`].
+    pub fn notify_params<'a>(
+        &'a self,
+        job_id: &'a str,
+        clean_jobs: bool,
+        coinbase2: &'a [u8],
+    ) -> NotifyParams<'a> {
         NotifyParams {
             job_id,
             prevhash_hex: &self.stratum_prevhash,
             coinbase1: &self.coinbase.coinbase1,
-            coinbase2: &self.coinbase.coinbase2,
+            coinbase2,
             merkle_branch: &self.merkle_branch,
             version: self.version,
             nbits: self.bits.to_consensus(),
@@ -393,9 +507,43 @@ impl Job {
         &self.coinbase.coinbase1
     }
 
-    /// `mining.notify`'s `coinb2`: the non-witness coinbase after the extranonces.
-    pub fn coinbase2(&self) -> &[u8] {
-        &self.coinbase.coinbase2
+    /// `mining.notify`'s `coinb2` for a connection: the non-witness
+    /// coinbase after the extranonces, with the connection's share
+    /// commitment.
+    pub fn coinbase2(&self, binding: &Binding) -> Vec<u8> {
+        let mut out = self.coinbase.coinbase2_prefix.clone();
+        out.extend_from_slice(&self.commitment_output(binding));
+        out.extend_from_slice(&self.coinbase.coinbase2_suffix);
+        out
+    }
+
+    /// The coinbase after the extranonces up to the share commitment output.
+    pub fn coinbase2_prefix(&self) -> &[u8] {
+        &self.coinbase.coinbase2_prefix
+    }
+
+    /// The coinbase after the share commitment output.
+    pub fn coinbase2_suffix(&self) -> &[u8] {
+        &self.coinbase.coinbase2_suffix
+    }
+
+    /// The instance's share-log head when the job was built.
+    pub fn log_head(&self) -> B256 {
+        self.log_head
+    }
+
+    /// What a connection with `binding` commits to on this job.
+    pub fn commitment(&self, binding: &Binding) -> ShareCommitment {
+        ShareCommitment {
+            miner: binding.miner,
+            target_bits: binding.target_bits,
+            log_head: self.log_head,
+        }
+    }
+
+    /// The share commitment output, serialized, for a connection.
+    pub fn commitment_output(&self, binding: &Binding) -> [u8; OUTPUT_LEN] {
+        self.commitment(binding).output()
     }
 
     /// `mining.notify`'s merkle branch: sibling hashes in internal byte order,
@@ -409,11 +557,29 @@ impl Job {
         &self.transactions
     }
 
-    /// The coinbase txid (internal byte order) for these extranonces, streamed
-    /// from the midstate after `coinbase1`: no allocation.
-    pub fn coinbase_txid(&self, extranonce1: &[u8], extranonce2: &[u8]) -> [u8; 32] {
-        self.coinbase1_state
-            .sha256d([extranonce1, extranonce2, &self.coinbase.coinbase2])
+    /// The coinbase txid (internal byte order) for these extranonces and a
+    /// connection's binding, streamed from the midstate after `coinbase1`:
+    /// no allocation.
+    pub fn coinbase_txid(
+        &self,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+        binding: &Binding,
+    ) -> [u8; 32] {
+        if !self.binds {
+            return self.coinbase1_state.sha256d([
+                extranonce1,
+                extranonce2,
+                &self.coinbase.coinbase2_prefix,
+            ]);
+        }
+        self.coinbase1_state.sha256d([
+            extranonce1,
+            extranonce2,
+            &self.coinbase.coinbase2_prefix,
+            &self.commitment_output(binding),
+            &self.coinbase.coinbase2_suffix,
+        ])
     }
 
     /// The block's merkle root for a coinbase txid (internal byte order).
@@ -421,16 +587,17 @@ impl Job {
         merkle::fold(coinbase_txid, &self.merkle_branch)
     }
 
-    /// The 80-byte block header for a share.
+    /// The 80-byte block header for a share of a connection with `binding`.
     pub fn header(
         &self,
+        binding: &Binding,
         extranonce1: &[u8],
         extranonce2: &[u8],
         ntime: u32,
         nonce: u32,
         version: u32,
     ) -> [u8; 80] {
-        let root = self.merkle_root(self.coinbase_txid(extranonce1, extranonce2));
+        let root = self.merkle_root(self.coinbase_txid(extranonce1, extranonce2, binding));
         let mut header = [0u8; 80];
         header[..4].copy_from_slice(&version.to_le_bytes());
         header[4..36].copy_from_slice(self.prev_hash.as_byte_array());
@@ -447,6 +614,7 @@ impl Job {
     /// transactions.
     pub fn assemble_block(
         &self,
+        binding: &Binding,
         extranonce1: &[u8],
         extranonce2: &[u8],
         ntime: u32,
@@ -454,9 +622,13 @@ impl Job {
         version: u32,
     ) -> Result<Block, JobError> {
         self.check_extranonces(extranonce1, extranonce2)?;
-        let coinbase =
-            self.coinbase
-                .with_extranonces(extranonce1, extranonce2, self.witness_commitment);
+        let script: [u8; SCRIPT_LEN] = self.commitment(binding).script();
+        let coinbase = self.coinbase.with_extranonces(
+            extranonce1,
+            extranonce2,
+            &script,
+            self.witness_commitment,
+        );
         let root = self.merkle_root(coinbase.compute_txid().to_byte_array());
         let header = Header {
             version: Version::from_consensus(version.cast_signed()),
@@ -475,13 +647,14 @@ impl Job {
     /// [`assemble_block`](Self::assemble_block), serialized as hex for `submitblock`.
     pub fn block_hex(
         &self,
+        binding: &Binding,
         extranonce1: &[u8],
         extranonce2: &[u8],
         ntime: u32,
         nonce: u32,
         version: u32,
     ) -> Result<String, JobError> {
-        let block = self.assemble_block(extranonce1, extranonce2, ntime, nonce, version)?;
+        let block = self.assemble_block(binding, extranonce1, extranonce2, ntime, nonce, version)?;
         Ok(bitcoin::consensus::encode::serialize_hex(&block))
     }
 

@@ -9,7 +9,7 @@
 //! Stale jobs and duplicates are the server's business (job lookup and a
 //! per-session set of [`ShareKey`]s).
 
-use crate::job::Job;
+use crate::job::{Binding, Job};
 use crate::job::sha::sha256d_80;
 use alloy_primitives::{B256, U256};
 use bitcoin::BlockHash;
@@ -92,11 +92,15 @@ pub struct ShareSubmission<'a> {
 /// fixed), for duplicate detection. It holds the rolled version, not the
 /// submitted bits, so `None` and bits that roll nothing cannot name one header
 /// twice; and jobs never share a coinbase, so the same key under two job ids
-/// names two different headers.
+/// names two different headers. A job resent at another target commits to
+/// that target, so it is another coinbase as well: the key holds the
+/// committed target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShareKey {
     /// The job id.
     pub job_id: u64,
+    /// The share target the job was sent with, compact form.
+    pub target_bits: u32,
     /// The extranonce2 bytes read as a big-endian integer (at most 8 bytes,
     /// and a job fixes their number, so this is one-to-one).
     pub extranonce2: u64,
@@ -114,6 +118,7 @@ impl ShareKey {
     /// share; refuses version bits outside the mask as [`validate`] does.
     pub fn new(
         job: &Job,
+        binding: &Binding,
         sub: &ShareSubmission<'_>,
         version_mask: u32,
     ) -> Result<Self, ShareError> {
@@ -121,12 +126,13 @@ impl ShareKey {
             Some(bits) => rolled_version(job.version(), bits, version_mask)?,
             None => job.version(),
         };
-        Ok(Self::rolled(job, sub, version))
+        Ok(Self::rolled(job, binding, sub, version))
     }
 
-    fn rolled(job: &Job, sub: &ShareSubmission<'_>, version: u32) -> Self {
+    fn rolled(job: &Job, binding: &Binding, sub: &ShareSubmission<'_>, version: u32) -> Self {
         Self {
             job_id: job.id(),
+            target_bits: binding.target_bits(),
             extranonce2: sub
                 .extranonce2
                 .iter()
@@ -177,7 +183,8 @@ pub fn rolled_version(job_version: u32, version_bits: u32, mask: u32) -> Result<
     Ok((job_version & !mask) | (version_bits & mask))
 }
 
-/// Checks a share against its job and `share_target`.
+/// Checks a share against its job and the connection's `binding`, whose
+/// target it must meet and is credited at.
 ///
 /// - `extranonce1` is the session's; `version_mask` the one negotiated with
 ///   `mining.configure` (0 if none, which refuses any rolled bit);
@@ -190,9 +197,10 @@ pub fn validate(
     extranonce1: &[u8],
     sub: &ShareSubmission<'_>,
     version_mask: u32,
-    share_target: U256,
+    binding: &Binding,
     now_unix: u32,
 ) -> Result<ValidShare, ShareError> {
+    let share_target = binding.target();
     if extranonce1.len() != job.extranonce1_len() {
         return Err(ShareError::Extranonce1Length {
             expected: job.extranonce1_len(),
@@ -226,7 +234,14 @@ pub fn validate(
         return Err(ShareError::ZeroTarget);
     }
 
-    let header = job.header(extranonce1, sub.extranonce2, sub.ntime, sub.nonce, version);
+    let header = job.header(
+        binding,
+        extranonce1,
+        sub.extranonce2,
+        sub.ntime,
+        sub.nonce,
+        version,
+    );
     let hash = sha256d_80(&header);
     let value = U256::from_le_bytes(hash);
     if value > share_target {
@@ -242,7 +257,7 @@ pub fn validate(
         work,
         meets_network: value <= job.network_target(),
         version,
-        key: ShareKey::rolled(job, sub, version),
+        key: ShareKey::rolled(job, binding, sub, version),
     })
 }
 

@@ -147,10 +147,14 @@ impl WorkSource {
         if let Some(last) = &building.template
             && last.same_work(&template)
             && let Some(job) = self.current()
+            && job.log_head() == self.log_head()
         {
             // Only the clock moved (a refresh with nothing new, or a second
             // fetch after a block): the job's ntime is still valid, and a
             // new job would cost every connection a notify for nothing.
+            // Unless shares were written since: then the new job pins them
+            // (its commitment names the share log's head), so the log's
+            // unpinned tail is never older than one refresh.
             tracing::trace!(job = job.id(), "template unchanged; no new job");
             self.confirm();
             return Ok(job);
@@ -159,6 +163,14 @@ impl WorkSource {
         building.template = Some(Arc::new(template));
         self.confirm();
         Ok(job)
+    }
+
+    /// The instance's share-log head now (zero without a share log).
+    fn log_head(&self) -> proofpool_primitives::B256 {
+        self.log
+            .as_ref()
+            .map(|(log, instance)| log.log_head(*instance).head)
+            .unwrap_or_default()
     }
 
     fn building(&self) -> MutexGuard<'_, Building> {
@@ -180,7 +192,7 @@ impl WorkSource {
                 .as_ref()
                 .is_none_or(|p| p.prev_hash() != template.previous_block_hash());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let job = Arc::new(Job::new(id, template, config, clean)?);
+        let job = Arc::new(Job::new(id, template, config, clean, self.log_head())?);
         tracing::debug!(job = id, height = job.height(), clean, "new job");
         if let Some((log, instance)) = &self.log {
             log.record_job(job_record(&job, *instance));
@@ -307,7 +319,9 @@ fn job_record(job: &Job, instance: u8) -> JobRecord {
         nbits: job.bits().to_consensus(),
         template_time: job.ntime(),
         coinbase1: job.coinbase1().to_vec(),
-        coinbase2: job.coinbase2().to_vec(),
+        coinbase2: job.coinbase2_prefix().to_vec(),
+        coinbase2_suffix: job.coinbase2_suffix().to_vec(),
+        log_head: job.log_head(),
         branch: job
             .merkle_branch()
             .iter()

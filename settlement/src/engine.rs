@@ -20,8 +20,8 @@ use alloy::providers::Provider;
 use proofpool_chain::{ChainError, DistributorClient};
 use proofpool_epoch::EpochCommit;
 use proofpool_epoch::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileOrphan, FileParams,
-    FileReward, FileShare, VERSION,
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileLogHead, FileOrphan,
+    FileParams, FileReward, FileShare, VERSION,
 };
 use proofpool_epoch::{
     EpochInputs, PaidBlock, PoolParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
@@ -31,8 +31,8 @@ use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};
 use proofpool_node::NodeClient;
 use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
 use proofpool_store::{
-    BlockRecord, BlockStatus, CreditRow, EpochClock, EpochRecord, EpochStatus, SettledEpoch, Store,
-    StoreError, WindowShare as StoredWindowShare,
+    BlockRecord, BlockStatus, CreditRow, EpochClock, EpochRecord, EpochStatus, LogPoint,
+    SettledEpoch, Store, StoreError, WindowShare as StoredWindowShare,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -435,6 +435,9 @@ impl<P: Provider + Clone> Settler<P> {
         // What PPLNS needs of this epoch's shares, so block windows walk them
         // in memory instead of reading them again.
         let mut window = Vec::with_capacity(shares.len());
+        // Each instance's share-log chain: where it stood before the
+        // epoch's first share of the instance, and where it is now.
+        let mut logs: BTreeMap<u8, (LogPoint, LogPoint)> = BTreeMap::new();
         for s in shares {
             let sh = s.share;
             if !job_index.contains_key(&(sh.instance, sh.job_id)) {
@@ -443,13 +446,22 @@ impl<P: Provider + Clone> Settler<P> {
                     s.seq, sh.instance, sh.job_id
                 )));
             }
-            leaves.push(ShareLeaf {
+            let leaf = ShareLeaf {
                 epoch: EpochId(e),
                 seq: s.seq,
                 miner: sh.miner,
                 work: Work(sh.work),
                 share_hash: ShareHash(sh.hash),
-            });
+            };
+            let log = match logs.entry(sh.instance) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let before = self.store.log_point(sh.instance, Some(s.seq)).await?;
+                    v.insert((before, before))
+                }
+            };
+            log.1.fold_leaf(s.seq, leaf.hash());
+            leaves.push(leaf);
             window.push(StoredWindowShare {
                 seq: s.seq,
                 miner: sh.miner,
@@ -625,11 +637,23 @@ impl<P: Provider + Clone> Settler<P> {
                     template_time: j.template_time,
                     coinbase1: j.coinbase1.clone().into(),
                     coinbase2: j.coinbase2.clone().into(),
+                    coinbase2_suffix: j.coinbase2_suffix.clone().into(),
+                    log_head: j.log_head,
                     branch: j.branch.clone(),
                     coinbase_value: j.coinbase_value,
                 })
                 .collect(),
             shares: file_shares,
+            share_log: logs
+                .into_iter()
+                .map(|(instance, (prev, now))| FileLogHead {
+                    instance,
+                    prev_seq: prev.seq,
+                    prev_head: prev.head,
+                    last_seq: now.seq,
+                    head: now.head,
+                })
+                .collect(),
             share_root,
             blocks: file_blocks,
             blocks_hash,

@@ -105,6 +105,8 @@ async fn fill(store: &Store, genesis: u64) {
         template_time: genesis as u32,
         coinbase1: vec![1; 40],
         coinbase2: vec![2; 60],
+        coinbase2_suffix: Vec::new(),
+        log_head: Default::default(),
         branch: vec![],
         network_target,
         coinbase_value: 5_000_000_000,

@@ -61,6 +61,8 @@ pub(crate) fn job(job_id: u64, height: u64) -> JobRecord {
         template_time: 1_700_000_001,
         coinbase1: vec![1, 2, 3],
         coinbase2: vec![4, 5],
+        coinbase2_suffix: Vec::new(),
+        log_head: Default::default(),
         branch: vec![B256::repeat_byte(1)],
         network_target: network_target(),
         coinbase_value: 5_000_000_000,

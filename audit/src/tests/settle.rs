@@ -5,9 +5,10 @@
 use crate::OnChainEpoch;
 use alloy::primitives::{Address, B256, U256};
 use proofpool_epoch::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileParams, FileReward,
-    FileShare, VERSION, data_hash,
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileLogHead, FileParams,
+    FileReward, FileShare, VERSION, data_hash,
 };
+use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
 use proofpool_epoch::record_hash;
 use proofpool_epoch::{EpochCommit, EpochRecord};
@@ -46,6 +47,9 @@ pub(super) struct Plan {
     pub(super) shares: Vec<(u64, usize, bool)>,
     /// (solving share's seq, epoch the block is paid in).
     pub(super) blocks: Vec<(u64, u64)>,
+    /// The pool instance of job `i` (shares `3i+1..=3i+3`); [`INSTANCE`]
+    /// past the end.
+    pub(super) instances: Vec<u8>,
 }
 
 /// Three epochs: six shares, then four shares and two blocks paid (one while
@@ -63,6 +67,7 @@ pub(super) fn default_plan() -> Plan {
         epochs: 3,
         shares,
         blocks: vec![(2, 2), (5, 2), (9, 3)],
+        instances: Vec::new(),
     }
 }
 
@@ -83,7 +88,10 @@ pub(super) const PAYOUT_SCRIPT: [u8; 22] = [
     0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
 ];
 
-pub(super) fn coinbase_parts(height: u64, value: u64) -> (Vec<u8>, Vec<u8>) {
+///
+/// Returns `coinbase1`, `coinbase2` (up to the share commitment output) and
+/// `coinbase2_suffix` (the witness commitment output and the lock time).
+pub(super) fn coinbase_parts(height: u64, value: u64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let mut c1 = Vec::new();
     c1.extend(2u32.to_le_bytes());
     c1.push(1);
@@ -93,24 +101,35 @@ pub(super) fn coinbase_parts(height: u64, value: u64) -> (Vec<u8>, Vec<u8>) {
     c1.extend([16, 0x02, h[0], h[1], 0x0c]);
     let mut c2 = Vec::new();
     c2.extend(u32::MAX.to_le_bytes());
-    c2.push(2);
+    // Payout, share commitment, witness commitment.
+    c2.push(3);
     c2.extend(value.to_le_bytes());
     c2.extend([22, 0x00, 0x14]);
     c2.extend([0x55; 20]);
-    c2.extend(0u64.to_le_bytes());
-    c2.extend([38, 0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]);
-    c2.extend([0x77; 32]);
-    c2.extend(0u32.to_le_bytes());
-    (c1, c2)
+    let mut suffix = Vec::new();
+    suffix.extend(0u64.to_le_bytes());
+    suffix.extend([38, 0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]);
+    suffix.extend([0x77; 32]);
+    suffix.extend(0u32.to_le_bytes());
+    (c1, c2, suffix)
 }
 
-/// Job `i`: three shares per job, so blocks land at different heights.
-fn job(i: u64) -> FileJob {
+/// The next head of a share-log chain, written out from the definition
+/// (`keccak256(head ‖ leaf)`), not taken from the auditor.
+pub(super) fn next_head(head: B256, leaf: &ShareLeaf) -> B256 {
+    let mut both = head.to_vec();
+    both.extend_from_slice(leaf.hash().as_slice());
+    alloy::primitives::keccak256(both)
+}
+
+/// Job `i` of `instance`: three shares per job, so blocks land at
+/// different heights.
+fn job(i: u64, instance: u8) -> FileJob {
     let height = 200 + i;
     let coinbase_value = 5_000_000_000 + 1_000 * i;
-    let (coinbase1, coinbase2) = coinbase_parts(height, coinbase_value);
+    let (coinbase1, coinbase2, coinbase2_suffix) = coinbase_parts(height, coinbase_value);
     FileJob {
-        instance: INSTANCE,
+        instance,
         job_id: 100 + i,
         height,
         prev_hash: B256::repeat_byte(i as u8),
@@ -119,6 +138,9 @@ fn job(i: u64) -> FileJob {
         template_time: 1_700_000_000 + i as u32,
         coinbase1: coinbase1.into(),
         coinbase2: coinbase2.into(),
+        coinbase2_suffix: coinbase2_suffix.into(),
+        // Set as the shares are mined: the head when the job is first used.
+        log_head: B256::ZERO,
         branch: vec![B256::repeat_byte(0x10 + i as u8)],
         coinbase_value,
     }
@@ -130,6 +152,12 @@ pub(super) fn header_parts<'a>(job: &'a FileJob, s: &'a FileShare) -> HeaderPart
         extranonce1: &s.extranonce1,
         extranonce2: &s.extranonce2,
         coinbase2: &job.coinbase2,
+        commitment: Some(ShareCommitment {
+            miner: s.miner,
+            target_bits: committed_target(s.share_target).0,
+            log_head: job.log_head,
+        }),
+        coinbase2_suffix: &job.coinbase2_suffix,
         branch: &job.branch,
         version: s.version,
         prev_hash: job.prev_hash,
@@ -160,15 +188,16 @@ fn bounds(epoch: u64) -> (u64, u64) {
 /// Mines share `seq`: brute-forces the nonce until the hash meets the target.
 fn mine(seq: u64, epoch: u64, m: usize, harder: bool, job: &FileJob) -> FileShare {
     let net = target_from_nbits(NBITS);
-    let share_target = if harder { net >> 1 } else { net };
+    // Targets in compact form, as a share commitment carries them.
+    let share_target = committed_target(if harder { net >> 1 } else { net }).1;
     let mut share = FileShare {
         seq,
         time_ms: bounds(epoch).0 * 1000 + seq * 10,
-        instance: INSTANCE,
+        instance: job.instance,
         job_id: job.job_id,
         miner: miner(m),
         worker: "rig1".to_owned(),
-        extranonce1: vec![INSTANCE, 0, 0, m as u8 + 1].into(),
+        extranonce1: vec![job.instance, 0, 0, m as u8 + 1].into(),
         extranonce2: seq.to_be_bytes().to_vec().into(),
         ntime: job.template_time + seq as u32,
         nonce: 0,
@@ -211,6 +240,9 @@ pub(super) struct Settle {
     domain: RewardDomain,
     jobs: Vec<FileJob>,
     shares: Vec<(u64, FileShare)>,
+    /// The share-log head of its instance after share `seq`, and the
+    /// instance's share before it (index 0: nothing).
+    heads: Vec<(B256, u64)>,
     cumulative: BTreeMap<Address, u64>,
     total: U256,
     next: u64,
@@ -221,26 +253,69 @@ pub(super) struct Settle {
 impl Settle {
     /// Mines the plan's shares.
     pub(super) fn new(plan: &Plan, domain: RewardDomain) -> Self {
-        let jobs: Vec<FileJob> = (0..plan.shares.len().div_ceil(3) as u64).map(job).collect();
-        let shares = plan
-            .shares
-            .iter()
-            .enumerate()
-            .map(|(i, &(epoch, m, harder))| {
-                let seq = i as u64 + 1;
-                (epoch, mine(seq, epoch, m, harder, &jobs[i / 3]))
-            })
+        let mut jobs: Vec<FileJob> = (0..plan.shares.len().div_ceil(3))
+            .map(|i| job(i as u64, plan.instances.get(i).copied().unwrap_or(INSTANCE)))
             .collect();
+        let mut heads = vec![(B256::ZERO, 0)];
+        // Each instance's chain: its last share and head.
+        let mut chains: BTreeMap<u8, (u64, B256)> = BTreeMap::new();
+        let mut shares = Vec::new();
+        for (i, &(epoch, m, harder)) in plan.shares.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let instance = jobs[i / 3].instance;
+            let (prev_seq, head) = chains.get(&instance).copied().unwrap_or_default();
+            // Each job commits to its instance's log as it stood when the
+            // job was built, just before its first share.
+            if i % 3 == 0 {
+                jobs[i / 3].log_head = head;
+            }
+            let share = mine(seq, epoch, m, harder, &jobs[i / 3]);
+            let leaf = ShareLeaf {
+                epoch: EpochId(epoch),
+                seq,
+                miner: share.miner,
+                work: Work(share.work),
+                share_hash: ShareHash(share.hash),
+            };
+            let next = next_head(head, &leaf);
+            chains.insert(instance, (seq, next));
+            heads.push((next, prev_seq));
+            shares.push((epoch, share));
+        }
         Self {
             plan: plan.clone(),
             domain,
             jobs,
             shares,
+            heads,
             cumulative: BTreeMap::new(),
             total: U256::ZERO,
             next: 1,
             token_per_sat: U256::from(10_000_000_000u64),
         }
+    }
+
+    /// Each instance's chain over `shares`: from its share before the
+    /// first of them to its last.
+    fn share_log(&self, shares: &[&FileShare]) -> Vec<FileLogHead> {
+        let mut out: BTreeMap<u8, FileLogHead> = BTreeMap::new();
+        for s in shares {
+            let (head, prev_seq) = self.heads[s.seq as usize];
+            let entry = out.entry(s.instance).or_insert_with(|| FileLogHead {
+                instance: s.instance,
+                prev_seq,
+                prev_head: if prev_seq == 0 {
+                    B256::ZERO
+                } else {
+                    self.heads[prev_seq as usize].0
+                },
+                last_seq: s.seq,
+                head,
+            });
+            entry.last_seq = s.seq;
+            entry.head = head;
+        }
+        out.into_values().collect()
     }
 
     fn job_of(&self, seq: u64) -> &FileJob {
@@ -380,6 +455,7 @@ impl Settle {
             prev_epoch_hash,
             bitcoin: None,
             jobs: file_jobs,
+            share_log: self.share_log(&mine),
             shares: mine.into_iter().cloned().collect(),
             share_root,
             blocks,

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 /// The `format` field's value.
 pub const FORMAT: &str = "proofpool-epoch";
 /// The version this code writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// One epoch file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +61,9 @@ pub struct EpochFile {
     pub jobs: Vec<FileJob>,
     /// The epoch's shares, in sequence order.
     pub shares: Vec<FileShare>,
+    /// Each instance's share-log chain over this epoch's shares, by
+    /// instance: where it stood before them and where they leave it.
+    pub share_log: Vec<FileLogHead>,
     /// Root of the share tree.
     pub share_root: B256,
     /// Blocks paid in this epoch, by height.
@@ -182,12 +185,37 @@ pub struct FileJob {
     pub template_time: u32,
     /// Coinbase bytes before the extranonces.
     pub coinbase1: Bytes,
-    /// Coinbase bytes after the extranonces.
+    /// Coinbase bytes after the extranonces, up to the connection's share
+    /// commitment output (docs/share-commitment.md).
     pub coinbase2: Bytes,
+    /// Coinbase bytes after the share commitment output.
+    pub coinbase2_suffix: Bytes,
+    /// The instance's share-log head when the job was built: what every
+    /// share commitment on this job names.
+    pub log_head: B256,
     /// Merkle branch, internal byte order.
     pub branch: Vec<B256>,
     /// What the coinbase pays the pool, sats.
     pub coinbase_value: u64,
+}
+
+/// One instance's share-log hash chain across an epoch:
+/// `head_n = keccak256(head_{n-1} ‖ share_leaf_n)` over the instance's
+/// shares in sequence order, `share_leaf_n` being the share's leaf in the
+/// share tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLogHead {
+    /// Pool instance.
+    pub instance: u8,
+    /// The instance's last share before this epoch's (0 if none).
+    pub prev_seq: u64,
+    /// The head after it (zero if none).
+    pub prev_head: B256,
+    /// The instance's last share in this epoch.
+    pub last_seq: u64,
+    /// The head after it.
+    pub head: B256,
 }
 
 /// A share.

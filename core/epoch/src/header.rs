@@ -2,6 +2,7 @@
 //! exactly as the pool's validator does, so an auditor can recompute every
 //! share hash and check it against its credited target.
 
+use crate::share_commitment::ShareCommitment;
 use bitcoin::hashes::{Hash, sha256d};
 use proofpool_primitives::{B256, U256};
 
@@ -14,8 +15,15 @@ pub struct HeaderParts<'a> {
     pub extranonce1: &'a [u8],
     /// The miner's extranonce2.
     pub extranonce2: &'a [u8],
-    /// Coinbase bytes after the extranonces.
+    /// Coinbase bytes after the extranonces (up to the share commitment,
+    /// when there is one).
     pub coinbase2: &'a [u8],
+    /// The connection's share commitment, an output between `coinbase2` and
+    /// `coinbase2_suffix` (docs/share-commitment.md); `None` for a coinbase
+    /// without one, all in `coinbase2`.
+    pub commitment: Option<ShareCommitment>,
+    /// Coinbase bytes after the share commitment output.
+    pub coinbase2_suffix: &'a [u8],
     /// Merkle branch, internal byte order, leaf level first.
     pub branch: &'a [B256],
     /// Header version after rolling.
@@ -43,7 +51,26 @@ impl HeaderParts<'_> {
         bitcoin::hashes::HashEngine::input(&mut engine, self.extranonce1);
         bitcoin::hashes::HashEngine::input(&mut engine, self.extranonce2);
         bitcoin::hashes::HashEngine::input(&mut engine, self.coinbase2);
+        if let Some(commitment) = &self.commitment {
+            bitcoin::hashes::HashEngine::input(&mut engine, &commitment.output());
+        }
+        bitcoin::hashes::HashEngine::input(&mut engine, self.coinbase2_suffix);
         B256::from(sha256d::Hash::from_engine(engine).to_byte_array())
+    }
+
+    /// The coinbase transaction's non-witness serialization.
+    pub fn coinbase_bytes(&self) -> Vec<u8> {
+        let commitment = self.commitment.map(|c| c.output());
+        let commitment: &[u8] = commitment.as_ref().map_or(&[], |c| c.as_slice());
+        [
+            self.coinbase1,
+            self.extranonce1,
+            self.extranonce2,
+            self.coinbase2,
+            commitment,
+            self.coinbase2_suffix,
+        ]
+        .concat()
     }
 
     /// The merkle root: the coinbase txid folded up the branch (the coinbase
@@ -122,6 +149,8 @@ mod tests {
             extranonce1: &coinbase[40..44],
             extranonce2: &coinbase[44..50],
             coinbase2: &coinbase[50..],
+            commitment: None,
+            coinbase2_suffix: &[],
             branch: &branch,
             version: 1,
             prev_hash: hex32(&fixture["prev_blockhash"]),

@@ -19,7 +19,7 @@
 //! `OP_RETURN` outputs, and nothing in the scriptSig, whose 100 bytes the
 //! height, the pool tag and the extranonces already share.
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 
 /// The commitment's magic bytes, after the push opcode.
 pub const MAGIC: [u8; 2] = *b"pp";
@@ -29,6 +29,9 @@ pub const VERSION: u8 = 1;
 pub const PAYLOAD_LEN: usize = 2 + 1 + 20 + 4 + 32;
 /// The whole output script.
 pub const SCRIPT_LEN: usize = 2 + PAYLOAD_LEN;
+/// The output as the coinbase serializes it: an 8-byte zero value, the
+/// script's length (one byte) and the script.
+pub const OUTPUT_LEN: usize = 8 + 1 + SCRIPT_LEN;
 
 const OP_RETURN: u8 = 0x6a;
 
@@ -68,6 +71,14 @@ impl ShareCommitment {
         s
     }
 
+    /// The serialized output: value zero, then the script with its length.
+    pub fn output(&self) -> [u8; OUTPUT_LEN] {
+        let mut out = [0u8; OUTPUT_LEN];
+        out[8] = SCRIPT_LEN as u8;
+        out[9..].copy_from_slice(&self.script());
+        out
+    }
+
     /// Reads an output script written by [`ShareCommitment::script`].
     pub fn from_script(script: &[u8]) -> Result<Self, CommitmentError> {
         if script.len() != SCRIPT_LEN
@@ -88,6 +99,38 @@ impl ShareCommitment {
             log_head: B256::from_slice(&script[29..61]),
         })
     }
+}
+
+/// The share target a job commits to when the pool asks for `target`:
+/// rounded down to what the compact form holds, so never easier than asked,
+/// with its compact form. The share is credited at exactly this target.
+pub fn committed_target(target: U256) -> (u32, U256) {
+    let bits = bitcoin::Target::from_le_bytes(target.to_le_bytes::<32>()).to_compact_lossy();
+    let bits = bits.to_consensus();
+    // A compact form made from a target always reads back.
+    (bits, target_of_bits(bits).unwrap_or(U256::ZERO))
+}
+
+/// The target a compact form names, or `None` for one that is negative,
+/// zero or overflows (no share target can be those).
+pub fn target_of_bits(bits: u32) -> Option<U256> {
+    let exponent = bits >> 24;
+    let mantissa = bits & 0x007f_ffff;
+    if bits & 0x0080_0000 != 0 || mantissa == 0 {
+        return None;
+    }
+    let value = if exponent <= 3 {
+        U256::from(mantissa >> (8 * (3 - exponent)))
+    } else {
+        let shift = 8 * (exponent - 3) as usize;
+        let m = U256::from(mantissa);
+        let shifted = m.checked_shl(shift)?;
+        if shifted >> shift != m {
+            return None;
+        }
+        shifted
+    };
+    (!value.is_zero()).then_some(value)
 }
 
 #[cfg(test)]
@@ -137,5 +180,36 @@ mod tests {
             ShareCommitment::from_script(&magic),
             Err(CommitmentError::NotACommitment)
         );
+    }
+
+    /// Worked by hand: difficulty 1's target is `0xffff · 2^208`, compact
+    /// `0x1d00ffff`; a target of `2^224 - 1` keeps its top three bytes
+    /// (`0x00ffffff` would set the sign bit, so the mantissa is `0x00ffff`
+    /// one byte up: `0x1d00ffff`, i.e. rounded down).
+    #[test]
+    fn committed_targets_round_down_to_the_compact_form() {
+        let diff1 = U256::from(0xffffu64) << 208;
+        assert_eq!(committed_target(diff1), (0x1d00_ffff, diff1));
+        let all_ones = (U256::from(1u8) << 224) - U256::from(1u8);
+        assert_eq!(committed_target(all_ones), (0x1d00_ffff, diff1));
+        // 0x01_23_45_67_00 is five bytes; its top three, 0x012345, stay.
+        let t = U256::from(0x0123_4567u64) << 8;
+        assert_eq!(
+            committed_target(t),
+            (0x0501_2345, U256::from(0x0001_2345u64) << 16)
+        );
+        assert_eq!(committed_target(U256::from(0x7fu8)), (0x017f_0000, U256::from(0x7fu8)));
+        assert_eq!(target_of_bits(0x1d00_ffff), Some(diff1));
+        assert_eq!(target_of_bits(0x0480_0001), None, "negative");
+        assert_eq!(target_of_bits(0x1d00_0000), None, "zero");
+        assert_eq!(target_of_bits(0xff12_3456), None, "overflow");
+    }
+
+    #[test]
+    fn the_output_is_a_zero_value_and_the_script() {
+        let out = sample().output();
+        assert_eq!(&out[..8], &[0u8; 8]);
+        assert_eq!(out[8], 61);
+        assert_eq!(&out[9..], &sample().script()[..]);
     }
 }

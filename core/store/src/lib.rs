@@ -24,7 +24,8 @@ mod writer;
 
 pub use lock::SettlementLock;
 pub use model::{
-    BlockRecord, BlockStatus, Committed, EpochClock, EpochRecord, EpochStatus, JobRecord, NewShare,
+    BlockRecord, BlockStatus, Committed, EpochClock, EpochRecord, EpochStatus, JobRecord, LogPoint,
+    NewShare,
     StoredShare, WindowShare, WorkerSeen,
 };
 pub use settle::{CreditRow, SettledEpoch};

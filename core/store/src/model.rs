@@ -122,14 +122,53 @@ pub struct JobRecord {
     pub template_time: u32,
     /// Coinbase bytes before the extranonces.
     pub coinbase1: Vec<u8>,
-    /// Coinbase bytes after the extranonces.
+    /// Coinbase bytes after the extranonces, up to the connection's share
+    /// commitment output.
     pub coinbase2: Vec<u8>,
+    /// Coinbase bytes after the share commitment output.
+    pub coinbase2_suffix: Vec<u8>,
+    /// The instance's share-log head when the job was built: what every
+    /// connection's commitment on this job names.
+    pub log_head: B256,
     /// Merkle branch, internal byte order, leaf level first.
     pub branch: Vec<B256>,
     /// Network target expanded from `nbits`.
     pub network_target: U256,
     /// What the coinbase pays the pool, sats.
     pub coinbase_value: u64,
+}
+
+/// A point of an instance's share-log hash chain: the head after the
+/// instance's share `seq` (`seq` 0 and the zero head before its first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogPoint {
+    /// The last share folded in (0 if none).
+    pub seq: u64,
+    /// `head_n = keccak256(head_{n-1} ‖ share_leaf_n)`.
+    pub head: B256,
+}
+
+impl LogPoint {
+    /// Folds in the next share of the instance, stored as `share`.
+    pub fn fold(&mut self, share: &StoredShare) {
+        let leaf = proofpool_merkle::ShareLeaf {
+            epoch: proofpool_primitives::EpochId(share.epoch),
+            seq: share.seq,
+            miner: share.share.miner,
+            work: proofpool_primitives::Work(share.share.work),
+            share_hash: proofpool_primitives::ShareHash(share.share.hash),
+        };
+        self.fold_leaf(share.seq, leaf.hash());
+    }
+
+    /// Folds in the share `seq` whose share-tree leaf hash is `leaf`.
+    pub fn fold_leaf(&mut self, seq: u64, leaf: B256) {
+        let mut both = [0u8; 64];
+        both[..32].copy_from_slice(self.head.as_slice());
+        both[32..].copy_from_slice(leaf.as_slice());
+        self.head = alloy_primitives::keccak256(both);
+        self.seq = seq;
+    }
 }
 
 /// A worker seen mining: its first accepted share on a connection.

@@ -1,6 +1,8 @@
 //! Queries for settlement, the API and tests.
 
-use crate::model::{BlockRecord, BlockStatus, JobRecord, NewShare, StoredShare, WindowShare};
+use crate::model::{
+    BlockRecord, BlockStatus, JobRecord, LogPoint, NewShare, StoredShare, WindowShare,
+};
 use crate::{Store, StoreError, i64_of, u64_of, with_db};
 use proofpool_primitives::{Address, B256, U256};
 
@@ -43,6 +45,8 @@ type JobRow = (
     Vec<u8>,
     Vec<u8>,
     i64,
+    Vec<u8>,
+    Vec<u8>,
 );
 
 pub(crate) type BlockRow = (
@@ -146,6 +150,8 @@ fn job_of(r: JobRow) -> Result<JobRecord, StoreError> {
         branch: r.10.chunks_exact(32).map(B256::from_slice).collect(),
         network_target: u256_of(T, &r.11)?,
         coinbase_value: u64_of(r.12),
+        coinbase2_suffix: r.13,
+        log_head: b256_of(T, &r.14)?,
     })
 }
 
@@ -371,7 +377,8 @@ impl Store {
         let rows: Vec<JobRow> = with_db!(self, pool => {
             sqlx::query_as(
                 "SELECT j.instance, j.job_id, j.created, j.height, j.prev_hash, j.version, j.nbits, \
-                 j.template_time, j.coinbase1, j.coinbase2, j.branch, j.network_target, j.coinbase_value \
+                 j.template_time, j.coinbase1, j.coinbase2, j.branch, j.network_target, j.coinbase_value, \
+                 j.coinbase2_suffix, j.log_head \
                  FROM jobs j JOIN (SELECT DISTINCT instance, job_id FROM shares WHERE epoch = $1) s \
                  ON j.instance = s.instance AND j.job_id = s.job_id ORDER BY j.instance, j.job_id",
             )
@@ -380,6 +387,57 @@ impl Store {
             .await?
         });
         rows.into_iter().map(job_of).collect()
+    }
+
+    /// `instance`'s share-log chain just before its share `before_seq`
+    /// (after its last share when `None`): from the newest checkpoint
+    /// before it, folding the instance's shares written since.
+    pub async fn log_point(
+        &self,
+        instance: u8,
+        before_seq: Option<u64>,
+    ) -> Result<LogPoint, StoreError> {
+        const T: &str = "share_log_heads";
+        let before = i64_of(before_seq.unwrap_or(u64::MAX >> 1));
+        let checkpoint: Option<(i64, Vec<u8>)> = with_db!(self, pool => {
+            sqlx::query_as(
+                "SELECT seq, head FROM share_log_heads WHERE instance = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(i64::from(instance))
+            .bind(before)
+            .fetch_optional(pool)
+            .await?
+        });
+        let mut point = match checkpoint {
+            Some((seq, head)) => LogPoint {
+                seq: u64_of(seq),
+                head: b256_of(T, &head)?,
+            },
+            None => LogPoint::default(),
+        };
+        let sql = format!(
+            "{SHARE_SELECT} WHERE instance = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4"
+        );
+        const PAGE: i64 = 10_000;
+        loop {
+            let rows: Vec<ShareRow> = with_db!(self, pool => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(i64::from(instance))
+                    .bind(i64_of(point.seq))
+                    .bind(before)
+                    .bind(PAGE)
+                    .fetch_all(pool)
+                    .await?
+            });
+            let n = rows.len();
+            for row in rows {
+                point.fold(&share_of(row)?);
+            }
+            if n < PAGE as usize {
+                return Ok(point);
+            }
+        }
     }
 
     /// The highest job id `instance` has recorded (0 if none), so a

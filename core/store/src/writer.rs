@@ -19,12 +19,13 @@
 //! forever. Nothing acknowledged is ever lost, and nothing is acknowledged
 //! that was not written.
 
-use crate::model::{BlockRecord, Committed, JobRecord, NewShare, WorkerSeen};
+use crate::model::{BlockRecord, Committed, JobRecord, LogPoint, NewShare, WorkerSeen};
 use crate::{Db, Store, StoreError, i64_of};
 use sqlx::pool::PoolConnection;
 use sqlx::{ConnectOptions, Connection, PgConnection, Sqlite, SqliteConnection};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -44,6 +45,10 @@ pub struct WriterConfig {
     /// How long one batch is retried while the database fails before its
     /// shares are answered with an error.
     pub give_up_after: Duration,
+    /// Keep each instance's acceptance times from going backwards in
+    /// sequence order (see `Writer::monotone_times`). On in the pool; off
+    /// only to exercise the store's epoch rule with arbitrary times.
+    pub monotone_times: bool,
 }
 
 impl Default for WriterConfig {
@@ -53,6 +58,7 @@ impl Default for WriterConfig {
             max_delay: Duration::ZERO,
             queue_capacity: 65_536,
             give_up_after: Duration::from_secs(10),
+            monotone_times: true,
         }
     }
 }
@@ -152,10 +158,10 @@ impl Drop for Pending {
     }
 }
 
-/// Delivers `outcome(i)` for every share of `batch`, in order, emptying
-/// it; each sink is flushed at the end of each run of its shares.
+/// Delivers `outcome(i)` for every share of `batch`, in order; each sink is
+/// flushed at the end of each run of its shares.
 fn deliver_all(
-    batch: &mut Vec<Pending>,
+    batch: &mut [Pending],
     mut outcome: impl FnMut(usize) -> Result<Committed, WriteError>,
 ) {
     for i in 0..batch.len() {
@@ -178,20 +184,37 @@ fn deliver_all(
             None => {}
         }
     }
-    batch.clear();
 }
+
+/// Each instance's share-log head as the writer last folded it; shared with
+/// the job builder, whose jobs commit to it.
+#[derive(Debug, Default)]
+struct LogHeads(Mutex<HashMap<u8, LogPoint>>);
+
+impl LogHeads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u8, LogPoint>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How often the writer records a checkpoint of an instance's chain.
+const LOG_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 enum Control {
     Job(Box<JobRecord>),
     Worker(WorkerSeen),
     Block(Box<BlockRecord>),
+    /// A checkpoint of an instance's share-log chain, written with the next
+    /// commit (on the writer's own connection).
+    LogPoint(u8, LogPoint),
     Flush(oneshot::Sender<()>),
 }
 
 /// The handle sessions use to record shares; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ShareLog {
+    heads: Arc<LogHeads>,
     shares: mpsc::Sender<Pending>,
     control: mpsc::UnboundedSender<Control>,
     stats: Arc<WriterStats>,
@@ -208,6 +231,7 @@ impl ShareLog {
         let stats = Arc::new(WriterStats::default());
         let (stop_checkpoints, stopped) = oneshot::channel();
         let committed = Arc::new(tokio::sync::Notify::new());
+        let heads = Arc::new(LogHeads::default());
         if let Db::Sqlite(pool) = &store.db {
             tokio::spawn(checkpoint_wal(pool.clone(), committed.clone(), stopped));
         }
@@ -219,6 +243,9 @@ impl ShareLog {
             shares: shares_rx,
             control: control_rx,
             stats: stats.clone(),
+            heads: heads.clone(),
+            last_time: HashMap::new(),
+            checkpoints: HashMap::new(),
             carry: Vec::new(),
             flushes: Vec::new(),
             sqlite: None,
@@ -249,6 +276,7 @@ impl ShareLog {
         });
         (
             Self {
+                heads,
                 shares: shares_tx,
                 control: control_tx,
                 stats,
@@ -300,6 +328,19 @@ impl ShareLog {
                 Err(SubmitError::Closed)
             }
         }
+    }
+
+    /// `instance`'s share-log head after the last commit the writer folded
+    /// (the zero point until [`ShareLog::load_log_head`] or a commit).
+    pub fn log_head(&self, instance: u8) -> LogPoint {
+        self.heads.lock().get(&instance).copied().unwrap_or_default()
+    }
+
+    /// Reads `instance`'s share-log head from `store`, unless the writer has
+    /// folded a commit for it already: a pool calls it before its first job.
+    pub async fn load_log_head(&self, store: &Store, instance: u8) -> Result<LogPoint, StoreError> {
+        let point = store.log_point(instance, None).await?;
+        Ok(*self.heads.lock().entry(instance).or_insert(point))
     }
 
     /// Records a job; it is written no later than any share that names it.
@@ -357,6 +398,11 @@ struct Writer {
     shares: mpsc::Receiver<Pending>,
     control: mpsc::UnboundedReceiver<Control>,
     stats: Arc<WriterStats>,
+    heads: Arc<LogHeads>,
+    /// The latest acceptance time written for each instance.
+    last_time: HashMap<u8, u64>,
+    /// When each instance's chain was last checkpointed.
+    checkpoints: HashMap<u8, Instant>,
     /// Control records from a batch that failed, written with the next one.
     carry: Vec<Control>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -456,11 +502,14 @@ impl Writer {
                 }
             }
             if !records.is_empty() || !batch.is_empty() {
-                self.commit(records, &mut batch).await;
+                if self.config.monotone_times {
+                    self.monotone_times(&mut batch);
+                }
+                let written = self.commit(records, &mut batch).await;
                 // Closing, and the store stayed down through a whole
                 // `give_up_after`: retrying forever would hang the pool's
                 // shutdown. Blocks stay on the chain; say what is lost.
-                if !shares_open && !control_open && !self.carry.is_empty() {
+                if !written && !shares_open && !control_open && !self.carry.is_empty() {
                     tracing::error!(
                         records = self.carry.len(),
                         "share store unavailable at shutdown; job and block records not written"
@@ -489,7 +538,9 @@ impl Writer {
         );
     }
 
-    async fn commit(&mut self, records: Vec<Control>, batch: &mut Vec<Pending>) {
+    /// Writes `records` and `batch` in one transaction, retrying for up to
+    /// `give_up_after`; whether it was written.
+    async fn commit(&mut self, records: Vec<Control>, batch: &mut Vec<Pending>) -> bool {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(10);
         loop {
@@ -517,7 +568,9 @@ impl Writer {
                         .fetch_max(micros, Ordering::Relaxed);
                     deliver_all(batch, |i| Ok(first[i]));
                     self.committed.notify_one();
-                    return;
+                    self.fold_heads(batch, &first);
+                    batch.clear();
+                    return true;
                 }
                 Err(e) => {
                     self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
@@ -528,14 +581,83 @@ impl Writer {
                             .shares_failed
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
                         deliver_all(batch, |_| Err(err.clone()));
+                        batch.clear();
                         // Jobs must still reach the store before shares that name them.
                         self.carry = records;
-                        return;
+                        return false;
                     }
                     tracing::warn!(error = %e, shares = batch.len(), retry_in = ?backoff, "share batch commit failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// Keeps each instance's acceptance times from going backwards in
+    /// sequence order: a share timed just before an epoch boundary can
+    /// reach the queue after one timed just after it (two sessions on two
+    /// threads), and its epoch would then come after a later seq's. Each
+    /// instance's share-log chain runs in sequence order, and an auditor
+    /// reads it one epoch file at a time, so an instance's shares must not
+    /// go back an epoch. Such a share is stamped with the later time (a few
+    /// milliseconds at most).
+    fn monotone_times(&mut self, batch: &mut [Pending]) {
+        for p in batch.iter_mut() {
+            let last = self.last_time.entry(p.share.instance).or_insert(0);
+            if p.share.time_ms < *last {
+                p.share.time_ms = *last;
+            } else {
+                *last = p.share.time_ms;
+            }
+        }
+    }
+
+    /// Folds a committed batch into each instance's share-log chain, after
+    /// the acknowledgements went out, and queues a checkpoint of a chain at
+    /// most once per [`LOG_CHECKPOINT_EVERY`], written with the next commit.
+    /// An instance whose head was never loaded
+    /// ([`ShareLog::load_log_head`], which the pool calls before its first
+    /// job) is not followed: its jobs would commit to nothing anyway.
+    fn fold_heads(&mut self, batch: &[Pending], committed: &[Committed]) {
+        let mut touched: Vec<u8> = Vec::new();
+        {
+            let mut heads = self.heads.lock();
+            for (p, c) in batch.iter().zip(committed) {
+                let instance = p.share.instance;
+                let Some(point) = heads.get_mut(&instance) else {
+                    continue;
+                };
+                if point.seq >= c.seq {
+                    continue;
+                }
+                let leaf = proofpool_merkle::ShareLeaf {
+                    epoch: proofpool_primitives::EpochId(c.epoch),
+                    seq: c.seq,
+                    miner: p.share.miner,
+                    work: proofpool_primitives::Work(p.share.work),
+                    share_hash: proofpool_primitives::ShareHash(p.share.hash),
+                }
+                .hash();
+                point.fold_leaf(c.seq, leaf);
+                if !touched.contains(&instance) {
+                    touched.push(instance);
+                }
+            }
+        }
+        for instance in touched {
+            let Some(point) = self.heads.lock().get(&instance).copied() else {
+                continue;
+            };
+            let due = self
+                .checkpoints
+                .get(&instance)
+                .is_none_or(|at| at.elapsed() >= LOG_CHECKPOINT_EVERY);
+            if due {
+                self.checkpoints.insert(instance, Instant::now());
+                self.carry.push(Control::LogPoint(instance, point));
             }
         }
     }
@@ -599,8 +721,9 @@ macro_rules! write_records {
                 Control::Job(j) => {
                     sqlx::query(
                         "INSERT INTO jobs (instance, job_id, created, height, prev_hash, version, nbits, \
-                         template_time, coinbase1, coinbase2, branch, network_target, coinbase_value) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         template_time, coinbase1, coinbase2, branch, network_target, coinbase_value, \
+                         coinbase2_suffix, log_head) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                          ON CONFLICT (instance, job_id) DO NOTHING",
                     )
                     .bind(i64::from(j.instance))
@@ -616,6 +739,8 @@ macro_rules! write_records {
                     .bind(j.branch.iter().flat_map(|h| h.0).collect::<Vec<u8>>())
                     .bind(j.network_target.to_be_bytes::<32>().to_vec())
                     .bind(i64_of(j.coinbase_value))
+                    .bind(j.coinbase2_suffix.as_slice())
+                    .bind(j.log_head.as_slice())
                     .execute(&mut *$tx)
                     .await?;
                 }
@@ -649,6 +774,17 @@ macro_rules! write_records {
                     .bind(b.status.as_str())
                     .bind(i64_of(b.confirmations))
                     .bind(b.reject_reason.as_deref())
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+                Control::LogPoint(instance, point) => {
+                    sqlx::query(
+                        "INSERT INTO share_log_heads (instance, seq, head) VALUES ($1, $2, $3) \
+                         ON CONFLICT (instance, seq) DO NOTHING",
+                    )
+                    .bind(i64::from(*instance))
+                    .bind(i64_of(point.seq))
+                    .bind(point.head.as_slice())
                     .execute(&mut *$tx)
                     .await?;
                 }

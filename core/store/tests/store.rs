@@ -27,6 +27,8 @@ fn job(instance: u8, job_id: u64) -> JobRecord {
         template_time: 1_700_000_001,
         coinbase1: vec![1, 2, 3],
         coinbase2: vec![4, 5],
+        coinbase2_suffix: Vec::new(),
+        log_head: Default::default(),
         branch: vec![B256::repeat_byte(1), B256::repeat_byte(2)],
         network_target: U256::from(1u64) << 255,
         coinbase_value: 5_000_000_000,
@@ -67,7 +69,13 @@ async fn exercise(url: &str) {
         .to_string();
     assert!(err.contains("epoch_secs"), "{err}");
 
-    let (log, writer) = ShareLog::spawn(store.clone(), WriterConfig::default());
+    // Times as given: this part exercises the store's epoch rule on
+    // arbitrary (backdated) times.
+    let raw_times = WriterConfig {
+        monotone_times: false,
+        ..WriterConfig::default()
+    };
+    let (log, writer) = ShareLog::spawn(store.clone(), raw_times);
     log.record_job(job(0, 1));
     log.record_job(job(1, 1));
     log.record_worker(WorkerSeen {
@@ -362,6 +370,7 @@ async fn exercise(url: &str) {
     // and under the gapless number it was acknowledged with.
     let config = WriterConfig {
         max_delay: Duration::from_millis(300),
+        monotone_times: false,
         ..WriterConfig::default()
     };
     let (log, writer) = ShareLog::spawn(store.clone(), config);
@@ -423,6 +432,7 @@ async fn sqlite_store() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("pool.db").display());
     exercise(&url).await;
+    share_log_chain(&url).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -430,6 +440,91 @@ async fn sqlite_store() {
 async fn postgres_store() {
     let pg = Postgres::start().unwrap();
     exercise(&pg.url()).await;
+    share_log_chain(&pg.url()).await;
+}
+
+/// Each instance's chain, folded by hand from the stored shares in
+/// sequence order: `head_n = keccak256(head_{n-1} ‖ share_leaf_n)`.
+async fn fold_by_hand(store: &Store, instance: u8, upto: u64) -> (u64, B256) {
+    let shares = store.shares_after(0, 1_000_000).await.unwrap();
+    let mut point = (0, B256::ZERO);
+    for s in shares
+        .iter()
+        .filter(|s| s.share.instance == instance && s.seq <= upto)
+    {
+        let leaf = proofpool_merkle::ShareLeaf {
+            epoch: proofpool_primitives::EpochId(s.epoch),
+            seq: s.seq,
+            miner: s.share.miner,
+            work: proofpool_primitives::Work(s.share.work),
+            share_hash: proofpool_primitives::ShareHash(s.share.hash),
+        };
+        let mut both = point.1.to_vec();
+        both.extend_from_slice(leaf.hash().as_slice());
+        point = (s.seq, alloy_primitives::keccak256(both));
+    }
+    point
+}
+
+/// The writer keeps each instance's share-log head as it commits (two
+/// instances interleaved on one store), checkpoints it, and a restarted
+/// writer (or the settler) reads the same head from the store at any
+/// point; and an instance's times never go back an epoch in seq order.
+async fn share_log_chain(url: &str) {
+    let store = Store::open(url, &StoreOptions::default()).await.unwrap();
+    let clock = store.clock().await.unwrap();
+    let (log, writer) = ShareLog::spawn(store.clone(), WriterConfig::default());
+    let start = store.last_seq().await.unwrap();
+    for instance in [5u8, 6] {
+        assert_eq!(log.load_log_head(&store, instance).await.unwrap().seq, 0);
+        log.record_job(job(instance, 1));
+    }
+    let open_ms = (clock.genesis_unix + (clock.closed_epoch + 3) * clock.epoch_secs) * 1000;
+    for i in 0..40u64 {
+        let instance = if i % 3 == 0 { 6 } else { 5 };
+        log.submit(share(instance, 1, 90_000 + i, open_ms + i))
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Timed one epoch back, after a later one of the same instance: stored
+    // at the later time, in the later epoch.
+    let back = log
+        .submit(share(5, 1, 90_100, open_ms - clock.epoch_secs * 1000))
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = store.shares_after(back.seq - 1, 1).await.unwrap();
+    assert_eq!(stored[0].share.time_ms, open_ms + 38);
+    assert_eq!(back.epoch, clock.epoch_of_ms(open_ms + 38));
+    let last = store.last_seq().await.unwrap();
+    for instance in [5u8, 6] {
+        let by_hand = fold_by_hand(&store, instance, last).await;
+        let head = log.log_head(instance);
+        assert_eq!((head.seq, head.head), by_hand, "instance {instance}");
+        let read = store.log_point(instance, None).await.unwrap();
+        assert_eq!((read.seq, read.head), by_hand);
+        // Just before any of its shares, from whatever checkpoint is older.
+        for before in [start + 1, start + 7, start + 20, last] {
+            let read = store.log_point(instance, Some(before)).await.unwrap();
+            assert_eq!(
+                (read.seq, read.head),
+                fold_by_hand(&store, instance, before - 1).await,
+                "instance {instance} before {before}"
+            );
+        }
+    }
+    drop(log);
+    writer.await.unwrap();
+    // A new writer starts from the store's record.
+    let (log, writer) = ShareLog::spawn(store.clone(), WriterConfig::default());
+    let head = log.load_log_head(&store, 5).await.unwrap();
+    assert_eq!((head.seq, head.head), fold_by_hand(&store, 5, last).await);
+    drop(log);
+    writer.await.unwrap();
+    store.close().await;
 }
 
 /// A writer closed while its database is down ends after one

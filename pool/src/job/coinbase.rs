@@ -7,8 +7,15 @@
 //! push opcode whose length covers both extranonces, which the miner fills in.
 //! `coinbase1` is the non-witness serialization up to and including that
 //! opcode, `coinbase2` everything after the extranonces.
+//!
+//! The outputs are the payout, the connection's share commitment
+//! (docs/share-commitment.md) and the witness commitment if any. The share
+//! commitment differs per connection, so `coinbase2` is kept in two parts
+//! around it: `coinbase2_prefix` (sequence, output count, payout output) and
+//! `coinbase2_suffix` (the witness commitment output and the lock time).
 
 use super::JobError;
+use proofpool_epoch::share_commitment::{OUTPUT_LEN, SCRIPT_LEN};
 use bitcoin::absolute::LockTime;
 use bitcoin::script::{Builder, PushBytes};
 use bitcoin::transaction::Version;
@@ -63,8 +70,11 @@ pub(crate) struct Coinbase {
     pub(crate) script_sig_prefix: Vec<u8>,
     /// Non-witness serialization before the extranonces.
     pub(crate) coinbase1: Vec<u8>,
-    /// Non-witness serialization after the extranonces.
-    pub(crate) coinbase2: Vec<u8>,
+    /// Non-witness serialization after the extranonces, up to the share
+    /// commitment output.
+    pub(crate) coinbase2_prefix: Vec<u8>,
+    /// Non-witness serialization after the share commitment output.
+    pub(crate) coinbase2_suffix: Vec<u8>,
 }
 
 /// What the coinbase pays and commits to.
@@ -107,15 +117,25 @@ impl Coinbase {
         let mut script_sig = script_sig_prefix.clone();
         script_sig.resize(script_sig_len, 0);
 
-        let mut output = vec![TxOut {
-            value: spec.value,
-            script_pubkey: spec.payout_script.clone(),
-        }];
+        let mut output = vec![
+            TxOut {
+                value: spec.value,
+                script_pubkey: spec.payout_script.clone(),
+            },
+            // Each connection's share commitment goes here.
+            TxOut {
+                value: Amount::ZERO,
+                script_pubkey: ScriptBuf::from_bytes(vec![0; SCRIPT_LEN]),
+            },
+        ];
+        let mut suffix_len = 4; // the lock time
         if let Some(commitment) = spec.witness_commitment {
-            output.push(TxOut {
+            let out = TxOut {
                 value: Amount::ZERO,
                 script_pubkey: commitment.clone(),
-            });
+            };
+            suffix_len += bitcoin::consensus::serialize(&out).len();
+            output.push(out);
         }
         let tx = Transaction {
             version: Version::TWO,
@@ -137,20 +157,33 @@ impl Coinbase {
             .to_vec();
         let coinbase2 = bytes
             .get(split + spec.extranonce_len..)
-            .expect("the serialization holds the whole scriptSig")
-            .to_vec();
+            .expect("the serialization holds the whole scriptSig");
+        let suffix_at = coinbase2.len() - suffix_len;
+        let coinbase2_prefix = coinbase2[..suffix_at - OUTPUT_LEN].to_vec();
+        let coinbase2_suffix = coinbase2[suffix_at..].to_vec();
         Ok(Self {
             tx,
             script_sig_prefix,
             coinbase1,
-            coinbase2,
+            coinbase2_prefix,
+            coinbase2_suffix,
         })
     }
 
-    /// The coinbase with the given extranonces, and the 32-byte zero witness
-    /// reserved value when the block commits to witnesses (BIP141).
-    pub(crate) fn with_extranonces(&self, en1: &[u8], en2: &[u8], witness: bool) -> Transaction {
+    /// The coinbase with the given extranonces and share commitment script,
+    /// and the 32-byte zero witness reserved value when the block commits to
+    /// witnesses (BIP141).
+    pub(crate) fn with_extranonces(
+        &self,
+        en1: &[u8],
+        en2: &[u8],
+        commitment: &[u8; SCRIPT_LEN],
+        witness: bool,
+    ) -> Transaction {
         let mut tx = self.tx.clone();
+        if let Some(out) = tx.output.get_mut(1) {
+            out.script_pubkey = ScriptBuf::from_bytes(commitment.to_vec());
+        }
         let mut script_sig = Vec::with_capacity(SCRIPT_SIG_MAX);
         script_sig.extend_from_slice(&self.script_sig_prefix);
         script_sig.extend_from_slice(en1);
@@ -222,14 +255,26 @@ mod tests {
         let cb = Coinbase::new(&spec).unwrap();
         let expected_prefix = "0340d10c0b2f70726f6f66706f6f6c2f0802010000000000000c";
         assert_eq!(hex::encode(&cb.script_sig_prefix), expected_prefix);
+        let commitment = [0x6a; SCRIPT_LEN];
         let mut whole = cb.coinbase1.clone();
         whole.extend_from_slice(&[0xaa; 12]);
-        whole.extend_from_slice(&cb.coinbase2);
+        whole.extend_from_slice(&cb.coinbase2_prefix);
+        whole.extend_from_slice(&[0; 8]);
+        whole.push(SCRIPT_LEN as u8);
+        whole.extend_from_slice(&commitment);
+        whole.extend_from_slice(&cb.coinbase2_suffix);
         let tx: Transaction = bitcoin::consensus::deserialize(&whole).unwrap();
         let script_sig = tx.input[0].script_sig.as_bytes();
         assert_eq!(&script_sig[..26], &cb.script_sig_prefix[..]);
         assert_eq!(&script_sig[26..], &[0xaa; 12]);
-        assert_eq!(tx, cb.with_extranonces(&[0xaa; 4], &[0xaa; 8], false));
+        assert_eq!(
+            tx,
+            cb.with_extranonces(&[0xaa; 4], &[0xaa; 8], &commitment, false)
+        );
+        // The payout, then the commitment; the suffix is the lock time.
+        assert_eq!(tx.output.len(), 2);
+        assert_eq!(tx.output[1].script_pubkey.as_bytes(), &commitment[..]);
+        assert_eq!(cb.coinbase2_suffix, [0; 4]);
         // The scriptSig is all pushes, and the extranonce is its last one.
         let pushes: Vec<_> = tx.input[0]
             .script_sig

@@ -88,7 +88,7 @@ impl Midstate {
     }
 
     /// `sha256d(prefix ‖ parts…)`, leaving the midstate as it was.
-    pub(crate) fn sha256d(&self, parts: [&[u8]; 3]) -> [u8; 32] {
+    pub(crate) fn sha256d<const N: usize>(&self, parts: [&[u8]; N]) -> [u8; 32] {
         let mut hasher = self.0.clone();
         for part in parts {
             hasher.update(part);

@@ -1,7 +1,7 @@
 //! Submitting a block that a share solved, and confirming bitcoind took it.
 
 use super::Shared;
-use crate::job::Job;
+use crate::job::{Binding, Job};
 use proofpool_primitives::{Address, B256, Sats};
 use proofpool_store::{BlockRecord, BlockStatus, NewShare, SubmitError, WriteError};
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct FoundBlock {
 #[derive(Debug)]
 pub(crate) struct Solution {
     pub(crate) job: Arc<Job>,
+    /// What the solving connection's coinbase commits to.
+    pub(crate) binding: Binding,
     pub(crate) extranonce1: [u8; 4],
     pub(crate) extranonce2: Vec<u8>,
     pub(crate) ntime: u32,
@@ -98,7 +100,14 @@ pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
     let height = u64::from(s.job.height());
     let hex = match s
         .job
-        .block_hex(&s.extranonce1, &s.extranonce2, s.ntime, s.nonce, s.version)
+        .block_hex(
+            &s.binding,
+            &s.extranonce1,
+            &s.extranonce2,
+            s.ntime,
+            s.nonce,
+            s.version,
+        )
     {
         Ok(hex) => hex,
         Err(e) => {

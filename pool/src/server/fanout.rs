@@ -31,7 +31,7 @@
 //! then answers the rest itself, in order.
 
 use super::Shared;
-use crate::job::Job;
+use crate::job::{Binding, Job};
 use bitcoin::BlockHash;
 use metrics::{Counter, Histogram};
 use proofpool_store::{AckSink, Committed, WriteError};
@@ -135,6 +135,8 @@ pub(crate) struct DirectReply {
 /// What a job line for an idle session depends on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mirror {
+    /// What the session's next job commits to.
+    pub(crate) binding: Binding,
     /// The size the miner was last told.
     pub(crate) extranonce2_len: usize,
     /// The session's job counter; the next job's id is one more, in hex.
@@ -157,6 +159,8 @@ pub(crate) struct Note {
     pub(crate) seq: u64,
     /// Whether it was sent with `clean_jobs = true`, so older jobs are gone.
     pub(crate) clean: bool,
+    /// What its coinbase commits to.
+    pub(crate) binding: Binding,
 }
 
 /// What [`Link::begin`] hands the session.
@@ -349,7 +353,7 @@ impl Link {
         let clean = new_block || job.clean_jobs();
         let seq = mirror.job_seq + 1;
         line.clear();
-        job.push_notify(line, seq, clean);
+        job.push_notify(line, seq, clean, &mirror.binding);
         // Straight to the socket, not through tokio's readiness state (one
         // cache miss less per session); a `WouldBlock` here only means the
         // session's own write later finds the readiness stale and waits.
@@ -369,6 +373,7 @@ impl Link {
             job: task_job.clone(),
             seq,
             clean,
+            binding: mirror.binding,
         });
         state.idle = Some(Mirror {
             job_seq: seq,
@@ -560,7 +565,9 @@ mod tests {
             extranonce2_len,
             ..JobConfig::new(ScriptBuf::from_bytes(vec![0x51]))
         };
-        Arc::new(Arc::new(Job::new(id, &template, &config, false).unwrap()))
+        Arc::new(Arc::new(
+            Job::new(id, &template, &config, false, crate::job::tests::LOG_HEAD).unwrap(),
+        ))
     }
 
     /// A loopback connection: the pool's write half and the miner's end.
@@ -587,6 +594,7 @@ mod tests {
 
         // Idle with job 5 sent as its id 3.
         let mirror = Mirror {
+            binding: crate::job::tests::binding(),
             extranonce2_len: 8,
             job_seq: 3,
             last_prev_hash: j5.prev_hash(),
@@ -603,7 +611,7 @@ mod tests {
         let mut got = vec![0u8; line.len()];
         miner.read_exact(&mut got).await.unwrap();
         let mut want = String::new();
-        j6.push_notify(&mut want, 4, false);
+        j6.push_notify(&mut want, 4, false, &crate::job::tests::binding());
         assert_eq!(String::from_utf8(got).unwrap(), want);
         // Another extranonce2 size is the session's to announce: woken.
         assert_eq!(link.offer(&job(7, 4), &mut line), Offer::Woken);
@@ -630,6 +638,7 @@ mod tests {
         link.end(
             true,
             Some(Mirror {
+                binding: crate::job::tests::binding(),
                 extranonce2_len: 8,
                 job_seq: 1,
                 last_prev_hash: j.prev_hash(),
@@ -662,6 +671,7 @@ mod tests {
         // session files the notes whenever the fan-out wakes it for having
         // too many, as it would.
         let mut mirror = Mirror {
+            binding: crate::job::tests::binding(),
             extranonce2_len: 8,
             job_seq: 1,
             last_prev_hash: first.prev_hash(),
@@ -739,6 +749,7 @@ mod tests {
         let link = Link::new(Some(write));
         let first = job(1, 8);
         let mirror = Mirror {
+            binding: crate::job::tests::binding(),
             extranonce2_len: 8,
             job_seq: 1,
             last_prev_hash: first.prev_hash(),

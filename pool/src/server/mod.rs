@@ -302,11 +302,16 @@ impl Pool {
         let last_job = store.max_job_id(config.instance_id).await?;
         // The writer stops by itself once the last handle (and so the pool) is gone.
         let (log, _writer) = ShareLog::spawn(store.clone(), config.writer.clone());
+        // Every job commits to the instance's share-log head: read it before
+        // the first one.
+        let head = log.load_log_head(&store, config.instance_id).await?;
         tracing::info!(
             backend = ?store.backend(),
             epoch_secs = clock.epoch_secs,
             next_seq = clock.next_seq,
             last_job,
+            log_seq = head.seq,
+            log_head = %head.head,
             "share log ready"
         );
         let work = Arc::new(

@@ -24,11 +24,11 @@ use super::fanout::{Backlog, Link, Mirror};
 use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
 use super::{Shared, unix_ms};
-use crate::job::Job;
+use crate::job::{Binding, Job};
 use crate::share::ShareKey;
 use crate::username::MinerId;
 use crate::vardiff::{Vardiff, VardiffConfig};
-use proofpool_primitives::{Difficulty, Excerpt, U256};
+use proofpool_primitives::{Difficulty, Excerpt};
 use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
     self as sv1, ClientMethod, ConfigureResult, ErrorCode, Id, Message, ParseError,
@@ -63,8 +63,10 @@ struct Authorized {
 #[derive(Debug)]
 struct SentJob {
     job: Arc<Job>,
-    target: U256,
-    /// The difficulty `target` came from: what its shares are credited at.
+    /// The miner and the share target its coinbase commits to: what its
+    /// shares are checked and credited at.
+    binding: Binding,
+    /// The difficulty the binding's target came from.
     difficulty: Difficulty,
     /// The session's job counter when it was sent.
     seq: u64,
@@ -81,6 +83,9 @@ pub(crate) struct Session {
     version_mask: u32,
     difficulty: Difficulty,
     sent_difficulty: Option<Difficulty>,
+    /// The connection's payout address and the current difficulty's target,
+    /// once a worker is authorized: what its next job commits to.
+    binding: Option<Binding>,
     jobs: HashMap<String, SentJob>,
     job_seq: u64,
     /// Shares accepted on live jobs, for duplicates. Hashed with foldhash
@@ -442,6 +447,7 @@ impl Session {
             version_mask: 0,
             difficulty,
             sent_difficulty: None,
+            binding: None,
             jobs: HashMap::new(),
             job_seq: 0,
             seen: foldhash::HashSet::default(),
@@ -750,6 +756,7 @@ impl Session {
                         recorded: false,
                     },
                 );
+                self.rebind();
                 self.push(sv1::reply_true(id));
                 self.maybe_start();
             }
@@ -777,6 +784,14 @@ impl Session {
                 time_ms: unix_ms(),
             });
         }
+    }
+
+    /// Recomputes what the next job commits to: after the first authorize
+    /// and after every change of difficulty.
+    fn rebind(&mut self) {
+        self.binding = self.workers.values().next().map(|w| {
+            Binding::new(w.miner.address.to_address(), self.difficulty.to_target())
+        });
     }
 
     fn clamp(&self, d: Difficulty) -> Difficulty {
@@ -826,6 +841,9 @@ impl Session {
         if !self.ready() || self.close {
             return;
         }
+        let Some(binding) = self.binding else {
+            return;
+        };
         let mut restart = false;
         if job.extranonce2_len() != self.extranonce2_len {
             let en1 = self.extranonce1.unwrap_or_default();
@@ -858,13 +876,14 @@ impl Session {
         let clean_now = new_block || (!resend && job.clean_jobs());
         let clean = clean_now || restart || self.jobs.is_empty();
         let seq = self.job_seq + 1;
-        job.push_notify(&mut self.out, seq, clean);
-        self.record_job(job.clone(), seq, clean_now);
+        job.push_notify(&mut self.out, seq, clean, &binding);
+        self.record_job(job.clone(), seq, clean_now, binding);
     }
 
-    /// Files a job sent under id `seq` (lowercase hex); `clean_now` if the
-    /// miner was told to drop its older jobs and their shares are stale.
-    fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool) {
+    /// Files a job sent under id `seq` (lowercase hex) with `binding`;
+    /// `clean_now` if the miner was told to drop its older jobs and their
+    /// shares are stale.
+    fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool, binding: Binding) {
         if clean_now {
             self.jobs.clear();
             self.seen.clear();
@@ -876,7 +895,7 @@ impl Session {
             format!("{seq:x}"),
             SentJob {
                 job,
-                target: self.difficulty.to_target(),
+                binding,
                 difficulty: self.difficulty,
                 seq,
             },
@@ -891,7 +910,7 @@ impl Session {
     /// see [`Session::mirror`]).
     fn file_notes(&mut self, backlog: &mut Backlog) {
         for note in backlog.notes.drain(..) {
-            self.record_job(Arc::clone(&note.job), note.seq, note.clean);
+            self.record_job(Arc::clone(&note.job), note.seq, note.clean, note.binding);
         }
     }
 
@@ -921,6 +940,7 @@ impl Session {
             return None;
         }
         Some(Mirror {
+            binding: self.binding?,
             extranonce2_len: self.extranonce2_len,
             job_seq: self.job_seq,
             last_prev_hash: self.last_prev_hash?,

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::job::JobConfig;
-use crate::job::tests::{Notify, PUBLIC_POOL, be_u32, unhex};
+use crate::job::tests::{LOG_HEAD, Notify, PUBLIC_POOL, be_u32, binding, unhex};
+use alloy_primitives::Address;
 use crate::template::BlockTemplate;
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::sha256d;
@@ -17,6 +18,11 @@ fn diff1() -> U256 {
 
 fn target_for_difficulty(difficulty: u64) -> U256 {
     diff1() / U256::from(difficulty)
+}
+
+/// The test connection's binding at (at most) `target`.
+fn at_most(target: U256) -> Binding {
+    Binding::new(Address::repeat_byte(0xa5), target)
 }
 
 #[test]
@@ -36,7 +42,7 @@ fn accepts_the_share_a_real_pool_accepted() {
     let now = job.ntime() + 10;
     let target = target_for_difficulty(8192);
 
-    let valid = validate(&job, &extranonce1, &sub, mask, target, now).unwrap();
+    let valid = validate(&job, &extranonce1, &sub, mask, &at_most(target), now).unwrap();
     assert_eq!(
         valid.block_hash().to_string(),
         f["share_hash"].as_str().unwrap()
@@ -44,7 +50,10 @@ fn accepts_the_share_a_real_pool_accepted() {
     // ESP-Miner logged "ver: 20B44000" for this share.
     assert_eq!(valid.version, 0x20b4_4000);
     assert!(!valid.meets_network);
-    assert_eq!(valid.work, Work::from_target(target).unwrap());
+    // Credited at the committed target: the asked one rounded down to its
+    // compact form.
+    assert_eq!(valid.work, Work::from_target(at_most(target).target()).unwrap());
+    assert!(at_most(target).target() <= target);
     assert_eq!(&valid.header[..4], &0x20b4_4000u32.to_le_bytes());
 
     // The hash's own difficulty is about 29588: a 30000 target refuses it.
@@ -53,7 +62,7 @@ fn accepts_the_share_a_real_pool_accepted() {
         &extranonce1,
         &sub,
         mask,
-        target_for_difficulty(30_000),
+        &at_most(target_for_difficulty(30_000)),
         now,
     );
     assert_eq!(err, Err(ShareError::LowDifficulty { hash: valid.hash }));
@@ -63,7 +72,7 @@ fn accepts_the_share_a_real_pool_accepted() {
             &extranonce1,
             &sub,
             mask,
-            target_for_difficulty(29_000),
+            &at_most(target_for_difficulty(29_000)),
             now
         )
         .is_ok()
@@ -79,6 +88,7 @@ fn regtest_job() -> Job {
         &template,
         &JobConfig::new(ScriptBuf::from_bytes(script)),
         true,
+        LOG_HEAD,
     )
     .unwrap()
 }
@@ -101,7 +111,7 @@ fn credits_the_share_target_and_spots_blocks() {
     let now = job.ntime();
     // Every hash meets U256::MAX: the work credited is 1, whatever the luck.
     let shares: Vec<ValidShare> = (0..16)
-        .map(|n| validate(&job, &EN1, &submission(&job, n), 0, U256::MAX, now).unwrap())
+        .map(|n| validate(&job, &EN1, &submission(&job, n), 0, &at_most(U256::MAX), now).unwrap())
         .collect();
     assert!(shares.iter().all(|s| s.work == Work(U256::from(1u8))));
     // Regtest's target is about 2^255: some of 16 nonces solve a block, some don't.
@@ -112,7 +122,7 @@ fn credits_the_share_target_and_spots_blocks() {
         assert_eq!(s.meets_network, value <= job.network_target());
         assert_eq!(
             s.header,
-            job.header(&EN1, &EN2, s.key.ntime, s.key.nonce, s.version)
+            job.header(&binding(), &EN1, &EN2, s.key.ntime, s.key.nonce, s.version)
         );
         assert_eq!(s.version, job.version());
     }
@@ -122,13 +132,14 @@ fn credits_the_share_target_and_spots_blocks() {
 fn the_key_names_the_header() {
     let job = regtest_job();
     let now = job.ntime();
-    let a = validate(&job, &EN1, &submission(&job, 7), 0, U256::MAX, now).unwrap();
-    let b = validate(&job, &EN1, &submission(&job, 7), 0, U256::MAX, now).unwrap();
+    let a = validate(&job, &EN1, &submission(&job, 7), 0, &at_most(U256::MAX), now).unwrap();
+    let b = validate(&job, &EN1, &submission(&job, 7), 0, &at_most(U256::MAX), now).unwrap();
     assert_eq!(a.key, b.key);
     assert_eq!(
         a.key,
         ShareKey {
             job_id: 42,
+            target_bits: binding().target_bits(),
             extranonce2: 0x0102,
             ntime: job.ntime(),
             nonce: 7,
@@ -144,7 +155,7 @@ fn the_key_names_the_header() {
             ..submission(&job, 7)
         },
         0,
-        U256::MAX,
+        &at_most(U256::MAX),
         now,
     )
     .unwrap();
@@ -156,22 +167,22 @@ fn the_key_names_the_header() {
 
     // The key can be had before hashing, and is the same.
     let sub = submission(&job, 7);
-    assert_eq!(ShareKey::new(&job, &sub, 0), Ok(a.key));
+    assert_eq!(ShareKey::new(&job, &binding(), &sub, 0), Ok(a.key));
     // No version bits and bits that roll nothing give one header, so one key.
     let zero_bits = ShareSubmission {
         version_bits: Some(0),
         ..sub
     };
-    let z = validate(&job, &EN1, &zero_bits, 0x1fff_e000, U256::MAX, now).unwrap();
+    let z = validate(&job, &EN1, &zero_bits, 0x1fff_e000, &at_most(U256::MAX), now).unwrap();
     assert_eq!(z.hash, a.hash);
-    assert_eq!(ShareKey::new(&job, &zero_bits, 0x1fff_e000), Ok(a.key));
+    assert_eq!(ShareKey::new(&job, &binding(), &zero_bits, 0x1fff_e000), Ok(a.key));
     assert_eq!(z.key, a.key);
     let outside = ShareSubmission {
         version_bits: Some(1),
         ..sub
     };
     assert!(matches!(
-        ShareKey::new(&job, &outside, 0x1fff_e000),
+        ShareKey::new(&job, &binding(), &outside, 0x1fff_e000),
         Err(ShareError::VersionBitsOutsideMask { .. })
     ));
 }
@@ -202,7 +213,7 @@ fn rolls_version_bits_within_the_mask() {
         version_bits: Some(0x0000_6000),
         ..submission(&job, 1)
     };
-    let valid = validate(&job, &EN1, &sub, 0x1fff_e000, U256::MAX, job.ntime()).unwrap();
+    let valid = validate(&job, &EN1, &sub, 0x1fff_e000, &at_most(U256::MAX), job.ntime()).unwrap();
     assert_eq!(valid.version, job.version() | 0x6000);
     assert_eq!(valid.key.version, valid.version);
 }
@@ -213,7 +224,7 @@ fn every_rejection() {
     let now = job.ntime();
     let ok = submission(&job, 1);
     let check = |en1: &[u8], sub: ShareSubmission<'_>, mask: u32, target: U256| {
-        validate(&job, en1, &sub, mask, target, now).unwrap_err()
+        validate(&job, en1, &sub, mask, &at_most(target), now).unwrap_err()
     };
 
     assert_eq!(
@@ -276,7 +287,14 @@ fn every_rejection() {
         ShareError::LowDifficulty { hash } => {
             assert_eq!(
                 hash.0.0,
-                sha256d::Hash::hash(&job.header(&EN1, &EN2, ok.ntime, ok.nonce, job.version()))
+                sha256d::Hash::hash(&job.header(
+                    &at_most(U256::from(1u8)),
+                    &EN1,
+                    &EN2,
+                    ok.ntime,
+                    ok.nonce,
+                    job.version()
+                ))
                     .to_byte_array()
             );
         }
@@ -293,25 +311,36 @@ fn ntime_bounds_are_inclusive() {
             ntime,
             ..submission(&job, 1)
         };
-        assert!(validate(&job, &EN1, &sub, 0, U256::MAX, now).is_ok());
+        assert!(validate(&job, &EN1, &sub, 0, &at_most(U256::MAX), now).is_ok());
     }
     // A pool clock near u32::MAX does not overflow the bound.
     let sub = ShareSubmission {
         ntime: u32::MAX,
         ..submission(&job, 1)
     };
-    assert!(validate(&job, &EN1, &sub, 0, U256::MAX, u32::MAX).is_ok());
+    assert!(validate(&job, &EN1, &sub, 0, &at_most(U256::MAX), u32::MAX).is_ok());
 }
 
 #[test]
 fn the_hash_equal_to_the_target_is_accepted() {
     let job = regtest_job();
     let sub = submission(&job, 3);
-    let hash = sha256d::Hash::hash(&job.header(&EN1, &EN2, sub.ntime, sub.nonce, job.version()));
+    let bits = binding().target_bits();
+    let hash = sha256d::Hash::hash(&job.header(
+        &binding(),
+        &EN1,
+        &EN2,
+        sub.ntime,
+        sub.nonce,
+        job.version(),
+    ));
     let exact = U256::from_le_bytes(hash.to_byte_array());
-    assert!(validate(&job, &EN1, &sub, 0, exact, job.ntime()).is_ok());
+    // Targets no compact form holds, under the same commitment: the
+    // comparison alone is under test.
+    let at = |target| Binding::for_tests(Address::repeat_byte(0xa5), bits, target);
+    assert!(validate(&job, &EN1, &sub, 0, &at(exact), job.ntime()).is_ok());
     assert!(matches!(
-        validate(&job, &EN1, &sub, 0, exact - U256::from(1u8), job.ntime()),
+        validate(&job, &EN1, &sub, 0, &at(exact - U256::from(1u8)), job.ntime()),
         Err(ShareError::LowDifficulty { .. })
     ));
 }

@@ -40,10 +40,10 @@ fn rebuild_header(
         extranonce2_len: en2_len,
     };
     let job = Job::from_notify(&notify, en1_len);
-    let txid = job.coinbase_txid(en1, en2);
+    let txid = job.coinbase_txid(en1, en2, &binding());
     assert_eq!(txid, sha256d::Hash::hash(coinbase).to_byte_array());
     assert_eq!(job.merkle_root(txid), header.merkle_root.to_byte_array());
-    job.header(en1, en2, header.time, header.nonce, job.version())
+    job.header(&binding(), en1, en2, header.time, header.nonce, job.version())
 }
 
 #[test]

@@ -60,6 +60,14 @@ impl Notify {
     }
 }
 
+/// The share-log head the tests' jobs commit to.
+pub(crate) const LOG_HEAD: B256 = B256::repeat_byte(0x1c);
+
+/// A connection's binding for tests: any share target passes.
+pub(crate) fn binding() -> Binding {
+    Binding::new(Address::repeat_byte(0xa5), U256::MAX)
+}
+
 impl Job {
     /// A job from the parts of a captured `mining.notify`, for checking the
     /// hashing path against real pools. It has no transactions to assemble.
@@ -90,12 +98,15 @@ impl Job {
                 },
                 script_sig_prefix: Vec::new(),
                 coinbase1: notify.coinbase1.clone(),
-                coinbase2: notify.coinbase2.clone(),
+                coinbase2_prefix: notify.coinbase2.clone(),
+                coinbase2_suffix: Vec::new(),
             },
             coinbase1_state,
             merkle_branch: notify.merkle_branch.clone(),
             witness_commitment: false,
             transactions: Vec::new(),
+            log_head: B256::ZERO,
+            binds: false,
             notify_lines: Default::default(),
             built: std::time::Instant::now(),
         }

@@ -27,11 +27,11 @@ fn template(json: &str) -> BlockTemplate {
 fn assemble_and_check(job: &Job, t: &BlockTemplate) -> Block {
     let (en1, en2) = ([1, 2, 3, 4], [5, 6, 7, 8, 9, 10, 11, 12]);
     let (ntime, nonce, version) = (job.ntime() + 3, 0x1234_5678, job.version() | 0x2000);
-    let hex = job.block_hex(&en1, &en2, ntime, nonce, version).unwrap();
+    let hex = job.block_hex(&binding(), &en1, &en2, ntime, nonce, version).unwrap();
     let block: Block = deserialize(&hex::decode(&hex).unwrap()).unwrap();
     assert_eq!(
         block,
-        job.assemble_block(&en1, &en2, ntime, nonce, version)
+        job.assemble_block(&binding(), &en1, &en2, ntime, nonce, version)
             .unwrap()
     );
     assert!(block.check_merkle_root());
@@ -45,7 +45,7 @@ fn assemble_and_check(job: &Job, t: &BlockTemplate) -> Block {
     }
     assert_eq!(
         serialize(&block.header)[..],
-        job.header(&en1, &en2, ntime, nonce, version)[..]
+        job.header(&binding(), &en1, &en2, ntime, nonce, version)[..]
     );
     assert_eq!(block.header.prev_blockhash, t.previous_block_hash());
     assert_eq!(block.header.bits, t.bits());
@@ -53,6 +53,14 @@ fn assemble_and_check(job: &Job, t: &BlockTemplate) -> Block {
     assert!(coinbase.is_coinbase());
     assert_eq!(coinbase.output[0].value, t.coinbase_value());
     assert_eq!(coinbase.output[0].script_pubkey, config().payout_script);
+    // The second output is the connection's share commitment: its miner,
+    // its compact target and the job's share-log head, worth nothing.
+    let commitment =
+        ShareCommitment::from_script(coinbase.output[1].script_pubkey.as_bytes()).unwrap();
+    assert_eq!(commitment.miner, binding().miner());
+    assert_eq!(commitment.target_bits, binding().target_bits());
+    assert_eq!(commitment.log_head, LOG_HEAD);
+    assert_eq!(coinbase.output[1].value, Amount::ZERO);
     let script_sig = coinbase.input[0].script_sig.as_bytes();
     assert!(script_sig.len() <= 100);
     assert!(script_sig.ends_with(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
@@ -72,7 +80,7 @@ fn assemble_and_check(job: &Job, t: &BlockTemplate) -> Block {
 #[test]
 fn assembles_a_valid_empty_regtest_block() {
     let t = template(GBT_EMPTY);
-    let job = Job::new(1, &t, &config(), true).unwrap();
+    let job = Job::new(1, &t, &config(), true, LOG_HEAD).unwrap();
     assert!(job.merkle_branch().is_empty());
     assert_eq!(job.ntime(), 1_718_000_000);
     assert!(job.clean_jobs());
@@ -84,16 +92,16 @@ fn assembles_a_valid_empty_regtest_block() {
         vec![vec![0u8; 32]]
     );
     assert_eq!(
-        block.txdata[0].output[1].script_pubkey,
+        block.txdata[0].output[2].script_pubkey,
         *t.default_witness_commitment().unwrap()
     );
-    assert_eq!(block.txdata[0].output[1].value, Amount::ZERO);
+    assert_eq!(block.txdata[0].output[2].value, Amount::ZERO);
 }
 
 #[test]
 fn assembles_a_valid_regtest_block_with_transactions() {
     let t = template(GBT_TXS);
-    let job = Job::new(7, &t, &config(), false).unwrap();
+    let job = Job::new(7, &t, &config(), false, LOG_HEAD).unwrap();
     // Five leaves: coinbase and four transactions.
     assert_eq!(job.merkle_branch().len(), 3);
     // mintime is later than curtime in this template.
@@ -102,7 +110,8 @@ fn assembles_a_valid_regtest_block_with_transactions() {
     assert_eq!(job.transactions().len(), 4);
     let block = assemble_and_check(&job, &t);
     assert_eq!(block.txdata.len(), 5);
-    assert_eq!(block.txdata[0].output.len(), 2);
+    // Payout, share commitment, witness commitment.
+    assert_eq!(block.txdata[0].output.len(), 3);
 }
 
 #[test]
@@ -110,12 +119,13 @@ fn without_a_witness_commitment_the_coinbase_has_no_witness() {
     let mut raw: crate::template::RawTemplate = serde_json::from_str(GBT_EMPTY).unwrap();
     raw.default_witness_commitment = None;
     let t = BlockTemplate::try_from(raw).unwrap();
-    let job = Job::new(1, &t, &config(), true).unwrap();
+    let job = Job::new(1, &t, &config(), true, LOG_HEAD).unwrap();
     let block = job
-        .assemble_block(&[0; 4], &[0; 8], job.ntime(), 0, job.version())
+        .assemble_block(&binding(), &[0; 4], &[0; 8], job.ntime(), 0, job.version())
         .unwrap();
     assert!(block.txdata[0].input[0].witness.is_empty());
-    assert_eq!(block.txdata[0].output.len(), 1);
+    // Payout and share commitment.
+    assert_eq!(block.txdata[0].output.len(), 2);
     assert!(block.check_merkle_root());
     assert!(block.check_witness_commitment());
 }
@@ -126,15 +136,15 @@ fn witness_transactions_need_a_commitment() {
     raw.default_witness_commitment = None;
     let t = BlockTemplate::try_from(raw.clone()).unwrap();
     assert_eq!(
-        Job::new(1, &t, &config(), true).unwrap_err(),
+        Job::new(1, &t, &config(), true, LOG_HEAD).unwrap_err(),
         JobError::MissingWitnessCommitment
     );
     // Only the legacy transaction left: no commitment needed.
     raw.transactions.drain(..3);
     let t = BlockTemplate::try_from(raw).unwrap();
-    let job = Job::new(1, &t, &config(), true).unwrap();
+    let job = Job::new(1, &t, &config(), true, LOG_HEAD).unwrap();
     let block = job
-        .assemble_block(&[0; 4], &[0; 8], job.ntime(), 0, job.version())
+        .assemble_block(&binding(), &[0; 4], &[0; 8], job.ntime(), 0, job.version())
         .unwrap();
     assert!(block.check_merkle_root() && block.check_witness_commitment());
 }
@@ -142,17 +152,17 @@ fn witness_transactions_need_a_commitment() {
 #[test]
 fn mines_a_regtest_block_that_meets_its_target() {
     let t = template(GBT_TXS);
-    let job = Job::new(3, &t, &config(), true).unwrap();
+    let job = Job::new(3, &t, &config(), true, LOG_HEAD).unwrap();
     let (en1, en2) = ([9, 9, 9, 9], [0; 8]);
     // The regtest target is 2^255-ish: about every second nonce solves it.
     let nonce = (0..64u32)
         .find(|&n| {
-            let h = sha256d::Hash::hash(&job.header(&en1, &en2, job.ntime(), n, job.version()));
+            let h = sha256d::Hash::hash(&job.header(&binding(), &en1, &en2, job.ntime(), n, job.version()));
             U256::from_le_bytes(h.to_byte_array()) <= job.network_target()
         })
         .expect("a solution among 64 nonces");
     let block = job
-        .assemble_block(&en1, &en2, job.ntime(), nonce, job.version())
+        .assemble_block(&binding(), &en1, &en2, job.ntime(), nonce, job.version())
         .unwrap();
     assert!(block.header.validate_pow(block.header.target()).is_ok());
 }
@@ -160,29 +170,59 @@ fn mines_a_regtest_block_that_meets_its_target() {
 #[test]
 fn every_job_has_its_own_coinbase() {
     let t = template(GBT_TXS);
-    let a = Job::new(1, &t, &config(), false).unwrap();
-    let b = Job::new(2, &t, &config(), false).unwrap();
+    let a = Job::new(1, &t, &config(), false, LOG_HEAD).unwrap();
+    let b = Job::new(2, &t, &config(), false, LOG_HEAD).unwrap();
     assert_ne!(a.coinbase1(), b.coinbase1());
     assert_ne!(
-        a.header(&[0; 4], &[0; 8], a.ntime(), 0, a.version()),
-        b.header(&[0; 4], &[0; 8], b.ntime(), 0, b.version())
+        a.header(&binding(), &[0; 4], &[0; 8], a.ntime(), 0, a.version()),
+        b.header(&binding(), &[0; 4], &[0; 8], b.ntime(), 0, b.version())
     );
     // coinbase1 ends with the push opcode covering both extranonces.
     assert_eq!(a.coinbase1().last(), Some(&12));
     // coinbase2 starts with the input's sequence.
-    assert_eq!(a.coinbase2()[..4], [0xff; 4]);
+    assert_eq!(a.coinbase2_prefix()[..4], [0xff; 4]);
+}
+
+#[test]
+fn each_connection_gets_its_own_coinbase_on_one_job() {
+    let t = template(GBT_TXS);
+    let job = Job::new(4, &t, &config(), false, LOG_HEAD).unwrap();
+    let alice = Binding::new(Address::repeat_byte(1), U256::MAX >> 40);
+    let bob = Binding::new(Address::repeat_byte(2), U256::MAX >> 40);
+    let alice_harder = Binding::new(Address::repeat_byte(1), U256::MAX >> 48);
+    let headers: Vec<[u8; 80]> = [alice, bob, alice_harder]
+        .iter()
+        .map(|b| job.header(b, &[0; 4], &[0; 8], job.ntime(), 0, job.version()))
+        .collect();
+    assert_ne!(headers[0], headers[1], "another miner, another header");
+    assert_ne!(headers[0], headers[2], "another target, another header");
+    // The notify line each gets carries its own coinbase2, whole.
+    for b in [alice, bob, alice_harder] {
+        let mut line = String::new();
+        job.push_notify(&mut line, 9, false, &b);
+        let coinbase2 = hex::encode(job.coinbase2(&b));
+        assert!(line.contains(&format!("\"{coinbase2}\"")), "{line}");
+        // The coinbase2 hex holds the address and the compact target.
+        assert!(coinbase2.contains(&format!(
+            "{}{:08x}{}",
+            hex::encode(b.miner()),
+            b.target_bits(),
+            hex::encode(LOG_HEAD)
+        )));
+    }
 }
 
 #[test]
 fn notify_params_carry_the_job() {
     let t = template(GBT_TXS);
-    let job = Job::new(9, &t, &config(), false).unwrap();
-    let p = job.notify_params("1f", true);
+    let job = Job::new(9, &t, &config(), false, LOG_HEAD).unwrap();
+    let coinbase2 = job.coinbase2(&binding());
+    let p = job.notify_params("1f", true, &coinbase2);
     assert_eq!(p.job_id, "1f");
     assert!(p.clean_jobs);
     assert_eq!(p.prevhash_hex, job.stratum_prevhash());
     assert_eq!(p.coinbase1, job.coinbase1());
-    assert_eq!(p.coinbase2, job.coinbase2());
+    assert_eq!(p.coinbase2, &coinbase2[..]);
     assert_eq!(p.merkle_branch, job.merkle_branch());
     assert_eq!(p.version, 0x2000_0000);
     assert_eq!(p.nbits, 0x207f_ffff);
@@ -227,7 +267,7 @@ fn refuses_bad_configurations() {
         let mut cfg = config();
         patch(&mut cfg);
         assert_eq!(cfg.validate(), Err(expected.clone()));
-        assert_eq!(Job::new(1, &t, &cfg, true).unwrap_err(), expected);
+        assert_eq!(Job::new(1, &t, &cfg, true, LOG_HEAD).unwrap_err(), expected);
     }
 }
 
@@ -238,30 +278,30 @@ fn the_longest_tag_fits_at_the_largest_height() {
     let mut raw: crate::template::RawTemplate = serde_json::from_str(GBT_EMPTY).unwrap();
     raw.height = i32::MAX as u64;
     let t = BlockTemplate::try_from(raw).unwrap();
-    let job = Job::new(u64::MAX, &t, &cfg, true).unwrap();
+    let job = Job::new(u64::MAX, &t, &cfg, true, LOG_HEAD).unwrap();
     let block = job
-        .assemble_block(&[0; 4], &[0; 8], job.ntime(), 0, job.version())
+        .assemble_block(&binding(), &[0; 4], &[0; 8], job.ntime(), 0, job.version())
         .unwrap();
     assert_eq!(block.txdata[0].input[0].script_sig.len(), 100);
     assert_eq!(block.bip34_block_height().unwrap(), i32::MAX as u64);
     // And an empty tag is simply left out.
     cfg.pool_tag.clear();
-    let job = Job::new(1, &t, &cfg, true).unwrap();
+    let job = Job::new(1, &t, &cfg, true, LOG_HEAD).unwrap();
     assert_eq!(job.coinbase1().len(), 42 + 5 + 9 + 1);
 }
 
 #[test]
 fn assembly_refuses_extranonces_of_the_wrong_length() {
-    let job = Job::new(1, &template(GBT_EMPTY), &config(), true).unwrap();
+    let job = Job::new(1, &template(GBT_EMPTY), &config(), true, LOG_HEAD).unwrap();
     assert_eq!(
-        job.block_hex(&[0; 3], &[0; 8], 0, 0, 0).unwrap_err(),
+        job.block_hex(&binding(), &[0; 3], &[0; 8], 0, 0, 0).unwrap_err(),
         JobError::Extranonce1Length {
             expected: 4,
             got: 3
         }
     );
     assert_eq!(
-        job.assemble_block(&[0; 4], &[0; 9], 0, 0, 0).unwrap_err(),
+        job.assemble_block(&binding(), &[0; 4], &[0; 9], 0, 0, 0).unwrap_err(),
         JobError::Extranonce2Length {
             expected: 8,
             got: 9
@@ -271,7 +311,7 @@ fn assembly_refuses_extranonces_of_the_wrong_length() {
 
 #[test]
 fn debug_output_is_a_summary() {
-    let job = Job::new(5, &template(GBT_TXS), &config(), false).unwrap();
+    let job = Job::new(5, &template(GBT_TXS), &config(), false, LOG_HEAD).unwrap();
     let text = format!("{job:?}");
     assert!(
         text.contains("id: 5") && text.contains("transactions: 4"),
@@ -325,16 +365,16 @@ proptest! {
         );
         let mut cfg = config();
         cfg.extranonce2_len = en2.len();
-        let job = Job::new(u64::from(seed), &t, &cfg, false).unwrap();
-        let block = job.assemble_block(&en1, &en2, ntime, nonce, version).unwrap();
-        let header = job.header(&en1, &en2, ntime, nonce, version);
+        let job = Job::new(u64::from(seed), &t, &cfg, false, LOG_HEAD).unwrap();
+        let block = job.assemble_block(&binding(), &en1, &en2, ntime, nonce, version).unwrap();
+        let header = job.header(&binding(), &en1, &en2, ntime, nonce, version);
         prop_assert_eq!(
-            job.coinbase_txid(&en1, &en2),
+            job.coinbase_txid(&en1, &en2, &binding()),
             block.txdata[0].compute_txid().to_byte_array()
         );
         prop_assert_eq!(
             block.compute_merkle_root().unwrap().to_byte_array(),
-            job.merkle_root(job.coinbase_txid(&en1, &en2))
+            job.merkle_root(job.coinbase_txid(&en1, &en2, &binding()))
         );
         prop_assert_eq!(&header[..], &serialize(&block.header)[..]);
         prop_assert_eq!(
@@ -348,16 +388,20 @@ proptest! {
 #[test]
 fn the_cached_notify_line_is_the_formatted_one() {
     let t = template(GBT_TXS);
-    let job = Job::new(7, &t, &config(), false).unwrap();
+    let job = Job::new(7, &t, &config(), false, LOG_HEAD).unwrap();
     for clean in [false, true] {
         for (seq, id) in [(1, "1"), (0xff, "ff"), (0x123abc, "123abc")] {
             let mut line = String::from("before\n");
-            job.push_notify(&mut line, seq, clean);
+            job.push_notify(&mut line, seq, clean, &binding());
             assert_eq!(
                 line,
                 format!(
                     "before\n{}",
-                    proofpool_stratum::notify(&job.notify_params(id, clean))
+                    proofpool_stratum::notify(&job.notify_params(
+                        id,
+                        clean,
+                        &job.coinbase2(&binding())
+                    ))
                 )
             );
         }

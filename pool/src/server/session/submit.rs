@@ -222,14 +222,14 @@ impl Session {
             );
             return;
         };
-        let (job, target, credited) = (sent.job.clone(), sent.target, sent.difficulty);
+        let (job, binding, credited) = (sent.job.clone(), sent.binding, sent.difficulty);
         let submission = ShareSubmission {
             extranonce2,
             ntime,
             nonce,
             version_bits,
         };
-        let key = match ShareKey::new(&job, &submission, self.version_mask) {
+        let key = match ShareKey::new(&job, &binding, &submission, self.version_mask) {
             Ok(key) => key,
             Err(e) => {
                 self.reject(&id, ErrorCode::Other, &e.to_string(), Reject::Invalid);
@@ -254,7 +254,7 @@ impl Session {
             &en1,
             &submission,
             self.version_mask,
-            target,
+            &binding,
             (now_ms / 1000) as u32,
         );
         if let Some(started) = started {
@@ -280,7 +280,9 @@ impl Session {
             time_ms: now_ms,
             instance: self.shared.config.instance_id,
             job_id: job.id(),
-            miner: miner.address.to_address(),
+            // The address the job's coinbase commits to (the connection's
+            // one address, so the worker's as well).
+            miner: binding.miner(),
             worker: miner.worker.clone(),
             extranonce1: en1,
             extranonce2: extranonce2.to_vec(),
@@ -288,7 +290,7 @@ impl Session {
             nonce,
             version: valid.version,
             hash: valid.hash.0,
-            share_target: target,
+            share_target: binding.target(),
             work: valid.work.0,
             network_target: job.network_target(),
         };
@@ -311,6 +313,7 @@ impl Session {
             let (seq_tx, seq_rx) = oneshot::channel();
             let solution = Solution {
                 job: job.clone(),
+                binding,
                 extranonce1: en1,
                 extranonce2: extranonce2.to_vec(),
                 ntime,

@@ -95,6 +95,7 @@ impl Session {
         tracing::debug!(peer = %self.peer, from = %self.difficulty, to = %next, "vardiff retarget");
         self.shared.metrics.retargets.increment(1);
         self.difficulty = next;
+        self.rebind();
     }
 
     /// A difficulty the miner asked for: vardiff's new starting point.
@@ -106,6 +107,7 @@ impl Session {
         } else {
             d
         };
+        self.rebind();
     }
 
     /// Hands the accepted shares counted so far and `fault` to the ban
