@@ -21,6 +21,9 @@ done
 export PATH
 forge --version >/dev/null
 
+step "prune superseded test binaries from the target dir"
+scripts/prune-target.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

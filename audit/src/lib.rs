@@ -299,6 +299,9 @@ pub struct Auditor {
     /// Every head of every instance's chain, with the instance and the
     /// share after which it stands.
     log_heads: HashMap<B256, (u8, u64)>,
+    /// Each instance's shares in log order: acceptance time and seq (the
+    /// times never decrease; a share that goes back is reported).
+    log_times: HashMap<u8, Vec<(u64, u64)>>,
 }
 
 impl Default for Auditor {
@@ -335,13 +338,18 @@ impl Auditor {
             payout_script: None,
             log: HashMap::new(),
             log_heads: HashMap::new(),
+            log_times: HashMap::new(),
         }
     }
 
     /// Folds share `seq` of `instance`, whose share-tree leaf hash is `leaf`,
     /// into the instance's share-log chain:
     /// `head_n = keccak256(head_{n-1} ‖ leaf_n)`.
-    fn fold_log(&mut self, instance: u8, seq: u64, leaf: B256) {
+    fn fold_log(&mut self, instance: u8, seq: u64, time_ms: u64, leaf: B256) {
+        self.log_times
+            .entry(instance)
+            .or_default()
+            .push((time_ms, seq));
         let (_, head) = self.log.get(&instance).copied().unwrap_or_default();
         let next = alloy::primitives::keccak256([head.as_slice(), leaf.as_slice()].concat());
         self.log.insert(instance, (seq, next));

@@ -147,7 +147,11 @@ fn index_jobs<'a>(f: &mut Findings, file: &'a EpochFile) -> HashMap<JobKey, JobI
 
 /// What a share's coinbase must commit to if it was credited honestly: the
 /// miner credited, the target credited (compact) and its job's log head.
-fn commitment_of(job: &FileJob, miner: alloy::primitives::Address, target: U256) -> ShareCommitment {
+fn commitment_of(
+    job: &FileJob,
+    miner: alloy::primitives::Address,
+    target: U256,
+) -> ShareCommitment {
     ShareCommitment {
         miner,
         target_bits: committed_target(target).0,
@@ -444,7 +448,20 @@ pub(super) fn check(
             work: Work(s.work),
             share_hash: ShareHash(s.hash),
         };
-        a.fold_log(s.instance, s.seq, leaf.hash());
+        if let Some(&(last_ms, last_seq)) = a.log_times.get(&s.instance).and_then(|v| v.last())
+            && s.time_ms < last_ms
+        {
+            f.mismatch(
+                subject,
+                "time_ms",
+                format_args!(
+                    "no earlier than {last_ms}, the time of instance {}'s share {last_seq} before it (an instance's times never go back)",
+                    s.instance
+                ),
+                s.time_ms,
+            );
+        }
+        a.fold_log(s.instance, s.seq, s.time_ms, leaf.hash());
         leaves.push(leaf);
         if (i + 1) % PROGRESS_EVERY == 0 {
             observer.shares_checked((i + 1) as u64);
@@ -501,9 +518,7 @@ const MAX_CANDIDATES: usize = 8;
 fn connections(file: &EpochFile) -> Connections<'_> {
     let mut out: Connections<'_> = HashMap::new();
     for s in &file.shares {
-        let seen = out
-            .entry((s.instance, s.extranonce1.as_ref()))
-            .or_default();
+        let seen = out.entry((s.instance, s.extranonce1.as_ref())).or_default();
         if seen.len() < MAX_CANDIDATES && !seen.contains(&(s.miner, s.share_target)) {
             seen.push((s.miner, s.share_target));
         }
@@ -593,7 +608,10 @@ fn check_share_log(
             f.mismatch(
                 Subject::Epoch,
                 "share_log.prev_head",
-                format_args!("instance {instance}: {}, where the earlier files leave it", shown(prev_seq, prev_head)),
+                format_args!(
+                    "instance {instance}: {}, where the earlier files leave it",
+                    shown(prev_seq, prev_head)
+                ),
                 shown(entry.prev_seq, entry.prev_head),
             );
         }
@@ -601,7 +619,10 @@ fn check_share_log(
             f.mismatch(
                 Subject::Epoch,
                 "share_log.head",
-                format_args!("instance {instance}: {}, as the listed shares make it", shown(last_seq, head)),
+                format_args!(
+                    "instance {instance}: {}, as the listed shares make it",
+                    shown(last_seq, head)
+                ),
                 shown(entry.last_seq, entry.head),
             );
         }
@@ -634,9 +655,18 @@ fn check_share_log(
                     job_id: job.job_id,
                 },
                 "log_head",
-                format_args!("a head of instance {}'s share log as the files list it", job.instance),
-                format_args!("{}, which no prefix of the listed shares makes", job.log_head),
+                format_args!(
+                    "a head of instance {}'s share log as the files list it",
+                    job.instance
+                ),
+                format_args!(
+                    "{}, which no prefix of the listed shares makes",
+                    job.log_head
+                ),
             );
+        }
+        if let Some(at) = position {
+            check_head_age(a, f, job, at);
         }
         positions.insert((job.instance, job.job_id), position);
     }
@@ -651,6 +681,42 @@ fn check_share_log(
                 format_args!("share {}", s.seq),
             );
         }
+    }
+}
+
+/// How long before a job's template time a share must have been accepted
+/// for the job's head to have to cover it: generous, for a slow commit and
+/// for clock skew between bitcoind (template time) and the pool (share
+/// times).
+pub(super) const HEAD_LAG_SECS: u64 = 600;
+
+/// A job commits to the log as it stood when it was built: a job whose head
+/// leaves out a share of its instance accepted more than [`HEAD_LAG_SECS`]
+/// before its template time is one built on a stale head, which would pin
+/// nothing of the log after it.
+fn check_head_age(a: &Auditor, f: &mut Findings, job: &FileJob, at: u64) {
+    let Some(times) = a.log_times.get(&job.instance) else {
+        return;
+    };
+    let threshold_ms = u64::from(job.template_time)
+        .saturating_sub(HEAD_LAG_SECS)
+        .saturating_mul(1000);
+    let before = times.partition_point(|(time_ms, _)| *time_ms < threshold_ms);
+    if let Some(&(time_ms, seq)) = before.checked_sub(1).and_then(|i| times.get(i))
+        && seq > at
+    {
+        f.mismatch(
+            Subject::Job {
+                instance: job.instance,
+                job_id: job.job_id,
+            },
+            "log_head",
+            format_args!(
+                "a head at or after share {seq} (accepted at {time_ms} ms, more than {HEAD_LAG_SECS} s before the job's template time {})",
+                job.template_time
+            ),
+            format_args!("the head after share {at}"),
+        );
     }
 }
 
@@ -719,7 +785,7 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
             work: Work(s.work),
             share_hash: ShareHash(s.hash),
         };
-        a.fold_log(s.instance, s.seq, leaf.hash());
+        a.fold_log(s.instance, s.seq, s.time_ms, leaf.hash());
     }
 }
 

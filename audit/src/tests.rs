@@ -354,9 +354,7 @@ fn a_seq_gap_fails_once_the_next_epoch_cannot_close_it() {
         })
         .collect();
     file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
-    let head = leaves
-        .iter()
-        .fold(B256::ZERO, |head, leaf| settle::next_head(head, leaf));
+    let head = leaves.iter().fold(B256::ZERO, settle::next_head);
     file.share_log[0].head = head;
     let mut auditor = Auditor::new();
     assert_ok(&auditor.audit_epoch(&file.to_bytes().unwrap(), None));
@@ -670,9 +668,7 @@ fn relist(file: &mut EpochFile) {
         .collect();
     file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
     let log = &mut file.share_log[0];
-    log.head = leaves
-        .iter()
-        .fold(log.prev_head, |head, leaf| settle::next_head(head, leaf));
+    log.head = leaves.iter().fold(log.prev_head, settle::next_head);
     log.last_seq = leaves.last().unwrap().seq;
 }
 
@@ -770,10 +766,36 @@ fn a_share_on_a_job_whose_head_already_covers_it_fails() {
                 share_hash: proofpool_primitives::ShareHash(s.hash),
             })
             .collect();
-        let head = leaves
-            .iter()
-            .fold(B256::ZERO, |head, leaf| settle::next_head(head, leaf));
+        let head = leaves.iter().fold(B256::ZERO, settle::next_head);
         f.jobs[1].log_head = head;
     });
     assert_fails_with(&v, Subject::Share { seq: 4 }, "log_head");
+}
+
+#[test]
+fn a_job_on_a_stale_head_fails() {
+    let fx = fixture();
+    // Job 101 built more than the allowed lag after shares 1 to 3 were
+    // accepted, still committing to the empty log: it pins nothing.
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.jobs[1].log_head = B256::ZERO;
+        f.jobs[1].template_time += (shares::HEAD_LAG_SECS + 100) as u32;
+    });
+    assert_fails_with(
+        &v,
+        Subject::Job {
+            instance: settle::INSTANCE,
+            job_id: 101,
+        },
+        "log_head",
+    );
+}
+
+#[test]
+fn a_share_timed_before_the_previous_one_of_its_instance_fails() {
+    let fx = fixture();
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.shares[3].time_ms = f.shares[2].time_ms - 1;
+    });
+    assert_fails_with(&v, Subject::Share { seq: 4 }, "time_ms");
 }

@@ -246,6 +246,7 @@ fn apply_work(args: &Args, config: &mut PoolConfig) {
         max_delay: Duration::from_millis(args.commit_max_delay_ms),
         queue_capacity: args.share_queue_capacity as usize,
         give_up_after: Duration::from_secs(args.store_give_up_secs),
+        monotone_times: true,
     };
 }
 

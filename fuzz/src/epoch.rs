@@ -412,7 +412,7 @@ fn reshape<T: Clone>(u: &mut Unstructured<'_>, v: &mut Vec<T>) -> Result<()> {
 
 /// One edit of one field.
 fn edit(u: &mut Unstructured<'_>, file: &mut EpochFile) -> Result<()> {
-    match u.int_in_range(0..=39u8)? {
+    match u.int_in_range(0..=41u8)? {
         // The header.
         0 => file.epoch = near_u64(u, file.epoch)?,
         1 => file.start_unix = near_u64(u, file.start_unix)?,
@@ -433,7 +433,9 @@ fn edit(u: &mut Unstructured<'_>, file: &mut EpochFile) -> Result<()> {
                 return Ok(());
             };
             let j = &mut file.jobs[i];
-            match u.int_in_range(0..=8u8)? {
+            match u.int_in_range(0..=10u8)? {
+                9 => j.coinbase2_suffix = bytes(u, &j.coinbase2_suffix)?.into(),
+                10 => j.log_head = near_b256(u, j.log_head)?,
                 0 => j.nbits = near_u32(u, j.nbits)?,
                 1 => j.version = near_u32(u, j.version)?,
                 2 => j.height = near_u64(u, j.height)?,
@@ -508,6 +510,20 @@ fn edit(u: &mut Unstructured<'_>, file: &mut EpochFile) -> Result<()> {
                     if let Some(c) = pick(u, &b.credits)? {
                         b.credits[c].miner = miner;
                     }
+                }
+            }
+        }
+        // The share-log chain.
+        40 => reshape(u, &mut file.share_log)?,
+        41 => {
+            if let Some(i) = pick(u, &file.share_log)? {
+                let l = &mut file.share_log[i];
+                match u.int_in_range(0..=4u8)? {
+                    0 => l.prev_seq = near_u64(u, l.prev_seq)?,
+                    1 => l.prev_head = near_b256(u, l.prev_head)?,
+                    2 => l.last_seq = near_u64(u, l.last_seq)?,
+                    3 => l.instance = u.arbitrary()?,
+                    _ => l.head = near_b256(u, l.head)?,
                 }
             }
         }

@@ -27,7 +27,7 @@
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::{Hash, sha256d};
 use proofpool_pool::{
-    BlockTemplate, Job, JobConfig, MAX_WORKER_LEN, MinerId, ShareError, ShareKey, ShareSubmission,
+    Binding, BlockTemplate, Job, JobConfig, MAX_WORKER_LEN, MinerId, ShareError, ShareKey, ShareSubmission,
     validate,
 };
 use proofpool_primitives::{Difficulty, U256, Work};
@@ -44,6 +44,10 @@ const GBT_TXS: &str = include_str!("../../pool/tests/fixtures/regtest_gbt_txs.js
 
 /// The session's extranonce1, as the pool would lease it.
 pub const EXTRANONCE1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+/// The address every share's coinbase commits to in the harness.
+pub const MINER: proofpool_primitives::Address = proofpool_primitives::Address::repeat_byte(0xa5);
+/// The share-log head the harness's job commits to.
+pub const LOG_HEAD: proofpool_primitives::B256 = proofpool_primitives::B256::repeat_byte(0x1c);
 /// The version bits the pool lets miners roll (its default, BIP320's).
 pub const POOL_VERSION_MASK: u32 = 0x1fff_e000;
 /// How far the model's clock is past the job's ntime, in seconds.
@@ -64,6 +68,7 @@ pub fn job() -> &'static Job {
             &template,
             &JobConfig::new(ScriptBuf::from_bytes(script)),
             true,
+            LOG_HEAD,
         )
         .expect("the fixture builds a job")
     })
@@ -316,13 +321,17 @@ impl Session {
     fn submit(&mut self, id: &Id, sub: &ShareSubmission<'_>) {
         let job = self.job;
         let mask = self.version_mask;
-        let target = self.difficulty.to_target();
+        // The job's coinbase commits to the miner and the difficulty's
+        // target in compact form; shares are checked and credited at that.
+        let binding = Binding::new(MINER, self.difficulty.to_target());
+        let target = binding.target();
+        assert!(target <= self.difficulty.to_target());
         let now = job.ntime() + CLOCK_AHEAD;
-        let key = ShareKey::new(job, sub, mask);
-        let result = validate(job, &EXTRANONCE1, sub, mask, target, now);
+        let key = ShareKey::new(job, &binding, sub, mask);
+        let result = validate(job, &EXTRANONCE1, sub, mask, &binding, now);
         assert_eq!(
             result,
-            validate(job, &EXTRANONCE1, sub, mask, target, now),
+            validate(job, &EXTRANONCE1, sub, mask, &binding, now),
             "validation is deterministic"
         );
         let en2_ok = sub.extranonce2.len() == job.extranonce2_len();
@@ -364,7 +373,14 @@ impl Session {
                 assert_eq!(share.version, version);
                 assert_eq!(
                     share.header,
-                    job.header(&EXTRANONCE1, sub.extranonce2, sub.ntime, sub.nonce, version)
+                    job.header(
+                        &binding,
+                        &EXTRANONCE1,
+                        sub.extranonce2,
+                        sub.ntime,
+                        sub.nonce,
+                        version
+                    )
                 );
                 assert_eq!(
                     share.hash.0.0,
@@ -377,6 +393,7 @@ impl Session {
                 if share.meets_network {
                     let block = job
                         .assemble_block(
+                            &binding,
                             &EXTRANONCE1,
                             sub.extranonce2,
                             sub.ntime,

@@ -242,7 +242,12 @@ async fn handshake(pool: SocketAddr, source: IpAddr, worker: String) -> Result<R
                         });
                     }
                 }
-                ServerMessage::SetDifficulty(d) => share_target = d.to_target(),
+                // The pool checks shares against the target its jobs commit
+                // to: the difficulty's, rounded down to compact form.
+                ServerMessage::SetDifficulty(d) => {
+                    share_target =
+                        proofpool_epoch::share_commitment::committed_target(d.to_target()).1;
+                }
                 ServerMessage::Notify(job) => {
                     let Some(sub) = subscribed.take().filter(|_| authorized) else {
                         continue;

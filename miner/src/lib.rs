@@ -474,7 +474,10 @@ impl Session {
                 }
             }
             ServerMessage::SetDifficulty(d) => {
-                self.target = Some(d.to_target());
+                // The pool's jobs commit to the target in compact form,
+                // rounded down: what it checks shares against.
+                let target = proofpool_epoch::share_commitment::committed_target(d.to_target()).1;
+                self.target = Some(target);
             }
             ServerMessage::SetVersionMask(mask) => self.version_mask = mask,
             ServerMessage::SetExtranonce {

@@ -13,8 +13,8 @@ use bitcoin::{
     transaction,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use proofpool_pool::{BlockTemplate, Job, JobConfig, ShareSubmission, validate};
-use proofpool_primitives::U256;
+use proofpool_pool::{Binding, BlockTemplate, Job, JobConfig, ShareSubmission, validate};
+use proofpool_primitives::{Address, B256, U256};
 use std::hint::black_box;
 
 const TRANSACTIONS: u32 = 2100;
@@ -90,13 +90,16 @@ fn bench(c: &mut Criterion) {
         &template(),
         &JobConfig::new(ScriptBuf::from_bytes(script)),
         true,
+        B256::repeat_byte(0x1c),
     )
     .expect("the benchmark job builds");
     assert_eq!(job.merkle_branch().len(), 12);
     let now = job.ntime();
 
-    // A 1-in-256 target, and nonces that meet it.
-    let share_target = U256::MAX >> 8;
+    // A 1-in-256 target, and nonces that meet it; the connection's coinbase
+    // commits to its miner and that target.
+    let share_target = Binding::new(Address::repeat_byte(0xa5), U256::MAX >> 8);
+    let impossible = Binding::new(Address::repeat_byte(0xa5), U256::from(1u8));
     let winners: Vec<u32> = (0..)
         .filter(|&n| {
             validate(
@@ -104,7 +107,7 @@ fn bench(c: &mut Criterion) {
                 &EXTRANONCE1,
                 &submission(&job, n),
                 VERSION_MASK,
-                share_target,
+                &share_target,
                 now,
             )
             .is_ok()
@@ -124,7 +127,7 @@ fn bench(c: &mut Criterion) {
                 black_box(&EXTRANONCE1),
                 black_box(&sub),
                 VERSION_MASK,
-                share_target,
+                &share_target,
                 now,
             );
             black_box(share.expect("a winning nonce"))
@@ -140,7 +143,7 @@ fn bench(c: &mut Criterion) {
                 black_box(&EXTRANONCE1),
                 black_box(&sub),
                 VERSION_MASK,
-                U256::from(1u8),
+                &impossible,
                 now,
             );
             black_box(share.expect_err("no hash meets a target of 1"))

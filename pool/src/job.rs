@@ -373,8 +373,7 @@ impl Job {
         let cached = self.notify_lines[usize::from(clean_jobs)].get_or_init(|| {
             let placeholder = Binding::new(Address::ZERO, U256::ZERO);
             let coinbase2 = self.coinbase2(&placeholder);
-            let line =
-                proofpool_stratum::notify(&self.notify_params("", clean_jobs, &coinbase2));
+            let line = proofpool_stratum::notify(&self.notify_params("", clean_jobs, &coinbase2));
             // The id is the first parameter: `"params":["",`.
             let id_at = line.find("[\"\"").map_or(line.len(), |i| i + 2);
             // coinbase2 is the one quoted string with exactly its hex.
@@ -654,7 +653,8 @@ impl Job {
         nonce: u32,
         version: u32,
     ) -> Result<String, JobError> {
-        let block = self.assemble_block(binding, extranonce1, extranonce2, ntime, nonce, version)?;
+        let block =
+            self.assemble_block(binding, extranonce1, extranonce2, ntime, nonce, version)?;
         Ok(bitcoin::consensus::encode::serialize_hex(&block))
     }
 

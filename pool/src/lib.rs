@@ -23,7 +23,7 @@ mod vardiff;
 mod work;
 
 pub use config::{BanThreshold, PoolConfig};
-pub use job::{Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN};
+pub use job::{Binding, Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN};
 pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,
 };

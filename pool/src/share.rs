@@ -9,8 +9,8 @@
 //! Stale jobs and duplicates are the server's business (job lookup and a
 //! per-session set of [`ShareKey`]s).
 
-use crate::job::{Binding, Job};
 use crate::job::sha::sha256d_80;
+use crate::job::{Binding, Job};
 use alloy_primitives::{B256, U256};
 use bitcoin::BlockHash;
 use bitcoin::hashes::Hash;

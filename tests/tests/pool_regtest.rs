@@ -221,7 +221,33 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         .expect("the accepted block is in the store");
     assert_eq!(stored.status, BlockStatus::Immature);
     assert_eq!(stored.share_seq, block.share_seq);
-    assert!(shares.iter().any(|sh| sh.seq == stored.share_seq));
+    // The block bitcoind accepted commits, in its coinbase, to the miner, to
+    // the target its solving share was credited at and to its job's
+    // share-log head, as the store recorded them.
+    let solving = shares
+        .iter()
+        .find(|sh| sh.seq == stored.share_seq)
+        .expect("the solving share is stored");
+    use proofpool_epoch::share_commitment::{ShareCommitment, target_of_bits};
+    let commitment = coinbase["vout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["scriptPubKey"]["hex"].as_str())
+        .filter_map(|hex| alloy::hex::decode(hex).ok())
+        .find_map(|bytes| ShareCommitment::from_script(&bytes).ok())
+        .expect("the coinbase carries the share commitment");
+    assert_eq!(commitment.miner.to_checksum(None), MINER);
+    assert_eq!(
+        target_of_bits(commitment.target_bits),
+        Some(solving.share.share_target)
+    );
+    let jobs = store.jobs_for_epoch(solving.epoch).await.unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| j.job_id == solving.share.job_id)
+        .expect("the solving share's job is stored");
+    assert_eq!(commitment.log_head, job.log_head);
     s.teardown().await;
 }
 

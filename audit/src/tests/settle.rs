@@ -8,9 +8,9 @@ use proofpool_epoch::epoch_file::{
     EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileLogHead, FileParams,
     FileReward, FileShare, VERSION, data_hash,
 };
-use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
 use proofpool_epoch::record_hash;
+use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
 use proofpool_epoch::{EpochCommit, EpochRecord};
 use proofpool_epoch::{PaidBlock, PplnsParams, SCORING_VERSION, blocks_hash};
 use proofpool_epoch::{WindowShare, credit_block};
@@ -135,7 +135,9 @@ fn job(i: u64, instance: u8) -> FileJob {
         prev_hash: B256::repeat_byte(i as u8),
         version: 0x2000_0000,
         nbits: NBITS,
-        template_time: 1_700_000_000 + i as u32,
+        // Near the shares' acceptance times, as bitcoind's clock is near
+        // the pool's.
+        template_time: bounds(1).0 as u32 + i as u32,
         coinbase1: coinbase1.into(),
         coinbase2: coinbase2.into(),
         coinbase2_suffix: coinbase2_suffix.into(),

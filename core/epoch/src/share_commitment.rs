@@ -198,7 +198,10 @@ mod tests {
             committed_target(t),
             (0x0501_2345, U256::from(0x0001_2345u64) << 16)
         );
-        assert_eq!(committed_target(U256::from(0x7fu8)), (0x017f_0000, U256::from(0x7fu8)));
+        assert_eq!(
+            committed_target(U256::from(0x7fu8)),
+            (0x017f_0000, U256::from(0x7fu8))
+        );
         assert_eq!(target_of_bits(0x1d00_ffff), Some(diff1));
         assert_eq!(target_of_bits(0x0480_0001), None, "negative");
         assert_eq!(target_of_bits(0x1d00_0000), None, "zero");

@@ -25,8 +25,7 @@ mod writer;
 pub use lock::SettlementLock;
 pub use model::{
     BlockRecord, BlockStatus, Committed, EpochClock, EpochRecord, EpochStatus, JobRecord, LogPoint,
-    NewShare,
-    StoredShare, WindowShare, WorkerSeen,
+    NewShare, StoredShare, WindowShare, WorkerSeen,
 };
 pub use settle::{CreditRow, SettledEpoch};
 pub use writer::{AckSink, ShareLog, SubmitError, WriteError, WriterConfig, WriterStats};

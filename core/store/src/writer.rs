@@ -333,7 +333,11 @@ impl ShareLog {
     /// `instance`'s share-log head after the last commit the writer folded
     /// (the zero point until [`ShareLog::load_log_head`] or a commit).
     pub fn log_head(&self, instance: u8) -> LogPoint {
-        self.heads.lock().get(&instance).copied().unwrap_or_default()
+        self.heads
+            .lock()
+            .get(&instance)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Reads `instance`'s share-log head from `store`, unless the writer has

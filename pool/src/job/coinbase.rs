@@ -15,11 +15,11 @@
 //! `coinbase2_suffix` (the witness commitment output and the lock time).
 
 use super::JobError;
-use proofpool_epoch::share_commitment::{OUTPUT_LEN, SCRIPT_LEN};
 use bitcoin::absolute::LockTime;
 use bitcoin::script::{Builder, PushBytes};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+use proofpool_epoch::share_commitment::{OUTPUT_LEN, SCRIPT_LEN};
 
 /// Consensus bounds on a coinbase scriptSig's size.
 pub(crate) const SCRIPT_SIG_MAX: usize = 100;

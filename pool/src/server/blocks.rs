@@ -98,17 +98,14 @@ async fn write_again(shared: &Shared, mut share: NewShare, height: u64) -> Optio
 /// node knows the block with at least one confirmation).
 pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
     let height = u64::from(s.job.height());
-    let hex = match s
-        .job
-        .block_hex(
-            &s.binding,
-            &s.extranonce1,
-            &s.extranonce2,
-            s.ntime,
-            s.nonce,
-            s.version,
-        )
-    {
+    let hex = match s.job.block_hex(
+        &s.binding,
+        &s.extranonce1,
+        &s.extranonce2,
+        s.ntime,
+        s.nonce,
+        s.version,
+    ) {
         Ok(hex) => hex,
         Err(e) => {
             tracing::error!(height, error = %e, "cannot assemble the block");

@@ -789,9 +789,11 @@ impl Session {
     /// Recomputes what the next job commits to: after the first authorize
     /// and after every change of difficulty.
     fn rebind(&mut self) {
-        self.binding = self.workers.values().next().map(|w| {
-            Binding::new(w.miner.address.to_address(), self.difficulty.to_target())
-        });
+        self.binding = self
+            .workers
+            .values()
+            .next()
+            .map(|w| Binding::new(w.miner.address.to_address(), self.difficulty.to_target()));
     }
 
     fn clamp(&self, d: Difficulty) -> Difficulty {

@@ -3,8 +3,8 @@
 use super::*;
 use crate::job::JobConfig;
 use crate::job::tests::{LOG_HEAD, Notify, PUBLIC_POOL, be_u32, binding, unhex};
-use alloy_primitives::Address;
 use crate::template::BlockTemplate;
+use alloy_primitives::Address;
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::sha256d;
 use serde_json::Value;
@@ -52,7 +52,10 @@ fn accepts_the_share_a_real_pool_accepted() {
     assert!(!valid.meets_network);
     // Credited at the committed target: the asked one rounded down to its
     // compact form.
-    assert_eq!(valid.work, Work::from_target(at_most(target).target()).unwrap());
+    assert_eq!(
+        valid.work,
+        Work::from_target(at_most(target).target()).unwrap()
+    );
     assert!(at_most(target).target() <= target);
     assert_eq!(&valid.header[..4], &0x20b4_4000u32.to_le_bytes());
 
@@ -111,7 +114,17 @@ fn credits_the_share_target_and_spots_blocks() {
     let now = job.ntime();
     // Every hash meets U256::MAX: the work credited is 1, whatever the luck.
     let shares: Vec<ValidShare> = (0..16)
-        .map(|n| validate(&job, &EN1, &submission(&job, n), 0, &at_most(U256::MAX), now).unwrap())
+        .map(|n| {
+            validate(
+                &job,
+                &EN1,
+                &submission(&job, n),
+                0,
+                &at_most(U256::MAX),
+                now,
+            )
+            .unwrap()
+        })
         .collect();
     assert!(shares.iter().all(|s| s.work == Work(U256::from(1u8))));
     // Regtest's target is about 2^255: some of 16 nonces solve a block, some don't.
@@ -132,8 +145,24 @@ fn credits_the_share_target_and_spots_blocks() {
 fn the_key_names_the_header() {
     let job = regtest_job();
     let now = job.ntime();
-    let a = validate(&job, &EN1, &submission(&job, 7), 0, &at_most(U256::MAX), now).unwrap();
-    let b = validate(&job, &EN1, &submission(&job, 7), 0, &at_most(U256::MAX), now).unwrap();
+    let a = validate(
+        &job,
+        &EN1,
+        &submission(&job, 7),
+        0,
+        &at_most(U256::MAX),
+        now,
+    )
+    .unwrap();
+    let b = validate(
+        &job,
+        &EN1,
+        &submission(&job, 7),
+        0,
+        &at_most(U256::MAX),
+        now,
+    )
+    .unwrap();
     assert_eq!(a.key, b.key);
     assert_eq!(
         a.key,
@@ -173,9 +202,20 @@ fn the_key_names_the_header() {
         version_bits: Some(0),
         ..sub
     };
-    let z = validate(&job, &EN1, &zero_bits, 0x1fff_e000, &at_most(U256::MAX), now).unwrap();
+    let z = validate(
+        &job,
+        &EN1,
+        &zero_bits,
+        0x1fff_e000,
+        &at_most(U256::MAX),
+        now,
+    )
+    .unwrap();
     assert_eq!(z.hash, a.hash);
-    assert_eq!(ShareKey::new(&job, &binding(), &zero_bits, 0x1fff_e000), Ok(a.key));
+    assert_eq!(
+        ShareKey::new(&job, &binding(), &zero_bits, 0x1fff_e000),
+        Ok(a.key)
+    );
     assert_eq!(z.key, a.key);
     let outside = ShareSubmission {
         version_bits: Some(1),
@@ -213,7 +253,15 @@ fn rolls_version_bits_within_the_mask() {
         version_bits: Some(0x0000_6000),
         ..submission(&job, 1)
     };
-    let valid = validate(&job, &EN1, &sub, 0x1fff_e000, &at_most(U256::MAX), job.ntime()).unwrap();
+    let valid = validate(
+        &job,
+        &EN1,
+        &sub,
+        0x1fff_e000,
+        &at_most(U256::MAX),
+        job.ntime(),
+    )
+    .unwrap();
     assert_eq!(valid.version, job.version() | 0x6000);
     assert_eq!(valid.key.version, valid.version);
 }
@@ -295,7 +343,7 @@ fn every_rejection() {
                     ok.nonce,
                     job.version()
                 ))
-                    .to_byte_array()
+                .to_byte_array()
             );
         }
         other => panic!("expected LowDifficulty, got {other:?}"),
@@ -340,7 +388,14 @@ fn the_hash_equal_to_the_target_is_accepted() {
     let at = |target| Binding::for_tests(Address::repeat_byte(0xa5), bits, target);
     assert!(validate(&job, &EN1, &sub, 0, &at(exact), job.ntime()).is_ok());
     assert!(matches!(
-        validate(&job, &EN1, &sub, 0, &at(exact - U256::from(1u8)), job.ntime()),
+        validate(
+            &job,
+            &EN1,
+            &sub,
+            0,
+            &at(exact - U256::from(1u8)),
+            job.ntime()
+        ),
         Err(ShareError::LowDifficulty { .. })
     ));
 }

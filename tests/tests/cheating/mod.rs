@@ -32,6 +32,7 @@ use proofpool_chain::DistributorClient;
 use proofpool_devtools::TempDir;
 use proofpool_epoch::epoch_file::EpochFile;
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
+use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
 use proofpool_node::NodeClient;
 use proofpool_pool::Pool;
 use proofpool_settlement::{PplnsParams, SettleConfig, Settler};
@@ -527,6 +528,87 @@ fn every_finding(report: &AuditReport) -> String {
     out
 }
 
+/// A job as the store holds it, and one share's fields on it.
+struct Mined {
+    prev_hash: B256,
+    nbits: u32,
+    coinbase1: Vec<u8>,
+    coinbase2: Vec<u8>,
+    coinbase2_suffix: Vec<u8>,
+    log_head: B256,
+    branch: Vec<B256>,
+    extranonce1: Vec<u8>,
+    extranonce2: Vec<u8>,
+    ntime: u32,
+    version: u32,
+    share_target: U256,
+}
+
+impl Mined {
+    /// Share `seq` and its job, from the store.
+    async fn read(db: &sqlx::SqlitePool, seq: i64) -> (Self, i64, i64) {
+        let row = sqlx::query(
+            "SELECT s.instance, s.job_id, s.extranonce1, s.extranonce2, s.ntime, s.version, \
+             s.share_target, j.prev_hash, j.nbits, j.coinbase1, j.coinbase2, j.coinbase2_suffix, \
+             j.log_head, j.branch \
+             FROM shares s JOIN jobs j ON j.instance = s.instance AND j.job_id = s.job_id \
+             WHERE s.seq = $1",
+        )
+        .bind(seq)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        let branch: Vec<u8> = row.get(13);
+        let mined = Self {
+            extranonce1: row.get(2),
+            extranonce2: row.get(3),
+            ntime: row.get::<i64, _>(4) as u32,
+            version: row.get::<i64, _>(5) as u32,
+            share_target: U256::from_be_slice(&row.get::<Vec<u8>, _>(6)),
+            prev_hash: B256::from_slice(&row.get::<Vec<u8>, _>(7)),
+            nbits: row.get::<i64, _>(8) as u32,
+            coinbase1: row.get(9),
+            coinbase2: row.get(10),
+            coinbase2_suffix: row.get(11),
+            log_head: B256::from_slice(&row.get::<Vec<u8>, _>(12)),
+            branch: branch.chunks(32).map(B256::from_slice).collect(),
+        };
+        (mined, row.get(0), row.get(1))
+    }
+
+    /// Real proof of work by `miner`'s own rig on this job: its coinbase
+    /// commits to `miner`, the share target and the job's log head, as the
+    /// pool would have sent it. The nonce and the hash.
+    fn mine(&self, miner: Address) -> (u32, B256) {
+        let commitment = ShareCommitment {
+            miner,
+            target_bits: committed_target(self.share_target).0,
+            log_head: self.log_head,
+        };
+        (0u32..10_000)
+            .map(|nonce| {
+                let hash = HeaderParts {
+                    coinbase1: &self.coinbase1,
+                    extranonce1: &self.extranonce1,
+                    extranonce2: &self.extranonce2,
+                    coinbase2: &self.coinbase2,
+                    commitment: Some(commitment),
+                    coinbase2_suffix: &self.coinbase2_suffix,
+                    branch: &self.branch,
+                    version: self.version,
+                    prev_hash: self.prev_hash,
+                    ntime: self.ntime,
+                    nbits: self.nbits,
+                    nonce,
+                }
+                .share_hash();
+                (nonce, hash)
+            })
+            .find(|(_, hash)| hash_value(*hash) <= self.share_target)
+            .expect("a share at difficulty 1e-9 within 10,000 nonces")
+    }
+}
+
 /// Adds a job forged from the newest share's job (`prev_hash` and `nbits`
 /// replaced) and a share on it credited to the sybil, with real proof of
 /// work at the newest share's target: what a pool that served the forged
@@ -537,71 +619,43 @@ async fn forge_job(
     nbits: Option<u32>,
     payee: Option<&[u8]>,
 ) {
-    let last = sqlx::query(
-        "SELECT s.seq, s.instance, s.job_id, s.extranonce1, s.extranonce2, s.ntime, s.version, \
-         s.share_target, j.prev_hash, j.nbits, j.coinbase1, j.coinbase2, j.branch \
-         FROM shares s JOIN jobs j ON j.instance = s.instance AND j.job_id = s.job_id \
-         ORDER BY s.seq DESC LIMIT 1",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    let seq: i64 = last.get(0);
-    let (instance, job_id): (i64, i64) = (last.get(1), last.get(2));
-    let (en1, en2): (Vec<u8>, Vec<u8>) = (last.get(3), last.get(4));
-    let (ntime, version): (i64, i64) = (last.get(5), last.get(6));
-    let share_target = U256::from_be_slice(&last.get::<Vec<u8>, _>(7));
-    let honest_prev: Vec<u8> = last.get(8);
-    let honest_nbits: i64 = last.get(9);
-    let (cb1, mut cb2, branch): (Vec<u8>, Vec<u8>, Vec<u8>) =
-        (last.get(10), last.get(11), last.get(12));
+    let seq: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM shares")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let (mut mined, instance, job_id) = Mined::read(db, seq).await;
     if let Some(payee) = payee {
         // The pool's script, in place, swapped for another of its length.
         let pool = base_payout();
-        let at = cb2
+        let at = mined
+            .coinbase2
             .windows(pool.len())
             .position(|w| w == pool.as_slice())
             .expect("the coinbase pays the pool");
-        cb2[at..at + pool.len()].copy_from_slice(payee);
+        mined.coinbase2[at..at + pool.len()].copy_from_slice(payee);
     }
-    let prev = B256::from(prev_hash.unwrap_or_else(|| honest_prev.clone().try_into().unwrap()));
-    let nbits = nbits.unwrap_or(honest_nbits as u32);
-    let branch: Vec<B256> = branch.chunks(32).map(B256::from_slice).collect();
-    let net_target = target_from_nbits(nbits);
+    if let Some(prev) = prev_hash {
+        mined.prev_hash = B256::from(prev);
+    }
+    mined.nbits = nbits.unwrap_or(mined.nbits);
+    let net_target = target_from_nbits(mined.nbits);
     sqlx::query(
         "INSERT INTO jobs SELECT instance, $1, created, height, $2, version, $3, template_time, \
-         coinbase1, $7, branch, $4, coinbase_value FROM jobs WHERE instance = $5 AND job_id = $6",
+         coinbase1, $7, branch, $4, coinbase_value, coinbase2_suffix, log_head \
+         FROM jobs WHERE instance = $5 AND job_id = $6",
     )
     .bind(FORGED_JOB)
-    .bind(prev.as_slice())
-    .bind(i64::from(nbits))
+    .bind(mined.prev_hash.as_slice())
+    .bind(i64::from(mined.nbits))
     .bind(net_target.to_be_bytes::<32>().to_vec())
     .bind(instance)
     .bind(job_id)
-    .bind(cb2.clone())
+    .bind(mined.coinbase2.clone())
     .execute(db)
     .await
     .unwrap();
     // Real proof of work on the forged header, as the operator's rig would do.
-    let (nonce, hash) = (0u32..10_000)
-        .map(|nonce| {
-            let hash = HeaderParts {
-                coinbase1: &cb1,
-                extranonce1: &en1,
-                extranonce2: &en2,
-                coinbase2: &cb2,
-                branch: &branch,
-                version: version as u32,
-                prev_hash: prev,
-                ntime: ntime as u32,
-                nbits,
-                nonce,
-            }
-            .share_hash();
-            (nonce, hash)
-        })
-        .find(|(_, hash)| hash_value(*hash) <= share_target)
-        .expect("a share at difficulty 1e-9 within 10,000 nonces");
+    let (nonce, hash) = mined.mine(SYBIL);
     let next: i64 = sqlx::query_scalar("SELECT next_seq FROM pool_state")
         .fetch_one(db)
         .await
@@ -625,6 +679,30 @@ async fn forge_job(
         .execute(db)
         .await
         .unwrap();
+}
+
+/// The first share whose connection (instance and extranonce1) has another
+/// share in its epoch: what the auditor can name the true miner or target
+/// of, from the other share's proof of work.
+const SHARE_WITH_A_SIBLING: &str = "SELECT MIN(s.seq) FROM shares s WHERE EXISTS \
+     (SELECT 1 FROM shares t WHERE t.epoch = s.epoch AND t.instance = s.instance \
+     AND t.extranonce1 = s.extranonce1 AND t.seq <> s.seq) \
+     AND s.seq NOT IN (SELECT share_seq FROM blocks)";
+
+/// Moves shares `from..` (and the blocks they found) `by` seqs up or down,
+/// through negative numbers so no two rows ever share a seq; the share-log
+/// checkpoints are dropped so the settler computes every listed head from
+/// the shares as they now are (the forged files agree with themselves).
+async fn renumber_from(db: &sqlx::SqlitePool, from: i64, by: i64) {
+    for sql in [
+        format!("UPDATE shares SET seq = -(seq + ({by})) WHERE seq >= {from}"),
+        "UPDATE shares SET seq = -seq WHERE seq < 0".to_owned(),
+        format!("UPDATE blocks SET share_seq = share_seq + ({by}) WHERE share_seq >= {from}"),
+        format!("UPDATE pool_state SET next_seq = next_seq + ({by})"),
+        "DELETE FROM share_log_heads".to_owned(),
+    ] {
+        run(db, &sql).await;
+    }
 }
 
 async fn run(db: &sqlx::SqlitePool, sql: &str) {
@@ -754,6 +832,81 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     })
     .await;
     caught_twice(&r, share, "time_ms", false);
+
+    // A share credited to the sybil instead of the miner whose coinbase it
+    // was mined on: its proof of work names the miner.
+    let r = settle_and_audit(&base, "reassigned", |db| async move {
+        run(
+            &db,
+            &format!(
+                "UPDATE shares SET miner = x'{}' WHERE seq = ({SHARE_WITH_A_SIBLING})",
+                alloy::hex::encode(SYBIL)
+            ),
+        )
+        .await;
+    })
+    .await;
+    caught_twice(&r, share, "commitment.miner", false);
+
+    // A share credited at a lower target (twice the work) than its job
+    // committed to, its work consistent with the forged target.
+    let r = settle_and_audit(&base, "target", |db| async move {
+        let seq: i64 = sqlx::query_scalar(SHARE_WITH_A_SIBLING)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let (mined, _, _) = Mined::read(&db, seq).await;
+        let lower = committed_target(mined.share_target >> 1).1;
+        let work = proofpool_primitives::Work::from_target(lower).unwrap().0;
+        sqlx::query("UPDATE shares SET share_target = $1, work = $2 WHERE seq = $3")
+            .bind(lower.to_be_bytes::<32>().to_vec())
+            .bind(work.to_be_bytes::<32>().to_vec())
+            .bind(seq)
+            .execute(&db)
+            .await
+            .unwrap();
+    })
+    .await;
+    caught_twice(&r, share, "commitment.target", false);
+
+    // The sybil's own share, real proof of work on a real job (its coinbase
+    // commits to the sybil), slipped into the log right after share 1: every
+    // later job committed to a head that no longer follows from the log.
+    let r = settle_and_audit(&base, "inserted", |db| async move {
+        let (mut mined, _, job_id) = Mined::read(&db, 1).await;
+        mined.extranonce2 = vec![0xee; mined.extranonce2.len()];
+        let (nonce, hash) = mined.mine(SYBIL);
+        renumber_from(&db, 2, 1).await;
+        sqlx::query(
+            "INSERT INTO shares SELECT 2, epoch, time_ms, instance, $1, $2, worker, extranonce1, \
+             $3, ntime, $4, version, $5, share_target, work, network_target FROM shares WHERE seq = 1",
+        )
+        .bind(job_id)
+        .bind(SYBIL.as_slice())
+        .bind(mined.extranonce2.clone())
+        .bind(i64::from(nonce))
+        .bind(hash.as_slice())
+        .execute(&db)
+        .await
+        .unwrap();
+    })
+    .await;
+    caught_twice(&r, job, "log_head", false);
+
+    // An ordinary share (no block's) dropped from the log, the later ones
+    // renumbered so that no seq is missing.
+    let r = settle_and_audit(&base, "dropped_share", |db| async move {
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT MIN(seq) FROM shares WHERE seq > 1 AND seq NOT IN (SELECT share_seq FROM blocks)",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        run(&db, &format!("DELETE FROM shares WHERE seq = {seq}")).await;
+        renumber_from(&db, seq + 1, -1).await;
+    })
+    .await;
+    caught_twice(&r, job, "log_head", false);
 
     // The fee raised to 100% for the epochs that pay the blocks, and set
     // back after: miners would have been credited nothing. The files and

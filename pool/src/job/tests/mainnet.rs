@@ -43,7 +43,14 @@ fn rebuild_header(
     let txid = job.coinbase_txid(en1, en2, &binding());
     assert_eq!(txid, sha256d::Hash::hash(coinbase).to_byte_array());
     assert_eq!(job.merkle_root(txid), header.merkle_root.to_byte_array());
-    job.header(&binding(), en1, en2, header.time, header.nonce, job.version())
+    job.header(
+        &binding(),
+        en1,
+        en2,
+        header.time,
+        header.nonce,
+        job.version(),
+    )
 }
 
 #[test]

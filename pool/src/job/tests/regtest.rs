@@ -27,7 +27,9 @@ fn template(json: &str) -> BlockTemplate {
 fn assemble_and_check(job: &Job, t: &BlockTemplate) -> Block {
     let (en1, en2) = ([1, 2, 3, 4], [5, 6, 7, 8, 9, 10, 11, 12]);
     let (ntime, nonce, version) = (job.ntime() + 3, 0x1234_5678, job.version() | 0x2000);
-    let hex = job.block_hex(&binding(), &en1, &en2, ntime, nonce, version).unwrap();
+    let hex = job
+        .block_hex(&binding(), &en1, &en2, ntime, nonce, version)
+        .unwrap();
     let block: Block = deserialize(&hex::decode(&hex).unwrap()).unwrap();
     assert_eq!(
         block,
@@ -157,7 +159,14 @@ fn mines_a_regtest_block_that_meets_its_target() {
     // The regtest target is 2^255-ish: about every second nonce solves it.
     let nonce = (0..64u32)
         .find(|&n| {
-            let h = sha256d::Hash::hash(&job.header(&binding(), &en1, &en2, job.ntime(), n, job.version()));
+            let h = sha256d::Hash::hash(&job.header(
+                &binding(),
+                &en1,
+                &en2,
+                job.ntime(),
+                n,
+                job.version(),
+            ));
             U256::from_le_bytes(h.to_byte_array()) <= job.network_target()
         })
         .expect("a solution among 64 nonces");
@@ -294,14 +303,16 @@ fn the_longest_tag_fits_at_the_largest_height() {
 fn assembly_refuses_extranonces_of_the_wrong_length() {
     let job = Job::new(1, &template(GBT_EMPTY), &config(), true, LOG_HEAD).unwrap();
     assert_eq!(
-        job.block_hex(&binding(), &[0; 3], &[0; 8], 0, 0, 0).unwrap_err(),
+        job.block_hex(&binding(), &[0; 3], &[0; 8], 0, 0, 0)
+            .unwrap_err(),
         JobError::Extranonce1Length {
             expected: 4,
             got: 3
         }
     );
     assert_eq!(
-        job.assemble_block(&binding(), &[0; 4], &[0; 9], 0, 0, 0).unwrap_err(),
+        job.assemble_block(&binding(), &[0; 4], &[0; 9], 0, 0, 0)
+            .unwrap_err(),
         JobError::Extranonce2Length {
             expected: 8,
             got: 9
