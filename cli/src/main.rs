@@ -14,6 +14,7 @@ mod miner;
 mod params;
 mod pool;
 mod settle;
+mod watch;
 
 /// mimalloc rather than glibc's allocator: the share writer allocates each
 /// row's bound values on its thread and sqlx's SQLite thread frees them, and
@@ -66,6 +67,8 @@ enum Command {
     Api(Box<api::Args>),
     /// Check a config file, or print the example config or its reference.
     Config(config::Args),
+    /// A miner's own check: proxy to the pool, record every accepted share, check them against the epoch files.
+    Watch(watch::Args),
 }
 
 fn main() -> eyre::Result<()> {
@@ -116,6 +119,7 @@ fn main() -> eyre::Result<()> {
                 pool::run(*args, reload).await
             }
             Command::Miner(args) => miner::run(args).await,
+            Command::Watch(args) => watch::run(args).await,
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
             Command::Guardian(args) => guardian::run(*args).await,

@@ -68,7 +68,23 @@ async fn mine_base() -> Base {
         .set(config.payout_script.to_bytes())
         .expect("one base per test binary");
     let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
-    let (pool, addr) = (serving.pool.clone(), serving.addr);
+    let pool = serving.pool.clone();
+    // The miners mine through `proofpool watch`, which records every share
+    // the pool accepts.
+    let log = proofpool_watch::WatchLog::open(&dir.path().join("watch.db"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_watch, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = tokio::spawn(proofpool_watch::proxy::serve(
+        listener,
+        serving.addr.to_string(),
+        log.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let rounds: Vec<(String, u64)> = [MINER_A, MINER_B, MINER_A]
         .iter()
         .enumerate()
@@ -80,6 +96,9 @@ async fn mine_base() -> Base {
         .filter(|b| b.status == BlockStatus::Immature)
         .count();
     assert!(accepted >= 2, "the miners found blocks: {found:?}");
+    let _ = stop_watch.send(());
+    watching.await.unwrap().unwrap();
+    log.close().await;
     serving.stop().await;
     // Deep enough that an unpaid block is a hidden one, not a pending one.
     regtest.mine_elsewhere(MATURITY + proofpool_audit::maturity_slack(EPOCH_SECS));
@@ -741,6 +760,101 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
         "{}",
         every_finding(&honest.files)
     );
+
+    // proofpool watch: every share the pool accepted through the watcher is
+    // in the honest files, credited to the miner and at the target its
+    // proof of work commits to.
+    let watch_log = proofpool_watch::WatchLog::open(&base.dir.path().join("watch.db"))
+        .await
+        .unwrap();
+    let recorded = watch_log.shares().await.unwrap().len() as u64;
+    assert!(recorded >= 12, "{recorded} shares recorded");
+    let index = proofpool_watch::EpochIndex::from_dir(&honest.epochs).unwrap();
+    let report = proofpool_watch::check(&watch_log, &index, None, 0)
+        .await
+        .unwrap();
+    assert!(
+        report.problems.is_empty() && report.unverifiable.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(report.included, recorded, "{report:?}");
+
+    // One share dropped (the later ones renumbered) and another credited at
+    // a lower target, in the store before settling: the audit fails on the
+    // lowered one, and the watcher flags both with evidence that verifies.
+    let forged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(B256, &str)>::new()));
+    let noted = forged.clone();
+    let r = settle_and_audit(&base, "watched", |db| async move {
+        let lowered: i64 = sqlx::query_scalar(SHARE_WITH_A_SIBLING)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let dropped: i64 = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM shares WHERE seq <> $1 AND seq NOT IN (SELECT share_seq FROM blocks)",
+        )
+        .bind(lowered)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        for (seq, what) in [(lowered, "altered"), (dropped, "missing")] {
+            let hash: Vec<u8> = sqlx::query_scalar("SELECT hash FROM shares WHERE seq = $1")
+                .bind(seq)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            noted.lock().unwrap().push((B256::from_slice(&hash), what));
+        }
+        let (mined, _, _) = Mined::read(&db, lowered).await;
+        let lower = committed_target(mined.share_target >> 1).1;
+        let work = proofpool_primitives::Work::from_target(lower).unwrap().0;
+        sqlx::query("UPDATE shares SET share_target = $1, work = $2 WHERE seq = $3")
+            .bind(lower.to_be_bytes::<32>().to_vec())
+            .bind(work.to_be_bytes::<32>().to_vec())
+            .bind(lowered)
+            .execute(&db)
+            .await
+            .unwrap();
+        run(&db, &format!("DELETE FROM shares WHERE seq = {dropped}")).await;
+        renumber_from(&db, dropped + 1, -1).await;
+    })
+    .await;
+    caught_twice(&r, share, "commitment.target", false);
+    let index = proofpool_watch::EpochIndex::from_dir(&r.epochs).unwrap();
+    let evidence_dir = base.dir.path().join("evidence");
+    // No slack: the whole base was mined within seconds.
+    let report = proofpool_watch::check(&watch_log, &index, Some(&evidence_dir), 0)
+        .await
+        .unwrap();
+    let mut flagged: Vec<(B256, String)> = report
+        .problems
+        .iter()
+        .map(|p| (p.hash, p.evidence.claim.as_ref().unwrap().problem.clone()))
+        .collect();
+    flagged.sort();
+    let mut expected: Vec<(B256, String)> = forged
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, what)| (*h, (*what).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(flagged, expected, "{report:?}");
+    assert_eq!(report.included + 2, recorded, "{report:?}");
+    for problem in &report.problems {
+        // The evidence, read back from its file, verifies for anyone: proof
+        // of work by the miner it names, at its committed target.
+        let path = problem.path.as_ref().unwrap();
+        let evidence: proofpool_watch::ShareEvidence =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let verified = evidence.verify().unwrap();
+        assert_eq!(verified.hash, problem.hash);
+        let claim = evidence.claim.unwrap();
+        if let Some(listed) = claim.listed {
+            assert_eq!(listed.miner, verified.miner);
+            assert!(listed.share_target < verified.target, "credited lower");
+        }
+    }
+    watch_log.close().await;
 
     // An easier target than regtest's own: a cheap share outweighs the window.
     let r = settle_and_audit(&base, "nbits", |db| async move {

@@ -1,0 +1,154 @@
+//! `proofpool watch`: a miner's own check of the pool (see the
+//! `proofpool-watch` crate).
+
+use eyre::{WrapErr, eyre};
+use proofpool_watch::{EpochIndex, ShareEvidence, WatchLog};
+use std::path::PathBuf;
+
+/// Arguments of `proofpool watch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Proxy miners to the pool and record every share it accepts.
+    Run {
+        /// The pool's Stratum address, HOST:PORT.
+        #[arg(long)]
+        pool: String,
+        /// Where miners connect, e.g. 127.0.0.1:3335.
+        #[arg(long, default_value = "127.0.0.1:3335")]
+        listen: String,
+        /// The share log (SQLite), created if missing.
+        #[arg(long, default_value = "proofpool-watch.db")]
+        log: PathBuf,
+    },
+    /// Check every recorded share against the published epoch files; exits
+    /// non-zero and writes evidence for each missing or altered share.
+    Check {
+        /// The share log `watch run` wrote.
+        #[arg(long, default_value = "proofpool-watch.db")]
+        log: PathBuf,
+        /// A directory of epoch files (`epoch-NNNNNNNN.json`).
+        #[arg(long, conflicts_with = "api_url")]
+        epochs: Option<PathBuf>,
+        /// The pool's API, to fetch the epoch files from.
+        #[arg(long)]
+        api_url: Option<String>,
+        /// Where to write the evidence of each problem.
+        #[arg(long, default_value = "proofpool-evidence")]
+        evidence_dir: PathBuf,
+    },
+    /// Re-check a piece of evidence: that its share's proof of work commits
+    /// to the miner and target it names.
+    Verify {
+        /// The evidence file (JSON).
+        evidence: PathBuf,
+    },
+}
+
+pub(crate) async fn run(args: Args) -> eyre::Result<()> {
+    match args.action {
+        Action::Run { pool, listen, log } => {
+            let log = WatchLog::open(&log)
+                .await
+                .wrap_err_with(|| format!("cannot open the share log {}", log.display()))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .wrap_err_with(|| format!("cannot listen on {listen}"))?;
+            println!("watch: miners connect to {listen}; proxying to {pool}");
+            proofpool_watch::proxy::serve(
+                listener,
+                pool,
+                log.clone(),
+                crate::pool::shutdown_signal(),
+            )
+            .await?;
+            log.close().await;
+            Ok(())
+        }
+        Action::Check {
+            log,
+            epochs,
+            api_url,
+            evidence_dir,
+        } => {
+            let index = match (epochs, api_url) {
+                (Some(dir), _) => EpochIndex::from_dir(&dir)?,
+                (None, Some(url)) => EpochIndex::from_api(&url).await?,
+                (None, None) => return Err(eyre!("give --epochs DIR or --api-url URL")),
+            };
+            let log = WatchLog::open(&log)
+                .await
+                .wrap_err_with(|| format!("cannot open the share log {}", log.display()))?;
+            let report = proofpool_watch::check(
+                &log,
+                &index,
+                Some(&evidence_dir),
+                proofpool_watch::check::SLACK_MS,
+            )
+            .await?;
+            log.close().await;
+            println!(
+                "watch: {} included, {} pending, {} problems, {} unverifiable (epoch files up to {})",
+                report.included,
+                report.pending,
+                report.problems.len(),
+                report.unverifiable.len(),
+                index
+                    .newest_epoch()
+                    .map_or_else(|| "none".to_owned(), |e| e.to_string()),
+            );
+            for p in &report.problems {
+                let claim = p.evidence.claim.as_ref();
+                println!(
+                    "  {} share {} of {}: evidence {}",
+                    claim.map_or("?", |c| c.problem.as_str()),
+                    p.hash,
+                    p.worker,
+                    p.path
+                        .as_ref()
+                        .map_or_else(String::new, |path| path.display().to_string())
+                );
+            }
+            for (hash, why) in &report.unverifiable {
+                println!("  unverifiable share {hash}: {why}");
+            }
+            if report.problems.is_empty() && report.unverifiable.is_empty() {
+                Ok(())
+            } else {
+                Err(eyre!(
+                    "{} of the pool's accepted shares are missing or altered",
+                    report.problems.len() + report.unverifiable.len()
+                ))
+            }
+        }
+        Action::Verify { evidence } => {
+            let bytes = std::fs::read(&evidence)
+                .wrap_err_with(|| format!("cannot read {}", evidence.display()))?;
+            let e: ShareEvidence = serde_json::from_slice(&bytes)
+                .wrap_err_with(|| format!("{} is not share evidence", evidence.display()))?;
+            let v = e.verify()?;
+            println!(
+                "valid: share {} is proof of work by {} at target {:#x} (compact {:#010x}) on a job with previous block {} and share-log head {}",
+                v.hash, v.miner, v.target, v.target_bits, e.share.prev_hash, v.log_head
+            );
+            if let Some(claim) = &e.claim {
+                match (&claim.listed, claim.problem.as_str()) {
+                    (Some(listed), _) => println!(
+                        "claim: epoch {} lists it credited to {} at target {:#x}",
+                        claim.epoch, listed.miner, listed.share_target
+                    ),
+                    (None, problem) => println!(
+                        "claim: {problem} from every epoch file up to epoch {}",
+                        claim.epoch
+                    ),
+                }
+            }
+            Ok(())
+        }
+    }
+}

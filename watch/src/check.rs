@@ -1,0 +1,209 @@
+//! Checking the recorded shares against the published epoch files.
+
+use crate::WatchError;
+use crate::evidence::{Claim, Listed, ShareEvidence};
+use crate::log::{Status, WatchLog};
+use alloy_primitives::{Address, B256, U256};
+use proofpool_epoch::epoch_file::EpochFile;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// By default, a share recorded this long before the end of the newest
+/// epoch file checked must be in some file: the pool stamps a share when it
+/// accepts it, and the watcher when the `true` arrives, a moment later (and
+/// by another clock).
+pub const SLACK_MS: u64 = 5_000;
+
+/// Where a share is listed.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    epoch: u64,
+    miner: Address,
+    share_target: U256,
+}
+
+/// The epoch files' shares by hash.
+#[derive(Debug, Default)]
+pub struct EpochIndex {
+    by_hash: HashMap<B256, Entry>,
+    /// The newest epoch indexed and its end, unix seconds.
+    newest: Option<(u64, u64)>,
+}
+
+impl EpochIndex {
+    /// Adds one epoch file.
+    pub fn add(&mut self, file: &EpochFile) {
+        for s in &file.shares {
+            self.by_hash.insert(
+                s.hash,
+                Entry {
+                    epoch: file.epoch,
+                    miner: s.miner,
+                    share_target: s.share_target,
+                },
+            );
+        }
+        if self.newest.is_none_or(|(e, _)| file.epoch > e) {
+            self.newest = Some((file.epoch, file.end_unix));
+        }
+    }
+
+    /// Reads every `epoch-NNNNNNNN.json` in `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Self, WatchError> {
+        let mut index = Self::default();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("epoch-") && n.ends_with(".json"))
+            })
+            .collect();
+        names.sort();
+        for path in names {
+            let bytes = std::fs::read(&path)?;
+            let file = EpochFile::from_bytes(&bytes)
+                .map_err(|e| WatchError::Epoch(format!("{}: {e}", path.display())))?;
+            index.add(&file);
+        }
+        Ok(index)
+    }
+
+    /// Fetches epoch files from the pool's API, from epoch 1 until one is
+    /// not published (`404`).
+    pub async fn from_api(api_url: &str) -> Result<Self, WatchError> {
+        let client = reqwest::Client::new();
+        let mut index = Self::default();
+        for epoch in 1u64.. {
+            let url = format!(
+                "{}/api/v1/epochs/{epoch}/file",
+                api_url.trim_end_matches('/')
+            );
+            let response = client.get(&url).send().await?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                break;
+            }
+            let bytes = response.error_for_status()?.bytes().await?;
+            let file = EpochFile::from_bytes(&bytes)
+                .map_err(|e| WatchError::Epoch(format!("{url}: {e}")))?;
+            index.add(&file);
+        }
+        Ok(index)
+    }
+
+    /// The newest epoch indexed.
+    pub fn newest_epoch(&self) -> Option<u64> {
+        self.newest.map(|(e, _)| e)
+    }
+}
+
+/// What one check found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Listed as mined.
+    pub included: u64,
+    /// Not yet due in any file.
+    pub pending: u64,
+    /// Missing or altered, each with the evidence written for it.
+    pub problems: Vec<Problem>,
+    /// Recorded shares whose own proof of work shows nothing (a pool whose
+    /// jobs do not commit to a miner): hash and why.
+    pub unverifiable: Vec<(B256, String)>,
+}
+
+/// A share the files get wrong.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The share's hash.
+    pub hash: B256,
+    /// The worker that mined it.
+    pub worker: String,
+    /// The evidence, with its claim.
+    pub evidence: ShareEvidence,
+    /// Where the evidence was written, if it was.
+    pub path: Option<PathBuf>,
+}
+
+/// Checks every recorded share against `index`: included with the miner and
+/// target its proof of work commits to, missing although it was recorded
+/// more than `slack_ms` before the newest epoch file's end, or altered.
+/// Writes each problem's evidence to `evidence_dir/<hash>.json` when given,
+/// and files the statuses in the log.
+pub async fn check(
+    log: &WatchLog,
+    index: &EpochIndex,
+    evidence_dir: Option<&Path>,
+    slack_ms: u64,
+) -> Result<CheckReport, WatchError> {
+    let mut report = CheckReport::default();
+    let Some((newest, newest_end)) = index.newest else {
+        report.pending = log.shares().await?.len() as u64;
+        return Ok(report);
+    };
+    if let Some(dir) = evidence_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    for share in log.shares().await? {
+        let verified = match share.evidence.verify() {
+            Ok(v) => v,
+            Err(e) => {
+                report.unverifiable.push((share.hash, e.to_string()));
+                continue;
+            }
+        };
+        let claim = match index.by_hash.get(&share.hash) {
+            Some(entry)
+                if entry.miner == verified.miner && entry.share_target == verified.target =>
+            {
+                report.included += 1;
+                log.set_status(share.hash, Status::Included, Some(entry.epoch))
+                    .await?;
+                continue;
+            }
+            Some(entry) => {
+                log.set_status(share.hash, Status::Altered, Some(entry.epoch))
+                    .await?;
+                Claim {
+                    problem: "altered".into(),
+                    epoch: entry.epoch,
+                    listed: Some(Listed {
+                        miner: entry.miner,
+                        share_target: entry.share_target,
+                    }),
+                }
+            }
+            None if share.time_ms.saturating_add(slack_ms) < newest_end.saturating_mul(1000) => {
+                log.set_status(share.hash, Status::Missing, None).await?;
+                Claim {
+                    problem: "missing".into(),
+                    epoch: newest,
+                    listed: None,
+                }
+            }
+            None => {
+                report.pending += 1;
+                continue;
+            }
+        };
+        let evidence = ShareEvidence {
+            claim: Some(claim),
+            ..share.evidence
+        };
+        let path = match evidence_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.json", share.hash));
+                std::fs::write(&path, serde_json::to_vec_pretty(&evidence)?)?;
+                Some(path)
+            }
+            None => None,
+        };
+        report.problems.push(Problem {
+            hash: share.hash,
+            worker: share.worker,
+            evidence,
+            path,
+        });
+    }
+    Ok(report)
+}
