@@ -342,16 +342,27 @@ impl Auditor {
         }
     }
 
-    /// Folds share `seq` of `instance`, whose share-tree leaf hash is `leaf`,
-    /// into the instance's share-log chain:
-    /// `head_n = keccak256(head_{n-1} ‖ leaf_n)`.
-    fn fold_log(&mut self, instance: u8, seq: u64, time_ms: u64, leaf: B256) {
+    /// Folds a share of `instance`, whose share-tree leaf is `leaf`, into the
+    /// instance's share-log chain: `head_n = keccak256(head_{n-1} ‖ epoch ‖
+    /// seq ‖ miner ‖ work ‖ share_hash)`, integers big-endian.
+    fn fold_log(&mut self, instance: u8, time_ms: u64, leaf: &proofpool_merkle::ShareLeaf) {
+        let seq = leaf.seq;
         self.log_times
             .entry(instance)
             .or_default()
             .push((time_ms, seq));
         let (_, head) = self.log.get(&instance).copied().unwrap_or_default();
-        let next = alloy::primitives::keccak256([head.as_slice(), leaf.as_slice()].concat());
+        let next = alloy::primitives::keccak256(
+            [
+                head.as_slice(),
+                &leaf.epoch.0.to_be_bytes(),
+                &leaf.seq.to_be_bytes(),
+                leaf.miner.as_slice(),
+                &leaf.work.0.to_be_bytes::<32>(),
+                leaf.share_hash.0.as_slice(),
+            ]
+            .concat(),
+        );
         self.log.insert(instance, (seq, next));
         self.log_heads.entry(next).or_insert((instance, seq));
     }

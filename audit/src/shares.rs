@@ -461,7 +461,7 @@ pub(super) fn check(
                 s.time_ms,
             );
         }
-        a.fold_log(s.instance, s.seq, s.time_ms, leaf.hash());
+        a.fold_log(s.instance, s.time_ms, &leaf);
         leaves.push(leaf);
         if (i + 1) % PROGRESS_EVERY == 0 {
             observer.shares_checked((i + 1) as u64);
@@ -785,7 +785,7 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
             work: Work(s.work),
             share_hash: ShareHash(s.hash),
         };
-        a.fold_log(s.instance, s.seq, s.time_ms, leaf.hash());
+        a.fold_log(s.instance, s.time_ms, &leaf);
     }
 }
 

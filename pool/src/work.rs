@@ -147,14 +147,16 @@ impl WorkSource {
         if let Some(last) = &building.template
             && last.same_work(&template)
             && let Some(job) = self.current()
-            && job.log_head() == self.log_head()
+            && (job.log_head() == self.log_head() || job.built().elapsed() < self.refresh_every / 2)
         {
             // Only the clock moved (a refresh with nothing new, or a second
             // fetch after a block): the job's ntime is still valid, and a
             // new job would cost every connection a notify for nothing.
-            // Unless shares were written since: then the new job pins them
-            // (its commitment names the share log's head), so the log's
-            // unpinned tail is never older than one refresh.
+            // Unless shares were written since and the job is half a
+            // refresh old: then a new job pins them (its commitment names
+            // the share log's head), so the log's unpinned tail is never
+            // older than one refresh. Not sooner: the second fetch right
+            // after a block would cost every connection a second notify.
             tracing::trace!(job = job.id(), "template unchanged; no new job");
             self.confirm();
             return Ok(job);

@@ -460,7 +460,7 @@ impl<P: Provider + Clone> Settler<P> {
                     v.insert((before, before))
                 }
             };
-            log.1.fold_leaf(s.seq, leaf.hash());
+            log.1.fold_leaf(&leaf);
             leaves.push(leaf);
             window.push(StoredWindowShare {
                 seq: s.seq,

@@ -114,12 +114,24 @@ pub(super) fn coinbase_parts(height: u64, value: u64) -> (Vec<u8>, Vec<u8>, Vec<
     (c1, c2, suffix)
 }
 
-/// The next head of a share-log chain, written out from the definition
-/// (`keccak256(head ‖ leaf)`), not taken from the auditor.
+/// The next head of a share-log chain, written out from the definition in
+/// docs/share-commitment.md (`keccak256(head ‖ epoch ‖ seq ‖ miner ‖ work ‖
+/// share_hash)`, integers big-endian), not taken from the auditor.
 pub(super) fn next_head(head: B256, leaf: &ShareLeaf) -> B256 {
-    let mut both = head.to_vec();
-    both.extend_from_slice(leaf.hash().as_slice());
-    alloy::primitives::keccak256(both)
+    let mut bytes = head.to_vec();
+    for b in leaf.epoch.0.to_le_bytes().iter().rev() {
+        bytes.push(*b);
+    }
+    for b in leaf.seq.to_le_bytes().iter().rev() {
+        bytes.push(*b);
+    }
+    bytes.extend(leaf.miner.as_slice());
+    let mut work = leaf.work.0.to_le_bytes::<32>();
+    work.reverse();
+    bytes.extend(work);
+    bytes.extend(leaf.share_hash.0.as_slice());
+    assert_eq!(bytes.len(), 132);
+    alloy::primitives::keccak256(bytes)
 }
 
 /// Job `i` of `instance`: three shares per job, so blocks land at

@@ -200,9 +200,9 @@ pub struct FileJob {
 }
 
 /// One instance's share-log hash chain across an epoch:
-/// `head_n = keccak256(head_{n-1} ‖ share_leaf_n)` over the instance's
-/// shares in sequence order, `share_leaf_n` being the share's leaf in the
-/// share tree.
+/// `head_n = keccak256(head_{n-1} ‖ epoch ‖ seq ‖ miner ‖ work ‖ hash)`
+/// (integers big-endian: 8, 8 and 32 bytes) over the instance's shares in
+/// sequence order, with each share's fields as in its share-tree leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileLogHead {

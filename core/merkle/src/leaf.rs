@@ -74,6 +74,21 @@ pub struct ShareLeaf {
 }
 
 impl ShareLeaf {
+    /// The next head of a share-log hash chain after this share
+    /// (docs/share-commitment.md): `keccak256(head ‖ epoch ‖ seq ‖ miner ‖
+    /// work ‖ share_hash)`, the integers big-endian (8, 8 and 32 bytes): 132
+    /// bytes, so one keccak permutation per share, from a stack buffer.
+    pub fn chain(&self, head: B256) -> B256 {
+        let mut buf = [0u8; 132];
+        buf[..32].copy_from_slice(head.as_slice());
+        buf[32..40].copy_from_slice(&self.epoch.0.to_be_bytes());
+        buf[40..48].copy_from_slice(&self.seq.to_be_bytes());
+        buf[48..68].copy_from_slice(self.miner.as_slice());
+        buf[68..100].copy_from_slice(&self.work.0.to_be_bytes::<32>());
+        buf[100..].copy_from_slice(self.share_hash.0.as_slice());
+        keccak256(buf)
+    }
+
     /// `abi.encode(uint64 epoch, uint64 seq, address miner, uint256 work, bytes32 shareHash)`.
     pub fn encode(&self) -> [u8; 160] {
         let mut buf = [0u8; 160];

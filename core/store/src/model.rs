@@ -144,7 +144,8 @@ pub struct JobRecord {
 pub struct LogPoint {
     /// The last share folded in (0 if none).
     pub seq: u64,
-    /// `head_n = keccak256(head_{n-1} ‖ share_leaf_n)`.
+    /// `head_n = keccak256(head_{n-1} ‖ epoch ‖ seq ‖ miner ‖ work ‖ hash)`
+    /// ([`proofpool_merkle::ShareLeaf::chain`]).
     pub head: B256,
 }
 
@@ -158,16 +159,13 @@ impl LogPoint {
             work: proofpool_primitives::Work(share.share.work),
             share_hash: proofpool_primitives::ShareHash(share.share.hash),
         };
-        self.fold_leaf(share.seq, leaf.hash());
+        self.fold_leaf(&leaf);
     }
 
-    /// Folds in the share `seq` whose share-tree leaf hash is `leaf`.
-    pub fn fold_leaf(&mut self, seq: u64, leaf: B256) {
-        let mut both = [0u8; 64];
-        both[..32].copy_from_slice(self.head.as_slice());
-        both[32..].copy_from_slice(leaf.as_slice());
-        self.head = alloy_primitives::keccak256(both);
-        self.seq = seq;
+    /// Folds in the share whose share-tree leaf is `leaf`.
+    pub fn fold_leaf(&mut self, leaf: &proofpool_merkle::ShareLeaf) {
+        self.head = leaf.chain(self.head);
+        self.seq = leaf.seq;
     }
 }
 

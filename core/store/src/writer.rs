@@ -186,14 +186,81 @@ fn deliver_all(
     }
 }
 
-/// Each instance's share-log head as the writer last folded it; shared with
-/// the job builder, whose jobs commit to it.
+/// Each instance's share-log head as last folded; shared with the job
+/// builder, whose jobs commit to it.
 #[derive(Debug, Default)]
-struct LogHeads(Mutex<HashMap<u8, LogPoint>>);
+struct LogHeads {
+    points: Mutex<HashMap<u8, LogPoint>>,
+    /// Checkpoints the folder has made due, for the writer's next commit.
+    due: Mutex<Vec<(u8, LogPoint)>>,
+}
 
 impl LogHeads {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u8, LogPoint>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.points.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_due(&self) -> Vec<(u8, LogPoint)> {
+        std::mem::take(&mut *self.due.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// What the writer hands the folder.
+enum Fold {
+    /// One commit's shares, in sequence order, with their instance.
+    Batch(Vec<(u8, proofpool_merkle::ShareLeaf)>),
+    /// Answered once everything sent before is folded.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Folds committed shares into each instance's share-log chain, on a
+/// thread of its own: a keccak per share on the writer's thread cost a
+/// third of its commits per second at the load benchmark's peak. An
+/// instance whose head was never loaded ([`ShareLog::load_log_head`], which
+/// the pool calls before its first job) is not followed: its jobs would
+/// commit to nothing anyway. A checkpoint of a chain is made due at most
+/// once per [`LOG_CHECKPOINT_EVERY`] and written with the writer's next
+/// commit.
+fn fold_thread(heads: Arc<LogHeads>, batches: std::sync::mpsc::Receiver<Fold>) {
+    let mut checkpoints: HashMap<u8, Instant> = HashMap::new();
+    let mut touched: Vec<u8> = Vec::new();
+    for message in batches {
+        let batch = match message {
+            Fold::Batch(batch) => batch,
+            Fold::Flush(tx) => {
+                let _ = tx.send(());
+                continue;
+            }
+        };
+        touched.clear();
+        {
+            let mut points = heads.lock();
+            for (instance, leaf) in &batch {
+                let Some(point) = points.get_mut(instance) else {
+                    continue;
+                };
+                if point.seq >= leaf.seq {
+                    continue;
+                }
+                point.fold_leaf(leaf);
+                if !touched.contains(instance) {
+                    touched.push(*instance);
+                }
+            }
+        }
+        for instance in &touched {
+            let due = checkpoints
+                .get(instance)
+                .is_none_or(|at| at.elapsed() >= LOG_CHECKPOINT_EVERY);
+            if due && let Some(point) = heads.lock().get(instance).copied() {
+                checkpoints.insert(*instance, Instant::now());
+                heads
+                    .due
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((*instance, point));
+            }
+        }
     }
 }
 
@@ -232,6 +299,14 @@ impl ShareLog {
         let (stop_checkpoints, stopped) = oneshot::channel();
         let committed = Arc::new(tokio::sync::Notify::new());
         let heads = Arc::new(LogHeads::default());
+        let (fold_tx, fold_rx) = std::sync::mpsc::channel();
+        {
+            let heads = heads.clone();
+            std::thread::Builder::new()
+                .name("share-log-fold".into())
+                .spawn(move || fold_thread(heads, fold_rx))
+                .expect("the share-log fold thread starts");
+        }
         if let Db::Sqlite(pool) = &store.db {
             tokio::spawn(checkpoint_wal(pool.clone(), committed.clone(), stopped));
         }
@@ -244,8 +319,8 @@ impl ShareLog {
             control: control_rx,
             stats: stats.clone(),
             heads: heads.clone(),
+            fold: fold_tx,
             last_time: HashMap::new(),
-            checkpoints: HashMap::new(),
             carry: Vec::new(),
             flushes: Vec::new(),
             sqlite: None,
@@ -403,10 +478,10 @@ struct Writer {
     control: mpsc::UnboundedReceiver<Control>,
     stats: Arc<WriterStats>,
     heads: Arc<LogHeads>,
+    /// The fold thread's queue.
+    fold: std::sync::mpsc::Sender<Fold>,
     /// The latest acceptance time written for each instance.
     last_time: HashMap<u8, u64>,
-    /// When each instance's chain was last checkpointed.
-    checkpoints: HashMap<u8, Instant>,
     /// Control records from a batch that failed, written with the next one.
     carry: Vec<Control>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -499,6 +574,12 @@ impl Writer {
                 }
             }
             let mut records = std::mem::take(&mut self.carry);
+            records.extend(
+                self.heads
+                    .take_due()
+                    .into_iter()
+                    .map(|(instance, point)| Control::LogPoint(instance, point)),
+            );
             for op in ops.drain(..) {
                 match op {
                     Control::Flush(tx) => self.flushes.push(tx),
@@ -523,8 +604,14 @@ impl Writer {
             }
             if !self.flushes.is_empty() && self.shares.is_empty() {
                 for tx in self.flushes.drain(..) {
-                    // The waiter may have given up; nothing to do then.
-                    let _ = tx.send(());
+                    // Answered by the folder, once the heads include
+                    // everything written (the waiter may have given up;
+                    // nothing to do then).
+                    if let Err(std::sync::mpsc::SendError(Fold::Flush(tx))) =
+                        self.fold.send(Fold::Flush(tx))
+                    {
+                        let _ = tx.send(());
+                    }
                 }
             }
         }
@@ -619,51 +706,27 @@ impl Writer {
         }
     }
 
-    /// Folds a committed batch into each instance's share-log chain, after
-    /// the acknowledgements went out, and queues a checkpoint of a chain at
-    /// most once per [`LOG_CHECKPOINT_EVERY`], written with the next commit.
-    /// An instance whose head was never loaded
-    /// ([`ShareLog::load_log_head`], which the pool calls before its first
-    /// job) is not followed: its jobs would commit to nothing anyway.
+    /// Hands a committed batch to the fold thread, after the
+    /// acknowledgements went out.
     fn fold_heads(&mut self, batch: &[Pending], committed: &[Committed]) {
-        let mut touched: Vec<u8> = Vec::new();
-        {
-            let mut heads = self.heads.lock();
-            for (p, c) in batch.iter().zip(committed) {
-                let instance = p.share.instance;
-                let Some(point) = heads.get_mut(&instance) else {
-                    continue;
-                };
-                if point.seq >= c.seq {
-                    continue;
-                }
-                let leaf = proofpool_merkle::ShareLeaf {
-                    epoch: proofpool_primitives::EpochId(c.epoch),
-                    seq: c.seq,
-                    miner: p.share.miner,
-                    work: proofpool_primitives::Work(p.share.work),
-                    share_hash: proofpool_primitives::ShareHash(p.share.hash),
-                }
-                .hash();
-                point.fold_leaf(c.seq, leaf);
-                if !touched.contains(&instance) {
-                    touched.push(instance);
-                }
-            }
-        }
-        for instance in touched {
-            let Some(point) = self.heads.lock().get(&instance).copied() else {
-                continue;
-            };
-            let due = self
-                .checkpoints
-                .get(&instance)
-                .is_none_or(|at| at.elapsed() >= LOG_CHECKPOINT_EVERY);
-            if due {
-                self.checkpoints.insert(instance, Instant::now());
-                self.carry.push(Control::LogPoint(instance, point));
-            }
-        }
+        let leaves: Vec<(u8, proofpool_merkle::ShareLeaf)> = batch
+            .iter()
+            .zip(committed)
+            .map(|(p, c)| {
+                (
+                    p.share.instance,
+                    proofpool_merkle::ShareLeaf {
+                        epoch: proofpool_primitives::EpochId(c.epoch),
+                        seq: c.seq,
+                        miner: p.share.miner,
+                        work: proofpool_primitives::Work(p.share.work),
+                        share_hash: proofpool_primitives::ShareHash(p.share.hash),
+                    },
+                )
+            })
+            .collect();
+        // The folder only stops when the writer does.
+        let _ = self.fold.send(Fold::Batch(leaves));
     }
 }
 

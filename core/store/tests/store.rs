@@ -444,7 +444,8 @@ async fn postgres_store() {
 }
 
 /// Each instance's chain, folded by hand from the stored shares in
-/// sequence order: `head_n = keccak256(head_{n-1} ‖ share_leaf_n)`.
+/// sequence order: `head_n = keccak256(head_{n-1} ‖ epoch ‖ seq ‖ miner ‖
+/// work ‖ hash)`, integers big-endian.
 async fn fold_by_hand(store: &Store, instance: u8, upto: u64) -> (u64, B256) {
     let shares = store.shares_after(0, 1_000_000).await.unwrap();
     let mut point = (0, B256::ZERO);
@@ -459,9 +460,13 @@ async fn fold_by_hand(store: &Store, instance: u8, upto: u64) -> (u64, B256) {
             work: proofpool_primitives::Work(s.share.work),
             share_hash: proofpool_primitives::ShareHash(s.share.hash),
         };
-        let mut both = point.1.to_vec();
-        both.extend_from_slice(leaf.hash().as_slice());
-        point = (s.seq, alloy_primitives::keccak256(both));
+        let mut bytes = point.1.to_vec();
+        bytes.extend_from_slice(&leaf.epoch.0.to_be_bytes());
+        bytes.extend_from_slice(&leaf.seq.to_be_bytes());
+        bytes.extend_from_slice(leaf.miner.as_slice());
+        bytes.extend_from_slice(&leaf.work.0.to_be_bytes::<32>());
+        bytes.extend_from_slice(leaf.share_hash.0.as_slice());
+        point = (s.seq, alloy_primitives::keccak256(bytes));
     }
     point
 }
@@ -500,6 +505,8 @@ async fn share_log_chain(url: &str) {
     assert_eq!(stored[0].share.time_ms, open_ms + 38);
     assert_eq!(back.epoch, clock.epoch_of_ms(open_ms + 38));
     let last = store.last_seq().await.unwrap();
+    // The heads are folded after the acknowledgements; a flush waits for them.
+    log.flush().await;
     for instance in [5u8, 6] {
         let by_hand = fold_by_hand(&store, instance, last).await;
         let head = log.log_head(instance);
