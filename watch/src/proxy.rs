@@ -139,11 +139,23 @@ async fn proxy(
     let (miner_read, miner_write) = miner.into_split();
     let (pool_read, pool_write) = upstream.into_split();
     let state = Arc::new(Mutex::new(Connection::default()));
+    let pool_side = from_pool(pool_read, miner_write, state.clone(), log);
+    tokio::pin!(pool_side);
     tokio::select! {
-        r = from_miner(miner_read, pool_write, state.clone()) => r,
-        r = from_pool(pool_read, miner_write, state, log) => r,
+        r = &mut pool_side => return r,
+        r = from_miner(miner_read, pool_write, state) => r?,
+    }
+    // The miner left (its half of the pool connection is closed now): the
+    // pool may still answer its last submits, and a share it accepted is
+    // recorded even if the miner never hears of it.
+    match tokio::time::timeout(DRAIN, pool_side).await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
     }
 }
+
+/// How long the pool's last answers are waited for once the miner left.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads one line (newline included) into `buf`; `false` at the end.
 async fn read_line<R: AsyncRead + Unpin>(
@@ -212,7 +224,6 @@ async fn from_pool(
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
     while read_line(&mut reader, &mut line).await? {
-        write.write_all(&line).await?;
         let accepted = match parse_server_line(&line) {
             Ok(message) => {
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -261,6 +272,9 @@ async fn from_pool(
             tracing::debug!(%hash, %worker, "share accepted; recorded");
             log.record(hash, now_ms(), &worker, &evidence).await?;
         }
+        // Recorded before the miner hears of it: a `true` the miner saw is
+        // always in the log.
+        write.write_all(&line).await?;
     }
     Ok(())
 }

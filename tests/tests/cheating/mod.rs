@@ -784,18 +784,33 @@ async fn a_cheating_operator_is_caught_by_the_audit() {
     // lowered one, and the watcher flags both with evidence that verifies.
     let forged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(B256, &str)>::new()));
     let noted = forged.clone();
+    // The watcher vouches for the shares whose `true` it saw: the pool may
+    // also have accepted a share a miner sent as it left.
+    let seen: std::collections::HashSet<B256> = watch_log
+        .shares()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.hash)
+        .collect();
     let r = settle_and_audit(&base, "watched", |db| async move {
         let lowered: i64 = sqlx::query_scalar(SHARE_WITH_A_SIBLING)
             .fetch_one(&db)
             .await
             .unwrap();
-        let dropped: i64 = sqlx::query_scalar(
-            "SELECT MAX(seq) FROM shares WHERE seq <> $1 AND seq NOT IN (SELECT share_seq FROM blocks)",
+        let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, hash FROM shares WHERE seq <> $1 \
+             AND seq NOT IN (SELECT share_seq FROM blocks) ORDER BY seq DESC",
         )
         .bind(lowered)
-        .fetch_one(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
+        let dropped = candidates
+            .iter()
+            .find(|(_, hash)| seen.contains(&B256::from_slice(hash)))
+            .map(|(seq, _)| *seq)
+            .expect("a share the watcher recorded");
         for (seq, what) in [(lowered, "altered"), (dropped, "missing")] {
             let hash: Vec<u8> = sqlx::query_scalar("SELECT hash FROM shares WHERE seq = $1")
                 .bind(seq)
