@@ -25,6 +25,19 @@ enum Action {
         /// The share log (SQLite), created if missing.
         #[arg(long, default_value = "proofpool-watch.db")]
         log: PathBuf,
+        /// The status page (`/`) and Prometheus metrics (`/metrics`).
+        #[arg(long, default_value = "127.0.0.1:9200")]
+        status_listen: String,
+        /// The pool's API: check the recorded shares against its epoch files
+        /// every `--check-every-secs`.
+        #[arg(long)]
+        api_url: Option<String>,
+        /// How often to check, with `--api-url`.
+        #[arg(long, default_value_t = 300)]
+        check_every_secs: u64,
+        /// Where the periodic checks write evidence.
+        #[arg(long, default_value = "proofpool-evidence")]
+        evidence_dir: PathBuf,
     },
     /// Check every recorded share against the published epoch files; exits
     /// non-zero and writes evidence for each missing or altered share.
@@ -52,18 +65,49 @@ enum Action {
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     match args.action {
-        Action::Run { pool, listen, log } => {
+        Action::Run {
+            pool,
+            listen,
+            log,
+            status_listen,
+            api_url,
+            check_every_secs,
+            evidence_dir,
+        } => {
             let log = WatchLog::open(&log)
                 .await
                 .wrap_err_with(|| format!("cannot open the share log {}", log.display()))?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .wrap_err_with(|| format!("cannot listen on {listen}"))?;
-            println!("watch: miners connect to {listen}; proxying to {pool}");
+            let status = tokio::net::TcpListener::bind(&status_listen)
+                .await
+                .wrap_err_with(|| format!("cannot listen on {status_listen}"))?;
+            let stats = std::sync::Arc::new(proofpool_watch::Stats::default());
+            let router = proofpool_watch::status::router(log.clone(), stats.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(status, router).await {
+                    tracing::error!(error = %e, "the status page stopped");
+                }
+            });
+            if let Some(url) = api_url {
+                let (log, stats) = (log.clone(), stats.clone());
+                let every = std::time::Duration::from_secs(check_every_secs.max(10));
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        periodic_check(&log, &stats, &url, &evidence_dir).await;
+                    }
+                });
+            }
+            println!(
+                "watch: miners connect to {listen}; proxying to {pool}; status on http://{status_listen}/"
+            );
             proofpool_watch::proxy::serve(
                 listener,
                 pool,
                 log.clone(),
+                stats,
                 crate::pool::shutdown_signal(),
             )
             .await?;
@@ -149,6 +193,59 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// One check of `watch run --api-url`: logs what it found; problems also
+/// leave their evidence in `evidence_dir`.
+async fn periodic_check(
+    log: &WatchLog,
+    stats: &proofpool_watch::Stats,
+    url: &str,
+    evidence_dir: &std::path::Path,
+) {
+    use std::sync::atomic::Ordering;
+    stats.checks.fetch_add(1, Ordering::Relaxed);
+    let index = match EpochIndex::from_api(url).await {
+        Ok(index) => index,
+        Err(e) => {
+            stats.check_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cannot read the epoch files");
+            return;
+        }
+    };
+    stats
+        .checked_epoch
+        .store(index.newest_epoch().unwrap_or(0), Ordering::Relaxed);
+    match proofpool_watch::check(
+        log,
+        &index,
+        Some(evidence_dir),
+        proofpool_watch::check::SLACK_MS,
+    )
+    .await
+    {
+        Ok(report) => {
+            for p in &report.problems {
+                tracing::error!(
+                    hash = %p.hash,
+                    worker = %p.worker,
+                    problem = p.evidence.claim.as_ref().map_or("?", |c| c.problem.as_str()),
+                    evidence = ?p.path,
+                    "a share the pool accepted is not in the epoch files as mined"
+                );
+            }
+            tracing::info!(
+                included = report.included,
+                pending = report.pending,
+                problems = report.problems.len(),
+                "checked the recorded shares"
+            );
+        }
+        Err(e) => {
+            stats.check_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "check failed");
         }
     }
 }

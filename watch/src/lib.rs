@@ -15,10 +15,12 @@ pub mod check;
 pub mod evidence;
 pub mod log;
 pub mod proxy;
+pub mod status;
 
 pub use check::{CheckReport, EpochIndex, Problem, check};
 pub use evidence::{Claim, EvidenceError, ShareEvidence, ShareParts, Verified};
 pub use log::{Recorded, Status, WatchLog};
+pub use status::Stats;
 
 /// What can go wrong while watching.
 #[derive(Debug, thiserror::Error)]

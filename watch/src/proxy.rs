@@ -5,6 +5,7 @@
 use crate::WatchError;
 use crate::evidence::{ShareEvidence, ShareParts};
 use crate::log::WatchLog;
+use crate::status::Stats;
 use alloy_primitives::B256;
 use proofpool_stratum::miner::{
     NotifyOwned, ServerMessage, SubscribeReply, configured_version_mask, parse_server_line,
@@ -12,6 +13,7 @@ use proofpool_stratum::miner::{
 use proofpool_stratum::{ClientMethod, Id, Message, parse_line};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,6 +112,7 @@ pub async fn serve(
     listener: TcpListener,
     pool: String,
     log: WatchLog,
+    stats: Arc<Stats>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), WatchError> {
     tokio::pin!(shutdown);
@@ -120,10 +123,13 @@ pub async fn serve(
         };
         let pool = pool.clone();
         let log = log.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
-            if let Err(e) = proxy(miner, peer, &pool, log).await {
+            stats.connections.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = proxy(miner, peer, &pool, log, &stats).await {
                 tracing::info!(%peer, error = %e, "miner connection ended");
             }
+            stats.connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -133,13 +139,14 @@ async fn proxy(
     peer: SocketAddr,
     pool: &str,
     log: WatchLog,
+    stats: &Stats,
 ) -> Result<(), WatchError> {
     let upstream = TcpStream::connect(pool).await?;
     tracing::info!(%peer, pool, "miner connected; proxying");
     let (miner_read, miner_write) = miner.into_split();
     let (pool_read, pool_write) = upstream.into_split();
     let state = Arc::new(Mutex::new(Connection::default()));
-    let pool_side = from_pool(pool_read, miner_write, state.clone(), log);
+    let pool_side = from_pool(pool_read, miner_write, state.clone(), log, stats);
     tokio::pin!(pool_side);
     tokio::select! {
         r = &mut pool_side => return r,
@@ -220,6 +227,7 @@ async fn from_pool(
     mut write: impl AsyncWrite + Unpin,
     state: Arc<Mutex<Connection>>,
     log: WatchLog,
+    stats: &Stats,
 ) -> Result<(), WatchError> {
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
@@ -271,6 +279,7 @@ async fn from_pool(
             let hash = evidence.share.hash();
             tracing::debug!(%hash, %worker, "share accepted; recorded");
             log.record(hash, now_ms(), &worker, &evidence).await?;
+            stats.recorded.fetch_add(1, Ordering::Relaxed);
         }
         // Recorded before the miner hears of it: a `true` the miner saw is
         // always in the log.

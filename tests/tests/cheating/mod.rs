@@ -81,6 +81,7 @@ async fn mine_base() -> Base {
         listener,
         serving.addr.to_string(),
         log.clone(),
+        std::sync::Arc::new(proofpool_watch::Stats::default()),
         async {
             let _ = stopped.await;
         },
