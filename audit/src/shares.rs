@@ -12,6 +12,17 @@ use proofpool_primitives::{EpochId, ShareHash, Work};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// A share's leaf in epoch `epoch`'s share tree.
+pub(super) fn leaf_of(epoch: u64, s: &FileShare) -> ShareLeaf {
+    ShareLeaf {
+        epoch: EpochId(epoch),
+        seq: s.seq,
+        miner: s.miner,
+        work: Work(s.work),
+        share_hash: ShareHash(s.hash),
+    }
+}
+
 /// The pool's extranonce lengths (`pool::job::JobConfig::validate`).
 const EXTRANONCE_LEN: std::ops::RangeInclusive<usize> = 1..=8;
 /// Deeper than any real block's transaction tree (2^32 transactions).
@@ -350,7 +361,8 @@ pub(super) fn check(
     let end_ms = file.end_unix.saturating_mul(1000);
     let mut coinbase_checked: HashSet<JobKey> = HashSet::new();
     let payout_script = file.params.payout_script.as_ref().map(|b| b.as_ref());
-    let connections = connections(file);
+    // Built only if some share's proof of work fails to bind its credit.
+    let mut by_connection: Option<Connections<'_>> = None;
     let log_before = a.log.clone();
     for (i, s) in file.shares.iter().enumerate() {
         let subject = Subject::Share { seq: s.seq };
@@ -402,7 +414,8 @@ pub(super) fn check(
                     let hash = parts(j.job, s).share_hash();
                     verified = hash == s.hash;
                     if !verified || hash_value(hash) > s.share_target {
-                        diagnose_binding(f, j.job, s, &connections);
+                        let candidates = by_connection.get_or_insert_with(|| connections(file));
+                        diagnose_binding(f, j.job, s, candidates);
                     }
                     // The job's coinbase, whole with this share's extranonces:
                     // its BIP34 height must be the job's, and it must pay the
@@ -441,13 +454,7 @@ pub(super) fn check(
                 format_args!("the same hash as share {other}"),
             );
         }
-        let leaf = ShareLeaf {
-            epoch: EpochId(epoch),
-            seq: s.seq,
-            miner: s.miner,
-            work: Work(s.work),
-            share_hash: ShareHash(s.hash),
-        };
+        let leaf = leaf_of(epoch, s);
         if let Some(&(last_ms, last_seq)) = a.log_times.get(&s.instance).and_then(|v| v.last())
             && s.time_ms < last_ms
         {
@@ -778,13 +785,7 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
     for s in &file.shares {
         let job = jobs.get(&(s.instance, s.job_id));
         remember(a, file.epoch, s, job, true);
-        let leaf = ShareLeaf {
-            epoch: EpochId(file.epoch),
-            seq: s.seq,
-            miner: s.miner,
-            work: Work(s.work),
-            share_hash: ShareHash(s.hash),
-        };
+        let leaf = leaf_of(file.epoch, s);
         a.fold_log(s.instance, s.time_ms, &leaf);
     }
 }

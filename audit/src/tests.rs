@@ -136,13 +136,7 @@ fn a_changed_miner_fails_the_share_root_and_later_credits() {
     let leaves: Vec<_> = forged
         .shares
         .iter()
-        .map(|s| proofpool_merkle::ShareLeaf {
-            epoch: proofpool_primitives::EpochId(1),
-            seq: s.seq,
-            miner: s.miner,
-            work: proofpool_primitives::Work(s.work),
-            share_hash: proofpool_primitives::ShareHash(s.hash),
-        })
+        .map(|s| shares::leaf_of(1, s))
         .collect();
     forged.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
     let v = Auditor::new().audit_epoch(&forged.to_bytes().unwrap(), Some(&fx.onchain[0]));
@@ -342,17 +336,7 @@ fn a_seq_gap_fails_once_the_next_epoch_cannot_close_it() {
     // keep epoch 1 otherwise consistent.
     let mut file = fx.files[0].clone();
     file.shares.remove(4);
-    let leaves: Vec<_> = file
-        .shares
-        .iter()
-        .map(|s| proofpool_merkle::ShareLeaf {
-            epoch: proofpool_primitives::EpochId(1),
-            seq: s.seq,
-            miner: s.miner,
-            work: proofpool_primitives::Work(s.work),
-            share_hash: proofpool_primitives::ShareHash(s.hash),
-        })
-        .collect();
+    let leaves: Vec<_> = file.shares.iter().map(|s| shares::leaf_of(1, s)).collect();
     file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
     let head = leaves.iter().fold(B256::ZERO, settle::next_head);
     file.share_log[0].head = head;
@@ -658,13 +642,7 @@ fn relist(file: &mut EpochFile) {
     let leaves: Vec<_> = file
         .shares
         .iter()
-        .map(|s| proofpool_merkle::ShareLeaf {
-            epoch: proofpool_primitives::EpochId(file.epoch),
-            seq: s.seq,
-            miner: s.miner,
-            work: proofpool_primitives::Work(s.work),
-            share_hash: proofpool_primitives::ShareHash(s.hash),
-        })
+        .map(|s| shares::leaf_of(file.epoch, s))
         .collect();
     file.share_root = proofpool_merkle::ShareTree::new(&leaves).unwrap().root();
     let log = &mut file.share_log[0];
@@ -758,13 +736,7 @@ fn a_share_on_a_job_whose_head_already_covers_it_fails() {
     let v = audit_tampered(fx, 0, false, |f| {
         let leaves: Vec<_> = f.shares[..5]
             .iter()
-            .map(|s| proofpool_merkle::ShareLeaf {
-                epoch: proofpool_primitives::EpochId(1),
-                seq: s.seq,
-                miner: s.miner,
-                work: proofpool_primitives::Work(s.work),
-                share_hash: proofpool_primitives::ShareHash(s.hash),
-            })
+            .map(|s| shares::leaf_of(1, s))
             .collect();
         let head = leaves.iter().fold(B256::ZERO, settle::next_head);
         f.jobs[1].log_head = head;

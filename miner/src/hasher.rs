@@ -32,11 +32,7 @@ impl Template {
         target: U256,
         version_mask: u32,
     ) -> Option<Self> {
-        // Stratum sends the previous hash with each 4-byte word byte-swapped.
-        let mut prevhash = n.prevhash;
-        for word in prevhash.chunks_exact_mut(4) {
-            word.reverse();
-        }
+        let prevhash = n.previous_block_hash();
         Some(Self {
             job_id: n.job_id.clone(),
             prevhash,

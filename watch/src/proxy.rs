@@ -29,14 +29,8 @@ const MAX_JOBS: usize = 128;
 enum Asked {
     Subscribe,
     Configure,
-    Submit {
-        worker: String,
-        job_id: String,
-        extranonce2: Vec<u8>,
-        ntime: u32,
-        nonce: u32,
-        version_bits: Option<u32>,
-    },
+    /// A `mining.submit`, kept as parsed.
+    Submit(ClientMethod),
 }
 
 /// What one connection has been told.
@@ -69,14 +63,14 @@ impl Connection {
 
     /// The share a `true` answered, as evidence, if its job is known.
     fn share(&self, asked: &Asked) -> Option<(String, ShareEvidence)> {
-        let Asked::Submit {
+        let Asked::Submit(ClientMethod::Submit {
             worker,
             job_id,
             extranonce2,
             ntime,
             nonce,
             version_bits,
-        } = asked
+        }) = asked
         else {
             return None;
         };
@@ -85,13 +79,8 @@ impl Connection {
             Some(bits) => (job.version & !self.version_mask) | (bits & self.version_mask),
             None => job.version,
         };
-        // Stratum's prevhash has each 4-byte word byte-reversed.
-        let mut prev = job.prevhash;
-        for word in prev.chunks_exact_mut(4) {
-            word.reverse();
-        }
         let parts = ShareParts {
-            prev_hash: B256::from(prev),
+            prev_hash: B256::from(job.previous_block_hash()),
             coinbase1: job.coinbase1.clone().into(),
             extranonce1: self.extranonce1.clone().into(),
             extranonce2: extranonce2.clone().into(),
@@ -190,21 +179,7 @@ async fn from_miner(
             let asked = match method {
                 ClientMethod::Subscribe { .. } => Some(Asked::Subscribe),
                 ClientMethod::Configure { .. } => Some(Asked::Configure),
-                ClientMethod::Submit {
-                    worker,
-                    job_id,
-                    extranonce2,
-                    ntime,
-                    nonce,
-                    version_bits,
-                } => Some(Asked::Submit {
-                    worker,
-                    job_id,
-                    extranonce2,
-                    ntime,
-                    nonce,
-                    version_bits,
-                }),
+                submit @ ClientMethod::Submit { .. } => Some(Asked::Submit(submit)),
                 _ => None,
             };
             if let Some(asked) = asked {

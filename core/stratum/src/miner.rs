@@ -82,6 +82,18 @@ pub struct NotifyOwned {
     pub clean_jobs: bool,
 }
 
+impl NotifyOwned {
+    /// The previous block hash in internal byte order: Stratum sends it
+    /// with each 4-byte word byte-swapped.
+    pub fn previous_block_hash(&self) -> [u8; 32] {
+        let mut hash = self.prevhash;
+        for word in hash.chunks_exact_mut(4) {
+            word.reverse();
+        }
+        hash
+    }
+}
+
 /// The useful part of a `mining.subscribe` result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeReply {
