@@ -388,6 +388,8 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             max_shares: None,
             tls_ca: over_tls.then(|| tls.cert.clone()),
             retry_up_to: Some(Duration::from_secs(10)),
+            // What `proofpool watch check --log` reads.
+            share_log: Some(args.state_dir.join(format!("miner-{i}-shares.db"))),
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {
@@ -840,6 +842,12 @@ fn print_banner(
             node.rpc_url(),
             cookie.display(),
             args.maturity
+        );
+        println!(
+            "  share logs     {}/miner-N-shares.db  (check: proofpool watch check --log {}/miner-0-shares.db --epochs-dir {} --rpc-url {rpc})",
+            args.state_dir.display(),
+            args.state_dir.display(),
+            dir.display(),
         );
     }
 }

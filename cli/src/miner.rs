@@ -30,6 +30,11 @@ pub(crate) struct Args {
     /// doubling the wait up to this many seconds. 0 stops the miner instead.
     #[arg(long, default_value_t = 60)]
     retry_up_to_secs: u64,
+    /// Record every share the pool accepts, with its job, in this share log
+    /// (the format `proofpool watch run` writes); `proofpool watch check
+    /// --log FILE` then checks them against the epoch files.
+    #[arg(long)]
+    share_log: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
@@ -72,6 +77,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         tls_ca,
         retry_up_to: (args.retry_up_to_secs > 0)
             .then(|| std::time::Duration::from_secs(args.retry_up_to_secs)),
+        share_log: args.share_log,
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(

@@ -38,6 +38,11 @@ enum Action {
         /// Where the periodic checks write evidence.
         #[arg(long, default_value = "proofpool-evidence")]
         evidence_dir: PathBuf,
+        /// An L2 JSON-RPC endpoint: the periodic checks also read the
+        /// distributor (the committed file, the finalized root, what a claim
+        /// pays now).
+        #[arg(long)]
+        rpc_url: Option<reqwest::Url>,
     },
     /// Check every recorded share against the published epoch files; exits
     /// non-zero and writes evidence for each missing or altered share.
@@ -46,7 +51,7 @@ enum Action {
         #[arg(long, default_value = "proofpool-watch.db")]
         log: PathBuf,
         /// A directory of epoch files (`epoch-NNNNNNNN.json`).
-        #[arg(long, conflicts_with = "api_url")]
+        #[arg(long = "epochs-dir", alias = "epochs", conflicts_with = "api_url")]
         epochs: Option<PathBuf>,
         /// The pool's API, to fetch the epoch files from.
         #[arg(long)]
@@ -54,6 +59,11 @@ enum Action {
         /// Where to write the evidence of each problem.
         #[arg(long, default_value = "proofpool-evidence")]
         evidence_dir: PathBuf,
+        /// An L2 JSON-RPC endpoint: also check that the newest file is the
+        /// one the distributor committed and the finalized root the one it
+        /// pays against, and show what a claim pays now.
+        #[arg(long)]
+        rpc_url: Option<reqwest::Url>,
     },
     /// Re-check a piece of evidence: that its share's proof of work commits
     /// to the miner and target it names.
@@ -73,6 +83,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             api_url,
             check_every_secs,
             evidence_dir,
+            rpc_url,
         } => {
             let log = WatchLog::open(&log)
                 .await
@@ -96,7 +107,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(every).await;
-                        periodic_check(&log, &stats, &url, &evidence_dir).await;
+                        periodic_check(&log, &stats, &url, rpc_url.clone(), &evidence_dir).await;
                     }
                 });
             }
@@ -119,11 +130,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             epochs,
             api_url,
             evidence_dir,
+            rpc_url,
         } => {
             let index = match (epochs, api_url) {
                 (Some(dir), _) => EpochIndex::from_dir(&dir)?,
                 (None, Some(url)) => EpochIndex::from_api(&url).await?,
-                (None, None) => return Err(eyre!("give --epochs DIR or --api-url URL")),
+                (None, None) => return Err(eyre!("give --epochs-dir DIR or --api-url URL")),
             };
             let log = WatchLog::open(&log)
                 .await
@@ -161,13 +173,23 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             for (hash, why) in &report.unverifiable {
                 println!("  unverifiable share {hash}: {why}");
             }
-            if report.problems.is_empty() && report.unverifiable.is_empty() {
-                Ok(())
-            } else {
+            let credits = credit_checks(&index, &report, rpc_url).await?;
+            for c in &credits {
+                println!("{}", credit_line(c));
+                for p in &c.problems {
+                    println!("  credit problem: {p}");
+                }
+            }
+            let wrong = credits.iter().filter(|c| !c.problems.is_empty()).count();
+            if !report.problems.is_empty() || !report.unverifiable.is_empty() {
                 Err(eyre!(
                     "{} of the pool's accepted shares are missing or altered",
                     report.problems.len() + report.unverifiable.len()
                 ))
+            } else if wrong > 0 {
+                Err(eyre!("{wrong} miners' credits do not replay"))
+            } else {
+                Ok(())
             }
         }
         Action::Verify { evidence } => {
@@ -197,12 +219,50 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     }
 }
 
+/// Replays the credits of the miners `report` saw, and reads the chain
+/// when `rpc_url` is given.
+async fn credit_checks(
+    index: &EpochIndex,
+    report: &proofpool_watch::CheckReport,
+    rpc_url: Option<reqwest::Url>,
+) -> eyre::Result<Vec<proofpool_watch::CreditCheck>> {
+    let mut credits = proofpool_watch::credits(index, report.miners.iter().copied())?;
+    if let Some(chain) = rpc_url.and_then(|url| proofpool_watch::credit::distributor(index, url)) {
+        for c in &mut credits {
+            c.on_chain(index, &chain).await?;
+        }
+    }
+    Ok(credits)
+}
+
+/// One line on a miner's credit.
+fn credit_line(c: &proofpool_watch::CreditCheck) -> String {
+    let mut line = format!(
+        "credit {}: {} blocks, {} sats = {} base units by the replay of epochs 1 to {}; the reward leaf holds {}",
+        c.miner,
+        c.blocks.len(),
+        c.recomputed_sats,
+        c.recomputed_amount,
+        c.epoch,
+        c.leaf
+            .map_or_else(|| "nothing".to_owned(), |l| l.cumulative_amount.to_string()),
+    );
+    if let Some(o) = &c.on_chain {
+        line.push_str(&format!(
+            "; on-chain (epoch {} finalized, {} committed): {} claimed, {} claimable now, {} pending",
+            o.finalized_epoch, o.committed_epoch, o.claimed, o.claimable_now, o.pending
+        ));
+    }
+    line
+}
+
 /// One check of `watch run --api-url`: logs what it found; problems also
 /// leave their evidence in `evidence_dir`.
 async fn periodic_check(
     log: &WatchLog,
     stats: &proofpool_watch::Stats,
     url: &str,
+    rpc_url: Option<reqwest::Url>,
     evidence_dir: &std::path::Path,
 ) {
     use std::sync::atomic::Ordering;
@@ -242,6 +302,22 @@ async fn periodic_check(
                 problems = report.problems.len(),
                 "checked the recorded shares"
             );
+            match credit_checks(&index, &report, rpc_url).await {
+                Ok(credits) => {
+                    for c in &credits {
+                        for p in &c.problems {
+                            tracing::error!(miner = %c.miner, problem = %p, "a credit does not replay");
+                        }
+                        tracing::info!("{}", credit_line(c));
+                    }
+                    let wrong = credits.iter().filter(|c| !c.problems.is_empty()).count();
+                    stats.credit_problems.store(wrong as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    stats.check_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "cannot replay the credits");
+                }
+            }
         }
         Err(e) => {
             stats.check_failures.fetch_add(1, Ordering::Relaxed);

@@ -74,6 +74,33 @@ fn devnet_reaches_a_claimable_epoch() {
         "devnet reached a claimable epoch in {:?}",
         started.elapsed()
     );
+    // Each reference miner kept a share log (one over TCP, one over TLS);
+    // its own check finds every share it was told was accepted in the
+    // files or still pending, and its credits replayed to its reward leaf.
+    for miner in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_proofpool"))
+            .arg("watch")
+            .arg("check")
+            .arg("--log")
+            .arg(state.join(format!("miner-{miner}-shares.db")))
+            .arg("--epochs-dir")
+            .arg(state.join("epochs"))
+            .arg("--evidence-dir")
+            .arg(dir.path().join("evidence"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "miner {miner}: {text}");
+        assert!(text.contains(" 0 problems, 0 unverifiable"), "{text}");
+        assert!(!text.contains(" 0 included"), "{text}");
+        let credit = text
+            .lines()
+            .find(|l| l.starts_with("credit 0x"))
+            .unwrap_or_else(|| panic!("no credit line in {text}"));
+        assert!(!credit.contains("holds nothing"), "{credit}");
+    }
 
     // A second run picks up where the first stopped: the same contracts on
     // the reloaded chain, the same store, and new credits claimed on top of

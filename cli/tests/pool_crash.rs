@@ -96,6 +96,7 @@ async fn sigkill_loses_no_acknowledged_share(db: &str) {
             max_shares: None,
             tls_ca: None,
             retry_up_to: None,
+            share_log: None,
         };
         let miner = tokio::spawn(proofpool_miner::run(
             config,

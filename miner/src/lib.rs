@@ -12,6 +12,7 @@ mod tls;
 use hasher::{Template, grind};
 use proofpool_primitives::{Difficulty, U256};
 use proofpool_stratum::{self as sv1, Id, ServerMessage};
+use proofpool_watch::{ShareEvidence, ShareParts, WatchLog};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,6 +59,10 @@ pub struct MinerConfig {
     /// error instead. A first connection that fails, a refused
     /// authorization or a TLS failure always stops it.
     pub retry_up_to: Option<Duration>,
+    /// Record every share the pool accepts, with the job it was mined on,
+    /// in this `proofpool watch` share log (SQLite, created if missing), so
+    /// `proofpool watch check` can check them against the epoch files.
+    pub share_log: Option<PathBuf>,
 }
 
 /// The wait before the first reconnection after a lost connection; it
@@ -115,6 +120,9 @@ pub enum MinerError {
     /// The pool closed the connection.
     #[error("the pool closed the connection")]
     Closed,
+    /// The share log could not be opened or written.
+    #[error("share log: {0}")]
+    ShareLog(#[from] proofpool_watch::WatchError),
 }
 
 impl MinerError {
@@ -161,6 +169,24 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), MinerError> {
     tokio::pin!(shutdown);
+    let share_log = match &config.share_log {
+        Some(path) => Some(WatchLog::open(path).await?),
+        None => None,
+    };
+    let ended = connect_and_mine(&config, stats, share_log.as_ref(), &mut shutdown).await;
+    if let Some(log) = share_log {
+        log.close().await;
+    }
+    ended
+}
+
+/// [`run`]'s connections, one after another.
+async fn connect_and_mine(
+    config: &MinerConfig,
+    stats: Arc<MinerStats>,
+    share_log: Option<&WatchLog>,
+    mut shutdown: impl std::future::Future<Output = ()> + Unpin,
+) -> Result<(), MinerError> {
     let mut address = config.address.clone();
     let mut reconnects = 0;
     // Set when the pool asked to reconnect: wait this long first, and
@@ -202,7 +228,15 @@ pub async fn run(
         };
         connected_once = true;
         let accepted_before = stats.accepted.load(Ordering::Relaxed);
-        let ended = mine_over(&config, &address, stream, stats.clone(), &mut shutdown).await;
+        let ended = mine_over(
+            config,
+            &address,
+            stream,
+            stats.clone(),
+            share_log,
+            &mut shutdown,
+        )
+        .await;
         if stats.accepted.load(Ordering::Relaxed) > accepted_before {
             reconnects = 0;
             lost = 0;
@@ -272,13 +306,14 @@ async fn mine_over(
     address: &str,
     stream: TcpStream,
     stats: Arc<MinerStats>,
+    share_log: Option<&WatchLog>,
     mut shutdown: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Ended, MinerError> {
     stream.set_nodelay(true)?;
     match &config.tls_ca {
         None => {
             let (read, write) = stream.into_split();
-            mine(config, stats, shutdown, read, write).await
+            mine(config, stats, share_log, shutdown, read, write).await
         }
         Some(ca) => {
             let stream = tokio::select! {
@@ -286,7 +321,7 @@ async fn mine_over(
                 stream = tls::connect(address, ca, stream) => stream?,
             };
             let (read, write) = tokio::io::split(stream);
-            mine(config, stats, shutdown, read, write).await
+            mine(config, stats, share_log, shutdown, read, write).await
         }
     }
 }
@@ -295,6 +330,7 @@ async fn mine_over(
 async fn mine<R, W>(
     config: &MinerConfig,
     stats: Arc<MinerStats>,
+    share_log: Option<&WatchLog>,
     shutdown: impl std::future::Future<Output = ()>,
     read: R,
     mut write: W,
@@ -338,7 +374,10 @@ where
     // TLS may hold written bytes until a flush; for TCP it is a no-op.
     write.flush().await?;
 
-    let mut state = Session::default();
+    let mut state = Session {
+        keep_evidence: share_log.is_some(),
+        ..Session::default()
+    };
     let mut next_id = 100u64;
     let mut pending_submits = std::collections::HashMap::new();
     tokio::pin!(shutdown);
@@ -363,17 +402,29 @@ where
                 // drop it here instead of queueing it behind the new work. So
                 // are shares past the cap in flight (a miner far faster than
                 // its share difficulty must not flood the pool).
-                if !state.live_jobs.contains(&f.job_id) || pending_submits.len() >= MAX_IN_FLIGHT {
+                let Some(job) = state.live_jobs.get(&f.job_id) else {
+                    stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                if pending_submits.len() >= MAX_IN_FLIGHT {
                     stats.discarded.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                // Built now: by the time the pool answers, a new block may
+                // have cleaned the job away.
+                let evidence = state.keep_evidence.then(|| {
+                    ShareEvidence::new(ShareParts::of_job(job, &f.extranonce1, &f.extranonce2, f.version, f.ntime, f.nonce))
+                });
                 let id = next_id;
                 next_id += 1;
-                pending_submits.insert(id, ShareId {
-                    extranonce1: f.extranonce1.clone(),
-                    extranonce2: f.extranonce2.clone(),
-                    ntime: f.ntime,
-                    nonce: f.nonce,
+                pending_submits.insert(id, Submitted {
+                    share: ShareId {
+                        extranonce1: f.extranonce1.clone(),
+                        extranonce2: f.extranonce2.clone(),
+                        ntime: f.ntime,
+                        nonce: f.nonce,
+                    },
+                    evidence,
                 });
                 // BIP310 as miners send it: only the rolled bits, inside the mask.
                 let version = state.version_rolling.then_some(f.version & state.version_mask);
@@ -386,6 +437,11 @@ where
                 match sv1::parse_server_line(line.as_bytes()) {
                     Ok(message) => {
                         if let Err(e) = state.apply(message, &slot, &stats, &mut pending_submits) {
+                            break Err(e);
+                        }
+                        if let Some(log) = share_log
+                            && let Err(e) = record(log, &config.user, &mut state.accepted).await
+                        {
                             break Err(e);
                         }
                     }
@@ -409,6 +465,26 @@ where
     result
 }
 
+/// Records the shares the pool just accepted in the share log.
+async fn record(
+    log: &WatchLog,
+    user: &str,
+    accepted: &mut Vec<ShareEvidence>,
+) -> Result<(), MinerError> {
+    for evidence in accepted.drain(..) {
+        log.record_accepted(user, &evidence).await?;
+    }
+    Ok(())
+}
+
+/// A submit awaiting the pool's answer.
+#[derive(Debug)]
+struct Submitted {
+    share: ShareId,
+    /// The share with its job, when the miner keeps a share log.
+    evidence: Option<ShareEvidence>,
+}
+
 /// What the miner learned from the pool.
 #[derive(Debug, Default)]
 struct Session {
@@ -419,7 +495,11 @@ struct Session {
     version_mask: u32,
     last_notify: Option<sv1::NotifyOwned>,
     /// Jobs sent since the last clean one: shares for others are stale.
-    live_jobs: std::collections::HashSet<String>,
+    live_jobs: std::collections::HashMap<String, sv1::NotifyOwned>,
+    /// Whether submits keep their share as evidence (a share log is kept).
+    keep_evidence: bool,
+    /// Evidence of the shares the pool accepted, until recorded.
+    accepted: Vec<ShareEvidence>,
     /// A `client.reconnect` to honour once the current line is handled.
     reconnect: Option<Ended>,
 }
@@ -430,7 +510,7 @@ impl Session {
         message: ServerMessage,
         slot: &Slot,
         stats: &MinerStats,
-        pending: &mut std::collections::HashMap<u64, ShareId>,
+        pending: &mut std::collections::HashMap<u64, Submitted>,
     ) -> Result<(), MinerError> {
         match message {
             ServerMessage::Reply { id, result, error } => {
@@ -453,17 +533,18 @@ impl Session {
                         return Err(MinerError::Unauthorized(format!("{error:?}")));
                     }
                     _ if pending.contains_key(&id) => {
-                        let share = pending.remove(&id);
+                        let submitted = pending.remove(&id);
                         if result == Value::Bool(true) {
                             stats.accepted.fetch_add(1, Ordering::Relaxed);
-                            if stats.record_accepted.load(Ordering::Relaxed)
-                                && let Some(share) = share
-                            {
-                                stats
-                                    .accepted_log
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .push(share);
+                            if let Some(Submitted { share, evidence }) = submitted {
+                                self.accepted.extend(evidence);
+                                if stats.record_accepted.load(Ordering::Relaxed) {
+                                    stats
+                                        .accepted_log
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .push(share);
+                                }
                             }
                         } else {
                             stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -507,7 +588,7 @@ impl Session {
                 if n.clean_jobs {
                     self.live_jobs.clear();
                 }
-                self.live_jobs.insert(n.job_id.clone());
+                self.live_jobs.insert(n.job_id.clone(), n.clone());
                 self.last_notify = Some(n);
                 self.publish(slot);
             }

@@ -787,6 +787,7 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
             max_shares: Some(1),
             tls_ca: None,
             retry_up_to: Some(Duration::from_secs(1)),
+            share_log: None,
         },
         stats.clone(),
         std::future::pending(),

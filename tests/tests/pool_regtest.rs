@@ -121,6 +121,7 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         max_shares: Some(3),
         tls_ca: None,
         retry_up_to: None,
+        share_log: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),

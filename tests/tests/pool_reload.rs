@@ -281,6 +281,7 @@ async fn the_reference_miner_follows_client_reconnect() {
                 max_shares: Some(2),
                 tls_ca: None,
                 retry_up_to: None,
+                share_log: None,
             },
             stats.clone(),
             std::future::pending(),

@@ -41,6 +41,7 @@ fn miner(addr: std::net::SocketAddr, ca: &Path, max_shares: u64) -> MinerConfig 
         max_shares: Some(max_shares),
         tls_ca: Some(ca.to_owned()),
         retry_up_to: None,
+        share_log: None,
     }
 }
 

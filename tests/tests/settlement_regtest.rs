@@ -87,7 +87,9 @@ async fn mined_blocks_become_claimable_tokens() {
             (format!("{miner}.rig{round}"), shares)
         })
         .collect();
-    let found = common::mine_blocks(&pool, addr, &store, &rounds).await;
+    // The reference miners keep a `proofpool watch` share log.
+    let share_log = dir.path().join("miners-share-log.db");
+    let found = common::mine_blocks_logged(&pool, addr, &store, &rounds, Some(&share_log)).await;
     let accepted: Vec<_> = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
@@ -172,6 +174,33 @@ async fn mined_blocks_become_claimable_tokens() {
         assert!(b.paid_epoch.is_some(), "matured block {} paid", b.height);
     }
 
+    // The miners' own check, from their share log, the epoch files and the
+    // chain: every accepted share is listed as mined, and the PPLNS replay
+    // of the files gives each miner the amount its finalized leaf pays.
+    let watch_log = proofpool_watch::WatchLog::open(&share_log).await.unwrap();
+    let recorded = watch_log.shares().await.unwrap().len() as u64;
+    assert!(recorded >= 18, "{recorded} shares in the miners' log");
+    let index = proofpool_watch::EpochIndex::from_dir(&dir.path().join("epochs")).unwrap();
+    let seen = proofpool_watch::check(&watch_log, &index, None, 0)
+        .await
+        .unwrap();
+    assert!(
+        seen.problems.is_empty() && seen.unverifiable.is_empty() && seen.included == recorded,
+        "{seen:?}"
+    );
+    let accounts = [MINER_A, MINER_B].map(|m| Address::from_str(m).unwrap());
+    assert_eq!(seen.miners.iter().copied().collect::<Vec<_>>(), {
+        let mut sorted = accounts.to_vec();
+        sorted.sort();
+        sorted
+    });
+    let watch_chain = proofpool_watch::credit::distributor(&index, anvil.endpoint_url()).unwrap();
+    let mut watched = proofpool_watch::credits(&index, seen.miners.iter().copied()).unwrap();
+    for w in &mut watched {
+        w.on_chain(&index, &watch_chain).await.unwrap();
+        assert!(w.problems.is_empty(), "{w:?}");
+    }
+
     // Both miners claim with proofs from the store and get exactly their credits.
     let balances = store.balances_at(last).await.unwrap();
     let domain = chain.domain().await.unwrap();
@@ -204,7 +233,19 @@ async fn mined_blocks_become_claimable_tokens() {
             U256::from(credit),
             "{miner} holds its PPLNS credits"
         );
+        // What the watcher said a claim would pay, to the base unit.
+        let w = watched.iter().find(|w| w.miner == account).unwrap();
+        assert_eq!(w.on_chain.as_ref().unwrap().claimable_now, balance, "{w:?}");
+        assert_eq!(w.recomputed_amount, balance, "{w:?}");
     }
+    // Claimed: the watcher now sees nothing more to claim.
+    for w in &mut watched {
+        w.on_chain(&index, &watch_chain).await.unwrap();
+        let on_chain = w.on_chain.as_ref().unwrap();
+        assert_eq!(on_chain.claimed, w.recomputed_amount, "{w:?}");
+        assert_eq!(on_chain.claimable_now, U256::ZERO, "{w:?}");
+    }
+    watch_log.close().await;
     // The auditor recomputes every epoch from the files alone and agrees
     // with the chain and with bitcoind.
     let source = EpochSource::dir(dir.path().join("epochs"));

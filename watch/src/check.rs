@@ -4,8 +4,12 @@ use crate::WatchError;
 use crate::evidence::{Claim, Listed, ShareEvidence};
 use crate::log::{Status, WatchLog};
 use alloy_primitives::{Address, B256, U256};
-use proofpool_epoch::epoch_file::EpochFile;
-use std::collections::HashMap;
+use proofpool_epoch::PplnsParams;
+use proofpool_epoch::epoch_file::{EpochFile, EpochFileError, FileBlock, FileReward, data_hash};
+use proofpool_epoch::header::target_from_nbits;
+use proofpool_merkle::RewardDomain;
+use proofpool_primitives::Work;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// By default, a share recorded this long before the end of the newest
@@ -22,17 +26,53 @@ struct Entry {
     share_target: U256,
 }
 
-/// The epoch files' shares by hash.
+/// A listed share as PPLNS weighs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Weighed {
+    pub(crate) miner: Address,
+    /// The work of the target it is credited at.
+    pub(crate) share_work: U256,
+    /// The work of its job's network target (zero if the job is not listed).
+    pub(crate) net_work: U256,
+}
+
+/// What the credit replay needs of one epoch file besides its shares.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochSummary {
+    pub(crate) params: PplnsParams,
+    pub(crate) blocks: Vec<FileBlock>,
+    pub(crate) rewards: Vec<FileReward>,
+    pub(crate) reward_root: B256,
+    pub(crate) token_per_sat: U256,
+    pub(crate) domain: RewardDomain,
+    /// keccak256 of the file's bytes, as the distributor commits it.
+    pub(crate) data_hash: B256,
+}
+
+/// The epoch files' shares by hash, and what the credit replay needs.
 #[derive(Debug, Default)]
 pub struct EpochIndex {
     by_hash: HashMap<B256, Entry>,
     /// The newest epoch indexed and its end, unix seconds.
     newest: Option<(u64, u64)>,
+    /// Every listed share by sequence number.
+    pub(crate) window: BTreeMap<u64, Weighed>,
+    pub(crate) epochs: BTreeMap<u64, EpochSummary>,
 }
 
 impl EpochIndex {
-    /// Adds one epoch file.
-    pub fn add(&mut self, file: &EpochFile) {
+    /// Adds one epoch file, read from `bytes`.
+    pub fn add(&mut self, bytes: &[u8]) -> Result<(), EpochFileError> {
+        let file = EpochFile::from_bytes(bytes)?;
+        let net: HashMap<(u8, u64), U256> = file
+            .jobs
+            .iter()
+            .map(|j| {
+                let work =
+                    Work::from_target(target_from_nbits(j.nbits)).map_or(U256::ZERO, |w| w.0);
+                ((j.instance, j.job_id), work)
+            })
+            .collect();
         for s in &file.shares {
             self.by_hash.insert(
                 s.hash,
@@ -42,10 +82,40 @@ impl EpochIndex {
                     share_target: s.share_target,
                 },
             );
+            self.window.insert(
+                s.seq,
+                Weighed {
+                    miner: s.miner,
+                    share_work: Work::from_target(s.share_target).map_or(U256::ZERO, |w| w.0),
+                    net_work: net
+                        .get(&(s.instance, s.job_id))
+                        .copied()
+                        .unwrap_or_default(),
+                },
+            );
         }
         if self.newest.is_none_or(|(e, _)| file.epoch > e) {
             self.newest = Some((file.epoch, file.end_unix));
         }
+        self.epochs.insert(
+            file.epoch,
+            EpochSummary {
+                params: PplnsParams {
+                    window_x: file.params.window_x,
+                    fee_bps: file.params.fee_bps,
+                },
+                blocks: file.blocks,
+                rewards: file.rewards,
+                reward_root: file.reward_root,
+                token_per_sat: file.chain.token_per_sat,
+                domain: RewardDomain {
+                    chain_id: file.chain.chain_id,
+                    distributor: file.chain.distributor,
+                },
+                data_hash: data_hash(bytes),
+            },
+        );
+        Ok(())
     }
 
     /// Reads every `epoch-NNNNNNNN.json` in `dir`.
@@ -63,9 +133,9 @@ impl EpochIndex {
         names.sort();
         for path in names {
             let bytes = std::fs::read(&path)?;
-            let file = EpochFile::from_bytes(&bytes)
+            index
+                .add(&bytes)
                 .map_err(|e| WatchError::Epoch(format!("{}: {e}", path.display())))?;
-            index.add(&file);
         }
         Ok(index)
     }
@@ -85,9 +155,9 @@ impl EpochIndex {
                 break;
             }
             let bytes = response.error_for_status()?.bytes().await?;
-            let file = EpochFile::from_bytes(&bytes)
+            index
+                .add(&bytes)
                 .map_err(|e| WatchError::Epoch(format!("{url}: {e}")))?;
-            index.add(&file);
         }
         Ok(index)
     }
@@ -110,6 +180,8 @@ pub struct CheckReport {
     /// Recorded shares whose own proof of work shows nothing (a pool whose
     /// jobs do not commit to a miner): hash and why.
     pub unverifiable: Vec<(B256, String)>,
+    /// The miners the verified shares commit to.
+    pub miners: BTreeSet<Address>,
 }
 
 /// A share the files get wrong.
@@ -152,6 +224,7 @@ pub async fn check(
                 continue;
             }
         };
+        report.miners.insert(verified.miner);
         let claim = match index.by_hash.get(&share.hash) {
             Some(entry)
                 if entry.miner == verified.miner && entry.share_target == verified.target =>

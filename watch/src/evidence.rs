@@ -150,6 +150,30 @@ impl ShareParts {
     pub fn hash(&self) -> B256 {
         self.header_parts().share_hash()
     }
+
+    /// The share a miner submitted on `job`: its extranonce1, and what it
+    /// chose (`version` is the header's whole version, after rolling).
+    pub fn of_job(
+        job: &proofpool_stratum::miner::NotifyOwned,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+        version: u32,
+        ntime: u32,
+        nonce: u32,
+    ) -> Self {
+        Self {
+            prev_hash: B256::from(job.previous_block_hash()),
+            coinbase1: job.coinbase1.clone().into(),
+            extranonce1: extranonce1.to_vec().into(),
+            extranonce2: extranonce2.to_vec().into(),
+            coinbase2: job.coinbase2.clone().into(),
+            branch: job.merkle_branch.iter().map(|h| B256::from(*h)).collect(),
+            version,
+            nbits: job.nbits,
+            ntime,
+            nonce,
+        }
+    }
 }
 
 impl ShareEvidence {

@@ -9,15 +9,18 @@
 //! job. [`check`] then reads the published epoch files and finds every
 //! recorded share that is missing, or listed with another miner or target,
 //! and writes its evidence, which `proofpool watch verify` re-checks for
-//! anyone.
+//! anyone. [`credit`] replays PPLNS over the files and checks each of the
+//! watcher's miners' credits against the reward leaf the contract pays.
 
 pub mod check;
+pub mod credit;
 pub mod evidence;
 pub mod log;
 pub mod proxy;
 pub mod status;
 
 pub use check::{CheckReport, EpochIndex, Problem, check};
+pub use credit::{BlockCredit, CreditCheck, OnChain, credits};
 pub use evidence::{Claim, EvidenceError, ShareEvidence, ShareParts, Verified};
 pub use log::{Recorded, Status, WatchLog};
 pub use status::Stats;
@@ -44,6 +47,9 @@ pub enum WatchError {
     /// An epoch file that does not read.
     #[error("epoch file: {0}")]
     Epoch(String),
+    /// The distributor.
+    #[error("chain: {0}")]
+    Chain(String),
     /// The API.
     #[error("api: {0}")]
     Http(#[from] reqwest::Error),

@@ -114,6 +114,27 @@ impl WatchLog {
         Ok(())
     }
 
+    /// Records a share the pool just answered `true`, stamped now; returns
+    /// its hash.
+    pub async fn record_accepted(
+        &self,
+        worker: &str,
+        evidence: &ShareEvidence,
+    ) -> Result<B256, WatchError> {
+        if let Err(e) = evidence.verify() {
+            // The pool accepted a share whose own proof of work binds
+            // nothing (its jobs carry no share commitment): recorded all
+            // the same, and reported by every check.
+            tracing::warn!(%worker, error = %e, "accepted share proves no miner");
+        }
+        let hash = evidence.share.hash();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.record(hash, now_ms, worker, evidence).await?;
+        Ok(hash)
+    }
+
     /// Every recorded share, oldest first.
     pub async fn shares(&self) -> Result<Vec<Recorded>, WatchError> {
         let rows: Vec<Row> = sqlx::query_as(

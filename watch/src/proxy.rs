@@ -6,7 +6,6 @@ use crate::WatchError;
 use crate::evidence::{ShareEvidence, ShareParts};
 use crate::log::WatchLog;
 use crate::status::Stats;
-use alloy_primitives::B256;
 use proofpool_stratum::miner::{
     NotifyOwned, ServerMessage, SubscribeReply, configured_version_mask, parse_server_line,
 };
@@ -79,18 +78,8 @@ impl Connection {
             Some(bits) => (job.version & !self.version_mask) | (bits & self.version_mask),
             None => job.version,
         };
-        let parts = ShareParts {
-            prev_hash: B256::from(job.previous_block_hash()),
-            coinbase1: job.coinbase1.clone().into(),
-            extranonce1: self.extranonce1.clone().into(),
-            extranonce2: extranonce2.clone().into(),
-            coinbase2: job.coinbase2.clone().into(),
-            branch: job.merkle_branch.iter().map(|h| B256::from(*h)).collect(),
-            version,
-            nbits: job.nbits,
-            ntime: *ntime,
-            nonce: *nonce,
-        };
+        let parts =
+            ShareParts::of_job(job, &self.extranonce1, extranonce2, version, *ntime, *nonce);
         Some((worker.clone(), ShareEvidence::new(parts)))
     }
 }
@@ -245,15 +234,8 @@ async fn from_pool(
             Err(_) => None,
         };
         if let Some((worker, evidence)) = accepted {
-            if let Err(e) = evidence.verify() {
-                // The pool accepted a share whose own proof of work binds
-                // nothing (its jobs carry no share commitment): recorded all
-                // the same, and reported by every check.
-                tracing::warn!(%worker, error = %e, "accepted share proves no miner");
-            }
-            let hash = evidence.share.hash();
+            let hash = log.record_accepted(&worker, &evidence).await?;
             tracing::debug!(%hash, %worker, "share accepted; recorded");
-            log.record(hash, now_ms(), &worker, &evidence).await?;
             stats.recorded.fetch_add(1, Ordering::Relaxed);
         }
         // Recorded before the miner hears of it: a `true` the miner saw is
@@ -261,10 +243,4 @@ async fn from_pool(
         write.write_all(&line).await?;
     }
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

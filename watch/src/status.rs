@@ -23,6 +23,8 @@ pub struct Stats {
     pub check_failures: AtomicU64,
     /// The newest epoch the last check read (0 if none).
     pub checked_epoch: AtomicU64,
+    /// Miners whose credits the last check could not replay.
+    pub credit_problems: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -100,6 +102,13 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
         "gauge",
         s.checked_epoch.load(Ordering::Relaxed),
     );
+    counter(
+        &mut text,
+        "watch_credit_problems",
+        "Miners whose credits the last check did not replay to their reward leaf.",
+        "gauge",
+        s.credit_problems.load(Ordering::Relaxed),
+    );
     match counts(&app.log).await {
         Ok(counts) => {
             text.push_str(
@@ -137,6 +146,7 @@ async fn page(State(app): State<App>) -> impl IntoResponse {
          <p>{}</p>\
          <p>{} miner connections; {} shares recorded since start; newest epoch checked: {}.</p>\
          <table><tr><th>status</th><th>shares</th></tr>{rows}</table>\
+         <p>{}</p>\
          <p>Evidence of each missing or altered share is in the evidence directory; \
          <code>proofpool watch verify FILE</code> re-checks it.</p></body></html>",
         if bad == 0 {
@@ -147,6 +157,11 @@ async fn page(State(app): State<App>) -> impl IntoResponse {
         s.connections.load(Ordering::Relaxed),
         s.recorded.load(Ordering::Relaxed),
         s.checked_epoch.load(Ordering::Relaxed),
+        match s.credit_problems.load(Ordering::Relaxed) {
+            _ if s.checks.load(Ordering::Relaxed) == 0 => "No check has run yet.".to_owned(),
+            0 => "Every miner's credit replays to its reward leaf.".to_owned(),
+            n => format!("{n} miners' credits do not replay to their reward leaves: see the log."),
+        },
     ))
 }
 

@@ -144,6 +144,17 @@ impl Serving {
 /// Runs the reference miner (one thread) against `addr` as `user` until it
 /// has `shares` accepted (at most 120 s); returns how many were accepted.
 pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
+    mine_logged(addr, user, shares, None).await
+}
+
+/// [`mine`], the miner recording the shares the pool accepts in the
+/// `proofpool watch` share log `share_log`, if given.
+pub(crate) async fn mine_logged(
+    addr: SocketAddr,
+    user: &str,
+    shares: u64,
+    share_log: Option<&std::path::Path>,
+) -> u64 {
     let stats = Arc::new(MinerStats::default());
     let config = MinerConfig {
         address: addr.to_string(),
@@ -153,6 +164,7 @@ pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
         max_shares: Some(shares),
         tls_ca: None,
         retry_up_to: None,
+        share_log: share_log.map(std::path::Path::to_path_buf),
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -175,9 +187,20 @@ pub(crate) async fn mine_blocks(
     store: &proofpool_store::Store,
     rounds: &[(String, u64)],
 ) -> Vec<proofpool_store::BlockRecord> {
+    mine_blocks_logged(pool, addr, store, rounds, None).await
+}
+
+/// [`mine_blocks`], each miner recording its accepted shares in `share_log`.
+pub(crate) async fn mine_blocks_logged(
+    pool: &Pool,
+    addr: SocketAddr,
+    store: &proofpool_store::Store,
+    rounds: &[(String, u64)],
+    share_log: Option<&std::path::Path>,
+) -> Vec<proofpool_store::BlockRecord> {
     for (user, shares) in rounds {
         let before = pool.blocks().len();
-        assert!(mine(addr, user, *shares).await >= *shares);
+        assert!(mine_logged(addr, user, *shares, share_log).await >= *shares);
         for _ in 0..100 {
             if pool.blocks().len() > before {
                 break;
@@ -256,6 +279,7 @@ pub(crate) fn start_mining(address: String, user: &str) -> Mining {
         max_shares: None,
         tls_ca: None,
         retry_up_to: None,
+        share_log: None,
     };
     let task = tokio::spawn(proofpool_miner::run(config, stats.clone(), async move {
         let _ = stopped.await;
