@@ -65,6 +65,13 @@ enum Action {
         #[arg(long)]
         rpc_url: Option<reqwest::Url>,
     },
+    /// List the recorded shares, one per line (hash, epoch, status as of the
+    /// last check, worker): what the miner page's "Verify my shares" takes.
+    List {
+        /// The share log.
+        #[arg(long, default_value = "proofpool-watch.db")]
+        log: PathBuf,
+    },
     /// Re-check a piece of evidence: that its share's proof of work commits
     /// to the miner and target it names.
     Verify {
@@ -191,6 +198,26 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             } else {
                 Ok(())
             }
+        }
+        Action::List { log } => {
+            if !log.exists() {
+                return Err(eyre!("no share log at {}", log.display()));
+            }
+            let log = WatchLog::open(&log)
+                .await
+                .wrap_err_with(|| format!("cannot open the share log {}", log.display()))?;
+            let shares = log.shares().await;
+            log.close().await;
+            for s in shares? {
+                println!(
+                    "{} epoch {} {} {}",
+                    s.hash,
+                    s.epoch.map_or_else(|| "-".to_owned(), |e| e.to_string()),
+                    s.status.as_str(),
+                    s.worker
+                );
+            }
+            Ok(())
         }
         Action::Verify { evidence } => {
             let bytes = std::fs::read(&evidence)

@@ -9,7 +9,10 @@
 //! the page that forwards to anvil:
 //! - `claim.spec.mjs`: no wallet, a reverted claim decoded into words, a
 //!   rejected transaction, a claim whose receipt and balance are checked,
-//!   then "already claimed"; the dashboard and the auditor page.
+//!   then "already claimed"; "verify my shares" (the miner's shares proven
+//!   against the committed roots in the browser; another miner's, an
+//!   unknown one and a forged proof refused); the dashboard and the auditor
+//!   page.
 //! - `wrong-network.spec.mjs`: a wallet on another chain, a refused switch,
 //!   an unknown chain, an accepted switch.
 //!

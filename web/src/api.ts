@@ -134,6 +134,20 @@ export interface Proof {
   distributor: string;
 }
 
+/** `GET /api/v1/epochs/{n}/shares/{hash}/proof`. */
+export interface ShareProof {
+  epoch: number;
+  seq: number;
+  miner: string;
+  /** Decimal. */
+  work: string;
+  shareHash: string;
+  leaf: string;
+  proof: string[];
+  shareRoot: string;
+  epochStatus: EpochState;
+}
+
 export interface TokenInfo {
   address: string;
   name: string;
@@ -200,6 +214,7 @@ export const api = {
   blocks: (limit = 50) => get<Page<Block>>(`/api/v1/blocks?limit=${limit}`),
   epochs: (limit = 50) => get<Page<Epoch>>(`/api/v1/epochs?limit=${limit}`),
   latestProof: (address: string) => get<Proof>(`/api/v1/epochs/latest/proof/${address}`),
+  shareProof: (epoch: number, hash: string) => get<ShareProof>(`/api/v1/epochs/${epoch}/shares/${hash}/proof`),
   chain: () => get<ChainInfo>('/api/v1/chain'),
 };
 

@@ -3,10 +3,11 @@
 //   no wallet → a reverted claim (a tampered proof, decoded into words) →
 //   the user rejects the transaction → the claim goes through, its receipt is
 //   checked and the token balance rises by exactly the claimable amount →
-//   after a reload, "already claimed". Then the dashboard and the auditor
-//   page (API roots next to the contract's) are checked and photographed.
+//   after a reload, "already claimed"; "verify my shares" (good, foreign,
+//   unknown and forged shares). Then the dashboard and the auditor page (API
+//   roots next to the contract's) are checked and photographed.
 
-import { createPublicClient, erc20Abi, formatUnits, http } from 'viem';
+import { createPublicClient, encodeAbiParameters, erc20Abi, formatUnits, http, keccak256 } from 'viem';
 import { claimState, env, expectText, injectWallet, run } from './lib.mjs';
 
 const miner = env('MINER');
@@ -98,6 +99,61 @@ await run('claim', 240_000, async ({ newPage, step, shot, base }) => {
     expectText(history, shown(cumulative));
     await page.getByTestId('claimed-onchain').filter({ hasText: shown(cumulative) }).waitFor();
     await shot(page, 'claim-05-already-claimed.png');
+  });
+
+  await step('verify my shares: proofs checked in the browser against the committed roots', async () => {
+    // tests/tests/web_chromium.rs stores share i with hash i + 1: i % 3 == 0
+    // is the other miner's; shares 0..19 fall in epoch 1, 20..29 in epoch 2.
+    const hashOf = (i) => `0x${(i + 1).toString(16).padStart(64, '0')}`;
+    const verify = async (text, state) => {
+      await page.getByTestId('verify-input').fill(text);
+      await page.getByTestId('verify-button').click();
+      const summary = page.locator(`[data-testid="verify-summary"][data-state="${state}"]`);
+      await summary.waitFor({ timeout: 30_000 });
+      return [await summary.innerText(), await page.getByTestId('verify-table').innerText()];
+    };
+    const rows = async (ok) => page.locator(`[data-testid="verify-table"] [data-ok="${ok}"]`).count();
+
+    // One line as `proofpool watch list` prints it (with its epoch), one
+    // bare hash (searched for in the miner's epochs), the other miner's
+    // share and a hash nobody mined.
+    const unknown = `0x${'ab'.repeat(32)}`;
+    let [summary, table] = await verify(
+      `${hashOf(1)} epoch 1 included rig1\n${hashOf(23)}\n${hashOf(0)} epoch 1\n${unknown}`,
+      'bad',
+    );
+    expectText(summary, '2 of 4 shares do not verify');
+    expectText(table, 'credited to 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC');
+    expectText(table, "in none of this miner's");
+    if ((await rows(true)) !== 2 || (await rows(false)) !== 2) throw new Error(`verdicts:\n${table}`);
+    expectText(table, '#2');
+    await shot(page, 'verify-01-mixed.png');
+
+    [summary, table] = await verify(`${hashOf(1)} epoch 1\n${hashOf(23)} epoch 2`, 'ok');
+    expectText(summary, 'All 2 shares are in their epochs');
+    expectText(summary, 'under the roots the contract committed');
+
+    // A lying API: a share tree of its own (this one leaf alone), leaf,
+    // proof and root consistent with each other. Only the contract's
+    // committed root shows the lie.
+    const forge = async (route) => {
+      const r = await route.fetch();
+      const body = await r.json();
+      const leaf = keccak256(
+        keccak256(
+          encodeAbiParameters(
+            [{ type: 'uint64' }, { type: 'uint64' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }],
+            [BigInt(body.epoch), BigInt(body.seq), body.miner, BigInt(body.work) + 1n, body.shareHash],
+          ),
+        ),
+      );
+      await route.fulfill({ response: r, json: { ...body, work: (BigInt(body.work) + 1n).toString(), leaf, proof: [], shareRoot: leaf } });
+    };
+    await page.route('**/api/v1/epochs/*/shares/*/proof', forge);
+    [summary, table] = await verify(`${hashOf(1)} epoch 1`, 'bad');
+    expectText(table, 'the contract committed');
+    await shot(page, 'verify-02-forged.png');
+    await page.unroute('**/api/v1/epochs/*/shares/*/proof', forge);
   });
 
   await step('dashboard: hashrate chart, miners, blocks with explorer links, epochs', async () => {

@@ -1,5 +1,6 @@
 // A miner's page: workers, hashrate chart, pending and claimable credits,
-// what the contract has paid (with the claim transactions) and the claim panel.
+// what the contract has paid (with the claim transactions), the claim panel
+// and "verify my shares" (inclusion proofs checked in the browser).
 
 import { getAddress, isAddress, type AbiEvent } from 'viem';
 import { api, ApiError, chain, type ChainInfo, type MinerDetail } from '../api';
@@ -10,6 +11,7 @@ import { siteConfig, type SiteConfig } from '../config';
 import { h, replace, section, stat, table } from '../dom';
 import { ago, btc, hashrate, time, tokenAmount } from '../format';
 import { deploymentLine, errorBox, settle, txCell, type Page } from '../page';
+import { verifyPanel } from '../verify';
 
 const claimedEvent = distributorAbi.find((x) => x.type === 'event' && x.name === 'Claimed') as AbiEvent;
 
@@ -113,6 +115,16 @@ export const miner: Page = async (view, [raw], ctx) => {
       ),
     ),
     section('Claim history', history),
+    section(
+      'Verify my shares',
+      verifyPanel(
+        account,
+        info,
+        config,
+        detail.sharesPerEpoch.map((e) => e.epoch).sort((a, b) => b - a),
+        () => reader,
+      ),
+    ),
     section(
       'Shares per epoch',
       table(
