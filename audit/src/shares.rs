@@ -6,7 +6,7 @@ use super::{AuditObserver, Auditor, Candidate, HistShare};
 use alloy::primitives::{B256, U256};
 use proofpool_epoch::epoch_file::{EpochFile, FileJob, FileShare};
 use proofpool_epoch::header::{HeaderParts, hash_value, target_from_nbits};
-use proofpool_epoch::share_commitment::{ShareCommitment, committed_target};
+use proofpool_epoch::share_commitment::{NTIME_SKEW_SECS, ShareCommitment, committed_target};
 use proofpool_merkle::{ShareLeaf, ShareTree};
 use proofpool_primitives::{EpochId, ShareHash, Work};
 use std::collections::hash_map::Entry;
@@ -385,6 +385,7 @@ pub(super) fn check(
                 s.time_ms,
             );
         }
+        check_ntime(f, subject, s);
         match Work::from_target(s.share_target) {
             Ok(work) => f.compare(subject, "work", work.0, s.work),
             Err(_) => f.mismatch(subject, "share_target", "a non-zero target", "0"),
@@ -644,6 +645,13 @@ fn check_share_log(
             );
         }
     }
+    // The latest header time of each job's shares: proof of work that the
+    // job was still being mined then, whatever its template time says.
+    let mut in_use: HashMap<JobKey, u32> = HashMap::new();
+    for s in &file.shares {
+        let t = in_use.entry((s.instance, s.job_id)).or_default();
+        *t = (*t).max(s.ntime);
+    }
     // Where each job's committed head sits in its instance's chain.
     let mut positions: HashMap<JobKey, Option<u64>> = HashMap::new();
     for job in &file.jobs {
@@ -673,7 +681,8 @@ fn check_share_log(
             );
         }
         if let Some(at) = position {
-            check_head_age(a, f, job, at);
+            let mined_at = in_use.get(&(job.instance, job.job_id)).copied();
+            check_head_age(a, f, job, at, mined_at);
         }
         positions.insert((job.instance, job.job_id), position);
     }
@@ -699,13 +708,16 @@ pub(super) const HEAD_LAG_SECS: u64 = 600;
 
 /// A job commits to the log as it stood when it was built: a job whose head
 /// leaves out a share of its instance accepted more than [`HEAD_LAG_SECS`]
-/// before its template time is one built on a stale head, which would pin
-/// nothing of the log after it.
-fn check_head_age(a: &Auditor, f: &mut Findings, job: &FileJob, at: u64) {
+/// before the job was in use is one built on a stale head, which would pin
+/// nothing of the log after it. The job was in use at its template time
+/// and, whatever that says (the operator can backdate it), at the latest
+/// header time of its shares (`mined_at`), which their proof of work fixes.
+fn check_head_age(a: &Auditor, f: &mut Findings, job: &FileJob, at: u64, mined_at: Option<u32>) {
     let Some(times) = a.log_times.get(&job.instance) else {
         return;
     };
-    let threshold_ms = u64::from(job.template_time)
+    let in_use = job.template_time.max(mined_at.unwrap_or(0));
+    let threshold_ms = u64::from(in_use)
         .saturating_sub(HEAD_LAG_SECS)
         .saturating_mul(1000);
     let before = times.partition_point(|(time_ms, _)| *time_ms < threshold_ms);
@@ -719,10 +731,36 @@ fn check_head_age(a: &Auditor, f: &mut Findings, job: &FileJob, at: u64) {
             },
             "log_head",
             format_args!(
-                "a head at or after share {seq} (accepted at {time_ms} ms, more than {HEAD_LAG_SECS} s before the job's template time {})",
-                job.template_time
+                "a head at or after share {seq} (accepted at {time_ms} ms, more than {HEAD_LAG_SECS} s before the job was in use at {in_use}: its template time or its shares' latest header time)"
             ),
             format_args!("the head after share {at}"),
+        );
+    }
+}
+
+/// Allowance on top of [`NTIME_SKEW_SECS`] for the pool's clock read in
+/// whole seconds and the few milliseconds a share waits to be stamped.
+pub(super) const NTIME_SLACK_SECS: u64 = 5;
+
+/// A share is accepted within [`NTIME_SKEW_SECS`] of its header time
+/// (docs/share-commitment.md, "Time"): its proof of work fixes the header
+/// time, so the operator cannot move it along the log beyond that.
+fn check_ntime(f: &mut Findings, subject: Subject, s: &FileShare) {
+    let bound = u64::from(NTIME_SKEW_SECS) + NTIME_SLACK_SECS;
+    let ntime_ms = u64::from(s.ntime) * 1000;
+    if s.time_ms.abs_diff(ntime_ms) > bound * 1000 {
+        f.mismatch(
+            subject,
+            "ntime",
+            format_args!(
+                "a header time within {bound} s of the time the share was accepted ({} ms)",
+                s.time_ms
+            ),
+            format_args!(
+                "{} ({} s apart)",
+                s.ntime,
+                s.time_ms.abs_diff(ntime_ms) / 1000
+            ),
         );
     }
 }
@@ -792,7 +830,7 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
 
 #[cfg(test)]
 mod tests {
-    use super::bip34_height;
+    use super::{B256, FileShare, Findings, Subject, U256, bip34_height, check_ntime};
     use bitcoin::script::{Builder, ScriptBuf};
     use bitcoin::{Amount, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
 
@@ -810,6 +848,48 @@ mod tests {
                 value: Amount::from_sat(1),
                 script_pubkey: ScriptBuf::new(),
             }],
+        }
+    }
+
+    #[test]
+    fn a_share_accepted_more_than_five_minutes_from_its_header_time_fails() {
+        // Worked from the rule, not from the code: 300 s either way, plus
+        // 5 s for the pool's whole-second clock and the stamp.
+        let ntime = 1_700_000_000u32;
+        let share = |time_ms: u64| FileShare {
+            seq: 7,
+            time_ms,
+            instance: 0,
+            job_id: 1,
+            miner: alloy::primitives::Address::ZERO,
+            worker: String::new(),
+            extranonce1: Default::default(),
+            extranonce2: Default::default(),
+            ntime,
+            nonce: 0,
+            version: 0x2000_0000,
+            hash: B256::ZERO,
+            share_target: U256::MAX,
+            work: U256::from(1u8),
+        };
+        let at = 1_700_000_000_000u64;
+        for (time_ms, fails) in [
+            (at, false),
+            (at + 305_000, false),
+            (at - 305_000, false),
+            (at + 305_001, true),
+            (at - 305_001, true),
+            // A share withheld for an hour and slipped in.
+            (at + 3_600_000, true),
+        ] {
+            let mut f = Findings::default();
+            check_ntime(&mut f, Subject::Share { seq: 7 }, &share(time_ms));
+            let found = f.into_list();
+            assert_eq!(
+                found.iter().any(|x| x.field == "ntime"),
+                fails,
+                "{time_ms}: {found:?}"
+            );
         }
     }
 

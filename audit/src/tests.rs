@@ -771,3 +771,39 @@ fn a_share_timed_before_the_previous_one_of_its_instance_fails() {
     });
     assert_fails_with(&v, Subject::Share { seq: 4 }, "time_ms");
 }
+
+#[test]
+fn a_backdated_job_on_a_stale_head_fails_by_its_shares_header_times() {
+    let fx = fixture();
+    // Job 101 keeps its early template time but commits to the empty log,
+    // and one of its shares was mined 700 s after that time (its header
+    // says so, and its proof of work fixes the header): the job was in use
+    // long after shares 1 to 3 were accepted, so its head is stale.
+    let v = audit_tampered(fx, 0, false, |f| {
+        f.jobs[1].log_head = B256::ZERO;
+        let job = f.jobs[1].clone();
+        let s = f
+            .shares
+            .iter_mut()
+            .find(|s| s.job_id == job.job_id)
+            .unwrap();
+        s.ntime = job.template_time + (shares::HEAD_LAG_SECS + 100) as u32;
+        s.nonce = (0..100_000u32)
+            .find(|&nonce| {
+                s.nonce = nonce;
+                proofpool_epoch::header::hash_value(settle::header_parts(&job, s).share_hash())
+                    <= s.share_target
+            })
+            .unwrap();
+        s.hash = settle::header_parts(&job, s).share_hash();
+        relist(f);
+    });
+    assert_fails_with(
+        &v,
+        Subject::Job {
+            instance: settle::INSTANCE,
+            job_id: 101,
+        },
+        "log_head",
+    );
+}

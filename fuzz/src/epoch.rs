@@ -22,13 +22,13 @@
 //! - an unchanged file passes without the chain too.
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use proofpool_audit::{Auditor, EpochVerdict, OnChainEpoch, Severity, Subject};
 use proofpool_epoch::EpochRecord;
+use proofpool_epoch::epoch_file::{EpochFile, data_hash};
 use proofpool_epoch::record_hash;
+use proofpool_epoch::{PaidBlock, blocks_hash};
 use proofpool_merkle::{RewardDomain, RewardLeaf, RewardTree, ShareLeaf, ShareTree};
 use proofpool_primitives::{Address, B256, EpochId, Sats, ShareHash, U256, Work};
-use proofpool_audit::{Auditor, EpochVerdict, OnChainEpoch, Severity, Subject};
-use proofpool_epoch::epoch_file::{EpochFile, data_hash};
-use proofpool_epoch::{PaidBlock, blocks_hash};
 use proofpool_settlement::EpochInputs;
 use std::sync::OnceLock;
 

@@ -27,8 +27,8 @@
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::{Hash, sha256d};
 use proofpool_pool::{
-    Binding, BlockTemplate, Job, JobConfig, MAX_WORKER_LEN, MinerId, ShareError, ShareKey, ShareSubmission,
-    validate,
+    Binding, BlockTemplate, Job, JobConfig, MAX_WORKER_LEN, MinerId, ShareError, ShareKey,
+    ShareSubmission, validate,
 };
 use proofpool_primitives::{Difficulty, U256, Work};
 use proofpool_stratum::{
@@ -50,8 +50,10 @@ pub const MINER: proofpool_primitives::Address = proofpool_primitives::Address::
 pub const LOG_HEAD: proofpool_primitives::B256 = proofpool_primitives::B256::repeat_byte(0x1c);
 /// The version bits the pool lets miners roll (its default, BIP320's).
 pub const POOL_VERSION_MASK: u32 = 0x1fff_e000;
-/// How far the model's clock is past the job's ntime, in seconds.
-pub const CLOCK_AHEAD: u32 = 600;
+/// How far the model's clock is past the job's ntime, in seconds: inside
+/// the pool's 300 s window, so both an ntime too old and one too new are
+/// within a fuzzer's reach of the job's.
+pub const CLOCK_AHEAD: u32 = 120;
 
 /// The job every share is checked against: the regtest template fixture
 /// (four transactions; regtest's target, so about half the hashes solve a
@@ -337,6 +339,7 @@ impl Session {
         let en2_ok = sub.extranonce2.len() == job.extranonce2_len();
         let bits_ok = sub.version_bits.is_none_or(|bits| bits & !mask == 0);
         let time_ok = job.ntime() <= sub.ntime
+            && u64::from(sub.ntime) + u64::from(proofpool_pool::MAX_NTIME_BEHIND) >= u64::from(now)
             && u64::from(sub.ntime) <= u64::from(now) + u64::from(proofpool_pool::MAX_NTIME_AHEAD);
         assert_eq!(
             key.is_ok(),
@@ -355,7 +358,11 @@ impl Session {
                 assert!(en2_ok && !bits_ok);
                 assert_eq!(key.as_ref().err(), result.as_ref().err());
             }
-            Err(ShareError::NtimeTooOld { .. } | ShareError::NtimeTooNew { .. }) => {
+            Err(
+                ShareError::NtimeTooOld { .. }
+                | ShareError::NtimeStale { .. }
+                | ShareError::NtimeTooNew { .. },
+            ) => {
                 assert!(en2_ok && bits_ok && !time_ok);
             }
             Err(ShareError::LowDifficulty { hash }) => {

@@ -29,7 +29,8 @@ pub use proofpool_node::{
 };
 pub use server::{FoundBlock, Pool, PoolError, TlsFiles};
 pub use share::{
-    MAX_NTIME_AHEAD, ShareError, ShareKey, ShareSubmission, ValidShare, rolled_version, validate,
+    MAX_NTIME_AHEAD, MAX_NTIME_BEHIND, ShareError, ShareKey, ShareSubmission, ValidShare,
+    rolled_version, validate,
 };
 pub use template::{BlockTemplate, RawTemplate, RawTemplateTx, TemplateError, TemplateTx};
 pub use username::{MAX_WORKER_LEN, MinerId, UsernameError};

@@ -16,9 +16,16 @@ use bitcoin::BlockHash;
 use bitcoin::hashes::Hash;
 use proofpool_primitives::{ShareHash, Work};
 
-/// How far past the pool's clock a share's ntime may be: Bitcoin rejects
-/// blocks more than two hours in the future.
-pub const MAX_NTIME_AHEAD: u32 = 7200;
+/// How far past the pool's clock a share's ntime may be. Bitcoin allows two
+/// hours; the share commitment's time bound allows
+/// [`NTIME_SKEW_SECS`](proofpool_epoch::share_commitment::NTIME_SKEW_SECS),
+/// so that an auditor can tie every share's place in the log to its
+/// header time.
+pub const MAX_NTIME_AHEAD: u32 = proofpool_epoch::share_commitment::NTIME_SKEW_SECS;
+
+/// How far behind the pool's clock a share's ntime may be: a share mined
+/// longer ago (or on a job kept that long) is stale.
+pub const MAX_NTIME_BEHIND: u32 = proofpool_epoch::share_commitment::NTIME_SKEW_SECS;
 
 /// Why a share was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +63,18 @@ pub enum ShareError {
         /// The job's ntime.
         min: u32,
     },
-    /// ntime is more than two hours past the pool's clock.
+    /// ntime is more than [`MAX_NTIME_BEHIND`] before the pool's clock: the
+    /// share was mined too long ago.
+    #[error(
+        "ntime {ntime} is more than {MAX_NTIME_BEHIND} s before the pool's clock (earliest {min}): the job is stale"
+    )]
+    NtimeStale {
+        /// The submitted ntime.
+        ntime: u32,
+        /// The earliest ntime accepted now.
+        min: u64,
+    },
+    /// ntime is more than [`MAX_NTIME_AHEAD`] past the pool's clock.
     #[error("ntime {ntime} is more than {MAX_NTIME_AHEAD} s past the pool's clock (latest {max})")]
     NtimeTooNew {
         /// The submitted ntime.
@@ -189,7 +207,8 @@ pub fn rolled_version(job_version: u32, version_bits: u32, mask: u32) -> Result<
 /// - `extranonce1` is the session's; `version_mask` the one negotiated with
 ///   `mining.configure` (0 if none, which refuses any rolled bit);
 /// - ntime must be at least the job's ntime (as ckpool does, which also keeps
-///   it above the template's mintime) and at most `now_unix + 7200`;
+///   it above the template's mintime), and within [`MAX_NTIME_BEHIND`] and
+///   [`MAX_NTIME_AHEAD`] of `now_unix`;
 /// - the hash, read as a little-endian 256-bit number, must be at most
 ///   `share_target`.
 pub fn validate(
@@ -221,6 +240,13 @@ pub fn validate(
         return Err(ShareError::NtimeTooOld {
             ntime: sub.ntime,
             min: job.ntime(),
+        });
+    }
+    let min = u64::from(now_unix).saturating_sub(u64::from(MAX_NTIME_BEHIND));
+    if u64::from(sub.ntime) < min {
+        return Err(ShareError::NtimeStale {
+            ntime: sub.ntime,
+            min,
         });
     }
     let max = u64::from(now_unix) + u64::from(MAX_NTIME_AHEAD);

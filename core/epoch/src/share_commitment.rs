@@ -35,6 +35,14 @@ pub const OUTPUT_LEN: usize = 8 + 1 + SCRIPT_LEN;
 
 const OP_RETURN: u8 = 0x6a;
 
+/// A share's header time (`ntime`) and the time the pool accepted it lie at
+/// most this many seconds apart, either way: the pool refuses a share
+/// outside it, and the auditor fails a share listed outside it. The header
+/// time is fixed by the share's proof of work, so this ties the share's
+/// place in the log to when it was mined: a share withheld and slipped in
+/// later, just before a block, is out of bounds once this has passed.
+pub const NTIME_SKEW_SECS: u32 = 300;
+
 /// What one connection's coinbase commits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShareCommitment {

@@ -318,6 +318,22 @@ fn every_rejection() {
             min: job.ntime()
         }
     );
+    // Mined more than five minutes before the pool's clock: stale.
+    assert_eq!(
+        validate(
+            &job,
+            &EN1,
+            &ok,
+            0,
+            &at_most(U256::MAX),
+            ok.ntime + MAX_NTIME_BEHIND + 1
+        )
+        .unwrap_err(),
+        ShareError::NtimeStale {
+            ntime: ok.ntime,
+            min: u64::from(ok.ntime) + 1
+        }
+    );
     let late = ShareSubmission {
         ntime: now + MAX_NTIME_AHEAD + 1,
         ..ok
@@ -353,7 +369,7 @@ fn every_rejection() {
 #[test]
 fn ntime_bounds_are_inclusive() {
     let job = regtest_job();
-    let now = job.ntime() + 100;
+    let now = job.ntime() + MAX_NTIME_BEHIND;
     for ntime in [job.ntime(), now + MAX_NTIME_AHEAD] {
         let sub = ShareSubmission {
             ntime,

@@ -270,6 +270,7 @@ impl Session {
                     ShareError::LowDifficulty { .. } => {
                         (ErrorCode::LowDifficulty, Reject::LowDifficulty)
                     }
+                    ShareError::NtimeStale { .. } => (ErrorCode::JobNotFound, Reject::Stale),
                     _ => (ErrorCode::Other, Reject::Invalid),
                 };
                 self.reject(&id, code, &e.to_string(), reason);
