@@ -3,7 +3,11 @@
 //! Miners find blocks through the pool; the blocks mature; settlement closes
 //! the epochs, computes PPLNS, commits and (after the challenge period)
 //! finalizes on-chain; both miners claim with proofs built from the store;
-//! their token balances equal their PPLNS credits to the base unit.
+//! their token balances equal their PPLNS credits to the base unit. One
+//! miner's two workers mine through `proofpool watch`, the other keeps the
+//! same share log itself (`--share-log`); each log's check finds every
+//! accepted share in the files, and the watcher's replayed credit and
+//! "claimable now" are what the claim then pays, to the base unit.
 //!
 //! [`cheating`]: the same path with the operator forging its store before
 //! settlement; the audit must catch each forgery.
@@ -87,9 +91,22 @@ async fn mined_blocks_become_claimable_tokens() {
             (format!("{miner}.rig{round}"), shares)
         })
         .collect();
-    // The reference miners keep a `proofpool watch` share log.
-    let share_log = dir.path().join("miners-share-log.db");
-    let found = common::mine_blocks_logged(&pool, addr, &store, &rounds, Some(&share_log)).await;
+    // Miner A's two workers mine through `proofpool watch`; miner B's keep
+    // the same share log themselves (`proofpool miner --share-log`).
+    let watch_db = dir.path().join("watch.db");
+    let proxied = proofpool_watch::WatchLog::open(&watch_db).await.unwrap();
+    let watching = common::watch(addr, proxied.clone()).await;
+    let share_log = dir.path().join("miner-b-shares.db");
+    let found = common::mine_blocks_via(&pool, &store, &rounds, |user| {
+        if user.starts_with(MINER_A) {
+            (watching.addr, None)
+        } else {
+            (addr, Some(share_log.clone()))
+        }
+    })
+    .await;
+    watching.stop().await;
+    proxied.close().await;
     let accepted: Vec<_> = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
@@ -177,28 +194,26 @@ async fn mined_blocks_become_claimable_tokens() {
     // The miners' own check, from their share log, the epoch files and the
     // chain: every accepted share is listed as mined, and the PPLNS replay
     // of the files gives each miner the amount its finalized leaf pays.
-    let watch_log = proofpool_watch::WatchLog::open(&share_log).await.unwrap();
-    let recorded = watch_log.shares().await.unwrap().len() as u64;
-    assert!(recorded >= 18, "{recorded} shares in the miners' log");
     let index = proofpool_watch::EpochIndex::from_dir(&dir.path().join("epochs")).unwrap();
-    let seen = proofpool_watch::check(&watch_log, &index, None, 0)
-        .await
-        .unwrap();
-    assert!(
-        seen.problems.is_empty() && seen.unverifiable.is_empty() && seen.included == recorded,
-        "{seen:?}"
-    );
-    let accounts = [MINER_A, MINER_B].map(|m| Address::from_str(m).unwrap());
-    assert_eq!(seen.miners.iter().copied().collect::<Vec<_>>(), {
-        let mut sorted = accounts.to_vec();
-        sorted.sort();
-        sorted
-    });
     let watch_chain = proofpool_watch::credit::distributor(&index, anvil.endpoint_url()).unwrap();
-    let mut watched = proofpool_watch::credits(&index, seen.miners.iter().copied()).unwrap();
-    for w in &mut watched {
-        w.on_chain(&index, &watch_chain).await.unwrap();
-        assert!(w.problems.is_empty(), "{w:?}");
+    let mut watched = Vec::new();
+    let mut logs = Vec::new();
+    for (miner, path, least) in [(MINER_A, &watch_db, 12), (MINER_B, &share_log, 6)] {
+        let log = proofpool_watch::WatchLog::open(path).await.unwrap();
+        let recorded = log.shares().await.unwrap().len() as u64;
+        assert!(recorded >= least, "{recorded} shares in {miner}'s log");
+        let seen = proofpool_watch::check(&log, &index, None, 0).await.unwrap();
+        assert!(
+            seen.problems.is_empty() && seen.unverifiable.is_empty() && seen.included == recorded,
+            "{seen:?}"
+        );
+        let account = Address::from_str(miner).unwrap();
+        assert_eq!(seen.miners.iter().copied().collect::<Vec<_>>(), [account]);
+        let mut credit = proofpool_watch::credits(&index, [account]).unwrap();
+        credit[0].on_chain(&index, &watch_chain).await.unwrap();
+        assert!(credit[0].problems.is_empty(), "{credit:?}");
+        watched.append(&mut credit);
+        logs.push(log);
     }
 
     // Both miners claim with proofs from the store and get exactly their credits.
@@ -245,7 +260,9 @@ async fn mined_blocks_become_claimable_tokens() {
         assert_eq!(on_chain.claimed, w.recomputed_amount, "{w:?}");
         assert_eq!(on_chain.claimable_now, U256::ZERO, "{w:?}");
     }
-    watch_log.close().await;
+    for log in logs {
+        log.close().await;
+    }
     // The auditor recomputes every epoch from the files alone and agrees
     // with the chain and with bitcoind.
     let source = EpochSource::dir(dir.path().join("epochs"));

@@ -74,31 +74,19 @@ async fn mine_base() -> Base {
     let log = proofpool_watch::WatchLog::open(&dir.path().join("watch.db"))
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_watch, stopped) = tokio::sync::oneshot::channel::<()>();
-    let watching = tokio::spawn(proofpool_watch::proxy::serve(
-        listener,
-        serving.addr.to_string(),
-        log.clone(),
-        std::sync::Arc::new(proofpool_watch::Stats::default()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let watching = common::watch(serving.addr, log.clone()).await;
     let rounds: Vec<(String, u64)> = [MINER_A, MINER_B, MINER_A]
         .iter()
         .enumerate()
         .map(|(round, miner)| (format!("{miner}.rig{round}"), 4))
         .collect();
-    let found = common::mine_blocks(&pool, addr, &store, &rounds).await;
+    let found = common::mine_blocks(&pool, watching.addr, &store, &rounds).await;
     let accepted = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
         .count();
     assert!(accepted >= 2, "the miners found blocks: {found:?}");
-    let _ = stop_watch.send(());
-    watching.await.unwrap().unwrap();
+    watching.stop().await;
     log.close().await;
     serving.stop().await;
     // Deep enough that an unpaid block is a hidden one, not a pending one.

@@ -130,6 +130,45 @@ pub(crate) async fn serve(pool: Pool) -> Serving {
     }
 }
 
+/// `proofpool watch run` in-process: a proxy on 127.0.0.1 in front of the
+/// pool at `pool`, recording every share the pool accepts in `log`.
+pub(crate) struct Watching {
+    /// Where miners connect.
+    pub(crate) addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), proofpool_watch::WatchError>>,
+}
+
+/// Starts a watch proxy in front of `pool`.
+pub(crate) async fn watch(pool: SocketAddr, log: proofpool_watch::WatchLog) -> Watching {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(proofpool_watch::proxy::serve(
+        listener,
+        pool.to_string(),
+        log,
+        Arc::new(proofpool_watch::Stats::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Watching { addr, stop, task }
+}
+
+impl Watching {
+    /// Stops accepting miners (the connections already proxied finish on
+    /// their own) within 20 s.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the watcher stopped within 20 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
 impl Serving {
     /// Stops the pool (every acknowledged share flushed) within 20 s.
     pub(crate) async fn stop(self) {
@@ -187,20 +226,21 @@ pub(crate) async fn mine_blocks(
     store: &proofpool_store::Store,
     rounds: &[(String, u64)],
 ) -> Vec<proofpool_store::BlockRecord> {
-    mine_blocks_logged(pool, addr, store, rounds, None).await
+    mine_blocks_via(pool, store, rounds, |_| (addr, None)).await
 }
 
-/// [`mine_blocks`], each miner recording its accepted shares in `share_log`.
-pub(crate) async fn mine_blocks_logged(
+/// [`mine_blocks`], each round's miner connecting to the address `via`
+/// gives for its user and keeping the share log it names, if any.
+pub(crate) async fn mine_blocks_via(
     pool: &Pool,
-    addr: SocketAddr,
     store: &proofpool_store::Store,
     rounds: &[(String, u64)],
-    share_log: Option<&std::path::Path>,
+    via: impl Fn(&str) -> (SocketAddr, Option<std::path::PathBuf>),
 ) -> Vec<proofpool_store::BlockRecord> {
     for (user, shares) in rounds {
         let before = pool.blocks().len();
-        assert!(mine_logged(addr, user, *shares, share_log).await >= *shares);
+        let (addr, share_log) = via(user);
+        assert!(mine_logged(addr, user, *shares, share_log.as_deref()).await >= *shares);
         for _ in 0..100 {
             if pool.blocks().len() > before {
                 break;
