@@ -35,11 +35,16 @@ pub fn maturity_slack(epoch_secs: u64) -> u64 {
     (2 * epoch_secs).div_ceil(600) + 6
 }
 
+/// How far past the clock Bitcoin lets a block's time run.
+const MAX_FUTURE_BLOCK_SECS: u64 = 7200;
+
 /// What `getblock HASH 1` says, as far as the scan reads it.
 #[derive(Debug, serde::Deserialize)]
 struct BlockTxids {
     /// The block's txids, coinbase first.
     tx: Vec<String>,
+    /// The header time.
+    time: u64,
 }
 
 /// What `getblockheader HASH true` says, as far as these checks read it.
@@ -345,18 +350,31 @@ impl BlockChecker {
         Ok(f.into_list())
     }
 
-    /// The findings for the blocks of bitcoind's best chain at `heights`
-    /// whose coinbase pays `payout_script` but that no share in the files
-    /// found (`known`: every found or paid block, display order): a block
-    /// mined on the pool's work whose share was dropped from the log.
+    /// The findings for the blocks of bitcoind's best chain from height
+    /// `low` whose coinbase pays `payout_script` but that no share in the
+    /// files found (`known`: every found or paid block, display order): a
+    /// block mined on the pool's work whose share was dropped from the log.
+    ///
+    /// Below `high` (the highest height the files' jobs build) every such
+    /// block is one: the chain had moved past it while an audited epoch was
+    /// still taking shares. From `high` on, a block counts only if its
+    /// header time is more than the share time bound (300 s, plus slack)
+    /// before `until`, the end of the newest audited epoch: its solving
+    /// share was then accepted before `until`, so it is in an audited file.
+    /// The scan stops at the tip or at the first block two hours past
+    /// `until` (block times run at most that far from the clock).
     pub async fn check_unclaimed(
         &self,
-        heights: std::ops::RangeInclusive<u64>,
+        low: u64,
+        high: u64,
+        until: u64,
         payout_script: &[u8],
         known: &std::collections::HashSet<B256>,
     ) -> Result<Vec<Finding>, AuditError> {
+        let bound = u64::from(proofpool_epoch::share_commitment::NTIME_SKEW_SECS)
+            + crate::shares::NTIME_SLACK_SECS;
         let mut f = Findings::default();
-        for height in heights {
+        for height in low.. {
             let Some(hex) = self.node.get_block_hash(height).await? else {
                 break;
             };
@@ -376,6 +394,14 @@ impl BlockChecker {
                 .node
                 .call("getblock", serde_json::json!([hex, 1]), None)
                 .await?;
+            if height >= high {
+                if listed.time >= until.saturating_add(MAX_FUTURE_BLOCK_SECS) {
+                    break;
+                }
+                if listed.time.saturating_add(bound) >= until {
+                    continue;
+                }
+            }
             let Some(coinbase_txid) = listed.tx.first() else {
                 continue;
             };

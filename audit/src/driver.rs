@@ -460,23 +460,24 @@ pub async fn audit(
             },
         ));
     }
-    if let (Some(node), Some(script), Some(last)) = (
+    if let (Some(node), Some(script), Some(last), Some(until)) = (
         node,
         auditor.payout_script(),
         verdicts.last().map(|v| v.epoch),
+        auditor.audited_until(),
     ) {
-        // Up to the height before the highest job: the chain had moved past
-        // those heights while an audited epoch was still taking shares, so a
-        // share that found one of them is in an audited file. A block at the
-        // highest job's height may yet be found in the next epoch.
+        // From the lowest job's height: below the highest, the chain had
+        // moved past while an audited epoch was still taking shares; from
+        // it on, by the blocks' own times (see `check_unclaimed`).
         let heights = verdicts
             .iter()
             .flat_map(|v| v.jobs.iter().map(|j| j.height));
-        if let (Some(low), Some(high)) = (heights.clone().min(), heights.max())
-            && high > low
-        {
+        if let (Some(low), Some(high)) = (heights.clone().min(), heights.max()) {
             let known = auditor.found_or_paid();
-            for finding in node.check_unclaimed(low..=high - 1, script, &known).await? {
+            for finding in node
+                .check_unclaimed(low, high, until, script, &known)
+                .await?
+            {
                 found.push((last, finding));
             }
         }

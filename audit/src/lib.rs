@@ -532,6 +532,11 @@ impl Auditor {
             .collect()
     }
 
+    /// The end of the newest audited epoch (unix seconds), if any.
+    pub fn audited_until(&self) -> Option<u64> {
+        self.prev.as_ref().map(|p| p.end_unix)
+    }
+
     /// The newest payout script an audited file declared.
     pub fn payout_script(&self) -> Option<&[u8]> {
         self.payout_script.as_ref().map(|b| b.as_ref())

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 mod headers;
 mod settle;
 mod sources;
+mod unclaimed;
 
 use settle::{Fixture, Plan, build, default_plan, miner};
 
