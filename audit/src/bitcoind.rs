@@ -350,50 +350,37 @@ impl BlockChecker {
         Ok(f.into_list())
     }
 
-    /// The findings for the blocks of bitcoind's best chain from height
-    /// `low` whose coinbase pays `payout_script` but that no share in the
-    /// files found (`known`: every found or paid block, display order): a
-    /// block mined on the pool's work whose share was dropped from the log.
+    /// The findings for the blocks of bitcoind's best chain whose coinbase
+    /// pays `payout_script` but that no share in the files found (`known`:
+    /// every found or paid block, display order): a block mined on the
+    /// pool's work whose share was dropped from the log.
     ///
-    /// Below `high` (the highest height the files' jobs build) every such
-    /// block is one: the chain had moved past it while an audited epoch was
-    /// still taking shares. From `high` on, a block counts only if its
-    /// header time is more than the share time bound (300 s, plus slack)
-    /// before `until`, the end of the newest audited epoch: its solving
-    /// share was then accepted before `until`, so it is in an audited file.
-    /// The scan stops at the tip or at the first block two hours past
-    /// `until` (block times run at most that far from the clock).
+    /// `jobs` runs from the lowest to the highest height the files' jobs
+    /// build, `span` from the start of the first epoch read to the end of
+    /// the newest. Inside `jobs` (short of its top) every such block is
+    /// one: the chain moved past it while an audited epoch was taking
+    /// shares. Outside it, a block counts only if its solving share must
+    /// have been accepted inside `span`: a share is accepted within
+    /// [`NTIME_SKEW_SECS`](proofpool_epoch::share_commitment::NTIME_SKEW_SECS)
+    /// (plus slack) of its header time, the block's. The scan each way stops
+    /// at the first block two hours past the span (block times run at most
+    /// that far from the clock), or at the tip.
     pub async fn check_unclaimed(
         &self,
-        low: u64,
-        high: u64,
-        until: u64,
+        jobs: std::ops::RangeInclusive<u64>,
+        span: (u64, u64),
         payout_script: &[u8],
         known: &std::collections::HashSet<B256>,
     ) -> Result<Vec<Finding>, AuditError> {
         let bound = u64::from(proofpool_epoch::share_commitment::NTIME_SKEW_SECS)
             + crate::shares::NTIME_SLACK_SECS;
+        let (from, until) = span;
         let mut f = Findings::default();
+        let (low, high) = (*jobs.start(), *jobs.end());
         for height in low.. {
-            let Some(hex) = self.node.get_block_hash(height).await? else {
+            let Some((hex, listed)) = self.block_at(height).await? else {
                 break;
             };
-            let hash = hex.parse::<B256>().map_err(|e| {
-                AuditError::Node(NodeError::Decode {
-                    method: "getblockhash",
-                    reason: e.to_string(),
-                })
-            })?;
-            if known.contains(&hash) {
-                continue;
-            }
-            // Only the coinbase, not the whole block: its txid from the
-            // block's list, then the transaction itself (no txindex needed
-            // when the block is named).
-            let listed: BlockTxids = self
-                .node
-                .call("getblock", serde_json::json!([hex, 1]), None)
-                .await?;
             if height >= high {
                 if listed.time >= until.saturating_add(MAX_FUTURE_BLOCK_SECS) {
                     break;
@@ -402,37 +389,88 @@ impl BlockChecker {
                     continue;
                 }
             }
-            let Some(coinbase_txid) = listed.tx.first() else {
-                continue;
-            };
-            let raw: String = self
-                .node
-                .call(
-                    "getrawtransaction",
-                    serde_json::json!([coinbase_txid, false, hex]),
-                    None,
-                )
+            self.unclaimed(&mut f, height, &hex, &listed, payout_script, known)
                 .await?;
-            let pays_pool = alloy::hex::decode(raw.trim())
-                .ok()
-                .and_then(|bytes| {
-                    bitcoin::consensus::deserialize::<bitcoin::Transaction>(&bytes).ok()
-                })
-                .is_some_and(|coinbase| {
-                    coinbase.output.iter().any(|out| {
-                        out.value.to_sat() > 0 && out.script_pubkey.as_bytes() == payout_script
-                    })
-                });
-            if pays_pool {
-                f.mismatch(
-                    Subject::Block { height },
-                    "hash",
-                    "every block paying the pool's payout script found by a share in the files",
-                    format_args!("{hex} pays the pool, but no share in the files found it"),
-                );
+        }
+        for height in (0..low).rev() {
+            let Some((hex, listed)) = self.block_at(height).await? else {
+                break;
+            };
+            if listed.time.saturating_add(MAX_FUTURE_BLOCK_SECS) < from {
+                break;
+            }
+            if listed.time >= from.saturating_add(bound) {
+                self.unclaimed(&mut f, height, &hex, &listed, payout_script, known)
+                    .await?;
             }
         }
         Ok(f.into_list())
+    }
+
+    /// The best chain's block at `height`: its hash (display order, hex)
+    /// and its txids and time; `None` above the tip.
+    async fn block_at(&self, height: u64) -> Result<Option<(String, BlockTxids)>, AuditError> {
+        let Some(hex) = self.node.get_block_hash(height).await? else {
+            return Ok(None);
+        };
+        let listed: BlockTxids = self
+            .node
+            .call("getblock", serde_json::json!([hex, 1]), None)
+            .await?;
+        Ok(Some((hex, listed)))
+    }
+
+    /// A finding in `f` if the block `hex` at `height` pays `payout_script`
+    /// and is not `known`.
+    async fn unclaimed(
+        &self,
+        f: &mut Findings,
+        height: u64,
+        hex: &str,
+        listed: &BlockTxids,
+        payout_script: &[u8],
+        known: &std::collections::HashSet<B256>,
+    ) -> Result<(), AuditError> {
+        let hash = hex.parse::<B256>().map_err(|e| {
+            AuditError::Node(NodeError::Decode {
+                method: "getblockhash",
+                reason: e.to_string(),
+            })
+        })?;
+        if known.contains(&hash) {
+            return Ok(());
+        }
+        // Only the coinbase, not the whole block: its txid from the block's
+        // list, then the transaction itself (no txindex needed when the
+        // block is named).
+        let Some(coinbase_txid) = listed.tx.first() else {
+            return Ok(());
+        };
+        let raw: String = self
+            .node
+            .call(
+                "getrawtransaction",
+                serde_json::json!([coinbase_txid, false, hex]),
+                None,
+            )
+            .await?;
+        let pays_pool = alloy::hex::decode(raw.trim())
+            .ok()
+            .and_then(|bytes| bitcoin::consensus::deserialize::<bitcoin::Transaction>(&bytes).ok())
+            .is_some_and(|coinbase| {
+                coinbase.output.iter().any(|out| {
+                    out.value.to_sat() > 0 && out.script_pubkey.as_bytes() == payout_script
+                })
+            });
+        if pays_pool {
+            f.mismatch(
+                Subject::Block { height },
+                "hash",
+                "every block paying the pool's payout script found by a share in the files",
+                format_args!("{hex} pays the pool, but no share in the files found it"),
+            );
+        }
+        Ok(())
     }
 
     /// bitcoind's network, asked once.

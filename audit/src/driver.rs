@@ -460,22 +460,22 @@ pub async fn audit(
             },
         ));
     }
-    if let (Some(node), Some(script), Some(last), Some(until)) = (
+    if let (Some(node), Some(script), Some(last), Some(span)) = (
         node,
         auditor.payout_script(),
         verdicts.last().map(|v| v.epoch),
-        auditor.audited_until(),
+        auditor.epochs_span(),
     ) {
-        // From the lowest job's height: below the highest, the chain had
-        // moved past while an audited epoch was still taking shares; from
-        // it on, by the blocks' own times (see `check_unclaimed`).
+        // Between the lowest and the highest job's height, the chain moved
+        // on while an audited epoch was taking shares; around them, by the
+        // blocks' own times (see `check_unclaimed`).
         let heights = verdicts
             .iter()
             .flat_map(|v| v.jobs.iter().map(|j| j.height));
         if let (Some(low), Some(high)) = (heights.clone().min(), heights.max()) {
             let known = auditor.found_or_paid();
             for finding in node
-                .check_unclaimed(low, high, until, script, &known)
+                .check_unclaimed(low..=high, span, script, &known)
                 .await?
             {
                 found.push((last, finding));

@@ -284,6 +284,8 @@ pub struct Auditor {
     /// Recomputed `totalCumulative` of the previous epoch.
     prev_total: U256,
     prev: Option<PrevEpoch>,
+    /// The start of the first epoch read (unix seconds).
+    first_start: Option<u64>,
     /// The newest payout script a file declared.
     payout_script: Option<alloy::primitives::Bytes>,
     /// The Bitcoin headers the files carried.
@@ -335,6 +337,7 @@ impl Auditor {
             cumulative: BTreeMap::new(),
             prev_total: U256::ZERO,
             prev: None,
+            first_start: None,
             payout_script: None,
             log: HashMap::new(),
             log_heads: HashMap::new(),
@@ -489,6 +492,7 @@ impl Auditor {
 
         self.cumulative = rewards.cumulative;
         self.prev_total = rewards.total;
+        self.first_start.get_or_insert(file.start_unix);
         self.prev = Some(PrevEpoch {
             end_unix: file.end_unix,
             chain: file.chain,
@@ -532,9 +536,10 @@ impl Auditor {
             .collect()
     }
 
-    /// The end of the newest audited epoch (unix seconds), if any.
-    pub fn audited_until(&self) -> Option<u64> {
-        self.prev.as_ref().map(|p| p.end_unix)
+    /// The start of the first epoch read and the end of the newest (unix
+    /// seconds), if any was.
+    pub fn epochs_span(&self) -> Option<(u64, u64)> {
+        Some((self.first_start?, self.prev.as_ref()?.end_unix))
     }
 
     /// The newest payout script an audited file declared.
@@ -624,6 +629,7 @@ impl Auditor {
             .map(|r| (r.account, r.cumulative_sats))
             .collect();
         self.prev_total = file.total_cumulative;
+        self.first_start.get_or_insert(file.start_unix);
         self.prev = Some(PrevEpoch {
             end_unix: file.end_unix,
             chain: file.chain,

@@ -31,10 +31,11 @@ async fn pool_blocks_below_the_highest_job_or_long_before_the_audited_end_are_fl
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    mine_at(&node, &other, t0); // height 1
-    let below = mine_at(&node, &pool, t0 + 10); // height 2
-    mine_at(&node, &pool, t0 + 1_000); // height 3: the highest job's
-    mine_at(&node, &other, t0 + 2_000); // height 4
+    mine_at(&node, &pool, t0); // height 1: before the lowest job's
+    mine_at(&node, &other, t0 + 5); // height 2: the lowest job's
+    let inside = mine_at(&node, &pool, t0 + 10); // height 3
+    mine_at(&node, &pool, t0 + 1_000); // height 4: the highest job's
+    mine_at(&node, &other, t0 + 2_000); // height 5
 
     let checker = BlockChecker::new(
         NodeClient::new(
@@ -46,12 +47,12 @@ async fn pool_blocks_below_the_highest_job_or_long_before_the_audited_end_are_fl
         )
         .unwrap(),
     );
-    let flagged = |until: u64, known: HashSet<B256>| {
+    let flagged = |from: u64, until: u64, known: HashSet<B256>| {
         let checker = &checker;
         let script = &script;
         async move {
             let mut heights: Vec<u64> = checker
-                .check_unclaimed(1, 3, until, script, &known)
+                .check_unclaimed(2..=4, (from, until), script, &known)
                 .await
                 .unwrap()
                 .into_iter()
@@ -64,12 +65,19 @@ async fn pool_blocks_below_the_highest_job_or_long_before_the_audited_end_are_fl
             heights
         }
     };
-    // Worked from the rule: height 2 is below the highest job's height, so
-    // it is flagged whatever the times; height 3 only once the audited
-    // epochs end more than 305 s after its header time (the share time
-    // bound: its solving share was then accepted inside them).
-    assert_eq!(flagged(t0 + 1_000 + 305, HashSet::new()).await, [2]);
-    assert_eq!(flagged(t0 + 1_000 + 306, HashSet::new()).await, [2, 3]);
+    // Worked from the rule: height 3 lies between the jobs' heights, so it
+    // is flagged whatever the times; height 4 (the highest job's) only once
+    // the audited epochs end more than 305 s after its header time, and
+    // height 1 (below the lowest) only if they began at least 305 s before
+    // it: the share time bound then puts the solving share inside them.
+    let none = HashSet::new;
+    assert_eq!(flagged(t0 + 1, t0 + 1_000 + 305, none()).await, [3]);
+    assert_eq!(flagged(t0 + 1, t0 + 1_000 + 306, none()).await, [3, 4]);
+    assert_eq!(flagged(t0 - 305, t0 + 1_000 + 305, none()).await, [1, 3]);
+    assert_eq!(flagged(t0 - 304, t0 + 1_000 + 305, none()).await, [3]);
     // A block a listed share found is no finding.
-    assert_eq!(flagged(t0 + 1_000 + 306, HashSet::from([below])).await, [3]);
+    assert_eq!(
+        flagged(t0 + 1, t0 + 1_000 + 306, HashSet::from([inside])).await,
+        [4]
+    );
 }
