@@ -10,6 +10,7 @@ mod deploy;
 mod devnet;
 mod guardian;
 mod key;
+mod keygen;
 mod miner;
 mod params;
 mod pool;
@@ -69,6 +70,8 @@ enum Command {
     Config(config::Args),
     /// A miner's own check: proxy to the pool, record every accepted share, check them against the epoch files.
     Watch(watch::Args),
+    /// Make the pool's Stratum V2 authority key pair (or show its public key).
+    Keygen(keygen::Args),
 }
 
 fn main() -> eyre::Result<()> {
@@ -120,6 +123,7 @@ fn main() -> eyre::Result<()> {
             }
             Command::Miner(args) => miner::run(args).await,
             Command::Watch(args) => watch::run(args).await,
+            Command::Keygen(args) => keygen::run(args),
             Command::Settle(args) => settle::run(*args).await,
             Command::Audit(args) => audit::run(*args).await,
             Command::Guardian(args) => guardian::run(*args).await,

@@ -219,3 +219,59 @@ fn grafana_dashboard_uses_only_metrics_the_code_serves() {
         assert!(guide.contains(&format!("job_name: {job}")), "{job}");
     }
 }
+
+#[test]
+fn keygen_writes_an_authority_key_once_and_shows_its_public_key() {
+    let dir = proofpool_devtools::TempDir::new("keygen").unwrap();
+    let path = dir.path().join("authority.toml");
+    let file = path.to_str().unwrap();
+    let out = proofpool(&["keygen", "--out", file]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let public = printed.lines().last().unwrap().trim().to_owned();
+    // What SRI clients pin: base58check of version 1 and the x-only key,
+    // the same key the file's secret makes.
+    let key = proofpool_pool::sv2::keys::AuthorityKey::read(&path).unwrap();
+    assert_eq!(
+        proofpool_pool::sv2::keys::decode_public(&public).unwrap(),
+        *key.public()
+    );
+    // Never overwritten.
+    let again = proofpool(&["keygen", "--out", file]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("never overwritten"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        proofpool_pool::sv2::keys::AuthorityKey::read(&path).unwrap(),
+        key
+    );
+    // --show reads it back.
+    let shown = proofpool(&["keygen", "--show", file]).output().unwrap();
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+        public
+    );
+    // A file that is not a key says so.
+    std::fs::write(dir.path().join("bad.toml"), "secret = 1\n").unwrap();
+    let bad = proofpool(&[
+        "keygen",
+        "--show",
+        dir.path().join("bad.toml").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("not an authority key file"),
+        "{}",
+        text(&bad)
+    );
+}

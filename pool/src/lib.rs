@@ -17,6 +17,7 @@ mod config;
 mod job;
 mod server;
 mod share;
+pub mod sv2;
 mod template;
 mod username;
 mod vardiff;

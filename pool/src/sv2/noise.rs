@@ -1,0 +1,203 @@
+//! A Stratum V2 connection: the Noise NX handshake, then encrypted frames
+//! carrying typed messages, on the SRI crates (`noise_sv2`, `codec_sv2`,
+//! `parsers_sv2`); no framing or cryptography of our own.
+//!
+//! Generic over the halves of any async stream, so the pool's listener,
+//! the reference miner and the tests share it. Every read is bounded: the
+//! handshake by a timeout, and a frame by [`MAX_FRAME`] bytes on the wire,
+//! so a peer cannot make the pool buffer more than that by declaring a
+//! large payload and trickling it in.
+
+use super::keys::AuthorityKey;
+use std::time::Duration;
+use stratum_core::codec_sv2::{
+    Decrypted, Handshake, MessageFrame, NoiseDecoder, NoiseEncoder, TransportDecryptState,
+    TransportEncryptState,
+};
+use stratum_core::noise_sv2::{
+    ELLSWIFT_ENCODING_SIZE, INITIATOR_EXPECTED_HANDSHAKE_MESSAGE_SIZE, Initiator, Responder,
+};
+use stratum_core::parsers_sv2::{AnyMessage, AnyMessageOwned};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The largest frame read, in encrypted bytes on the wire. The mining
+/// protocol's largest message from a miner (`SetupConnection`, five
+/// 255-byte strings) is under 2 KiB.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// Why a Stratum V2 connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Sv2Error {
+    /// The socket.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The peer did not complete the handshake in time.
+    #[error("the Noise handshake did not complete within {0:?}")]
+    HandshakeTimeout(Duration),
+    /// The handshake failed: a bad key, a bad certificate, garbage.
+    #[error("Noise handshake failed: {0}")]
+    Handshake(String),
+    /// A frame failed to decrypt or decode; the connection cannot go on.
+    #[error("bad frame: {0}")]
+    Frame(String),
+    /// A frame larger than [`MAX_FRAME`].
+    #[error("a frame larger than {MAX_FRAME} bytes")]
+    TooLarge,
+    /// A message that does not encode (a bug, or a field too long).
+    #[error("cannot encode {0}")]
+    Encode(String),
+}
+
+/// SRI's errors implement `Debug` but not `std::error::Error`.
+fn text(e: impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+}
+
+/// One encrypted Stratum V2 connection.
+pub struct Sv2Connection<R, W> {
+    read: R,
+    write: W,
+    decoder: NoiseDecoder,
+    encoder: NoiseEncoder,
+    /// `None` once a frame failed to decrypt: nothing more can be read.
+    decrypt: Option<TransportDecryptState>,
+    encrypt: TransportEncryptState,
+}
+
+impl<R, W> std::fmt::Debug for Sv2Connection<R, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sv2Connection").finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
+    /// The pool's side: answers the miner's handshake with a certificate
+    /// signed by `key`, valid for `cert_validity`.
+    pub async fn accept(
+        mut read: R,
+        mut write: W,
+        key: &AuthorityKey,
+        cert_validity: Duration,
+        timeout: Duration,
+    ) -> Result<Self, Sv2Error> {
+        let responder = Responder::from_authority_kp(key.public(), key.secret(), cert_validity)
+            .map_err(|e| Sv2Error::Handshake(text(e)))?;
+        let handshake = async {
+            // The handshake's messages are raw: no Stratum V2 header.
+            let mut hello = [0u8; ELLSWIFT_ENCODING_SIZE];
+            read.read_exact(&mut hello).await?;
+            let (reply, transport) = Handshake::responder(responder)
+                .step_1(hello)
+                .map_err(|e| Sv2Error::Handshake(text(e)))?;
+            write.write_all(reply.payload()).await?;
+            write.flush().await?;
+            Ok::<_, Sv2Error>(transport)
+        };
+        let transport = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| Sv2Error::HandshakeTimeout(timeout))??;
+        let (encrypt, decrypt) = transport.split();
+        Ok(Self::new(read, write, encrypt, decrypt))
+    }
+
+    /// The miner's side: the pool must prove it holds the authority key
+    /// whose x-only public key is `authority`.
+    pub async fn connect(
+        mut read: R,
+        mut write: W,
+        authority: [u8; 32],
+        timeout: Duration,
+    ) -> Result<Self, Sv2Error> {
+        let initiator =
+            Initiator::from_raw_k(authority).map_err(|e| Sv2Error::Handshake(text(e)))?;
+        let handshake = async {
+            let (hello, sent) = Handshake::initiator(initiator)
+                .step_0()
+                .map_err(|e| Sv2Error::Handshake(text(e)))?;
+            write.write_all(hello.payload()).await?;
+            write.flush().await?;
+            let mut reply = [0u8; INITIATOR_EXPECTED_HANDSHAKE_MESSAGE_SIZE];
+            read.read_exact(&mut reply).await?;
+            sent.step_2(reply).map_err(|e| Sv2Error::Handshake(text(e)))
+        };
+        let transport = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| Sv2Error::HandshakeTimeout(timeout))??;
+        let (encrypt, decrypt) = transport.split();
+        Ok(Self::new(read, write, encrypt, decrypt))
+    }
+
+    fn new(
+        read: R,
+        write: W,
+        encrypt: TransportEncryptState,
+        decrypt: TransportDecryptState,
+    ) -> Self {
+        Self {
+            read,
+            write,
+            decoder: NoiseDecoder::new(),
+            encoder: NoiseEncoder::new(),
+            decrypt: Some(decrypt),
+            encrypt,
+        }
+    }
+
+    /// Reads the next message. `Ok(None)` when the peer closed the
+    /// connection between frames.
+    pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
+        let mut wire = 0usize;
+        loop {
+            let wanted = self.decoder.writable_len();
+            wire = wire.saturating_add(wanted);
+            if wire > MAX_FRAME {
+                return Err(Sv2Error::TooLarge);
+            }
+            if wanted > 0 {
+                let buf = self.decoder.writable();
+                match self.read.read_exact(buf).await {
+                    Ok(_) => {}
+                    // A clean close: nothing of a next frame was read.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && wire == wanted => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let state = self
+                .decrypt
+                .take()
+                .ok_or_else(|| Sv2Error::Frame("an earlier frame failed".into()))?;
+            match self
+                .decoder
+                .next_transport_frame(state)
+                .map_err(|e| Sv2Error::Frame(text(e)))?
+            {
+                Decrypted::Frame(mut frame, state) => {
+                    self.decrypt = Some(state);
+                    let header = frame.header();
+                    let message = AnyMessage::try_from((header, frame.payload()))
+                        .map_err(|e| Sv2Error::Frame(text(e)))?;
+                    return Ok(Some(message.into_owned()));
+                }
+                Decrypted::Incomplete(_, state) => self.decrypt = Some(state),
+            }
+        }
+    }
+
+    /// Encrypts and writes `message`.
+    pub async fn send(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
+        let frame: MessageFrame<AnyMessageOwned> = message
+            .into()
+            .try_into()
+            .map_err(|e| Sv2Error::Encode(text(e)))?;
+        let bytes = self
+            .encoder
+            .encode_transport(frame, &mut self.encrypt)
+            .map_err(|e| Sv2Error::Encode(text(e)))?;
+        self.write.write_all(bytes.as_ref()).await?;
+        self.write.flush().await?;
+        Ok(())
+    }
+}
