@@ -16,6 +16,7 @@
 mod config;
 mod job;
 mod server;
+mod session;
 mod share;
 pub mod sv2;
 mod template;

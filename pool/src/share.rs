@@ -288,4 +288,4 @@ pub fn validate(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

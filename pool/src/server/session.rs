@@ -25,7 +25,7 @@ use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
 use super::{Shared, unix_ms};
 use crate::job::{Binding, Job};
-use crate::share::ShareKey;
+use crate::session::Channel;
 use crate::username::MinerId;
 use crate::vardiff::{Vardiff, VardiffConfig};
 use proofpool_primitives::{Difficulty, Excerpt};
@@ -45,10 +45,6 @@ use tokio::net::tcp::OwnedWriteHalf;
 /// hashrate estimate (more often if the retarget interval is shorter).
 const TICK: Duration = Duration::from_secs(10);
 
-/// Jobs a session remembers; older ones are forgotten (their shares are
-/// then stale), so a long wait between blocks cannot grow the map forever.
-const MAX_SENT_JOBS: usize = 64;
-
 /// A worker authorized on this connection.
 #[derive(Debug)]
 struct Authorized {
@@ -57,19 +53,6 @@ struct Authorized {
     /// recorded with its first accepted share, not at authorize, so that
     /// authorizations alone never grow the database.
     recorded: bool,
-}
-
-/// What the session remembers about a job it sent.
-#[derive(Debug)]
-struct SentJob {
-    job: Arc<Job>,
-    /// The miner and the share target its coinbase commits to: what its
-    /// shares are checked and credited at.
-    binding: Binding,
-    /// The difficulty the binding's target came from.
-    difficulty: Difficulty,
-    /// The session's job counter when it was sent.
-    seq: u64,
 }
 
 #[derive(Debug)]
@@ -86,16 +69,8 @@ pub(crate) struct Session {
     /// The connection's payout address and the current difficulty's target,
     /// once a worker is authorized: what its next job commits to.
     binding: Option<Binding>,
-    jobs: HashMap<String, SentJob>,
-    job_seq: u64,
-    /// Shares accepted on live jobs, for duplicates. Hashed with foldhash
-    /// (seeded per process): std's SipHash made rehashing these sets, which
-    /// under load grow together on every connection, a visible stall.
-    seen: foldhash::HashSet<ShareKey>,
-    /// The previous-block hash of the last job sent.
-    last_prev_hash: Option<bitcoin::BlockHash>,
-    /// The pool's id of the last job sent.
-    last_job_id: Option<u64>,
+    /// The jobs sent and the shares accepted on them.
+    channel: Channel,
     extranonce_subscribed: bool,
     /// The extranonce2 size the miner was last told (subscribe result or
     /// `mining.set_extranonce`).
@@ -248,9 +223,10 @@ pub(crate) async fn serve<R>(
                 // A retarget may already have sent this very job; or the
                 // wake was for outcomes only.
                 if let Some(job) = session.shared.work.current()
-                    && session.last_job_id != Some(job.id())
+                    && session.channel.last_job_id() != Some(job.id())
                 {
-                    if session.ready() && session.last_prev_hash != Some(job.prev_hash()) {
+                    if session.ready() && session.channel.last_prev_hash() != Some(job.prev_hash())
+                    {
                         // Timed once written: the fan-out of a new block.
                         session.fanout_from = Some(job.built());
                     }
@@ -448,11 +424,7 @@ impl Session {
             difficulty,
             sent_difficulty: None,
             binding: None,
-            jobs: HashMap::new(),
-            job_seq: 0,
-            seen: foldhash::HashSet::default(),
-            last_prev_hash: None,
-            last_job_id: None,
+            channel: Channel::default(),
             extranonce_subscribed: false,
             extranonce2_len: 0,
             out: String::new(),
@@ -657,7 +629,7 @@ impl Session {
                     version_bits,
                 );
             }
-            ClientMethod::GetTransactions { job_id } => match self.jobs.get(&job_id) {
+            ClientMethod::GetTransactions { job_id } => match self.channel.job(&job_id) {
                 Some(sent) => {
                     let txids: Vec<String> = sent
                         .job
@@ -805,7 +777,7 @@ impl Session {
 
     /// After subscribe and the first authorize: ask the version, send difficulty and work.
     fn maybe_start(&mut self) {
-        if self.ready() && self.jobs.is_empty() {
+        if self.ready() && self.channel.is_empty() {
             if self.user_agent.is_none() {
                 self.push(sv1::get_version(&Id::from(0u64)));
             }
@@ -874,10 +846,10 @@ impl Session {
         // out, so a session that woke late (or a fan-out still busy with
         // the job before) may never see the clean one before it (found by
         // the block-to-notify benchmark). The fan-out decides the same way.
-        let new_block = self.last_prev_hash != Some(job.prev_hash());
+        let new_block = self.channel.last_prev_hash() != Some(job.prev_hash());
         let clean_now = new_block || (!resend && job.clean_jobs());
-        let clean = clean_now || restart || self.jobs.is_empty();
-        let seq = self.job_seq + 1;
+        let clean = clean_now || restart || self.channel.is_empty();
+        let seq = self.channel.job_seq() + 1;
         job.push_notify(&mut self.out, seq, clean, &binding);
         self.record_job(job.clone(), seq, clean_now, binding);
     }
@@ -886,25 +858,8 @@ impl Session {
     /// `clean_now` if the miner was told to drop its older jobs and their
     /// shares are stale.
     fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool, binding: Binding) {
-        if clean_now {
-            self.jobs.clear();
-            self.seen.clear();
-        }
-        self.last_prev_hash = Some(job.prev_hash());
-        self.last_job_id = Some(job.id());
-        self.job_seq = seq;
-        self.jobs.insert(
-            format!("{seq:x}"),
-            SentJob {
-                job,
-                binding,
-                difficulty: self.difficulty,
-                seq,
-            },
-        );
-        if self.jobs.len() > MAX_SENT_JOBS {
-            self.forget_oldest_job();
-        }
+        self.channel
+            .record_job(job, seq, clean_now, binding, self.difficulty);
     }
 
     /// Files the jobs the fan-out wrote while the session was idle, as if
@@ -944,28 +899,10 @@ impl Session {
         Some(Mirror {
             binding: self.binding?,
             extranonce2_len: self.extranonce2_len,
-            job_seq: self.job_seq,
-            last_prev_hash: self.last_prev_hash?,
-            last_job_id: self.last_job_id?,
+            job_seq: self.channel.job_seq(),
+            last_prev_hash: self.channel.last_prev_hash()?,
+            last_job_id: self.channel.last_job_id()?,
         })
-    }
-
-    /// Drops the oldest job, and its duplicate keys once no other id names it.
-    fn forget_oldest_job(&mut self) {
-        let Some(oldest) = self
-            .jobs
-            .iter()
-            .min_by_key(|(_, sent)| sent.seq)
-            .map(|(sid, _)| sid.clone())
-        else {
-            return;
-        };
-        if let Some(gone) = self.jobs.remove(&oldest) {
-            let id = gone.job.id();
-            if !self.jobs.values().any(|sent| sent.job.id() == id) {
-                self.seen.retain(|key| key.job_id != id);
-            }
-        }
     }
 }
 

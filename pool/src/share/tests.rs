@@ -21,7 +21,7 @@ fn target_for_difficulty(difficulty: u64) -> U256 {
 }
 
 /// The test connection's binding at (at most) `target`.
-fn at_most(target: U256) -> Binding {
+pub(crate) fn at_most(target: U256) -> Binding {
     Binding::new(Address::repeat_byte(0xa5), target)
 }
 
@@ -82,7 +82,7 @@ fn accepts_the_share_a_real_pool_accepted() {
     );
 }
 
-fn regtest_job() -> Job {
+pub(crate) fn regtest_job() -> Job {
     let template: BlockTemplate = serde_json::from_str(GBT_TXS).unwrap();
     let mut script = vec![0x00, 0x14];
     script.extend_from_slice(&[0x22; 20]);
@@ -96,10 +96,10 @@ fn regtest_job() -> Job {
     .unwrap()
 }
 
-const EN1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+pub(crate) const EN1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
 const EN2: [u8; 8] = [0, 0, 0, 0, 0, 0, 1, 2];
 
-fn submission(job: &Job, nonce: u32) -> ShareSubmission<'static> {
+pub(crate) fn submission(job: &Job, nonce: u32) -> ShareSubmission<'static> {
     ShareSubmission {
         extranonce2: &EN2,
         ntime: job.ntime(),

@@ -11,7 +11,8 @@ use crate::server::blocks::{self, Solution};
 use crate::server::fanout::{Backlog, DirectReply, Link, Outcome};
 use crate::server::telemetry::Reject;
 use crate::server::unix_ms;
-use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
+use crate::session::{Checked, Refusal};
+use crate::share::ShareSubmission;
 use proofpool_primitives::Excerpt;
 use proofpool_store::{NewShare, SubmitError, WriteError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
@@ -213,67 +214,47 @@ impl Session {
             );
             return;
         };
-        let Some(sent) = self.jobs.get(job_id) else {
-            self.reject(
-                &id,
-                ErrorCode::JobNotFound,
-                "job not found (stale)",
-                Reject::Stale,
-            );
-            return;
-        };
-        let (job, binding, credited) = (sent.job.clone(), sent.binding, sent.difficulty);
         let submission = ShareSubmission {
             extranonce2,
             ntime,
             nonce,
             version_bits,
         };
-        let key = match ShareKey::new(&job, &binding, &submission, self.version_mask) {
-            Ok(key) => key,
-            Err(e) => {
-                self.reject(&id, ErrorCode::Other, &e.to_string(), Reject::Invalid);
-                return;
-            }
-        };
-        if self.seen.contains(&key) {
-            self.reject(
-                &id,
-                ErrorCode::Duplicate,
-                "duplicate share",
-                Reject::Duplicate,
-            );
-            return;
-        }
         let now_ms = unix_ms();
         let timed = self.validations.is_multiple_of(TIME_ONE_IN);
         self.validations = self.validations.wrapping_add(1);
         let started = timed.then(Instant::now);
-        let result = validate(
-            &job,
-            &en1,
-            &submission,
-            self.version_mask,
-            &binding,
-            (now_ms / 1000) as u32,
-        );
+        let checked = self
+            .channel
+            .check(job_id, &en1, &submission, self.version_mask, now_ms);
         if let Some(started) = started {
             self.shared
                 .metrics
                 .validation_seconds
                 .record(started.elapsed().as_secs_f64());
         }
-        let valid = match result {
-            Ok(valid) => valid,
-            Err(e) => {
-                let (code, reason) = match e {
-                    ShareError::LowDifficulty { .. } => {
-                        (ErrorCode::LowDifficulty, Reject::LowDifficulty)
+        let Checked {
+            job,
+            binding,
+            credited,
+            key,
+            valid,
+        } = match checked {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                let (code, reason, message) = match refusal {
+                    Refusal::Stale(m) => (ErrorCode::JobNotFound, Reject::Stale, m),
+                    Refusal::Duplicate => (
+                        ErrorCode::Duplicate,
+                        Reject::Duplicate,
+                        "duplicate share".to_owned(),
+                    ),
+                    Refusal::LowDifficulty(m) => {
+                        (ErrorCode::LowDifficulty, Reject::LowDifficulty, m)
                     }
-                    ShareError::NtimeStale { .. } => (ErrorCode::JobNotFound, Reject::Stale),
-                    _ => (ErrorCode::Other, Reject::Invalid),
+                    Refusal::Invalid(m) => (ErrorCode::Other, Reject::Invalid, m),
                 };
-                self.reject(&id, code, &e.to_string(), reason);
+                self.reject(&id, code, &message, reason);
                 return;
             }
         };
@@ -347,7 +328,7 @@ impl Session {
                 // The block task writes the share once the store takes
                 // shares again; the same share sent again is a duplicate.
                 let _ = block.send(Err(WriteError(e.to_string())));
-                self.seen.insert(key);
+                self.channel.accepted(key);
                 self.reject(
                     &id,
                     ErrorCode::Other,
@@ -359,7 +340,7 @@ impl Session {
                 return;
             }
         };
-        self.seen.insert(key);
+        self.channel.accepted(key);
         self.pending.push_back(PendingReply {
             at: self.out.len(),
             read_at: self.now,

@@ -23,7 +23,7 @@ impl Session {
         {
             next = next.min(self.started + handshake);
         }
-        if !self.jobs.is_empty() {
+        if !self.channel.is_empty() {
             next = next.min(self.next_tick);
         }
         next
@@ -64,7 +64,7 @@ impl Session {
         if self.unscored_accepted > 0 {
             self.score(None);
         }
-        if self.jobs.is_empty() {
+        if self.channel.is_empty() {
             return;
         }
         let elapsed = self.elapsed();
