@@ -18,6 +18,7 @@ mod fanout;
 mod guard;
 mod lines;
 mod session;
+mod sv2;
 mod telemetry;
 mod tls;
 mod zmq;
@@ -425,6 +426,20 @@ impl Pool {
         tls_listener: Option<TcpListener>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), PoolError> {
+        self.run_with_listeners(listener, tls_listener, None, shutdown)
+            .await
+    }
+
+    /// [`Pool::run_with_tls`], also serving Stratum V2 on `sv2` (a listener
+    /// and the authority key whose certificate its handshakes send). Every
+    /// listener shares the connection caps, bans and metrics.
+    pub async fn run_with_listeners(
+        &self,
+        listener: TcpListener,
+        tls_listener: Option<TcpListener>,
+        sv2: Option<(TcpListener, Arc<crate::sv2::keys::AuthorityKey>)>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), PoolError> {
         let tls = match (tls_listener, &self.tls) {
             (Some(l), Some(acceptor)) => Some((l, acceptor.clone())),
             (Some(_), None) => {
@@ -500,21 +515,28 @@ impl Pool {
                     Err(_) => break,
                 },
             };
-            let (socket, peer, over_tls) = tokio::select! {
+            let (socket, peer, over) = tokio::select! {
                 () = &mut shutdown => break,
                 Some(ended) = sessions.join_next() => {
                     reaped(&shared, ended, sessions.len());
                     continue;
                 }
                 accepted = listener.accept() => match accepted {
-                    Ok((socket, peer)) => (socket, peer, false),
+                    Ok((socket, peer)) => (socket, peer, Over::Plain),
                     Err(e) => {
                         accept_failed(&e).await;
                         continue;
                     }
                 },
                 accepted = accept_tls(tls.as_ref()) => match accepted {
-                    Ok((socket, peer)) => (socket, peer, true),
+                    Ok((socket, peer)) => (socket, peer, Over::Tls),
+                    Err(e) => {
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                },
+                accepted = accept_on(sv2.as_ref().map(|(l, _)| l)) => match accepted {
+                    Ok((socket, peer)) => (socket, peer, Over::Sv2),
                     Err(e) => {
                         accept_failed(&e).await;
                         continue;
@@ -535,8 +557,15 @@ impl Pool {
                 tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
             }
             let session_shared = shared.clone();
-            match tls.as_ref() {
-                Some((_, acceptor)) if over_tls => {
+            match (tls.as_ref(), sv2.as_ref()) {
+                (_, Some((_, key))) if over == Over::Sv2 => {
+                    let key = key.clone();
+                    sessions.spawn(async move {
+                        sv2::serve(session_shared, socket, peer, admission, key).await;
+                        drop(permit);
+                    });
+                }
+                (Some((_, acceptor)), _) if over == Over::Tls => {
                     let acceptor = acceptor.0.clone();
                     sessions.spawn(async move {
                         let shared = session_shared;
@@ -613,6 +642,24 @@ fn coinbase_config(
 /// A coinbase setting that cannot work, named by its config keys.
 fn coinbase_error(e: impl std::fmt::Display) -> PoolError {
     PoolError::Config(format!("payout_address / pool_tag / extranonce2_size: {e}"))
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Plain,
+    Tls,
+    Sv2,
+}
+
+/// The next connection on `listener`; never, without one.
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next connection on the TLS listener; never, without one.

@@ -144,60 +144,142 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
         }
     }
 
-    /// Reads the next message. `Ok(None)` when the peer closed the
-    /// connection between frames.
-    pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
-        let mut wire = 0usize;
-        loop {
-            let wanted = self.decoder.writable_len();
-            wire = wire.saturating_add(wanted);
-            if wire > MAX_FRAME {
-                return Err(Sv2Error::TooLarge);
-            }
-            if wanted > 0 {
-                let buf = self.decoder.writable();
-                match self.read.read_exact(buf).await {
-                    Ok(_) => {}
-                    // A clean close: nothing of a next frame was read.
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && wire == wanted => {
-                        return Ok(None);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let state = self
-                .decrypt
-                .take()
-                .ok_or_else(|| Sv2Error::Frame("an earlier frame failed".into()))?;
-            match self
-                .decoder
-                .next_transport_frame(state)
-                .map_err(|e| Sv2Error::Frame(text(e)))?
-            {
-                Decrypted::Frame(mut frame, state) => {
-                    self.decrypt = Some(state);
-                    let header = frame.header();
-                    let message = AnyMessage::try_from((header, frame.payload()))
-                        .map_err(|e| Sv2Error::Frame(text(e)))?;
-                    return Ok(Some(message.into_owned()));
-                }
-                Decrypted::Incomplete(_, state) => self.decrypt = Some(state),
-            }
-        }
+    /// Splits the connection into its reading and its writing half, for a
+    /// reader task of their own: a read is not cancellation-safe (a frame
+    /// half read is lost), so it must not race other work in a `select!`.
+    pub fn into_split(self) -> (Sv2Reader<R>, Sv2Writer<W>) {
+        (
+            Sv2Reader {
+                read: self.read,
+                decoder: self.decoder,
+                decrypt: self.decrypt,
+            },
+            Sv2Writer {
+                write: self.write,
+                encoder: self.encoder,
+                encrypt: self.encrypt,
+            },
+        )
     }
 
+    /// Reads the next message (see [`Sv2Reader::read_message`]).
+    pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
+        read_message(&mut self.read, &mut self.decoder, &mut self.decrypt).await
+    }
+
+    /// Encrypts and writes `message` (see [`Sv2Writer::send`]).
+    pub async fn send(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
+        send(
+            &mut self.write,
+            &mut self.encoder,
+            &mut self.encrypt,
+            message.into(),
+        )
+        .await
+    }
+}
+
+/// The reading half of an [`Sv2Connection`].
+pub struct Sv2Reader<R> {
+    read: R,
+    decoder: NoiseDecoder,
+    decrypt: Option<TransportDecryptState>,
+}
+
+impl<R> std::fmt::Debug for Sv2Reader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sv2Reader").finish_non_exhaustive()
+    }
+}
+
+impl<R: AsyncRead + Unpin> Sv2Reader<R> {
+    /// Reads the next message. `Ok(None)` when the peer closed the
+    /// connection between frames. Not cancellation-safe.
+    pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
+        read_message(&mut self.read, &mut self.decoder, &mut self.decrypt).await
+    }
+}
+
+/// The writing half of an [`Sv2Connection`].
+pub struct Sv2Writer<W> {
+    write: W,
+    encoder: NoiseEncoder,
+    encrypt: TransportEncryptState,
+}
+
+impl<W> std::fmt::Debug for Sv2Writer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sv2Writer").finish_non_exhaustive()
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Sv2Writer<W> {
     /// Encrypts and writes `message`.
     pub async fn send(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
-        let frame: MessageFrame<AnyMessageOwned> = message
-            .into()
-            .try_into()
-            .map_err(|e| Sv2Error::Encode(text(e)))?;
-        let bytes = self
-            .encoder
-            .encode_transport(frame, &mut self.encrypt)
-            .map_err(|e| Sv2Error::Encode(text(e)))?;
-        self.write.write_all(bytes.as_ref()).await?;
-        self.write.flush().await?;
-        Ok(())
+        send(
+            &mut self.write,
+            &mut self.encoder,
+            &mut self.encrypt,
+            message.into(),
+        )
+        .await
     }
+}
+
+async fn read_message<R: AsyncRead + Unpin>(
+    read: &mut R,
+    decoder: &mut NoiseDecoder,
+    decrypt: &mut Option<TransportDecryptState>,
+) -> Result<Option<AnyMessageOwned>, Sv2Error> {
+    let mut wire = 0usize;
+    loop {
+        let wanted = decoder.writable_len();
+        wire = wire.saturating_add(wanted);
+        if wire > MAX_FRAME {
+            return Err(Sv2Error::TooLarge);
+        }
+        if wanted > 0 {
+            let buf = decoder.writable();
+            match read.read_exact(buf).await {
+                Ok(_) => {}
+                // A clean close: nothing of a next frame was read.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && wire == wanted => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let state = decrypt
+            .take()
+            .ok_or_else(|| Sv2Error::Frame("an earlier frame failed".into()))?;
+        match decoder
+            .next_transport_frame(state)
+            .map_err(|e| Sv2Error::Frame(text(e)))?
+        {
+            Decrypted::Frame(mut frame, state) => {
+                *decrypt = Some(state);
+                let header = frame.header();
+                let message = AnyMessage::try_from((header, frame.payload()))
+                    .map_err(|e| Sv2Error::Frame(text(e)))?;
+                return Ok(Some(message.into_owned()));
+            }
+            Decrypted::Incomplete(_, state) => *decrypt = Some(state),
+        }
+    }
+}
+
+async fn send<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    encoder: &mut NoiseEncoder,
+    encrypt: &mut TransportEncryptState,
+    message: AnyMessageOwned,
+) -> Result<(), Sv2Error> {
+    let frame: MessageFrame<AnyMessageOwned> =
+        message.try_into().map_err(|e| Sv2Error::Encode(text(e)))?;
+    let bytes = encoder
+        .encode_transport(frame, encrypt)
+        .map_err(|e| Sv2Error::Encode(text(e)))?;
+    write.write_all(bytes.as_ref()).await?;
+    write.flush().await?;
+    Ok(())
 }

@@ -1,0 +1,681 @@
+//! A Stratum V2 miner's connection: the Noise handshake and
+//! `SetupConnection` ([`crate::sv2`]), then one extended channel whose jobs
+//! and shares go through the session core's [`Channel`], the same checks,
+//! share log, blocks and epochs as Stratum V1.
+//!
+//! One task drives the connection: it alone writes to the socket. A reader
+//! task of its own decodes frames (a read is not cancellation-safe) and
+//! hands the messages over a bounded channel. Shares are acknowledged with
+//! `SubmitShares.Success` once durable, in submission order, several at a
+//! time when their commits land together (as the spec allows).
+//!
+//! Not yet (issue 24): standard channels (header-only mining), several
+//! channels per connection, `UpdateChannel` and vardiff's `SetTarget`, job
+//! declaration.
+
+use super::blocks::{self, Solution};
+use super::guard::Admission;
+use super::telemetry::Reject;
+use super::{Shared, unix_ms};
+use crate::job::{Binding, Job};
+use crate::session::{Channel, Checked, Refusal};
+use crate::share::ShareSubmission;
+use crate::sv2::keys::AuthorityKey;
+use crate::sv2::noise::{Sv2Connection, Sv2Error, Sv2Writer};
+use crate::sv2::setup::{SetupReply, negotiate};
+use crate::username::MinerId;
+use bitcoin::hashes::Hash as _;
+use proofpool_primitives::Difficulty;
+use proofpool_store::{Committed, NewShare, WorkerSeen, WriteError};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use stratum_core::binary_sv2::{B032Owned, B064KOwned, Seq0255Owned, Sv2OptionOwned, U256Owned};
+use stratum_core::mining_sv2::{
+    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+    ERROR_CODE_OPEN_MINING_CHANNEL_INVALID_USER_IDENTITY,
+    ERROR_CODE_OPEN_MINING_CHANNEL_UNSUPPORTED_MIN_EXTRANONCE_SIZE,
+    ERROR_CODE_SUBMIT_SHARES_BAD_EXTRANONCE_SIZE, ERROR_CODE_SUBMIT_SHARES_DIFFICULTY_TOO_LOW,
+    ERROR_CODE_SUBMIT_SHARES_DUPLICATE_SHARE, ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
+    ERROR_CODE_SUBMIT_SHARES_INVALID_NON_ROLLABLE_VERSION_BIT,
+    ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE, ERROR_CODE_SUBMIT_SHARES_STALE_SHARE,
+    NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned,
+    OpenExtendedMiningChannelSuccessOwned, OpenMiningChannelErrorOwned, SetNewPrevHashOwned,
+    SubmitSharesErrorOwned, SubmitSharesExtendedOwned, SubmitSharesSuccessOwned,
+};
+use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long the pool's Noise certificate is valid: a miner accepts it from
+/// its `valid_from` (the handshake's time) to this much later.
+pub(crate) const CERT_VALIDITY: Duration = Duration::from_secs(3600);
+
+/// The connection's one channel id; the group channel's is another, as the
+/// SRI translator requires.
+const CHANNEL_ID: u32 = 1;
+const GROUP_CHANNEL_ID: u32 = 2;
+
+/// Messages decoded ahead of the session.
+const READ_AHEAD: usize = 64;
+
+/// The handshake and setup time limit without `handshake_timeout`.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A share whose `SubmitShares.Success` waits for its commit.
+struct PendingAck {
+    sequence_number: u32,
+    /// Its credited difficulty, whole (the spec's `new_shares_sum`).
+    difficulty: u64,
+    outcome: oneshot::Receiver<Result<Committed, WriteError>>,
+    /// Tells the block task the solving share's number.
+    block: Option<oneshot::Sender<Result<u64, WriteError>>>,
+}
+
+/// The open extended channel.
+struct Open {
+    miner: MinerId,
+    /// Whether the worker was recorded (with its first accepted share).
+    recorded: bool,
+    binding: Binding,
+    difficulty: Difficulty,
+    extranonce1: [u8; 4],
+    extranonce_size: usize,
+    channel: Channel,
+}
+
+/// Serves one Stratum V2 connection until it closes or the pool stops.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    admission: Admission,
+    key: Arc<AuthorityKey>,
+) {
+    shared.metrics.connections_total.increment(1);
+    shared.metrics.connections_active.increment(1.0);
+    let timeout = shared.config.handshake_timeout.unwrap_or(SETUP_TIMEOUT);
+    let (read, write) = socket.into_split();
+    let connection = match Sv2Connection::accept(read, write, &key, CERT_VALIDITY, timeout).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "Stratum V2 handshake failed");
+            shared.metrics.connections_active.decrement(1.0);
+            return;
+        }
+    };
+    let (mut reader, writer) = connection.into_split();
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let reading = tokio::spawn(async move {
+        loop {
+            let message = reader.read_message().await;
+            let last = !matches!(message, Ok(Some(_)));
+            if tx.send(message).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let mut session = Sv2Session {
+        shared: shared.clone(),
+        peer,
+        _admission: admission,
+        writer,
+        open: None,
+        pending: VecDeque::new(),
+    };
+    if let Err(e) = session.run(rx, timeout).await {
+        tracing::debug!(%peer, error = %e, "Stratum V2 connection ended");
+    }
+    reading.abort();
+    session.finish();
+}
+
+struct Sv2Session {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    /// Holds the address's connection slot while the session lives.
+    _admission: Admission,
+    writer: Sv2Writer<OwnedWriteHalf>,
+    open: Option<Open>,
+    pending: VecDeque<PendingAck>,
+}
+
+type Incoming = Result<Option<AnyMessageOwned>, Sv2Error>;
+
+/// Why the session's task woke.
+enum Event {
+    Incoming(Option<Incoming>),
+    /// A new job (`false`: the work source is gone).
+    Job(bool),
+    Outcome(Result<Committed, WriteError>),
+    Stop,
+}
+
+impl Sv2Session {
+    async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Incoming>,
+        timeout: Duration,
+    ) -> Result<(), Sv2Error> {
+        // SetupConnection first, within the handshake time limit.
+        let first = tokio::time::timeout(timeout, rx.recv())
+            .await
+            .map_err(|_| Sv2Error::HandshakeTimeout(timeout))?;
+        let setup = match first {
+            Some(Ok(Some(AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(s))))) => s,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(Sv2Error::Frame(
+                    "the first message was not SetupConnection".into(),
+                ));
+            }
+        };
+        match negotiate(&setup) {
+            SetupReply::Accepted(ok, _) => self.writer.send(ok).await?,
+            SetupReply::Refused(error) => {
+                tracing::debug!(peer = %self.peer, %error, "Stratum V2 setup refused");
+                self.writer.send(error).await?;
+                return Ok(());
+            }
+        }
+        let mut jobs = self.shared.work.subscribe();
+        let mut stop = self.shared.stop.subscribe();
+        loop {
+            let event = tokio::select! {
+                incoming = rx.recv() => Event::Incoming(incoming),
+                changed = jobs.changed() => Event::Job(changed.is_ok()),
+                outcome = next_outcome(&mut self.pending) => Event::Outcome(outcome),
+                _ = stop.wait_for(|stopping| *stopping) => Event::Stop,
+            };
+            match event {
+                Event::Incoming(Some(Ok(Some(message)))) => self.handle(message).await?,
+                Event::Incoming(Some(Err(e))) => return Err(e),
+                // Closed between frames.
+                Event::Incoming(Some(Ok(None)) | None) | Event::Job(false) | Event::Stop => break,
+                Event::Job(true) => {
+                    let job = jobs.borrow_and_update().clone();
+                    if let Some(job) = job {
+                        self.send_job(&job, false).await?;
+                    }
+                }
+                Event::Outcome(outcome) => self.acknowledge(outcome).await?,
+            }
+        }
+        // Shares in flight are answered before the connection closes.
+        while !self.pending.is_empty() {
+            let outcome = next_outcome(&mut self.pending).await;
+            self.acknowledge(outcome).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, message: AnyMessageOwned) -> Result<(), Sv2Error> {
+        match message {
+            AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannel(m)) => {
+                self.open(m).await
+            }
+            AnyMessageOwned::Mining(MiningOwned::OpenStandardMiningChannel(m)) => {
+                // Header-only mining is refused at setup; a miner that asks
+                // anyway is told there is no room for it.
+                self.refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+                )
+                .await
+            }
+            AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(s)) => self.submit(s).await,
+            AnyMessageOwned::Mining(MiningOwned::CloseChannel(c)) => {
+                if c.channel_id == CHANNEL_ID
+                    && let Some(open) = self.open.take()
+                {
+                    self.shared.release_extranonce1(open.extranonce1);
+                }
+                Ok(())
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, message = %other, "Stratum V2 message ignored");
+                Ok(())
+            }
+        }
+    }
+
+    async fn refuse_channel(&mut self, request_id: u32, code: &str) -> Result<(), Sv2Error> {
+        self.writer
+            .send(AnyMessageOwned::Mining(
+                MiningOwned::OpenMiningChannelError(OpenMiningChannelErrorOwned {
+                    request_id,
+                    error_code: code
+                        .try_into()
+                        .expect("the spec's error codes are short ASCII, well under 255 bytes"),
+                }),
+            ))
+            .await
+    }
+
+    /// `OpenExtendedMiningChannel`: the user identity is the payout address
+    /// (and worker), as in Stratum V1; the extranonce prefix is a leased
+    /// extranonce1, so V1 and V2 miners never share a coinbase.
+    async fn open(&mut self, m: OpenExtendedMiningChannelOwned) -> Result<(), Sv2Error> {
+        if self.open.is_some() {
+            return self
+                .refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+                )
+                .await;
+        }
+        let identity = m.user_identity.as_utf8_or_hex();
+        let Ok(miner) = MinerId::parse(&identity) else {
+            return self
+                .refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_INVALID_USER_IDENTITY,
+                )
+                .await;
+        };
+        let Some(job) = self.shared.work.current() else {
+            return self
+                .refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+                )
+                .await;
+        };
+        let extranonce_size = job.extranonce2_len();
+        if usize::from(m.min_extranonce_size) > extranonce_size {
+            return self
+                .refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_UNSUPPORTED_MIN_EXTRANONCE_SIZE,
+                )
+                .await;
+        }
+        let Some(extranonce1) = self.shared.lease_extranonce1(None) else {
+            return self
+                .refuse_channel(
+                    m.request_id,
+                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+                )
+                .await;
+        };
+        // The pool's starting difficulty, or harder if the miner's maximum
+        // target asks for it.
+        let config = &self.shared.config;
+        let max_target = proofpool_primitives::U256::from_le_bytes(m.max_target.to_array());
+        let difficulty = config
+            .start_difficulty
+            .max(Difficulty::from_target(max_target))
+            .clamp(config.min_difficulty, config.max_difficulty);
+        let binding = Binding::new(miner.address.to_address(), difficulty.to_target());
+        tracing::debug!(peer = %self.peer, miner = %identity, "Stratum V2 channel opened");
+        self.writer
+            .send(AnyMessageOwned::Mining(
+                MiningOwned::OpenExtendedMiningChannelSuccess(
+                    OpenExtendedMiningChannelSuccessOwned {
+                        request_id: m.request_id,
+                        channel_id: CHANNEL_ID,
+                        target: U256Owned::from(binding.target().to_le_bytes::<32>()),
+                        extranonce_size: extranonce_size as u16,
+                        extranonce_prefix: B032Owned::try_from(extranonce1.to_vec())
+                            .map_err(|e| Sv2Error::Encode(format!("{e:?}")))?,
+                        group_channel_id: GROUP_CHANNEL_ID,
+                    },
+                ),
+            ))
+            .await?;
+        self.open = Some(Open {
+            miner,
+            recorded: false,
+            binding,
+            difficulty,
+            extranonce1,
+            extranonce_size,
+            channel: Channel::default(),
+        });
+        self.send_job(&job, true).await
+    }
+
+    /// Sends `job` on the open channel: on a new previous block (or the
+    /// channel's first), as a future job activated by `SetNewPrevHash`,
+    /// which makes every older job stale; otherwise as a job live at once.
+    async fn send_job(&mut self, job: &Arc<Job>, first: bool) -> Result<(), Sv2Error> {
+        let Some(open) = &mut self.open else {
+            return Ok(());
+        };
+        if open.channel.last_job_id() == Some(job.id()) {
+            return Ok(());
+        }
+        if job.extranonce2_len() != open.extranonce_size {
+            // A reload changed the extranonce2 size: the channel's terms no
+            // longer hold. The miner opens a new one.
+            return Err(Sv2Error::Frame("the pool's extranonce size changed".into()));
+        }
+        let new_block = first || open.channel.last_prev_hash() != Some(job.prev_hash());
+        let seq = open.channel.job_seq() + 1;
+        let job_id =
+            u32::try_from(seq).map_err(|_| Sv2Error::Encode("job ids exhausted".into()))?;
+        let message = extended_job(job, &open.binding, job_id, !new_block)?;
+        open.channel
+            .record_job(job.clone(), seq, new_block, open.binding, open.difficulty);
+        self.writer
+            .send(AnyMessageOwned::Mining(MiningOwned::NewExtendedMiningJob(
+                message,
+            )))
+            .await?;
+        if new_block {
+            self.writer
+                .send(AnyMessageOwned::Mining(MiningOwned::SetNewPrevHash(
+                    SetNewPrevHashOwned {
+                        channel_id: CHANNEL_ID,
+                        job_id,
+                        prev_hash: U256Owned::from(job.prev_hash().to_byte_array()),
+                        min_ntime: job.ntime(),
+                        nbits: job.bits().to_consensus(),
+                    },
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn submit_error(
+        &mut self,
+        s: &SubmitSharesExtendedOwned,
+        code: &str,
+        reason: Reject,
+    ) -> Result<(), Sv2Error> {
+        self.shared.metrics.rejected(reason).increment(1);
+        self.writer
+            .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesError(
+                SubmitSharesErrorOwned {
+                    channel_id: s.channel_id,
+                    sequence_number: s.sequence_number,
+                    error_code: code
+                        .try_into()
+                        .expect("the spec's error codes are short ASCII, well under 255 bytes"),
+                },
+            )))
+            .await
+    }
+
+    /// `SubmitSharesExtended`: the same checks as a V1 share, then the
+    /// share log; its success waits for the commit.
+    async fn submit(&mut self, s: SubmitSharesExtendedOwned) -> Result<(), Sv2Error> {
+        let mask = self.shared.config.version_mask;
+        let Some(open) = self.open.as_mut().filter(|_| s.channel_id == CHANNEL_ID) else {
+            return self
+                .submit_error(
+                    &s,
+                    ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
+                    Reject::Invalid,
+                )
+                .await;
+        };
+        let extranonce2 = s.extranonce.as_ref().to_vec();
+        if extranonce2.len() != open.extranonce_size {
+            return self
+                .submit_error(
+                    &s,
+                    ERROR_CODE_SUBMIT_SHARES_BAD_EXTRANONCE_SIZE,
+                    Reject::Invalid,
+                )
+                .await;
+        }
+        let job_id = format!("{:x}", s.job_id);
+        // The whole version is sent; only the rolled bits may differ from
+        // the job's.
+        if let Some(sent) = open.channel.job(&job_id)
+            && (s.version ^ sent.job.version()) & !mask != 0
+        {
+            return self
+                .submit_error(
+                    &s,
+                    ERROR_CODE_SUBMIT_SHARES_INVALID_NON_ROLLABLE_VERSION_BIT,
+                    Reject::Invalid,
+                )
+                .await;
+        }
+        let submission = ShareSubmission {
+            extranonce2: &extranonce2,
+            ntime: s.ntime,
+            nonce: s.nonce,
+            version_bits: Some(s.version & mask),
+        };
+        let now_ms = unix_ms();
+        let checked = open
+            .channel
+            .check(&job_id, &open.extranonce1, &submission, mask, now_ms);
+        let Checked {
+            job,
+            binding,
+            credited,
+            key,
+            valid,
+        } = match checked {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                let (code, reason) = match refusal {
+                    Refusal::Stale(_) => (ERROR_CODE_SUBMIT_SHARES_STALE_SHARE, Reject::Stale),
+                    Refusal::Duplicate => {
+                        (ERROR_CODE_SUBMIT_SHARES_DUPLICATE_SHARE, Reject::Duplicate)
+                    }
+                    Refusal::LowDifficulty(_) => (
+                        ERROR_CODE_SUBMIT_SHARES_DIFFICULTY_TOO_LOW,
+                        Reject::LowDifficulty,
+                    ),
+                    Refusal::Invalid(_) => {
+                        (ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE, Reject::Invalid)
+                    }
+                };
+                return self.submit_error(&s, code, reason).await;
+            }
+        };
+        let share = NewShare {
+            time_ms: now_ms,
+            instance: self.shared.config.instance_id,
+            job_id: job.id(),
+            miner: binding.miner(),
+            worker: open.miner.worker.clone(),
+            extranonce1: open.extranonce1,
+            extranonce2: extranonce2.clone(),
+            ntime: s.ntime,
+            nonce: s.nonce,
+            version: valid.version,
+            hash: valid.hash.0,
+            share_target: binding.target(),
+            work: valid.work.0,
+            network_target: job.network_target(),
+        };
+        let solving = valid
+            .meets_network
+            .then(|| share.clone())
+            .filter(|_| self.shared.claim_height(job.prev_hash()));
+        let submitted = self.shared.log.submit(share);
+        // The block goes to bitcoind whatever the store said.
+        let block = solving.map(|share| {
+            let (seq_tx, seq_rx) = oneshot::channel();
+            let solution = Solution {
+                job: job.clone(),
+                binding,
+                extranonce1: open.extranonce1,
+                extranonce2,
+                ntime: s.ntime,
+                nonce: s.nonce,
+                version: valid.version,
+                hash_display: valid.block_hash().to_string(),
+                finder: open.miner.address.to_address(),
+                worker: open.miner.worker.clone(),
+                share_seq: seq_rx,
+                share,
+            };
+            tokio::spawn(blocks::submit(self.shared.clone(), solution));
+            seq_tx
+        });
+        match submitted {
+            Ok(outcome) => {
+                open.channel.accepted(key);
+                if !open.recorded {
+                    open.recorded = true;
+                    self.shared.log.record_worker(WorkerSeen {
+                        miner: open.miner.address.to_address(),
+                        worker: open.miner.worker.clone(),
+                        time_ms: now_ms,
+                    });
+                }
+                self.pending.push_back(PendingAck {
+                    sequence_number: s.sequence_number,
+                    difficulty: whole(credited),
+                    outcome,
+                    block,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "share refused");
+                if let Some(block) = block {
+                    // The block task writes the share once the store takes
+                    // shares again.
+                    let _ = block.send(Err(WriteError(e.to_string())));
+                    open.channel.accepted(key);
+                }
+                self.submit_error(
+                    &s,
+                    ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE,
+                    Reject::StoreOverloaded,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Answers the share at the front of `pending` whose commit came back
+    /// (`outcome`), and every share after it already committed, in one
+    /// `SubmitShares.Success`.
+    async fn acknowledge(
+        &mut self,
+        outcome: Result<Committed, WriteError>,
+    ) -> Result<(), Sv2Error> {
+        let Some(first) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let mut accepted = Vec::new();
+        let mut failed = None;
+        let mut settle = |ack: PendingAck,
+                          outcome: Result<Committed, WriteError>,
+                          accepted: &mut Vec<(u32, u64)>| {
+            match outcome {
+                Ok(committed) => {
+                    if let Some(block) = ack.block {
+                        let _ = block.send(Ok(committed.seq));
+                    }
+                    accepted.push((ack.sequence_number, ack.difficulty));
+                }
+                Err(e) => {
+                    if let Some(block) = ack.block {
+                        let _ = block.send(Err(e.clone()));
+                    }
+                    failed = Some(ack.sequence_number);
+                }
+            }
+        };
+        settle(first, outcome, &mut accepted);
+        while let Some(next) = self.pending.front_mut() {
+            let Ok(outcome) = next.outcome.try_recv() else {
+                break;
+            };
+            let Some(ack) = self.pending.pop_front() else {
+                break;
+            };
+            settle(ack, outcome, &mut accepted);
+        }
+        if let Some(&(last, _)) = accepted.last() {
+            self.shared
+                .metrics
+                .shares_accepted
+                .increment(accepted.len() as u64);
+            self.writer
+                .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesSuccess(
+                    SubmitSharesSuccessOwned {
+                        channel_id: CHANNEL_ID,
+                        last_sequence_number: last,
+                        new_submits_accepted_count: accepted.len() as u32,
+                        new_shares_sum: accepted.iter().map(|(_, d)| d).sum(),
+                    },
+                )))
+                .await?;
+        }
+        if let Some(sequence_number) = failed {
+            self.shared
+                .metrics
+                .rejected(Reject::StoreFailed)
+                .increment(1);
+            self.writer
+                .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesError(
+                    SubmitSharesErrorOwned {
+                        channel_id: CHANNEL_ID,
+                        sequence_number,
+                        error_code: ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE
+                            .try_into()
+                            .expect("the spec's error codes are short ASCII, well under 255 bytes"),
+                    },
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.shared.release_extranonce1(open.extranonce1);
+        }
+        self.shared.metrics.connections_active.decrement(1.0);
+    }
+}
+
+/// The outcome of the share at the front of `pending`; never, with none.
+async fn next_outcome(pending: &mut VecDeque<PendingAck>) -> Result<Committed, WriteError> {
+    match pending.front_mut() {
+        Some(ack) => (&mut ack.outcome)
+            .await
+            .unwrap_or_else(|_| Err(WriteError("the share writer stopped".into()))),
+        None => std::future::pending().await,
+    }
+}
+
+/// A difficulty's whole part (at least 1), for `new_shares_sum`.
+fn whole(d: Difficulty) -> u64 {
+    // Difficulty 1 is 2^32 hashes of work, to a part in 65,536.
+    let work = d.to_work().0 >> 32;
+    u64::try_from(work).unwrap_or(u64::MAX).max(1)
+}
+
+/// `NewExtendedMiningJob` for `job` on the channel bound to `binding`: the
+/// coinbase around the full extranonce (the leased extranonce1, then the
+/// miner's extranonce2), legacy serialization, with the channel's share
+/// commitment; `live` jobs apply at once, the others wait for their
+/// `SetNewPrevHash`.
+fn extended_job(
+    job: &Job,
+    binding: &Binding,
+    job_id: u32,
+    live: bool,
+) -> Result<NewExtendedMiningJobOwned, Sv2Error> {
+    let encode = |e: stratum_core::binary_sv2::Error| Sv2Error::Encode(format!("{e:?}"));
+    let path: Vec<U256Owned> = job
+        .merkle_branch()
+        .iter()
+        .map(|h| U256Owned::from(*h))
+        .collect();
+    Ok(NewExtendedMiningJobOwned {
+        channel_id: CHANNEL_ID,
+        job_id,
+        min_ntime: Sv2OptionOwned::new(live.then(|| job.ntime())),
+        version: job.version(),
+        version_rolling_allowed: true,
+        merkle_path: Seq0255Owned::new(path).map_err(encode)?,
+        coinbase_tx_prefix: B064KOwned::try_from(job.coinbase1().to_vec()).map_err(encode)?,
+        coinbase_tx_suffix: B064KOwned::try_from(job.coinbase2(binding)).map_err(encode)?,
+    })
+}
