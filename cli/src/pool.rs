@@ -28,6 +28,15 @@ pub(crate) struct Args {
     /// PEM private key for TLS Stratum (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, requires = "tls_listen")]
     tls_key: Option<PathBuf>,
+    /// Stratum V2 (`stratum2+tcp://`) listen address; needs
+    /// `authority_key_file` (off when not given). Extended channels only, so
+    /// far.
+    #[arg(long, requires = "authority_key_file")]
+    sv2_listen: Option<SocketAddr>,
+    /// The Stratum V2 authority key pair (`proofpool keygen` writes one);
+    /// its public key is what miners pin.
+    #[arg(long, requires = "sv2_listen")]
+    authority_key_file: Option<PathBuf>,
     /// On shutdown, send miners `client.reconnect` to this HOST:PORT (e.g.
     /// another pool instance); without it they are told to reconnect to
     /// the same address.
@@ -494,10 +503,24 @@ pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
         ),
         None => None,
     };
+    let sv2 = match (args.sv2_listen, &args.authority_key_file) {
+        (Some(addr), Some(path)) => {
+            let key = proofpool_pool::sv2::keys::AuthorityKey::read(path)
+                .wrap_err("cannot read the Stratum V2 authority key (authority_key_file)")?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .wrap_err_with(|| {
+                    format!("cannot listen for Stratum V2 on {addr}: is the port taken?")
+                })?;
+            tracing::info!(sv2_listen = %addr, authority_pubkey = %key.public_b58(), "stratum v2 listening");
+            Some((listener, std::sync::Arc::new(key)))
+        }
+        _ => None,
+    };
     tracing::info!(listen = %args.listen, tls_listen = ?args.tls_listen, payout = %payout, "stratum v1 pool listening");
     let reloader = tokio::spawn(reload_on_hangup(pool.clone(), source, args.network, hangup));
     let served = pool
-        .run_with_tls(listener, tls_listener, shutdown_signal())
+        .run_with_listeners(listener, tls_listener, sv2, shutdown_signal())
         .await;
     reloader.abort();
     served?;

@@ -21,9 +21,10 @@ pub const REQUIRES_WORK_SELECTION: u32 = 1 << 1;
 /// Mining protocol, miner to pool: the miner rolls version bits.
 pub const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
 
-/// The flags the pool's mining protocol serves. Work selection waits for
-/// job declaration.
-pub const SUPPORTED_FLAGS: u32 = REQUIRES_STANDARD_JOBS | REQUIRES_VERSION_ROLLING;
+/// The flags the pool's mining protocol serves: extended channels, with or
+/// without version rolling. Standard jobs (header-only mining) wait for
+/// standard channels, work selection for job declaration.
+pub const SUPPORTED_FLAGS: u32 = REQUIRES_VERSION_ROLLING;
 
 /// What a miner's connection was set up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,14 +129,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // A header-only miner, and one offering a wider version range.
+        // One offering a wider version range, without version rolling.
         assert!(matches!(
-            negotiate(&setup(Protocol::MiningProtocol, 2, 3, 0b101)),
+            negotiate(&setup(Protocol::MiningProtocol, 2, 3, 0)),
             SetupReply::Accepted(
                 _,
                 Negotiated {
-                    standard_jobs: true,
-                    version_rolling: true,
+                    standard_jobs: false,
+                    version_rolling: false,
                     ..
                 }
             )
@@ -152,15 +153,16 @@ mod tests {
             refused(negotiate(&setup(Protocol::MiningProtocol, 3, 4, 0))),
             (0, "protocol-version-mismatch".to_owned())
         );
-        // Work selection, and a flag no spec defines: both named back.
+        // Standard jobs, work selection, and a flag no spec defines: all
+        // named back.
         assert_eq!(
             refused(negotiate(&setup(
                 Protocol::MiningProtocol,
                 2,
                 2,
-                0b110 | 1 << 20
+                0b111 | 1 << 20
             ))),
-            (0b010 | 1 << 20, "unsupported-feature-flags".to_owned())
+            (0b011 | 1 << 20, "unsupported-feature-flags".to_owned())
         );
     }
 }
