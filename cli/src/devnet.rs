@@ -390,6 +390,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             retry_up_to: Some(Duration::from_secs(10)),
             // What `proofpool watch check --log` reads.
             share_log: Some(args.state_dir.join(format!("miner-{i}-shares.db"))),
+            sv2_authority: None,
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {

@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 /// Arguments of `proofpool miner`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Pool URL, `stratum+tcp://HOST:PORT` or `stratum+ssl://HOST:PORT`.
+    /// Pool URL: `stratum+tcp://HOST:PORT`, `stratum+ssl://HOST:PORT`, or
+    /// Stratum V2 as `stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY` (the pool's
+    /// authority key, which the handshake must prove).
     #[arg(long)]
     url: String,
     /// For `stratum+ssl://`: the PEM certificate to trust (the pool's
@@ -38,20 +40,33 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
-    let (address, tls) = match (
-        args.url.strip_prefix("stratum+tcp://"),
-        args.url.strip_prefix("stratum+ssl://"),
-    ) {
-        (Some(rest), _) => (rest, false),
-        (_, Some(rest)) => (rest, true),
-        _ => {
-            return Err(eyre!(
-                "--url must look like stratum+tcp://HOST:PORT or stratum+ssl://HOST:PORT, got {}",
+    let (address, tls, sv2_authority) = if let Some(rest) = args.url.strip_prefix("stratum2+tcp://")
+    {
+        let (address, key) = rest.trim_end_matches('/').split_once('/').ok_or_else(|| {
+            eyre!(
+                "a Stratum V2 URL names the pool's authority public key: stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY, got {}",
                 args.url
-            ));
-        }
+            )
+        })?;
+        let authority = proofpool_pool::sv2::keys::decode_public(key)
+            .map_err(|e| eyre!("the authority key in {}: {e}", args.url))?;
+        (address.to_owned(), false, Some(authority))
+    } else {
+        let (address, tls) = match (
+            args.url.strip_prefix("stratum+tcp://"),
+            args.url.strip_prefix("stratum+ssl://"),
+        ) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => {
+                return Err(eyre!(
+                    "--url must look like stratum+tcp://HOST:PORT, stratum+ssl://HOST:PORT or stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY, got {}",
+                    args.url
+                ));
+            }
+        };
+        (address.trim_end_matches('/').to_owned(), tls, None)
     };
-    let address = address.trim_end_matches('/').to_owned();
     let tls_ca = match (tls, args.tls_ca) {
         (true, Some(ca)) => Some(ca),
         (true, None) => {
@@ -78,6 +93,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         retry_up_to: (args.retry_up_to_secs > 0)
             .then(|| std::time::Duration::from_secs(args.retry_up_to_secs)),
         share_log: args.share_log,
+        sv2_authority,
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(

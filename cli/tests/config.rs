@@ -275,3 +275,37 @@ fn keygen_writes_an_authority_key_once_and_shows_its_public_key() {
         text(&bad)
     );
 }
+
+#[test]
+fn a_stratum_v2_miner_url_must_name_a_valid_authority_key() {
+    let missing = proofpool(&[
+        "miner",
+        "--url",
+        "stratum2+tcp://127.0.0.1:1",
+        "--user",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    ])
+    .output()
+    .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("AUTHORITY_PUBKEY"),
+        "{}",
+        text(&missing)
+    );
+    let garbled = proofpool(&[
+        "miner",
+        "--url",
+        "stratum2+tcp://127.0.0.1:1/9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH73",
+        "--user",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    ])
+    .output()
+    .unwrap();
+    assert!(!garbled.status.success());
+    assert!(
+        text(&garbled).contains("the authority key"),
+        "{}",
+        text(&garbled)
+    );
+}

@@ -97,6 +97,7 @@ async fn sigkill_loses_no_acknowledged_share(db: &str) {
             tls_ca: None,
             retry_up_to: None,
             share_log: None,
+            sv2_authority: None,
         };
         let miner = tokio::spawn(proofpool_miner::run(
             config,

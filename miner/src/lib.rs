@@ -7,6 +7,7 @@
 //! over a channel and are submitted in order.
 
 mod hasher;
+mod sv2;
 mod tls;
 
 use hasher::{Template, grind};
@@ -63,6 +64,10 @@ pub struct MinerConfig {
     /// in this `proofpool watch` share log (SQLite, created if missing), so
     /// `proofpool watch check` can check them against the epoch files.
     pub share_log: Option<PathBuf>,
+    /// Speak Stratum V2, pinning the pool's authority key (the 32-byte
+    /// x-only key of `stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY`); `None`
+    /// for Stratum V1.
+    pub sv2_authority: Option<[u8; 32]>,
 }
 
 /// The wait before the first reconnection after a lost connection; it
@@ -310,6 +315,14 @@ async fn mine_over(
     mut shutdown: impl std::future::Future<Output = ()> + Unpin,
 ) -> Result<Ended, MinerError> {
     stream.set_nodelay(true)?;
+    if let Some(authority) = config.sv2_authority {
+        if config.tls_ca.is_some() {
+            return Err(MinerError::Tls(
+                "Stratum V2 is encrypted with Noise; it does not run over TLS".into(),
+            ));
+        }
+        return sv2::mine(config, authority, stats, share_log, shutdown, stream).await;
+    }
     match &config.tls_ca {
         None => {
             let (read, write) = stream.into_split();
@@ -466,7 +479,7 @@ where
 }
 
 /// Records the shares the pool just accepted in the share log.
-async fn record(
+pub(crate) async fn record(
     log: &WatchLog,
     user: &str,
     accepted: &mut Vec<ShareEvidence>,

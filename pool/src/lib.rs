@@ -18,7 +18,6 @@ mod job;
 mod server;
 mod session;
 mod share;
-pub mod sv2;
 mod template;
 mod username;
 mod vardiff;
@@ -38,3 +37,5 @@ pub use template::{BlockTemplate, RawTemplate, RawTemplateTx, TemplateError, Tem
 pub use username::{MAX_WORKER_LEN, MinerId, UsernameError};
 pub use vardiff::{Vardiff, VardiffConfig, VardiffConfigError};
 pub use work::{JobReceiver, WorkError, WorkSource};
+
+pub use proofpool_stratum::sv2;

@@ -788,6 +788,7 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
             tls_ca: None,
             retry_up_to: Some(Duration::from_secs(1)),
             share_log: None,
+            sv2_authority: None,
         },
         stats.clone(),
         std::future::pending(),

@@ -140,6 +140,7 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         tls_ca: None,
         retry_up_to: None,
         share_log: None,
+        sv2_authority: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -1059,31 +1060,46 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
             .is_none()
     );
 
-    // Three shares, each acknowledged once durable; new tips (the pool's
-    // own blocks) come in between.
+    // Three shares, each acknowledged once durable. On regtest a share is
+    // often a block, and the pool's new tip can cross a share mined on the
+    // old one: that share is stale, and the miner mines again on the tip.
     let mut accepted = 0u32;
     let mut hashes = Vec::new();
-    for seq in 1..=3u32 {
+    let mut seq = 0u32;
+    let mut stale = 0;
+    while accepted < 3 {
+        seq += 1;
         let (share, hash) = work.mine(seq, u64::from(seq));
-        hashes.push(hash);
         conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
             share.clone(),
         )))
         .await
         .unwrap();
-        loop {
+        let ok = loop {
             match sv2_miner::mining(conn.read_message().await.unwrap()) {
                 MiningOwned::SubmitSharesSuccess(ok) => {
                     assert_eq!(ok.last_sequence_number, seq);
                     accepted += ok.new_submits_accepted_count;
-                    break;
+                    break true;
                 }
                 MiningOwned::SubmitSharesError(e) => {
-                    panic!("share {seq} refused: {}", e.error_code.as_utf8_or_hex())
+                    assert_eq!(e.error_code.as_utf8_or_hex(), "stale-share", "share {seq}");
+                    break false;
                 }
                 other => assert!(work.update(other)),
             }
+        };
+        if !ok {
+            stale += 1;
+            assert!(stale <= 5, "{stale} stale shares in a row");
+            // The new tip is on its way, if it has not arrived already.
+            while work.tip.as_ref().unwrap().job_id == share.job_id {
+                let next = sv2_miner::mining(conn.read_message().await.unwrap());
+                assert!(work.update(next));
+            }
+            continue;
         }
+        hashes.push(hash);
         // The same share again is a duplicate (or stale, once a block
         // moved the tip).
         conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
@@ -1171,5 +1187,59 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
         assert_eq!(share.share.extranonce1.to_vec(), work.prefix);
         assert_eq!(share.share.hash.0, *hash);
     }
+
+    // The reference miner over Stratum V2, keeping the watcher's share log:
+    // every share it was told was accepted is recorded, with evidence of
+    // proof of work bound to its address.
+    let dir = TempDir::new("sv2-miner").unwrap();
+    let log_path = dir.path().join("shares.db");
+    let stats = Arc::new(MinerStats::default());
+    let config = MinerConfig {
+        address: sv2_addr.to_string(),
+        user: format!("{MINER}.v2ref"),
+        threads: 1,
+        suggest_difficulty: None,
+        max_shares: Some(4),
+        tls_ca: None,
+        retry_up_to: None,
+        share_log: Some(log_path.clone()),
+        sv2_authority: Some(*key.public()),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        proofpool_miner::run(config, stats.clone(), std::future::pending()),
+    )
+    .await
+    .expect("the V2 miner finished in time")
+    .expect("the V2 miner ran");
+    // (On regtest nearly every other share is a block, so the tip moves
+    // under the miner all the time and some of its shares are stale.)
+    let accepted = stats.accepted.load(Ordering::Relaxed);
+    assert!(accepted >= 4, "{accepted} accepted");
+    let log = proofpool_watch::WatchLog::open(&log_path).await.unwrap();
+    let recorded = log.shares().await.unwrap();
+    assert_eq!(recorded.len() as u64, accepted);
+    for r in &recorded {
+        let verified = r.evidence.verify().unwrap();
+        assert_eq!(verified.miner.to_checksum(None), MINER);
+        assert_eq!(verified.hash, r.hash);
+    }
+    log.close().await;
+    let mut ours = 0;
+    for _ in 0..100 {
+        ours = store
+            .shares_after(0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.share.worker == "v2ref")
+            .count() as u64;
+        if ours >= accepted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Shares still in flight when the miner stopped were accepted too.
+    assert!(ours >= accepted, "{ours} stored, {accepted} acknowledged");
     s.teardown().await;
 }

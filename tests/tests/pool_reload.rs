@@ -282,6 +282,7 @@ async fn the_reference_miner_follows_client_reconnect() {
                 tls_ca: None,
                 retry_up_to: None,
                 share_log: None,
+                sv2_authority: None,
             },
             stats.clone(),
             std::future::pending(),

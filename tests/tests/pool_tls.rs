@@ -42,6 +42,7 @@ fn miner(addr: std::net::SocketAddr, ca: &Path, max_shares: u64) -> MinerConfig 
         tls_ca: Some(ca.to_owned()),
         retry_up_to: None,
         share_log: None,
+        sv2_authority: None,
     }
 }
 

@@ -23,6 +23,10 @@
 //!   [`parse_server_line`], which reads the pool's lines into
 //!   [`ServerMessage`]s.
 //!
+//! Stratum V2's pieces that the pool and the reference miner share are in
+//! [`sv2`]: the authority key, the encrypted connection and
+//! `SetupConnection`, on the SRI crates.
+//!
 //! Difficulties are printed exactly (`0.0001`, never `1e-4` or a float
 //! approximation). Received JSON numbers are read exactly when they are
 //! integers or have at most 15 significant digits (serde_json reads other
@@ -36,6 +40,7 @@ mod json;
 pub mod miner;
 mod params;
 pub mod server;
+pub mod sv2;
 
 pub use client::{ClientMethod, Message, VersionRolling, parse_line, parse_line_general};
 pub use codes::ErrorCode;

@@ -204,6 +204,7 @@ pub(crate) async fn mine_logged(
         tls_ca: None,
         retry_up_to: None,
         share_log: share_log.map(std::path::Path::to_path_buf),
+        sv2_authority: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -320,6 +321,7 @@ pub(crate) fn start_mining(address: String, user: &str) -> Mining {
         tls_ca: None,
         retry_up_to: None,
         share_log: None,
+        sv2_authority: None,
     };
     let task = tokio::spawn(proofpool_miner::run(config, stats.clone(), async move {
         let _ = stopped.await;

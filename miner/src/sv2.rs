@@ -1,0 +1,362 @@
+//! Mining over Stratum V2 (`stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY`):
+//! the Noise handshake pinning the pool's authority key, `SetupConnection`,
+//! one extended channel, and the same hashing threads as Stratum V1 (a V2
+//! job is ground as the V1 notify it amounts to).
+
+use crate::hasher::{Template, grind};
+use crate::{Ended, Found, MinerConfig, MinerError, MinerStats, Slot, record};
+use proofpool_primitives::U256;
+use proofpool_stratum::NotifyOwned;
+use proofpool_stratum::sv2::noise::{Sv2Connection, Sv2Error};
+use proofpool_stratum::sv2::setup::REQUIRES_VERSION_ROLLING;
+use proofpool_watch::{ShareEvidence, ShareParts, WatchLog};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use stratum_core::common_messages_sv2::{Protocol, SetupConnectionOwned};
+use stratum_core::mining_sv2::{
+    NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned, SetNewPrevHashOwned,
+    SubmitSharesExtendedOwned,
+};
+use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// The version bits rolled (BIP320's), as the pool allows.
+const VERSION_MASK: u32 = 0x1fff_e000;
+
+/// How long the handshake and setup may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn protocol(e: impl std::fmt::Display) -> MinerError {
+    MinerError::Protocol(e.to_string())
+}
+
+impl From<Sv2Error> for MinerError {
+    fn from(e: Sv2Error) -> Self {
+        match e {
+            Sv2Error::Io(e) => Self::Io(e),
+            other => Self::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// A share submitted and not yet answered.
+struct Submitted {
+    evidence: Option<ShareEvidence>,
+}
+
+/// What the pool has told the channel.
+struct Channel {
+    id: u32,
+    target: U256,
+    extranonce_prefix: Vec<u8>,
+    extranonce_size: usize,
+    /// Jobs by id, future ones included.
+    jobs: HashMap<u32, NewExtendedMiningJobOwned>,
+    tip: Option<SetNewPrevHashOwned>,
+    /// The job being mined, as a V1 notify.
+    current: Option<NotifyOwned>,
+}
+
+impl Channel {
+    /// The V1 notify `job` amounts to on the current tip.
+    fn notify(&self, job: &NewExtendedMiningJobOwned, clean: bool) -> Option<NotifyOwned> {
+        let tip = self.tip.as_ref()?;
+        // Stratum V1 sends the previous hash with each 4-byte word
+        // byte-swapped; V2 sends it in internal order.
+        let mut prevhash = tip.prev_hash.to_array();
+        for word in prevhash.chunks_exact_mut(4) {
+            word.reverse();
+        }
+        let min_ntime = job.min_ntime.clone().into_inner().unwrap_or(tip.min_ntime);
+        Some(NotifyOwned {
+            job_id: format!("{:x}", job.job_id),
+            prevhash,
+            coinbase1: job.coinbase_tx_prefix.as_ref().to_vec(),
+            coinbase2: job.coinbase_tx_suffix.as_ref().to_vec(),
+            merkle_branch: job
+                .merkle_path
+                .clone()
+                .into_inner()
+                .iter()
+                .map(|h| h.to_array())
+                .collect(),
+            version: job.version,
+            nbits: tip.nbits,
+            ntime: min_ntime.max(tip.min_ntime),
+            clean_jobs: clean,
+        })
+    }
+
+    fn publish(&self, slot: &Slot) {
+        let Some(n) = &self.current else {
+            return;
+        };
+        let template = Template::new(
+            n,
+            &self.extranonce_prefix,
+            self.extranonce_size,
+            self.target,
+            VERSION_MASK,
+        );
+        if let Some(t) = template {
+            *slot.template.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(t));
+            slot.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Mines over Stratum V2 on `stream` until `shutdown` resolves, the pool
+/// closes, or `max_shares` are accepted.
+pub(crate) async fn mine(
+    config: &MinerConfig,
+    authority: [u8; 32],
+    stats: Arc<MinerStats>,
+    share_log: Option<&WatchLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+    stream: TcpStream,
+) -> Result<Ended, MinerError> {
+    let (read, write) = stream.into_split();
+    let connection = Sv2Connection::connect(read, write, authority, SETUP_TIMEOUT).await?;
+    let (mut reader, mut writer) = connection.into_split();
+    let (tx, mut rx) = mpsc::channel(64);
+    let reading = tokio::spawn(async move {
+        loop {
+            let message = reader.read_message().await;
+            let last = !matches!(message, Ok(Some(_)));
+            if tx.send(message).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let result = session(config, stats, share_log, shutdown, &mut writer, &mut rx).await;
+    reading.abort();
+    result
+}
+
+async fn next(
+    rx: &mut mpsc::Receiver<Result<Option<AnyMessageOwned>, Sv2Error>>,
+) -> Result<AnyMessageOwned, MinerError> {
+    match rx.recv().await {
+        Some(Ok(Some(m))) => Ok(m),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(None)) | None => Err(MinerError::Closed),
+    }
+}
+
+async fn session<W: tokio::io::AsyncWrite + Unpin>(
+    config: &MinerConfig,
+    stats: Arc<MinerStats>,
+    share_log: Option<&WatchLog>,
+    shutdown: impl std::future::Future<Output = ()>,
+    writer: &mut proofpool_stratum::sv2::noise::Sv2Writer<W>,
+    rx: &mut mpsc::Receiver<Result<Option<AnyMessageOwned>, Sv2Error>>,
+) -> Result<Ended, MinerError> {
+    writer
+        .send(SetupConnectionOwned {
+            protocol: Protocol::MiningProtocol,
+            min_version: 2,
+            max_version: 2,
+            flags: REQUIRES_VERSION_ROLLING,
+            endpoint_host: "".try_into().map_err(|e| protocol(format!("{e:?}")))?,
+            endpoint_port: 0,
+            vendor: "proofpool-miner"
+                .try_into()
+                .map_err(|e| protocol(format!("{e:?}")))?,
+            hardware_version: "cpu".try_into().map_err(|e| protocol(format!("{e:?}")))?,
+            firmware: env!("CARGO_PKG_VERSION")
+                .try_into()
+                .map_err(|e| protocol(format!("{e:?}")))?,
+            device_id: "".try_into().map_err(|e| protocol(format!("{e:?}")))?,
+        })
+        .await?;
+    match tokio::time::timeout(SETUP_TIMEOUT, next(rx))
+        .await
+        .map_err(|_| protocol("no answer to SetupConnection"))??
+    {
+        AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(_)) => {}
+        AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionError(e)) => {
+            return Err(protocol(format!("the pool refused the connection: {e}")));
+        }
+        other => {
+            return Err(protocol(format!(
+                "expected SetupConnection.Success, got {other}"
+            )));
+        }
+    }
+    writer
+        .send(AnyMessageOwned::Mining(
+            MiningOwned::OpenExtendedMiningChannel(OpenExtendedMiningChannelOwned {
+                request_id: 1,
+                user_identity: config
+                    .user
+                    .as_str()
+                    .try_into()
+                    .map_err(|_| protocol("the user is longer than 255 bytes"))?,
+                nominal_hash_rate: 1.0e6,
+                max_target: [0xffu8; 32].into(),
+                min_extranonce_size: 4,
+            }),
+        ))
+        .await?;
+    let mut channel = match next(rx).await? {
+        AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannelSuccess(ok)) => Channel {
+            id: ok.channel_id,
+            target: U256::from_le_bytes(ok.target.to_array()),
+            extranonce_prefix: ok.extranonce_prefix.as_ref().to_vec(),
+            extranonce_size: usize::from(ok.extranonce_size),
+            jobs: HashMap::new(),
+            tip: None,
+            current: None,
+        },
+        AnyMessageOwned::Mining(MiningOwned::OpenMiningChannelError(e)) => {
+            return Err(MinerError::Unauthorized(e.error_code.as_utf8_or_hex()));
+        }
+        other => return Err(protocol(format!("expected the channel, got {other}"))),
+    };
+
+    let slot = Arc::new(Slot::default());
+    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<Found>();
+    let mut threads = Vec::new();
+    for index in 0..config.threads.max(1) {
+        let (slot, tx, stats) = (slot.clone(), found_tx.clone(), stats.clone());
+        threads.push(std::thread::spawn(move || {
+            grind(index as u8, &slot, &tx, &stats)
+        }));
+    }
+    drop(found_tx);
+    let mut pending: std::collections::BTreeMap<u32, Submitted> = Default::default();
+    let mut accepted_evidence: Vec<ShareEvidence> = Vec::new();
+    let mut sequence = 0u32;
+    tokio::pin!(shutdown);
+    let result = loop {
+        let event = tokio::select! {
+            () = &mut shutdown => break Ok(Ended::Done),
+            found = found_rx.recv() => Event::Found(found),
+            message = next(rx) => Event::Message(message),
+        };
+        match event {
+            Event::Found(None) => break Err(protocol("hashing threads stopped")),
+            Event::Found(Some(f)) => {
+                // A share for a job the tip has moved past is stale; so are
+                // shares past the cap in flight (a miner far faster than its
+                // share difficulty must not flood the pool).
+                let Some(n) = channel
+                    .current
+                    .as_ref()
+                    .filter(|n| n.job_id == f.job_id && pending.len() < crate::MAX_IN_FLIGHT)
+                else {
+                    stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let Ok(job_id) = u32::from_str_radix(&f.job_id, 16) else {
+                    continue;
+                };
+                sequence = sequence.wrapping_add(1);
+                let evidence = share_log.map(|_| {
+                    ShareEvidence::new(ShareParts::of_job(
+                        n,
+                        &f.extranonce1,
+                        &f.extranonce2,
+                        f.version,
+                        f.ntime,
+                        f.nonce,
+                    ))
+                });
+                pending.insert(sequence, Submitted { evidence });
+                let share = SubmitSharesExtendedOwned {
+                    channel_id: channel.id,
+                    sequence_number: sequence,
+                    job_id,
+                    nonce: f.nonce,
+                    ntime: f.ntime,
+                    version: f.version,
+                    extranonce: f
+                        .extranonce2
+                        .clone()
+                        .try_into()
+                        .map_err(|e| protocol(format!("{e:?}")))?,
+                };
+                if let Err(e) = writer
+                    .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
+                        share,
+                    )))
+                    .await
+                {
+                    break Err(e.into());
+                }
+            }
+            Event::Message(Err(e)) => break Err(e),
+            Event::Message(Ok(AnyMessageOwned::Mining(m))) => match m {
+                MiningOwned::NewExtendedMiningJob(job) => {
+                    let live = job.min_ntime.clone().into_inner().is_some();
+                    let id = job.job_id;
+                    channel.jobs.insert(id, job);
+                    if live
+                        && let Some(n) =
+                            channel.jobs.get(&id).and_then(|j| channel.notify(j, false))
+                    {
+                        channel.current = Some(n);
+                        channel.publish(&slot);
+                    }
+                }
+                MiningOwned::SetNewPrevHash(tip) => {
+                    let id = tip.job_id;
+                    channel.tip = Some(tip);
+                    // Every other job is on the old tip.
+                    channel.jobs.retain(|j, _| *j == id);
+                    channel.current = channel.jobs.get(&id).and_then(|j| channel.notify(j, true));
+                    channel.publish(&slot);
+                }
+                MiningOwned::SetTarget(t) if t.channel_id == channel.id => {
+                    channel.target = U256::from_le_bytes(t.maximum_target.to_array());
+                    channel.publish(&slot);
+                }
+                MiningOwned::SubmitSharesSuccess(ok) => {
+                    let last = ok.last_sequence_number;
+                    let done: Vec<u32> = pending.range(..=last).map(|(s, _)| *s).collect();
+                    for s in done {
+                        if let Some(sub) = pending.remove(&s) {
+                            accepted_evidence.extend(sub.evidence);
+                        }
+                    }
+                    stats
+                        .accepted
+                        .fetch_add(u64::from(ok.new_submits_accepted_count), Ordering::Relaxed);
+                    if let Some(log) = share_log
+                        && let Err(e) = record(log, &config.user, &mut accepted_evidence).await
+                    {
+                        break Err(e);
+                    }
+                    if config
+                        .max_shares
+                        .is_some_and(|m| stats.accepted.load(Ordering::Relaxed) >= m)
+                    {
+                        break Ok(Ended::Done);
+                    }
+                }
+                MiningOwned::SubmitSharesError(e) => {
+                    pending.remove(&e.sequence_number);
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(code = %e.error_code.as_utf8_or_hex(), "share rejected");
+                }
+                other => tracing::debug!(message = %other, "ignored"),
+            },
+            Event::Message(Ok(other)) => tracing::debug!(message = %other, "ignored"),
+        }
+    };
+    slot.stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        if t.join().is_err() {
+            tracing::error!("a hashing thread panicked");
+        }
+    }
+    result
+}
+
+enum Event {
+    Found(Option<Found>),
+    Message(Result<AnyMessageOwned, MinerError>),
+}
