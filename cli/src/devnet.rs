@@ -51,6 +51,10 @@ pub(crate) struct Args {
     /// made in the state dir).
     #[arg(long, default_value_t = 3334)]
     stratum_tls_port: u16,
+    /// The Stratum V2 port on 127.0.0.1 (the authority key is made in the
+    /// state dir).
+    #[arg(long, default_value_t = 3336)]
+    stratum_v2_port: u16,
     /// The API and web app's port on 127.0.0.1.
     #[arg(long, default_value_t = 8080)]
     api_port: u16,
@@ -76,8 +80,9 @@ pub(crate) struct Args {
     /// Seconds between settlement passes.
     #[arg(long, default_value_t = 3)]
     settle_every: u64,
-    /// Reference miners to run (0 = none).
-    #[arg(long, default_value_t = 2)]
+    /// Reference miners to run (0 = none): over Stratum, Stratum over TLS
+    /// and Stratum V2 in turn.
+    #[arg(long, default_value_t = 3)]
     miners: usize,
     /// Run no reference miners (same as --miners 0).
     #[arg(long)]
@@ -149,6 +154,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             "Stratum over TLS",
             "--stratum-tls-port",
         )?;
+        port_free(args.stratum_v2_port, "Stratum V2", "--stratum-v2-port")?;
         port_free(args.api_port, "API and web app", "--api-port")?;
         port_free(args.metrics_port, "pool metrics", "--metrics-port")?;
     }
@@ -247,6 +253,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         args.anvil_port,
         args.stratum_port,
         args.stratum_tls_port,
+        args.stratum_v2_port,
         args.api_port,
         args.metrics_port,
     ];
@@ -311,11 +318,16 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     let tls_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_tls_port))
         .await
         .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.stratum_tls_port))?;
+    let sv2_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.stratum_v2_port))
+        .await
+        .wrap_err_with(|| format!("cannot listen on 127.0.0.1:{}", args.stratum_v2_port))?;
+    let authority = devnet_authority(&args.state_dir)?;
     let (pool_stop, pool_stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = pool.clone();
+    let sv2 = Some((sv2_listener, Arc::new(authority.clone())));
     let pool_task = tokio::spawn(async move {
         runner
-            .run_with_tls(listener, Some(tls_listener), async move {
+            .run_with_listeners(listener, Some(tls_listener), sv2, async move {
                 let _ = pool_stopped.await;
             })
             .await
@@ -371,15 +383,16 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
     for (i, key) in miner_keys.iter().take(n_miners).enumerate() {
         let stats = Arc::new(MinerStats::default());
         miner_stats.push((key.address(), stats.clone()));
-        // Every second miner comes in over TLS, so both ports carry work.
-        let over_tls = i % 2 == 1;
+        // Plain, TLS and Stratum V2 in turn, so every port carries work.
+        let over_tls = i % 3 == 1;
+        let over_sv2 = i % 3 == 2;
         let config = MinerConfig {
             address: format!(
                 "127.0.0.1:{}",
-                if over_tls {
-                    args.stratum_tls_port
-                } else {
-                    args.stratum_port
+                match i % 3 {
+                    0 => args.stratum_port,
+                    1 => args.stratum_tls_port,
+                    _ => args.stratum_v2_port,
                 }
             ),
             user: format!("{}.cpu{i}", key.address()),
@@ -390,7 +403,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             retry_up_to: Some(Duration::from_secs(10)),
             // What `proofpool watch check --log` reads.
             share_log: Some(args.state_dir.join(format!("miner-{i}-shares.db"))),
-            sv2_authority: None,
+            sv2_authority: over_sv2.then(|| *authority.public()),
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {
@@ -521,7 +534,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         for (i, (addr, s)) in miner_stats.iter().enumerate() {
             println!(
                 "miner {addr} over {}: {} shares accepted, {} rejected",
-                if i % 2 == 1 { "TLS" } else { "TCP" },
+                ["TCP", "TLS", "Stratum V2"][i % 3],
                 s.accepted.load(Ordering::Relaxed),
                 s.rejected.load(Ordering::Relaxed)
             );
@@ -759,9 +772,26 @@ fn chain_provider(
 /// Where the devnet's self-signed certificate and key go in the state dir.
 const TLS_CERT: &str = "tls/pool.crt";
 const TLS_KEY: &str = "tls/pool.key";
+/// The devnet's Stratum V2 authority key pair, in the state dir.
+const AUTHORITY_KEY: &str = "authority.toml";
 
 /// Makes a self-signed certificate for 127.0.0.1 and localhost in the state
 /// dir, for the TLS Stratum port.
+/// The devnet's Stratum V2 authority key: the state dir's, made on the
+/// first run.
+fn devnet_authority(
+    state_dir: &std::path::Path,
+) -> eyre::Result<proofpool_pool::sv2::keys::AuthorityKey> {
+    use proofpool_pool::sv2::keys::AuthorityKey;
+    let path = state_dir.join(AUTHORITY_KEY);
+    if path.exists() {
+        return Ok(AuthorityKey::read(&path)?);
+    }
+    let key = AuthorityKey::generate()?;
+    key.write_new(&path)?;
+    Ok(key)
+}
+
 fn self_signed_tls(state_dir: &std::path::Path) -> eyre::Result<TlsFiles> {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
         .wrap_err("cannot make the devnet's TLS certificate")?;
@@ -803,6 +833,16 @@ fn print_banner(
             args.stratum_tls_port,
             args.state_dir.join(TLS_CERT).display()
         );
+        if let Ok(key) =
+            proofpool_pool::sv2::keys::AuthorityKey::read(&args.state_dir.join(AUTHORITY_KEY))
+        {
+            println!(
+                "  stratum (V2)   stratum2+tcp://127.0.0.1:{}/{}  (authority key: {})",
+                args.stratum_v2_port,
+                key.public_b58(),
+                args.state_dir.join(AUTHORITY_KEY).display()
+            );
+        }
     }
     if !args.exit_after_deploy {
         println!(

@@ -150,6 +150,7 @@ impl Devnet {
             .args(["--anvil-port", &free_port()])
             .args(["--stratum-port", &free_port()])
             .args(["--stratum-tls-port", &free_port()])
+            .args(["--stratum-v2-port", &free_port()])
             .args(["--api-port", &api_port])
             .args(["--metrics-port", &free_port()])
             .arg("--state-dir")
