@@ -102,10 +102,12 @@ pub(crate) async fn serve(
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "Stratum V2 handshake failed");
+            shared.metrics.noise_handshake_failures.increment(1);
             shared.metrics.connections_active.decrement(1.0);
             return;
         }
     };
+    shared.metrics.connections_noise.increment(1);
     let (mut reader, writer) = connection.into_split();
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     let reading = tokio::spawn(async move {
@@ -160,16 +162,18 @@ impl Sv2Session {
         timeout: Duration,
     ) -> Result<(), Sv2Error> {
         // SetupConnection first, within the handshake time limit.
-        let first = tokio::time::timeout(timeout, rx.recv())
-            .await
-            .map_err(|_| Sv2Error::HandshakeTimeout(timeout))?;
+        let first = tokio::time::timeout(timeout, rx.recv()).await;
         let setup = match first {
-            Some(Ok(Some(AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(s))))) => s,
-            Some(Err(e)) => return Err(e),
-            _ => {
-                return Err(Sv2Error::Frame(
-                    "the first message was not SetupConnection".into(),
-                ));
+            Ok(Some(Ok(Some(AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(
+                s,
+            )))))) => s,
+            failed => {
+                self.shared.metrics.noise_handshake_failures.increment(1);
+                return Err(match failed {
+                    Err(_) => Sv2Error::HandshakeTimeout(timeout),
+                    Ok(Some(Err(e))) => e,
+                    _ => Sv2Error::Frame("the first message was not SetupConnection".into()),
+                });
             }
         };
         match negotiate(&setup) {
@@ -594,6 +598,10 @@ impl Sv2Session {
             self.shared
                 .metrics
                 .shares_accepted
+                .increment(accepted.len() as u64);
+            self.shared
+                .metrics
+                .sv2_shares_accepted
                 .increment(accepted.len() as u64);
             self.writer
                 .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesSuccess(

@@ -148,6 +148,12 @@ pub(crate) struct Metrics {
     /// Session tasks the accept loop holds (running or not yet reaped).
     pub(crate) session_tasks: Gauge,
     pub(crate) tls_handshake_failures: Counter,
+    /// Stratum V2 connections whose Noise handshake completed.
+    pub(crate) connections_noise: Counter,
+    /// Stratum V2 connections closed because the handshake or setup failed.
+    pub(crate) noise_handshake_failures: Counter,
+    /// Shares accepted and durable over Stratum V2 (also in `shares_accepted`).
+    pub(crate) sv2_shares_accepted: Counter,
     pub(crate) write_timeouts: Counter,
     /// Sessions sent `mining.set_extranonce` after the extranonce2 size changed.
     pub(crate) extranonce_changes: Counter,
@@ -240,6 +246,9 @@ impl Metrics {
             connections_total: Counter::noop(),
             session_tasks: Gauge::noop(),
             tls_handshake_failures: Counter::noop(),
+            connections_noise: Counter::noop(),
+            noise_handshake_failures: Counter::noop(),
+            sv2_shares_accepted: Counter::noop(),
             write_timeouts: Counter::noop(),
             extranonce_changes: Counter::noop(),
             extranonce_reconnects: Counter::noop(),
@@ -354,6 +363,18 @@ impl Metrics {
             tls_handshake_failures: r.counter(
                 "pool_tls_handshake_failures_total",
                 "TLS connections closed because the handshake failed or timed out.",
+            ),
+            connections_noise: r.counter(
+                "pool_connections_noise_total",
+                "Stratum V2 connections whose Noise NX handshake completed.",
+            ),
+            noise_handshake_failures: r.counter(
+                "pool_noise_handshake_failures_total",
+                "Stratum V2 connections closed because the Noise handshake or SetupConnection failed or timed out.",
+            ),
+            sv2_shares_accepted: r.counter(
+                "pool_sv2_shares_accepted_total",
+                "Shares accepted and durable over Stratum V2 (counted in pool_shares_accepted_total too).",
             ),
             write_timeouts: r.counter(
                 "pool_write_timeouts_total",
