@@ -354,16 +354,7 @@ where
 {
     let mut lines = BufReader::new(read).lines();
 
-    let slot = Arc::new(Slot::default());
-    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<Found>();
-    let mut threads = Vec::new();
-    for index in 0..config.threads.max(1) {
-        let (slot, tx, stats) = (slot.clone(), found_tx.clone(), stats.clone());
-        threads.push(std::thread::spawn(move || {
-            grind(index as u8, &slot, &tx, &stats)
-        }));
-    }
-    drop(found_tx);
+    let (slot, threads, mut found_rx) = spawn_hashers(config, &stats);
 
     let mut out = String::new();
     out.push_str(&sv1::miner::configure_version_rolling(
@@ -469,13 +460,39 @@ where
             }
         }
     };
+    stop_hashers(&slot, threads);
+    result
+}
+
+/// Starts `config.threads` hashing threads on a fresh slot; they send what
+/// they find to the receiver returned.
+pub(crate) fn spawn_hashers(
+    config: &MinerConfig,
+    stats: &Arc<MinerStats>,
+) -> (
+    Arc<Slot>,
+    Vec<std::thread::JoinHandle<()>>,
+    mpsc::UnboundedReceiver<Found>,
+) {
+    let slot = Arc::new(Slot::default());
+    let (found_tx, found_rx) = mpsc::unbounded_channel::<Found>();
+    let threads = (0..config.threads.max(1))
+        .map(|index| {
+            let (slot, tx, stats) = (slot.clone(), found_tx.clone(), stats.clone());
+            std::thread::spawn(move || grind(index as u8, &slot, &tx, &stats))
+        })
+        .collect();
+    (slot, threads, found_rx)
+}
+
+/// Stops the hashing threads of `slot` and waits for them.
+pub(crate) fn stop_hashers(slot: &Slot, threads: Vec<std::thread::JoinHandle<()>>) {
     slot.stop.store(true, Ordering::Relaxed);
     for t in threads {
         if t.join().is_err() {
             tracing::error!("a hashing thread panicked");
         }
     }
-    result
 }
 
 /// Records the shares the pool just accepted in the share log.

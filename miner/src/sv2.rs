@@ -3,7 +3,7 @@
 //! one extended channel, and the same hashing threads as Stratum V1 (a V2
 //! job is ground as the V1 notify it amounts to).
 
-use crate::hasher::{Template, grind};
+use crate::hasher::Template;
 use crate::{Ended, Found, MinerConfig, MinerError, MinerStats, Slot, record};
 use proofpool_primitives::U256;
 use proofpool_stratum::NotifyOwned;
@@ -120,17 +120,8 @@ pub(crate) async fn mine(
 ) -> Result<Ended, MinerError> {
     let (read, write) = stream.into_split();
     let connection = Sv2Connection::connect(read, write, authority, SETUP_TIMEOUT).await?;
-    let (mut reader, mut writer) = connection.into_split();
-    let (tx, mut rx) = mpsc::channel(64);
-    let reading = tokio::spawn(async move {
-        loop {
-            let message = reader.read_message().await;
-            let last = !matches!(message, Ok(Some(_)));
-            if tx.send(message).await.is_err() || last {
-                return;
-            }
-        }
-    });
+    let (reader, mut writer) = connection.into_split();
+    let (reading, mut rx) = reader.spawn(64);
     let result = session(config, stats, share_log, shutdown, &mut writer, &mut rx).await;
     reading.abort();
     result
@@ -217,16 +208,7 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
         other => return Err(protocol(format!("expected the channel, got {other}"))),
     };
 
-    let slot = Arc::new(Slot::default());
-    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<Found>();
-    let mut threads = Vec::new();
-    for index in 0..config.threads.max(1) {
-        let (slot, tx, stats) = (slot.clone(), found_tx.clone(), stats.clone());
-        threads.push(std::thread::spawn(move || {
-            grind(index as u8, &slot, &tx, &stats)
-        }));
-    }
-    drop(found_tx);
+    let (slot, threads, mut found_rx) = crate::spawn_hashers(config, &stats);
     let mut pending: std::collections::BTreeMap<u32, Submitted> = Default::default();
     let mut accepted_evidence: Vec<ShareEvidence> = Vec::new();
     let mut sequence = 0u32;
@@ -347,12 +329,7 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
             Event::Message(Ok(other)) => tracing::debug!(message = %other, "ignored"),
         }
     };
-    slot.stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        if t.join().is_err() {
-            tracing::error!("a hashing thread panicked");
-        }
-    }
+    crate::stop_hashers(&slot, threads);
     result
 }
 

@@ -21,7 +21,7 @@ use crate::job::{Binding, Job};
 use crate::session::{Channel, Checked, Refusal};
 use crate::share::ShareSubmission;
 use crate::sv2::keys::AuthorityKey;
-use crate::sv2::noise::{Sv2Connection, Sv2Error, Sv2Writer};
+use crate::sv2::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
 use crate::sv2::setup::{SetupReply, negotiate};
 use crate::username::MinerId;
 use bitcoin::hashes::Hash as _;
@@ -108,17 +108,8 @@ pub(crate) async fn serve(
         }
     };
     shared.metrics.connections_noise.increment(1);
-    let (mut reader, writer) = connection.into_split();
-    let (tx, rx) = mpsc::channel(READ_AHEAD);
-    let reading = tokio::spawn(async move {
-        loop {
-            let message = reader.read_message().await;
-            let last = !matches!(message, Ok(Some(_)));
-            if tx.send(message).await.is_err() || last {
-                return;
-            }
-        }
-    });
+    let (reader, writer) = connection.into_split();
+    let (reading, rx) = reader.spawn(READ_AHEAD);
     let mut session = Sv2Session {
         shared: shared.clone(),
         peer,
@@ -143,8 +134,6 @@ struct Sv2Session {
     open: Option<Open>,
     pending: VecDeque<PendingAck>,
 }
-
-type Incoming = Result<Option<AnyMessageOwned>, Sv2Error>;
 
 /// Why the session's task woke.
 enum Event {

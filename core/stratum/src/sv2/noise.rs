@@ -192,11 +192,41 @@ impl<R> std::fmt::Debug for Sv2Reader<R> {
     }
 }
 
+/// What a reader task hands over: a message, the clean end (`Ok(None)`),
+/// or the error that ended the connection.
+pub type Incoming = Result<Option<AnyMessageOwned>, Sv2Error>;
+
 impl<R: AsyncRead + Unpin> Sv2Reader<R> {
     /// Reads the next message. `Ok(None)` when the peer closed the
     /// connection between frames. Not cancellation-safe.
     pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
         read_message(&mut self.read, &mut self.decoder, &mut self.decrypt).await
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> Sv2Reader<R> {
+    /// Reads on a task of its own, handing each message over a channel of
+    /// `capacity` (cancellation-safe to receive from in a `select!`), until
+    /// the connection ends; the end itself is the last item. Abort the task
+    /// to stop early.
+    pub fn spawn(
+        mut self,
+        capacity: usize,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::mpsc::Receiver<Incoming>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        let task = tokio::spawn(async move {
+            loop {
+                let message = self.read_message().await;
+                let last = !matches!(message, Ok(Some(_)));
+                if tx.send(message).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        (task, rx)
     }
 }
 
