@@ -8,13 +8,12 @@ use crate::{Ended, Found, MinerConfig, MinerError, MinerStats, Slot, record};
 use proofpool_primitives::U256;
 use proofpool_stratum::NotifyOwned;
 use proofpool_stratum::sv2::noise::{Sv2Connection, Sv2Error};
-use proofpool_stratum::sv2::setup::REQUIRES_VERSION_ROLLING;
+use proofpool_stratum::sv2::setup::{REQUIRES_VERSION_ROLLING, mining_request};
 use proofpool_watch::{ShareEvidence, ShareParts, WatchLog};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use stratum_core::common_messages_sv2::{Protocol, SetupConnectionOwned};
 use stratum_core::mining_sv2::{
     NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned, SetNewPrevHashOwned,
     SubmitSharesExtendedOwned,
@@ -146,22 +145,11 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
     rx: &mut mpsc::Receiver<Result<Option<AnyMessageOwned>, Sv2Error>>,
 ) -> Result<Ended, MinerError> {
     writer
-        .send(SetupConnectionOwned {
-            protocol: Protocol::MiningProtocol,
-            min_version: 2,
-            max_version: 2,
-            flags: REQUIRES_VERSION_ROLLING,
-            endpoint_host: "".try_into().map_err(|e| protocol(format!("{e:?}")))?,
-            endpoint_port: 0,
-            vendor: "proofpool-miner"
-                .try_into()
-                .map_err(|e| protocol(format!("{e:?}")))?,
-            hardware_version: "cpu".try_into().map_err(|e| protocol(format!("{e:?}")))?,
-            firmware: env!("CARGO_PKG_VERSION")
-                .try_into()
-                .map_err(|e| protocol(format!("{e:?}")))?,
-            device_id: "".try_into().map_err(|e| protocol(format!("{e:?}")))?,
-        })
+        .send(mining_request(
+            REQUIRES_VERSION_ROLLING,
+            "proofpool-miner",
+            env!("CARGO_PKG_VERSION"),
+        )?)
         .await?;
     match tokio::time::timeout(SETUP_TIMEOUT, next(rx))
         .await

@@ -882,7 +882,7 @@ fn a_block_whose_coinbase_carries_the_share_commitment_is_accepted() {
 mod sv2_miner {
     use bitcoin::hashes::{Hash, sha256d};
     use proofpool_primitives::U256;
-    use stratum_core::common_messages_sv2::{Protocol, SetupConnectionOwned};
+    use stratum_core::common_messages_sv2::SetupConnectionOwned;
     use stratum_core::mining_sv2::{
         NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned, SetNewPrevHashOwned,
         SubmitSharesExtendedOwned,
@@ -890,18 +890,7 @@ mod sv2_miner {
     use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 
     pub(super) fn setup() -> SetupConnectionOwned {
-        SetupConnectionOwned {
-            protocol: Protocol::MiningProtocol,
-            min_version: 2,
-            max_version: 2,
-            flags: 0b100,
-            endpoint_host: "127.0.0.1".try_into().unwrap(),
-            endpoint_port: 0,
-            vendor: "proofpool-test".try_into().unwrap(),
-            hardware_version: "".try_into().unwrap(),
-            firmware: "".try_into().unwrap(),
-            device_id: "".try_into().unwrap(),
-        }
+        proofpool_pool::sv2::setup::mining_request(0b100, "proofpool-test", "").unwrap()
     }
 
     pub(super) fn open(user: &str) -> AnyMessageOwned {

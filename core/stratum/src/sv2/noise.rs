@@ -20,9 +20,10 @@ use stratum_core::noise_sv2::{
 use stratum_core::parsers_sv2::{AnyMessage, AnyMessageOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The largest frame read, in encrypted bytes on the wire. The mining
-/// protocol's largest message from a miner (`SetupConnection`, five
-/// 255-byte strings) is under 2 KiB.
+/// The largest frame read, in encrypted bytes on the wire: well above the
+/// mining protocol's largest message from a miner (`SetupConnection`, with
+/// its five short strings), well below what a peer could make the pool
+/// buffer by declaring a payload of the protocol's maximum.
 pub const MAX_FRAME: usize = 64 * 1024;
 
 /// Why a Stratum V2 connection failed.
@@ -56,13 +57,8 @@ fn text(e: impl std::fmt::Debug) -> String {
 
 /// One encrypted Stratum V2 connection.
 pub struct Sv2Connection<R, W> {
-    read: R,
-    write: W,
-    decoder: NoiseDecoder,
-    encoder: NoiseEncoder,
-    /// `None` once a frame failed to decrypt: nothing more can be read.
-    decrypt: Option<TransportDecryptState>,
-    encrypt: TransportEncryptState,
+    reader: Sv2Reader<R>,
+    writer: Sv2Writer<W>,
 }
 
 impl<R, W> std::fmt::Debug for Sv2Connection<R, W> {
@@ -135,12 +131,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
         decrypt: TransportDecryptState,
     ) -> Self {
         Self {
-            read,
-            write,
-            decoder: NoiseDecoder::new(),
-            encoder: NoiseEncoder::new(),
-            decrypt: Some(decrypt),
-            encrypt,
+            reader: Sv2Reader {
+                read,
+                decoder: NoiseDecoder::new(),
+                decrypt: Some(decrypt),
+            },
+            writer: Sv2Writer {
+                write,
+                encoder: NoiseEncoder::new(),
+                encrypt,
+            },
         }
     }
 
@@ -148,34 +148,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
     /// reader task of their own: a read is not cancellation-safe (a frame
     /// half read is lost), so it must not race other work in a `select!`.
     pub fn into_split(self) -> (Sv2Reader<R>, Sv2Writer<W>) {
-        (
-            Sv2Reader {
-                read: self.read,
-                decoder: self.decoder,
-                decrypt: self.decrypt,
-            },
-            Sv2Writer {
-                write: self.write,
-                encoder: self.encoder,
-                encrypt: self.encrypt,
-            },
-        )
+        (self.reader, self.writer)
     }
 
     /// Reads the next message (see [`Sv2Reader::read_message`]).
     pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
-        read_message(&mut self.read, &mut self.decoder, &mut self.decrypt).await
+        self.reader.read_message().await
     }
 
     /// Encrypts and writes `message` (see [`Sv2Writer::send`]).
     pub async fn send(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
-        send(
-            &mut self.write,
-            &mut self.encoder,
-            &mut self.encrypt,
-            message.into(),
-        )
-        .await
+        self.writer.send(message).await
     }
 }
 
@@ -183,6 +166,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
 pub struct Sv2Reader<R> {
     read: R,
     decoder: NoiseDecoder,
+    /// `None` once a frame failed to decrypt: nothing more can be read.
     decrypt: Option<TransportDecryptState>,
 }
 

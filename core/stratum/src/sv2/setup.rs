@@ -2,6 +2,7 @@
 //! answers (the SV2 spec, "Protocol Overview: SetupConnection", and the
 //! mining protocol's flags).
 
+use super::noise::Sv2Error;
 use stratum_core::common_messages_sv2::{
     ERROR_CODE_SETUP_CONNECTION_PROTOCOL_VERSION_MISMATCH,
     ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_FEATURE_FLAGS,
@@ -35,6 +36,32 @@ pub struct Negotiated {
     pub standard_jobs: bool,
     /// The miner rolls version bits.
     pub version_rolling: bool,
+}
+
+/// A miner's `SetupConnection`: the mining protocol, version 2, with
+/// `flags`, naming its software `vendor` and `firmware` (each at most 255
+/// bytes).
+pub fn mining_request(
+    flags: u32,
+    vendor: &str,
+    firmware: &str,
+) -> Result<SetupConnectionOwned, Sv2Error> {
+    let text = |s: &str| {
+        s.try_into()
+            .map_err(|_| Sv2Error::Encode(format!("{s:?} is longer than 255 bytes")))
+    };
+    Ok(SetupConnectionOwned {
+        protocol: Protocol::MiningProtocol,
+        min_version: VERSION,
+        max_version: VERSION,
+        flags,
+        endpoint_host: text("")?,
+        endpoint_port: 0,
+        vendor: text(vendor)?,
+        hardware_version: text("")?,
+        firmware: text(firmware)?,
+        device_id: text("")?,
+    })
 }
 
 /// The pool's answer to a `SetupConnection`.
@@ -102,13 +129,7 @@ mod tests {
             protocol,
             min_version: min,
             max_version: max,
-            flags,
-            endpoint_host: "127.0.0.1".try_into().unwrap(),
-            endpoint_port: 3336,
-            vendor: "test".try_into().unwrap(),
-            hardware_version: "".try_into().unwrap(),
-            firmware: "".try_into().unwrap(),
-            device_id: "".try_into().unwrap(),
+            ..mining_request(flags, "test", "").unwrap()
         }
     }
 

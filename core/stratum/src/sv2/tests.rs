@@ -3,9 +3,9 @@
 
 use super::keys::AuthorityKey;
 use super::noise::{MAX_FRAME, Sv2Connection, Sv2Error};
-use super::setup::{SetupReply, negotiate};
+use super::setup::{REQUIRES_VERSION_ROLLING, SetupReply, mining_request, negotiate};
 use std::time::Duration;
-use stratum_core::common_messages_sv2::{Protocol, SetupConnectionOwned};
+use stratum_core::common_messages_sv2::SetupConnectionOwned;
 use stratum_core::mining_sv2::NewExtendedMiningJobOwned;
 use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
@@ -16,18 +16,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 type Conn = Sv2Connection<ReadHalf<DuplexStream>, WriteHalf<DuplexStream>>;
 
 fn setup_message() -> SetupConnectionOwned {
-    SetupConnectionOwned {
-        protocol: Protocol::MiningProtocol,
-        min_version: 2,
-        max_version: 2,
-        flags: 0b100,
-        endpoint_host: "127.0.0.1".try_into().unwrap(),
-        endpoint_port: 3336,
-        vendor: "proofpool-test".try_into().unwrap(),
-        hardware_version: "".try_into().unwrap(),
-        firmware: "".try_into().unwrap(),
-        device_id: "".try_into().unwrap(),
-    }
+    mining_request(REQUIRES_VERSION_ROLLING, "proofpool-test", "").unwrap()
 }
 
 /// Both ends of one connection, the miner pinning `pinned`.
