@@ -2,7 +2,8 @@
 # Installs everything proofpool needs beyond the Rust toolchain, Node/npm and
 # apt: the pinned npm toolchain (forge, anvil, cast, solcjs, OpenZeppelin), a
 # regtest bitcoind, PostgreSQL's server binaries, the web app (web/: its npm
-# packages and its build in web/dist) and Chromium for the browser tests.
+# packages and its build in web/dist), Chromium for the browser tests and the
+# SRI translator proxy for the Stratum V2 tests.
 # Idempotent: when everything is present and built it prints nothing and takes
 # well under a second.
 set -euo pipefail
@@ -42,3 +43,5 @@ scripts/install-postgres.sh
 scripts/build-web.sh
 # Debian's Chromium for the browser tests (playwright-core drives /usr/bin/chromium).
 scripts/install-chromium.sh
+# The SRI translator proxy (translator_sv2 from crates.io) for the Stratum V2 tests.
+scripts/install-translator.sh

@@ -1,13 +1,18 @@
 //! The whole payout path on real components: regtest bitcoind, anvil, the
-//! pool with a SQLite store, and two reference miners on two addresses.
+//! pool with a SQLite store, and reference miners on four addresses, over
+//! Stratum V1 and V2, directly and through the SRI translator.
 //! Miners find blocks through the pool; the blocks mature; settlement closes
 //! the epochs, computes PPLNS, commits and (after the challenge period)
-//! finalizes on-chain; both miners claim with proofs built from the store;
+//! finalizes on-chain; every miner claims with proofs built from the store;
 //! their token balances equal their PPLNS credits to the base unit. One
-//! miner's two workers mine through `proofpool watch`, the other keeps the
-//! same share log itself (`--share-log`); each log's check finds every
-//! accepted share in the files, and the watcher's replayed credit and
-//! "claimable now" are what the claim then pays, to the base unit.
+//! miner's two workers mine through `proofpool watch`, the others keep the
+//! same share log themselves (`--share-log`): over V1, over V2, and as a V1
+//! miner behind `translator_sv2`, which mines for it on one aggregated V2
+//! channel opened with the farm's address. Each log's check finds every
+//! share the miner was told was accepted in the files, and the watcher's
+//! replayed credit and "claimable now" are what the claim then pays, to the
+//! base unit. The auditor then verifies every epoch against the chain and
+//! bitcoind.
 //!
 //! [`cheating`]: the same path with the operator forging its store before
 //! settlement; the audit must catch each forgery.
@@ -28,6 +33,10 @@ use std::time::Duration;
 
 const MINER_A: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 const MINER_B: &str = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359";
+/// Mines as a Stratum V1 miner behind the SRI translator.
+const MINER_C: &str = "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB";
+/// Mines over Stratum V2 directly.
+const MINER_D: &str = "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb";
 const EPOCH_SECS: u64 = 2;
 const MATURITY: u64 = 3;
 
@@ -75,38 +84,66 @@ async fn mined_blocks_become_claimable_tokens() {
     let store = Store::open(&db, &StoreOptions::default()).await.unwrap();
     let mut config = regtest.pool_config();
     config.epoch_secs = EPOCH_SECS;
-    let serving = common::serve(Pool::new(config, store.clone()).await.unwrap()).await;
+    let serving = common::serve_with_sv2(Pool::new(config, store.clone()).await.unwrap()).await;
     let (pool, addr) = (serving.pool.clone(), serving.addr);
+    let (sv2_addr, authority) = serving.sv2.clone().unwrap();
 
-    // Two miners on two addresses take turns, so blocks are found at several
-    // heights and each block's PPLNS window spans both miners' shares (on
-    // regtest nearly every share meets the network target).
-    let rounds: Vec<(String, u64)> = (0..4)
-        .map(|round| {
-            let (miner, shares) = if round % 2 == 0 {
-                (MINER_A, 6)
-            } else {
-                (MINER_B, 3)
-            };
-            (format!("{miner}.rig{round}"), shares)
-        })
-        .collect();
-    // Miner A's two workers mine through `proofpool watch`; miner B's keep
+    // The SRI translator in front of miner C's V1 hardware, on the pool's
+    // V2 port. It sets its miners' difficulty from the hashrate it assumes
+    // (here about 1.2e-4, which prints with more than 18 decimal places) and
+    // asks the pool for that target; vardiff is off.
+    let translator = proofpool_devtools::Translator::start(&proofpool_devtools::TranslatorConfig {
+        upstream: sv2_addr,
+        authority_pubkey: authority.public_b58(),
+        user_identity: MINER_C.to_owned(),
+        miner_hashrate: 500_000.0,
+        shares_per_minute: 60.0,
+    })
+    .unwrap();
+
+    // Four miners on four addresses take turns, so blocks are found at
+    // several heights and each block's PPLNS window spans several miners'
+    // shares (on regtest nearly every share meets the network target).
+    let rounds: Vec<(String, u64)> = [
+        (MINER_A, 6),
+        (MINER_B, 3),
+        (MINER_C, 3),
+        (MINER_D, 3),
+        (MINER_A, 6),
+        (MINER_B, 3),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(round, (miner, shares))| (format!("{miner}.rig{round}"), *shares))
+    .collect();
+    // Miner A's two workers mine through `proofpool watch`; the others keep
     // the same share log themselves (`proofpool miner --share-log`).
     let watch_db = dir.path().join("watch.db");
     let proxied = proofpool_watch::WatchLog::open(&watch_db).await.unwrap();
     let watching = common::watch(addr, proxied.clone()).await;
-    let share_log = dir.path().join("miner-b-shares.db");
+    let log_of = |miner: &str| dir.path().join(format!("{miner}-shares.db"));
     let found = common::mine_blocks_via(&pool, &store, &rounds, |user| {
-        if user.starts_with(MINER_A) {
-            (watching.addr, None)
-        } else {
-            (addr, Some(share_log.clone()))
+        let miner = &user[..42];
+        match miner {
+            MINER_A => common::Via::v1(watching.addr),
+            MINER_B => common::Via::v1(addr).logged(&log_of(miner)),
+            MINER_C => common::Via::v1(translator.addr()).logged(&log_of(miner)),
+            _ => common::Via {
+                sv2_authority: Some(*authority.public()),
+                ..common::Via::v1(sv2_addr).logged(&log_of(miner))
+            },
         }
     })
     .await;
     watching.stop().await;
     proxied.close().await;
+    // The translator's own account: the pool accepted what it passed on,
+    // and refused none of it.
+    let said = translator.log();
+    assert!(
+        said.contains("SubmitSharesSuccess") && !said.contains("SubmitSharesError"),
+        "{said}"
+    );
     let accepted: Vec<_> = found
         .iter()
         .filter(|b| b.status == BlockStatus::Immature)
@@ -198,8 +235,13 @@ async fn mined_blocks_become_claimable_tokens() {
     let watch_chain = proofpool_watch::credit::distributor(&index, anvil.endpoint_url()).unwrap();
     let mut watched = Vec::new();
     let mut logs = Vec::new();
-    for (miner, path, least) in [(MINER_A, &watch_db, 12), (MINER_B, &share_log, 6)] {
-        let log = proofpool_watch::WatchLog::open(path).await.unwrap();
+    for (miner, path, least) in [
+        (MINER_A, watch_db.clone(), 12),
+        (MINER_B, log_of(MINER_B), 6),
+        (MINER_C, log_of(MINER_C), 3),
+        (MINER_D, log_of(MINER_D), 3),
+    ] {
+        let log = proofpool_watch::WatchLog::open(&path).await.unwrap();
         let recorded = log.shares().await.unwrap().len() as u64;
         assert!(recorded >= least, "{recorded} shares in {miner}'s log");
         let seen = proofpool_watch::check(&log, &index, None, 0).await.unwrap();
@@ -232,7 +274,7 @@ async fn mined_blocks_become_claimable_tokens() {
     .unwrap();
     assert_eq!(tree.root(), record.reward_root);
     let token = MockBTC::new(deployment.token, provider.clone());
-    for miner in [MINER_A, MINER_B] {
+    for miner in [MINER_A, MINER_B, MINER_C, MINER_D] {
         let account = Address::from_str(miner).unwrap();
         let credit = paid_sats.get(&account).copied().unwrap_or(0);
         assert!(
@@ -319,6 +361,7 @@ async fn mined_blocks_become_claimable_tokens() {
     .await
     .unwrap();
     assert_eq!(report.failed_epochs().first(), Some(&paying));
+    drop(translator);
     drop(contracts);
     drop(regtest);
 }

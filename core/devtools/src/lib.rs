@@ -1,9 +1,10 @@
 //! Locating and starting the real local components.
 //!
 //! The project's bootstrap (`scripts/bootstrap.sh`) installs Foundry from npm
-//! into `node_modules/` and bitcoind into `.cache/`. The devnet and the
-//! integration tests find them here, by environment override first
-//! (`ANVIL`, `BITCOIND`), then in the repository, and start them on loopback.
+//! into `node_modules/`, and bitcoind and the SRI translator into `.cache/`.
+//! The devnet and the integration tests find them here, by environment
+//! override first (`ANVIL`, `BITCOIND`, `TRANSLATOR_SV2`), then in the
+//! repository, and start them on loopback.
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ mod tempdir;
 pub use tempdir::TempDir;
 mod segwit;
 pub use segwit::{SPEND_FEE_SATS, SegwitError, SegwitWallet};
+mod translator;
+pub use translator::{Translator, TranslatorConfig, TranslatorError, translator_path};
 
 /// A tool the bootstrap should have installed is missing, or failed to start.
 #[derive(Debug, thiserror::Error)]

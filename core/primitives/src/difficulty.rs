@@ -128,6 +128,36 @@ impl Difficulty {
         value.to_string().parse()
     }
 
+    /// Like [`Difficulty::from_f64`], but a value with more than 18 decimal
+    /// places is rounded *up* to 18 places instead of refused.
+    ///
+    /// For a miner reading `mining.set_difficulty`: proxies such as the SRI
+    /// translator print a difficulty derived from a hashrate with all of an
+    /// f64's digits (`0.00023283064365386963`). Rounding up asks for a target
+    /// at most one part in `10^18 / difficulty` harder, so every share the
+    /// miner sends still meets the target the server meant.
+    pub fn from_f64_at_least(value: f64) -> Result<Self, DifficultyError> {
+        match Self::from_f64(value) {
+            Err(DifficultyError::TooPrecise) => {
+                // Display is plain decimal; TooPrecise means digits past the 18th place.
+                let text = value.to_string();
+                let (int, frac) = text.split_once('.').ok_or(DifficultyError::Syntax)?;
+                let int: u64 = int.parse().map_err(|_| DifficultyError::Overflow)?;
+                let places: u64 = frac
+                    .get(..MAX_SCALE as usize)
+                    .and_then(|digits| digits.parse().ok())
+                    .ok_or(DifficultyError::Syntax)?;
+                let mantissa = int
+                    .checked_mul(POW10[MAX_SCALE as usize])
+                    .and_then(|m| m.checked_add(places))
+                    .and_then(|m| m.checked_add(1))
+                    .ok_or(DifficultyError::Overflow)?;
+                Self::from_parts(mantissa, MAX_SCALE)
+            }
+            other => other,
+        }
+    }
+
     /// The decimal mantissa: the value is `mantissa() / 10^scale()`.
     pub const fn mantissa(self) -> u64 {
         self.mantissa

@@ -141,9 +141,11 @@ pub fn parse_server_line(line: &[u8]) -> Result<ServerMessage, ParseError> {
     };
     let message = match name {
         "mining.notify" => ServerMessage::Notify(parse_notify(&envelope.params(name)?)?),
-        "mining.set_difficulty" => {
-            ServerMessage::SetDifficulty(envelope.params(name)?.difficulty(0, "difficulty")?)
-        }
+        "mining.set_difficulty" => ServerMessage::SetDifficulty(
+            envelope
+                .params(name)?
+                .difficulty_at_least(0, "difficulty")?,
+        ),
         "mining.set_version_mask" => {
             let params = envelope.params(name)?;
             let mask = hex_u32_loose(params.str(0, "mask")?)

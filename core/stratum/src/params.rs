@@ -155,6 +155,24 @@ impl<'a> Params<'a> {
     pub(crate) fn difficulty(&self, i: usize, name: &str) -> Result<Difficulty, ParseError> {
         difficulty(self.required(i, name)?).map_err(|e| self.bad(format!("{name}: {e}")))
     }
+
+    /// A difficulty the server set: like [`Params::difficulty`], but a number
+    /// with more than 18 decimal places is rounded up to 18
+    /// ([`Difficulty::from_f64_at_least`]), as a proxy may print one.
+    pub(crate) fn difficulty_at_least(
+        &self,
+        i: usize,
+        name: &str,
+    ) -> Result<Difficulty, ParseError> {
+        let value = self.required(i, name)?;
+        let parsed = match value.as_f64() {
+            Some(float) if value.as_u64().is_none() => {
+                Difficulty::from_f64_at_least(float).map_err(|e| e.to_string())
+            }
+            _ => difficulty(value),
+        };
+        parsed.map_err(|e| self.bad(format!("{name}: {e}")))
+    }
 }
 
 /// Decodes hex of any even length, e.g. an extranonce.

@@ -104,19 +104,39 @@ pub(crate) struct Serving {
     pub(crate) pool: Pool,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// Its Stratum V2 listener and authority key, if it serves V2
+    /// ([`serve_with_sv2`]).
+    pub(crate) sv2: Option<(SocketAddr, Arc<proofpool_pool::sv2::keys::AuthorityKey>)>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// Serves `pool` on 127.0.0.1 until [`Serving::stop`].
 pub(crate) async fn serve(pool: Pool) -> Serving {
+    serve_on(pool, false).await
+}
+
+/// [`serve`], with Stratum V2 on another free port under a new authority key.
+pub(crate) async fn serve_with_sv2(pool: Pool) -> Serving {
+    serve_on(pool, true).await
+}
+
+async fn serve_on(pool: Pool, with_sv2: bool) -> Serving {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut sv2 = None;
+    let mut sv2_listener = None;
+    if with_sv2 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let key = Arc::new(proofpool_pool::sv2::keys::AuthorityKey::generate().unwrap());
+        sv2 = Some((l.local_addr().unwrap(), key.clone()));
+        sv2_listener = Some((l, key));
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runner = pool.clone();
     let task = tokio::spawn(async move {
         runner
-            .run(listener, async move {
+            .run_with_listeners(listener, None, sv2_listener, async move {
                 let _ = stopped.await;
             })
             .await
@@ -125,6 +145,7 @@ pub(crate) async fn serve(pool: Pool) -> Serving {
     Serving {
         pool,
         addr,
+        sv2,
         stop,
         task,
     }
@@ -183,28 +204,51 @@ impl Serving {
 /// Runs the reference miner (one thread) against `addr` as `user` until it
 /// has `shares` accepted (at most 120 s); returns how many were accepted.
 pub(crate) async fn mine(addr: SocketAddr, user: &str, shares: u64) -> u64 {
-    mine_logged(addr, user, shares, None).await
+    mine_logged(&Via::v1(addr), user, shares).await
 }
 
-/// [`mine`], the miner recording the shares the pool accepts in the
-/// `proofpool watch` share log `share_log`, if given.
-pub(crate) async fn mine_logged(
-    addr: SocketAddr,
-    user: &str,
-    shares: u64,
-    share_log: Option<&std::path::Path>,
-) -> u64 {
+/// How a reference miner reaches the pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Via {
+    /// Where it connects.
+    pub(crate) addr: SocketAddr,
+    /// The `proofpool watch` share log it keeps, if any.
+    pub(crate) share_log: Option<std::path::PathBuf>,
+    /// The authority key a Stratum V2 pool at `addr` must prove; `None`
+    /// speaks Stratum V1.
+    pub(crate) sv2_authority: Option<[u8; 32]>,
+}
+
+impl Via {
+    /// Stratum V1 to `addr`, keeping no share log.
+    pub(crate) fn v1(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            share_log: None,
+            sv2_authority: None,
+        }
+    }
+
+    /// This route, the miner keeping the share log `path`.
+    pub(crate) fn logged(mut self, path: &std::path::Path) -> Self {
+        self.share_log = Some(path.to_path_buf());
+        self
+    }
+}
+
+/// [`mine`] over `via`.
+pub(crate) async fn mine_logged(via: &Via, user: &str, shares: u64) -> u64 {
     let stats = Arc::new(MinerStats::default());
     let config = MinerConfig {
-        address: addr.to_string(),
+        address: via.addr.to_string(),
         user: user.to_owned(),
         threads: 1,
         suggest_difficulty: None,
         max_shares: Some(shares),
         tls_ca: None,
         retry_up_to: None,
-        share_log: share_log.map(std::path::Path::to_path_buf),
-        sv2_authority: None,
+        share_log: via.share_log.clone(),
+        sv2_authority: via.sv2_authority,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -227,21 +271,20 @@ pub(crate) async fn mine_blocks(
     store: &proofpool_store::Store,
     rounds: &[(String, u64)],
 ) -> Vec<proofpool_store::BlockRecord> {
-    mine_blocks_via(pool, store, rounds, |_| (addr, None)).await
+    mine_blocks_via(pool, store, rounds, |_| Via::v1(addr)).await
 }
 
-/// [`mine_blocks`], each round's miner connecting to the address `via`
-/// gives for its user and keeping the share log it names, if any.
+/// [`mine_blocks`], each round's miner taking the route `via` gives for
+/// its user.
 pub(crate) async fn mine_blocks_via(
     pool: &Pool,
     store: &proofpool_store::Store,
     rounds: &[(String, u64)],
-    via: impl Fn(&str) -> (SocketAddr, Option<std::path::PathBuf>),
+    via: impl Fn(&str) -> Via,
 ) -> Vec<proofpool_store::BlockRecord> {
     for (user, shares) in rounds {
         let before = pool.blocks().len();
-        let (addr, share_log) = via(user);
-        assert!(mine_logged(addr, user, *shares, share_log.as_deref()).await >= *shares);
+        assert!(mine_logged(&via(user), user, *shares).await >= *shares);
         for _ in 0..100 {
             if pool.blocks().len() > before {
                 break;

@@ -74,6 +74,34 @@ fn rejects_bad_text_with_a_reason() {
 }
 
 #[test]
+fn from_f64_at_least_rounds_only_what_cannot_be_written_up() {
+    // 1e6 H/s at one share a second, as the SRI translator prints it:
+    // 1e6 / 2^32 = 0.000232830643653869628906..., whose shortest f64 text
+    // has 20 places; the 18th place goes from 6 (…653869|63) up to 7.
+    let translator = 1e6 / 4_294_967_296.0;
+    assert_eq!(translator.to_string(), "0.00023283064365386963");
+    assert_eq!(
+        Difficulty::from_f64_at_least(translator).unwrap(),
+        d("0.000232830643653870")
+    );
+    // Below 10^-18 the smallest difficulty is the ceiling.
+    assert_eq!(
+        Difficulty::from_f64_at_least(1e-30).unwrap(),
+        Difficulty::MIN
+    );
+    // Anything from_f64 reads exactly, or refuses for another reason, is unchanged.
+    assert_eq!(Difficulty::from_f64_at_least(0.0001).unwrap(), d("0.0001"));
+    assert_eq!(
+        Difficulty::from_f64_at_least(0.0),
+        Err(DifficultyError::Zero)
+    );
+    assert_eq!(
+        Difficulty::from_f64_at_least(1e300),
+        Err(DifficultyError::Overflow)
+    );
+}
+
+#[test]
 fn from_f64_recovers_the_written_decimal() {
     assert_eq!(Difficulty::from_f64(0.0001).unwrap(), d("0.0001"));
     assert_eq!(Difficulty::from_f64(0.00001).unwrap(), d("0.00001"));

@@ -242,6 +242,12 @@ fn lenient_server_lines() {
         server(r#"{"id":null,"method":"mining.set_difficulty","params":[1024]}"#),
         ServerMessage::SetDifficulty(d("1024"))
     );
+    // The SRI translator's difficulty for 1e6 H/s at a share a second keeps
+    // all of an f64's digits; the miner rounds it up to 18 places.
+    assert_eq!(
+        server(r#"{"id":null,"method":"mining.set_difficulty","params":[0.00023283064365386963]}"#),
+        ServerMessage::SetDifficulty(d("0.00023283064365387"))
+    );
     assert_eq!(
         server(r#"{"id":3,"method":"mining.ping","params":[]}"#),
         ServerMessage::Unknown {
