@@ -174,8 +174,14 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
                     .as_str()
                     .try_into()
                     .map_err(|_| protocol("the user is longer than 255 bytes"))?,
-                nominal_hash_rate: 1.0e6,
-                max_target: [0xffu8; 32].into(),
+                // Not measured yet: the pool starts at its own difficulty,
+                // or at the suggested one if that is harder (the maximum
+                // target is a floor on the difficulty).
+                nominal_hash_rate: 0.0,
+                max_target: config
+                    .suggest_difficulty
+                    .map_or([0xffu8; 32], |d| d.to_target().to_le_bytes::<32>())
+                    .into(),
                 min_extranonce_size: 4,
             }),
         ))

@@ -898,7 +898,8 @@ mod sv2_miner {
             OpenExtendedMiningChannelOwned {
                 request_id: 7,
                 user_identity: user.try_into().unwrap(),
-                nominal_hash_rate: 1.0e6,
+                // "Not known yet": the pool's start difficulty.
+                nominal_hash_rate: 0.0,
                 max_target: [0xffu8; 32].into(),
                 min_extranonce_size: 4,
             },
@@ -944,6 +945,16 @@ mod sv2_miner {
             sequence_number: u32,
             en: u64,
         ) -> (SubmitSharesExtendedOwned, [u8; 32]) {
+            self.mine_where(sequence_number, en, |hash| hash <= self.target)
+        }
+
+        /// [`Work::mine`], grinding until the hash (as a number) passes `keep`.
+        pub(super) fn mine_where(
+            &self,
+            sequence_number: u32,
+            en: u64,
+            keep: impl Fn(U256) -> bool,
+        ) -> (SubmitSharesExtendedOwned, [u8; 32]) {
             let job = self.job.as_ref().unwrap();
             let tip = self.tip.as_ref().unwrap();
             let en2 = en.to_be_bytes()[8 - self.size..].to_vec();
@@ -967,7 +978,7 @@ mod sv2_miner {
                 header.extend_from_slice(&tip.nbits.to_le_bytes());
                 header.extend_from_slice(&nonce.to_le_bytes());
                 let hash = sha256d::Hash::hash(&header).to_byte_array();
-                if U256::from_le_bytes(hash) <= self.target {
+                if keep(U256::from_le_bytes(hash)) {
                     let share = SubmitSharesExtendedOwned {
                         channel_id: self.channel_id,
                         sequence_number,
@@ -1048,6 +1059,96 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
             .into_inner()
             .is_none()
     );
+
+    // UpdateChannel: another channel's id and a hashrate that is not a
+    // number are refused by name.
+    let update = |channel_id: u32, nominal_hash_rate: f32, max_target: [u8; 32]| {
+        AnyMessageOwned::Mining(MiningOwned::UpdateChannel(
+            stratum_core::mining_sv2::UpdateChannelOwned {
+                channel_id,
+                nominal_hash_rate,
+                maximum_target: max_target.into(),
+            },
+        ))
+    };
+    conn.send(update(work.channel_id + 40, 1.0, [0xff; 32]))
+        .await
+        .unwrap();
+    conn.send(update(work.channel_id, f32::NAN, [0xff; 32]))
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    while codes.len() < 2 {
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::UpdateChannelError(e) => codes.push(e.error_code.as_utf8_or_hex()),
+            other => {
+                let shown = format!("{other:?}");
+                assert!(work.update(other), "{shown}")
+            }
+        }
+    }
+    assert_eq!(codes, ["invalid-channel-id", "invalid-nominal-hashrate"]);
+    // 2^15 H/s at vardiff's 18 shares a minute asks for difficulty
+    // 2^15 × 60 / 18 / 2^32 = 1 / 39321.6 = 2.5431315104166…e-5, cut to 13
+    // significant digits; its target, rounded down to the compact form the
+    // coinbase commits to (docs/share-commitment.md), is what SetTarget
+    // says, and a job live at once commits to it.
+    conn.send(update(work.channel_id, 32768.0, [0xff; 32]))
+        .await
+        .unwrap();
+    let exact = "0.00002543131510416"
+        .parse::<proofpool_primitives::Difficulty>()
+        .unwrap()
+        .to_target();
+    let compact = bitcoin::Target::from_le_bytes(exact.to_le_bytes::<32>()).to_compact_lossy();
+    let new_target = proofpool_primitives::U256::from_le_bytes(
+        bitcoin::Target::from_compact(compact).to_le_bytes(),
+    );
+    assert!(new_target <= exact);
+    loop {
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::SetTarget(t) => {
+                assert_eq!(t.channel_id, work.channel_id);
+                assert_eq!(
+                    proofpool_primitives::U256::from_le_bytes(t.maximum_target.to_array()),
+                    new_target
+                );
+                break;
+            }
+            other => {
+                let shown = format!("{other:?}");
+                assert!(work.update(other), "{shown}")
+            }
+        }
+    }
+    let MiningOwned::NewExtendedMiningJob(retargeted) =
+        sv2_miner::mining(conn.read_message().await.unwrap())
+    else {
+        panic!("no job after SetTarget");
+    };
+    assert!(retargeted.min_ntime.clone().into_inner().is_some());
+    work.job = Some(retargeted);
+    let old_target = std::mem::replace(&mut work.target, new_target);
+    // A share meeting the old target but not the new one, on the new job:
+    // too low.
+    let (low, _) = work.mine_where(90, 90, |hash| hash <= old_target && hash > new_target);
+    conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
+        low,
+    )))
+    .await
+    .unwrap();
+    loop {
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::SubmitSharesError(e) => {
+                assert_eq!(e.error_code.as_utf8_or_hex(), "difficulty-too-low");
+                break;
+            }
+            other => {
+                let shown = format!("{other:?}");
+                assert!(work.update(other), "{shown}")
+            }
+        }
+    }
 
     // Three shares, each acknowledged once durable. On regtest a share is
     // often a block, and the pool's new tip can cross a share mined on the

@@ -90,14 +90,19 @@ async fn mined_blocks_become_claimable_tokens() {
 
     // The SRI translator in front of miner C's V1 hardware, on the pool's
     // V2 port. It sets its miners' difficulty from the hashrate it assumes
-    // (here about 1.2e-4, which prints with more than 18 decimal places) and
-    // asks the pool for that target; vardiff is off.
+    // at 18 shares a minute (here 3e5 × 60 / 18 / 2^32 ≈ 2.3e-4, which
+    // prints with more than 18 decimal places) and opens the channel with
+    // that nominal hashrate, from which the pool (at vardiff's default 18
+    // a minute) sets the same difficulty, cut to 13 digits: never harder.
+    // (On regtest a share that misses the channel's target but meets the
+    // network's is passed on as a block and refused as low difficulty, so
+    // the two must agree; vardiff is off on both sides.)
     let translator = proofpool_devtools::Translator::start(&proofpool_devtools::TranslatorConfig {
         upstream: sv2_addr,
         authority_pubkey: authority.public_b58(),
         user_identity: MINER_C.to_owned(),
-        miner_hashrate: 500_000.0,
-        shares_per_minute: 60.0,
+        miner_hashrate: 300_000.0,
+        shares_per_minute: 18.0,
     })
     .unwrap();
 

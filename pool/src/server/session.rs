@@ -25,9 +25,8 @@ use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
 use super::{Shared, unix_ms};
 use crate::job::{Binding, Job};
-use crate::session::Channel;
+use crate::session::{Channel, Targeting};
 use crate::username::MinerId;
-use crate::vardiff::{Vardiff, VardiffConfig};
 use proofpool_primitives::{Difficulty, Excerpt};
 use proofpool_store::WorkerSeen;
 use proofpool_stratum::{
@@ -64,7 +63,6 @@ pub(crate) struct Session {
     user_agent: Option<String>,
     workers: HashMap<String, Authorized>,
     version_mask: u32,
-    difficulty: Difficulty,
     sent_difficulty: Option<Difficulty>,
     /// The connection's payout address and the current difficulty's target,
     /// once a worker is authorized: what its next job commits to.
@@ -94,10 +92,8 @@ pub(crate) struct Session {
     /// When the next vardiff tick is due.
     next_tick: Instant,
     tick_every: Duration,
-    /// The controller; it also estimates the hashrate when `retarget` is off.
-    vardiff: Vardiff,
-    /// Whether vardiff's difficulties are applied.
-    retarget: bool,
+    /// The difficulty the next job carries, and vardiff.
+    target: Targeting,
     /// This session's share of [`Shared::hashrate`].
     reported_hashrate: u64,
     limiter: Option<RateLimiter>,
@@ -391,22 +387,8 @@ impl Session {
         first_tick: f64,
     ) -> Self {
         let config = &shared.config;
-        let difficulty = config.start_difficulty;
-        let retarget = config.vardiff.is_some();
-        // Without vardiff a default controller still estimates the hashrate
-        // for metrics; its difficulties are never applied.
-        let vardiff_config = config.vardiff.unwrap_or(VardiffConfig {
-            min_difficulty: config.min_difficulty,
-            max_difficulty: config.max_difficulty,
-            ..VardiffConfig::default()
-        });
-        let vardiff = Vardiff::new(vardiff_config, difficulty).unwrap_or_else(|e| {
-            // Pool::new validated the configured one; this is the default.
-            tracing::error!(error = %e, "vardiff config refused; using defaults");
-            Vardiff::new(VardiffConfig::default(), difficulty)
-                .expect("the default vardiff config is valid")
-        });
-        let tick_every = TICK.min(vardiff_config.retarget_interval);
+        let target = Targeting::new(config);
+        let tick_every = TICK.min(target.retarget_interval());
         let limiter = config
             .max_shares_per_second
             .map(|rate| RateLimiter::new(rate, rate.saturating_mul(2)));
@@ -421,7 +403,6 @@ impl Session {
             user_agent: None,
             workers: HashMap::new(),
             version_mask: 0,
-            difficulty,
             sent_difficulty: None,
             binding: None,
             channel: Channel::default(),
@@ -437,8 +418,7 @@ impl Session {
             last_read: now,
             next_tick: now + tick_every.mul_f64(first_tick.clamp(0.0, 1.0)),
             tick_every,
-            vardiff,
-            retarget,
+            target,
             reported_hashrate: 0,
             limiter,
             validations: 0,
@@ -761,18 +741,12 @@ impl Session {
     /// Recomputes what the next job commits to: after the first authorize
     /// and after every change of difficulty.
     fn rebind(&mut self) {
-        self.binding = self
-            .workers
-            .values()
-            .next()
-            .map(|w| Binding::new(w.miner.address.to_address(), self.difficulty.to_target()));
-    }
-
-    fn clamp(&self, d: Difficulty) -> Difficulty {
-        d.clamp(
-            self.shared.config.min_difficulty,
-            self.shared.config.max_difficulty,
-        )
+        self.binding = self.workers.values().next().map(|w| {
+            Binding::new(
+                w.miner.address.to_address(),
+                self.target.current().to_target(),
+            )
+        });
     }
 
     /// After subscribe and the first authorize: ask the version, send difficulty and work.
@@ -791,7 +765,7 @@ impl Session {
     /// again, without cleaning: work in flight stays valid at its target.
     fn resend_if_ready(&mut self) {
         if self.ready()
-            && Some(self.difficulty) != self.sent_difficulty
+            && Some(self.target.current()) != self.sent_difficulty
             && let Some(job) = self.shared.work.current()
         {
             self.send_job(&job, true);
@@ -837,9 +811,10 @@ impl Session {
             self.push(sv1::set_extranonce(&en1, self.extranonce2_len));
             restart = true;
         }
-        if Some(self.difficulty) != self.sent_difficulty {
-            self.push(sv1::set_difficulty(self.difficulty));
-            self.sent_difficulty = Some(self.difficulty);
+        if Some(self.target.current()) != self.sent_difficulty {
+            let difficulty = self.target.current();
+            self.push(sv1::set_difficulty(difficulty));
+            self.sent_difficulty = Some(difficulty);
         }
         // A job on a new previous block is clean for this miner even if the
         // pool published it as a fee refresh: only the newest job is handed
@@ -859,7 +834,7 @@ impl Session {
     /// shares are stale.
     fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool, binding: Binding) {
         self.channel
-            .record_job(job, seq, clean_now, binding, self.difficulty);
+            .record_job(job, seq, clean_now, binding, self.target.current());
     }
 
     /// Files the jobs the fan-out wrote while the session was idle, as if
@@ -891,7 +866,7 @@ impl Session {
         // the miner before a job written around it.
         if self.close
             || !self.ready()
-            || self.sent_difficulty != Some(self.difficulty)
+            || self.sent_difficulty != Some(self.target.current())
             || !self.out.is_empty()
         {
             return None;

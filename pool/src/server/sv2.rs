@@ -9,16 +9,22 @@
 //! `SubmitShares.Success` once durable, in submission order, several at a
 //! time when their commits land together (as the spec allows).
 //!
+//! The channel's difficulty is the session core's [`Targeting`], as a V1
+//! session's: the nominal hashrate of `OpenExtendedMiningChannel` and
+//! `UpdateChannel` is the miner's suggestion (its maximum target a floor on
+//! the difficulty), vardiff retargets it, and each change goes out as
+//! `SetTarget` followed by a job committing to the new target (older jobs
+//! keep theirs).
+//!
 //! Not yet (issue 24): standard channels (header-only mining), several
-//! channels per connection, `UpdateChannel` and vardiff's `SetTarget`, job
-//! declaration.
+//! channels per connection, job declaration.
 
 use super::blocks::{self, Solution};
 use super::guard::Admission;
 use super::telemetry::Reject;
 use super::{Shared, unix_ms};
 use crate::job::{Binding, Job};
-use crate::session::{Channel, Checked, Refusal};
+use crate::session::{Channel, Checked, Refusal, Targeting};
 use crate::share::ShareSubmission;
 use crate::sv2::keys::AuthorityKey;
 use crate::sv2::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
@@ -30,7 +36,7 @@ use proofpool_store::{Committed, NewShare, WorkerSeen, WriteError};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stratum_core::binary_sv2::{B032Owned, B064KOwned, Seq0255Owned, Sv2OptionOwned, U256Owned};
 use stratum_core::mining_sv2::{
     ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
@@ -40,9 +46,13 @@ use stratum_core::mining_sv2::{
     ERROR_CODE_SUBMIT_SHARES_DUPLICATE_SHARE, ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
     ERROR_CODE_SUBMIT_SHARES_INVALID_NON_ROLLABLE_VERSION_BIT,
     ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE, ERROR_CODE_SUBMIT_SHARES_STALE_SHARE,
-    NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned,
-    OpenExtendedMiningChannelSuccessOwned, OpenMiningChannelErrorOwned, SetNewPrevHashOwned,
-    SubmitSharesErrorOwned, SubmitSharesExtendedOwned, SubmitSharesSuccessOwned,
+    ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID,
+    ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE,
+    ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE, NewExtendedMiningJobOwned,
+    OpenExtendedMiningChannelOwned, OpenExtendedMiningChannelSuccessOwned,
+    OpenMiningChannelErrorOwned, SetNewPrevHashOwned, SetTargetOwned, SubmitSharesErrorOwned,
+    SubmitSharesExtendedOwned, SubmitSharesSuccessOwned, UpdateChannelErrorOwned,
+    UpdateChannelOwned,
 };
 use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use tokio::net::TcpStream;
@@ -64,6 +74,11 @@ const READ_AHEAD: usize = 64;
 /// The handshake and setup time limit without `handshake_timeout`.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often an open channel reports its hashrate and lets vardiff cut a
+/// quiet miner (more often if vardiff's retarget interval is shorter), as
+/// a V1 session does.
+const TICK: Duration = Duration::from_secs(10);
+
 /// A share whose `SubmitShares.Success` waits for its commit.
 struct PendingAck {
     sequence_number: u32,
@@ -80,7 +95,10 @@ struct Open {
     /// Whether the worker was recorded (with its first accepted share).
     recorded: bool,
     binding: Binding,
-    difficulty: Difficulty,
+    /// The difficulty the next job carries, and vardiff.
+    target: Targeting,
+    /// When the channel opened: vardiff's time zero.
+    opened: Instant,
     extranonce1: [u8; 4],
     extranonce_size: usize,
     channel: Channel,
@@ -117,6 +135,7 @@ pub(crate) async fn serve(
         writer,
         open: None,
         pending: VecDeque::new(),
+        reported_hashrate: 0,
     };
     if let Err(e) = session.run(rx, timeout).await {
         tracing::debug!(%peer, error = %e, "Stratum V2 connection ended");
@@ -133,6 +152,8 @@ struct Sv2Session {
     writer: Sv2Writer<OwnedWriteHalf>,
     open: Option<Open>,
     pending: VecDeque<PendingAck>,
+    /// This connection's share of [`Shared::hashrate`].
+    reported_hashrate: u64,
 }
 
 /// Why the session's task woke.
@@ -141,6 +162,7 @@ enum Event {
     /// A new job (`false`: the work source is gone).
     Job(bool),
     Outcome(Result<Committed, WriteError>),
+    Tick,
     Stop,
 }
 
@@ -175,11 +197,15 @@ impl Sv2Session {
         }
         let mut jobs = self.shared.work.subscribe();
         let mut stop = self.shared.stop.subscribe();
+        let tick_every = TICK.min(Targeting::new(&self.shared.config).retarget_interval());
+        let mut ticks = tokio::time::interval(tick_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 incoming = rx.recv() => Event::Incoming(incoming),
                 changed = jobs.changed() => Event::Job(changed.is_ok()),
                 outcome = next_outcome(&mut self.pending) => Event::Outcome(outcome),
+                _ = ticks.tick() => Event::Tick,
                 _ = stop.wait_for(|stopping| *stopping) => Event::Stop,
             };
             match event {
@@ -194,6 +220,7 @@ impl Sv2Session {
                     }
                 }
                 Event::Outcome(outcome) => self.acknowledge(outcome).await?,
+                Event::Tick => self.tick().await?,
             }
         }
         // Shares in flight are answered before the connection closes.
@@ -219,6 +246,7 @@ impl Sv2Session {
                 .await
             }
             AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(s)) => self.submit(s).await,
+            AnyMessageOwned::Mining(MiningOwned::UpdateChannel(u)) => self.update(u).await,
             AnyMessageOwned::Mining(MiningOwned::CloseChannel(c)) => {
                 if c.channel_id == CHANNEL_ID
                     && let Some(open) = self.open.take()
@@ -293,15 +321,15 @@ impl Sv2Session {
                 )
                 .await;
         };
-        // The pool's starting difficulty, or harder if the miner's maximum
-        // target asks for it.
-        let config = &self.shared.config;
+        // The difficulty for the nominal hashrate (the pool's start if it
+        // is 0, "not known yet"), or harder if the maximum target asks.
+        let mut target = Targeting::new(&self.shared.config);
         let max_target = proofpool_primitives::U256::from_le_bytes(m.max_target.to_array());
-        let difficulty = config
-            .start_difficulty
-            .max(Difficulty::from_target(max_target))
-            .clamp(config.min_difficulty, config.max_difficulty);
-        let binding = Binding::new(miner.address.to_address(), difficulty.to_target());
+        let asked = asked_difficulty(&target, m.nominal_hash_rate, max_target);
+        if asked != target.current() {
+            target.suggest(Duration::ZERO, asked);
+        }
+        let binding = Binding::new(miner.address.to_address(), target.current().to_target());
         tracing::debug!(peer = %self.peer, miner = %identity, "Stratum V2 channel opened");
         self.writer
             .send(AnyMessageOwned::Mining(
@@ -322,7 +350,8 @@ impl Sv2Session {
             miner,
             recorded: false,
             binding,
-            difficulty,
+            target,
+            opened: Instant::now(),
             extranonce1,
             extranonce_size,
             channel: Channel::default(),
@@ -330,16 +359,121 @@ impl Sv2Session {
         self.send_job(&job, true).await
     }
 
+    /// `UpdateChannel`: the nominal hashrate is a new suggestion, and the
+    /// maximum target a floor on the difficulty ("the upstream must
+    /// reflect" a lower one); a changed difficulty goes out at once.
+    async fn update(&mut self, u: UpdateChannelOwned) -> Result<(), Sv2Error> {
+        let max_target = proofpool_primitives::U256::from_le_bytes(u.maximum_target.to_array());
+        let refusal = match &self.open {
+            _ if u.channel_id != CHANNEL_ID => Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID),
+            None => Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID),
+            Some(_) if !(u.nominal_hash_rate >= 0.0 && u.nominal_hash_rate.is_finite()) => {
+                Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE)
+            }
+            Some(_) if max_target.is_zero() => {
+                Some(ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE)
+            }
+            Some(_) => None,
+        };
+        if let Some(code) = refusal {
+            return self
+                .writer
+                .send(AnyMessageOwned::Mining(MiningOwned::UpdateChannelError(
+                    UpdateChannelErrorOwned {
+                        channel_id: u.channel_id,
+                        error_code: code
+                            .try_into()
+                            .expect("the spec's error codes are short ASCII, well under 255 bytes"),
+                    },
+                )))
+                .await;
+        }
+        let Some(open) = &mut self.open else {
+            return Ok(());
+        };
+        let before = open.target.current();
+        let asked = asked_difficulty(&open.target, u.nominal_hash_rate, max_target);
+        let elapsed = open.opened.elapsed();
+        if open.target.suggest(elapsed, asked) != before {
+            self.retarget().await?;
+        }
+        Ok(())
+    }
+
+    /// Reports the hashrate estimate and lets vardiff lower the difficulty
+    /// of a miner gone quiet.
+    async fn tick(&mut self) -> Result<(), Sv2Error> {
+        let Some(open) = &mut self.open else {
+            return Ok(());
+        };
+        let elapsed = open.opened.elapsed();
+        let estimate = open.target.estimated_hashrate(elapsed);
+        let retargeted = open.target.on_tick(elapsed).is_some();
+        self.report_hashrate(estimate);
+        if retargeted {
+            self.shared.metrics.retargets.increment(1);
+            self.retarget().await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces this connection's contribution to the pool's hashrate.
+    fn report_hashrate(&mut self, estimate: u64) {
+        let delta = estimate.wrapping_sub(self.reported_hashrate);
+        self.shared
+            .hashrate
+            .fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+        self.reported_hashrate = estimate;
+    }
+
+    /// The channel's difficulty changed: `SetTarget`, then the current job
+    /// again (live at once) committing to the new target. Shares on the
+    /// older jobs are still checked at the targets those committed to.
+    async fn retarget(&mut self) -> Result<(), Sv2Error> {
+        let Some(open) = &mut self.open else {
+            return Ok(());
+        };
+        open.binding = Binding::new(
+            open.miner.address.to_address(),
+            open.target.current().to_target(),
+        );
+        tracing::debug!(peer = %self.peer, to = %open.target.current(), "Stratum V2 retarget");
+        self.writer
+            .send(AnyMessageOwned::Mining(MiningOwned::SetTarget(
+                SetTargetOwned {
+                    channel_id: CHANNEL_ID,
+                    maximum_target: U256Owned::from(open.binding.target().to_le_bytes::<32>()),
+                },
+            )))
+            .await?;
+        if let Some(job) = self.shared.work.current() {
+            self.send_job_again(&job).await?;
+        }
+        Ok(())
+    }
+
     /// Sends `job` on the open channel: on a new previous block (or the
     /// channel's first), as a future job activated by `SetNewPrevHash`,
     /// which makes every older job stale; otherwise as a job live at once.
     async fn send_job(&mut self, job: &Arc<Job>, first: bool) -> Result<(), Sv2Error> {
+        if let Some(open) = &self.open
+            && open.channel.last_job_id() == Some(job.id())
+        {
+            return Ok(());
+        }
+        self.send_job_now(job, first).await
+    }
+
+    /// [`Sv2Session::send_job`], even if `job` was the last one sent (under
+    /// another target, after a retarget).
+    async fn send_job_again(&mut self, job: &Arc<Job>) -> Result<(), Sv2Error> {
+        self.send_job_now(job, false).await
+    }
+
+    async fn send_job_now(&mut self, job: &Arc<Job>, first: bool) -> Result<(), Sv2Error> {
         let Some(open) = &mut self.open else {
             return Ok(());
         };
-        if open.channel.last_job_id() == Some(job.id()) {
-            return Ok(());
-        }
         if job.extranonce2_len() != open.extranonce_size {
             // A reload changed the extranonce2 size: the channel's terms no
             // longer hold. The miner opens a new one.
@@ -350,8 +484,13 @@ impl Sv2Session {
         let job_id =
             u32::try_from(seq).map_err(|_| Sv2Error::Encode("job ids exhausted".into()))?;
         let message = extended_job(job, &open.binding, job_id, !new_block)?;
-        open.channel
-            .record_job(job.clone(), seq, new_block, open.binding, open.difficulty);
+        open.channel.record_job(
+            job.clone(),
+            seq,
+            new_block,
+            open.binding,
+            open.target.current(),
+        );
         self.writer
             .send(AnyMessageOwned::Mining(MiningOwned::NewExtendedMiningJob(
                 message,
@@ -523,6 +662,11 @@ impl Sv2Session {
                     outcome,
                     block,
                 });
+                let elapsed = open.opened.elapsed();
+                if open.target.on_share(elapsed, credited).is_some() {
+                    self.shared.metrics.retargets.increment(1);
+                    self.retarget().await?;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -627,6 +771,7 @@ impl Sv2Session {
         if let Some(open) = self.open.take() {
             self.shared.release_extranonce1(open.extranonce1);
         }
+        self.report_hashrate(0);
         self.shared.metrics.connections_active.decrement(1.0);
     }
 }
@@ -639,6 +784,23 @@ async fn next_outcome(pending: &mut VecDeque<PendingAck>) -> Result<Committed, W
             .unwrap_or_else(|_| Err(WriteError("the share writer stopped".into()))),
         None => std::future::pending().await,
     }
+}
+
+/// The difficulty a miner asks for over V2: the one for its nominal hashrate
+/// (the channel's current one if it is 0, not known yet), or harder if its
+/// maximum target is below that difficulty's target.
+fn asked_difficulty(
+    target: &Targeting,
+    nominal_hash_rate: f32,
+    max_target: proofpool_primitives::U256,
+) -> Difficulty {
+    let for_rate = target
+        .for_hashrate(f64::from(nominal_hash_rate))
+        .unwrap_or(target.current());
+    if max_target.is_zero() {
+        return for_rate;
+    }
+    for_rate.max(Difficulty::from_target(max_target))
 }
 
 /// A difficulty's whole part (at least 1), for `new_shares_sum`.

@@ -351,10 +351,8 @@ impl Session {
         // Scored with the next fault or tick: no lock per accepted share.
         self.unscored_accepted = self.unscored_accepted.saturating_add(1);
         let elapsed = self.elapsed();
-        if let Some(next) = self.vardiff.on_share(elapsed, credited)
-            && self.retarget
-        {
-            self.apply_difficulty(next);
+        if let Some(next) = self.target.on_share(elapsed, credited) {
+            self.retargeted(next);
         }
     }
 }

@@ -68,16 +68,9 @@ impl Session {
             return;
         }
         let elapsed = self.elapsed();
-        let estimate = self
-            .vardiff
-            .estimated_hashrate(elapsed)
-            .filter(|h| h.is_finite())
-            .map_or(0, |h| h as u64);
-        self.report_hashrate(estimate);
-        if self.retarget
-            && let Some(next) = self.vardiff.on_tick(elapsed)
-        {
-            self.apply_difficulty(next);
+        self.report_hashrate(self.target.estimated_hashrate(elapsed));
+        if let Some(next) = self.target.on_tick(elapsed) {
+            self.retargeted(next);
             self.resend_if_ready();
         }
     }
@@ -89,24 +82,18 @@ impl Session {
         self.reported_hashrate = estimate;
     }
 
-    /// Takes a difficulty vardiff chose; [`Session::resend_if_ready`]
-    /// sends it with the current job again.
-    pub(super) fn apply_difficulty(&mut self, next: Difficulty) {
-        tracing::debug!(peer = %self.peer, from = %self.difficulty, to = %next, "vardiff retarget");
+    /// After vardiff chose `next`; [`Session::resend_if_ready`] sends it
+    /// with the current job again.
+    pub(super) fn retargeted(&mut self, next: Difficulty) {
+        tracing::debug!(peer = %self.peer, to = %next, "vardiff retarget");
         self.shared.metrics.retargets.increment(1);
-        self.difficulty = next;
         self.rebind();
     }
 
     /// A difficulty the miner asked for: vardiff's new starting point.
     pub(super) fn suggest(&mut self, d: Difficulty) {
-        let d = self.clamp(d);
-        self.difficulty = if self.retarget {
-            let elapsed = self.elapsed();
-            self.vardiff.suggest(elapsed, d)
-        } else {
-            d
-        };
+        let elapsed = self.elapsed();
+        self.target.suggest(elapsed, d);
         self.rebind();
     }
 
