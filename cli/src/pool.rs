@@ -29,8 +29,8 @@ pub(crate) struct Args {
     #[arg(long, requires = "tls_listen")]
     tls_key: Option<PathBuf>,
     /// Stratum V2 (`stratum2+tcp://`) listen address; needs
-    /// `authority_key_file` (off when not given). Extended channels only, so
-    /// far.
+    /// `authority_key_file` (off when not given). Extended and standard
+    /// channels.
     #[arg(long, requires = "authority_key_file")]
     sv2_listen: Option<SocketAddr>,
     /// The Stratum V2 authority key pair (`proofpool keygen` writes one);

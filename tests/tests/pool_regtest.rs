@@ -1331,5 +1331,157 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     }
     // Shares still in flight when the miner stopped were accepted too.
     assert!(ours >= accepted, "{ours} stored, {accepted} acknowledged");
+
+    // Header-only mining: one connection (a proxy, say) opens two standard
+    // channels. Each gets the whole extranonce (a leased extranonce1, then
+    // zeros) and merkle roots; the shares are hashed here from the header
+    // alone, and the pool rebuilds the coinbase to check them.
+    let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
+    let mut conn = Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    // REQUIRES_STANDARD_JOBS | REQUIRES_VERSION_ROLLING
+    conn.send(proofpool_pool::sv2::setup::mining_request(0b101, "proofpool-test", "").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        conn.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    let mut standard = Vec::new();
+    for (request_id, worker) in [(1u32, "hdr1"), (2, "hdr2")] {
+        conn.send(AnyMessageOwned::Mining(
+            MiningOwned::OpenStandardMiningChannel(
+                stratum_core::mining_sv2::OpenStandardMiningChannelOwned {
+                    request_id,
+                    user_identity: format!("{MINER}.{worker}").as_str().try_into().unwrap(),
+                    nominal_hash_rate: 0.0,
+                    max_target: [0xff; 32].into(),
+                },
+            ),
+        ))
+        .await
+        .unwrap();
+        let MiningOwned::OpenStandardMiningChannelSuccess(ok) =
+            sv2_miner::mining(conn.read_message().await.unwrap())
+        else {
+            panic!("standard channel not opened");
+        };
+        assert_eq!(ok.extranonce_prefix.as_ref().len(), 4 + work.size);
+        assert!(ok.extranonce_prefix.as_ref()[4..].iter().all(|b| *b == 0));
+        let MiningOwned::NewMiningJob(job) = sv2_miner::mining(conn.read_message().await.unwrap())
+        else {
+            panic!("no job on the standard channel");
+        };
+        assert!(job.min_ntime.clone().into_inner().is_none(), "a future job");
+        let MiningOwned::SetNewPrevHash(tip) =
+            sv2_miner::mining(conn.read_message().await.unwrap())
+        else {
+            panic!("no tip on the standard channel");
+        };
+        assert_eq!((tip.channel_id, tip.job_id), (ok.channel_id, job.job_id));
+        standard.push((ok, job, tip));
+    }
+    assert_ne!(standard[0].0.channel_id, standard[1].0.channel_id);
+    assert_eq!(
+        standard[0].0.group_channel_id,
+        standard[1].0.group_channel_id
+    );
+    // Two channels, two extranonces: two coinbases, two merkle roots.
+    assert_ne!(standard[0].1.merkle_root, standard[1].1.merkle_root);
+    use bitcoin::hashes::Hash as _;
+    let header_only = |job: &stratum_core::mining_sv2::NewMiningJobOwned,
+                       tip: &stratum_core::mining_sv2::SetNewPrevHashOwned,
+                       target: proofpool_primitives::U256| {
+        (0u32..)
+            .find_map(|nonce| {
+                let mut header = Vec::with_capacity(80);
+                header.extend_from_slice(&job.version.to_le_bytes());
+                header.extend_from_slice(&tip.prev_hash.to_array());
+                header.extend_from_slice(&job.merkle_root.to_array());
+                header.extend_from_slice(&tip.min_ntime.to_le_bytes());
+                header.extend_from_slice(&tip.nbits.to_le_bytes());
+                header.extend_from_slice(&nonce.to_le_bytes());
+                let hash = bitcoin::hashes::sha256d::Hash::hash(&header).to_byte_array();
+                (proofpool_primitives::U256::from_le_bytes(hash) <= target).then_some((nonce, hash))
+            })
+            .unwrap()
+    };
+    let (ok, job, tip) = &standard[1];
+    let target = proofpool_primitives::U256::from_le_bytes(ok.target.to_array());
+    let (nonce, hash) = header_only(job, tip, target);
+    conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesStandard(
+        stratum_core::mining_sv2::SubmitSharesStandard {
+            channel_id: ok.channel_id,
+            sequence_number: 1,
+            job_id: job.job_id,
+            nonce,
+            ntime: tip.min_ntime,
+            version: job.version,
+        },
+    )))
+    .await
+    .unwrap();
+    // Accepted on its channel; on regtest it is a block, and the new tip
+    // comes as a future job on each channel and one SetNewPrevHash to the
+    // group.
+    let mut acked = false;
+    let mut future = Vec::new();
+    let mut group_tip = None;
+    while !acked || group_tip.is_none() {
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::SubmitSharesSuccess(done) => {
+                assert_eq!(
+                    (done.channel_id, done.last_sequence_number),
+                    (ok.channel_id, 1)
+                );
+                acked = true;
+            }
+            MiningOwned::NewMiningJob(next) if next.min_ntime.clone().into_inner().is_none() => {
+                future.push((next.channel_id, next.job_id));
+            }
+            MiningOwned::NewMiningJob(_) => {}
+            MiningOwned::SetNewPrevHash(next) => group_tip = Some(next),
+            other => panic!("{other:?}"),
+        }
+    }
+    let group_tip = group_tip.unwrap();
+    assert_eq!(group_tip.channel_id, ok.group_channel_id);
+    assert_ne!(group_tip.prev_hash, tip.prev_hash);
+    let mut channels: Vec<u32> = future
+        .iter()
+        .filter(|(_, id)| *id == group_tip.job_id)
+        .map(|(channel, _)| *channel)
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(
+        channels,
+        [standard[0].0.channel_id, standard[1].0.channel_id]
+    );
+    // The share is stored with the channel's extranonce, zeros after the
+    // extranonce1.
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = store
+            .shares_after(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.share.worker == "hdr2");
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = stored.expect("the header-only share is stored");
+    assert_eq!(stored.share.hash.0, hash);
+    assert_eq!(
+        stored.share.extranonce1.to_vec(),
+        ok.extranonce_prefix.as_ref()[..4]
+    );
+    assert!(stored.share.extranonce2.iter().all(|b| *b == 0));
+    drop(conn);
     s.teardown().await;
 }

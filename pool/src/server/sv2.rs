@@ -1,7 +1,17 @@
 //! A Stratum V2 miner's connection: the Noise handshake and
-//! `SetupConnection` ([`crate::sv2`]), then one extended channel whose jobs
-//! and shares go through the session core's [`Channel`], the same checks,
+//! `SetupConnection` ([`crate::sv2`]), then its channels, whose jobs and
+//! shares go through the session core's [`Channel`], the same checks,
 //! share log, blocks and epochs as Stratum V1.
+//!
+//! Channels are extended (`NewExtendedMiningJob`: the coinbase around the
+//! extranonce prefix, a leased extranonce1, and the miner's part) or
+//! standard, for header-only miners (`NewMiningJob`: the merkle root of a
+//! coinbase whose extranonce the pool fixed, the channel's leased
+//! extranonce1 then zeros). A connection may open up to [`MAX_CHANNELS`];
+//! every channel is in the connection's one group, and on a new block the
+//! standard channels' future jobs are activated by one `SetNewPrevHash` to
+//! the group (job ids are the connection's, so one id names each channel's
+//! job), extended channels' by their own.
 //!
 //! One task drives the connection: it alone writes to the socket. A reader
 //! task of its own decodes frames (a read is not cancellation-safe) and
@@ -16,8 +26,7 @@
 //! `SetTarget` followed by a job committing to the new target (older jobs
 //! keep theirs).
 //!
-//! Not yet (issue 24): standard channels (header-only mining), several
-//! channels per connection, job declaration.
+//! Not yet (issue 24): job declaration.
 
 use super::blocks::{self, Solution};
 use super::guard::Admission;
@@ -49,10 +58,9 @@ use stratum_core::mining_sv2::{
     ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID,
     ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE,
     ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE, NewExtendedMiningJobOwned,
-    OpenExtendedMiningChannelOwned, OpenExtendedMiningChannelSuccessOwned,
-    OpenMiningChannelErrorOwned, SetNewPrevHashOwned, SetTargetOwned, SubmitSharesErrorOwned,
-    SubmitSharesExtendedOwned, SubmitSharesSuccessOwned, UpdateChannelErrorOwned,
-    UpdateChannelOwned,
+    NewMiningJobOwned, OpenExtendedMiningChannelSuccessOwned, OpenMiningChannelErrorOwned,
+    OpenStandardMiningChannelSuccessOwned, SetNewPrevHashOwned, SetTargetOwned,
+    SubmitSharesErrorOwned, SubmitSharesSuccessOwned, UpdateChannelErrorOwned, UpdateChannelOwned,
 };
 use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use tokio::net::TcpStream;
@@ -63,10 +71,14 @@ use tokio::sync::{mpsc, oneshot};
 /// its `valid_from` (the handshake's time) to this much later.
 pub(crate) const CERT_VALIDITY: Duration = Duration::from_secs(3600);
 
-/// The connection's one channel id; the group channel's is another, as the
-/// SRI translator requires.
-const CHANNEL_ID: u32 = 1;
-const GROUP_CHANNEL_ID: u32 = 2;
+/// The connection's group channel; its channels are numbered from 2 (the
+/// SRI translator requires a group id that is no channel's).
+const GROUP_CHANNEL_ID: u32 = 1;
+const FIRST_CHANNEL_ID: u32 = 2;
+
+/// The most channels one connection may have open (each leases an
+/// extranonce1, so a proxy's devices never share a coinbase).
+pub(crate) const MAX_CHANNELS: usize = 256;
 
 /// Messages decoded ahead of the session.
 const READ_AHEAD: usize = 64;
@@ -79,8 +91,45 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// a V1 session does.
 const TICK: Duration = Duration::from_secs(10);
 
+/// What a miner asks for when it opens a channel, standard or extended.
+struct OpenRequest {
+    request_id: u32,
+    user_identity: String,
+    nominal_hash_rate: f32,
+    max_target: [u8; 32],
+    /// Extended channels only: the least extranonce the miner can roll.
+    min_extranonce_size: Option<usize>,
+}
+
+/// A share as submitted on either kind of channel.
+struct Submitted {
+    channel_id: u32,
+    sequence_number: u32,
+    job_id: u32,
+    /// Extended channels only: the miner's part of the extranonce.
+    extranonce2: Option<Vec<u8>>,
+    ntime: u32,
+    nonce: u32,
+    version: u32,
+}
+
+/// How a job goes down a channel.
+#[derive(Debug, Clone, Copy)]
+enum Deliver {
+    /// Live at once (`min_ntime` set): the channel's older jobs stay valid.
+    Live,
+    /// Waiting for its `SetNewPrevHash`, which makes the older jobs stale.
+    Future,
+}
+
+/// The job id for the connection's job counter `seq`.
+fn job_id(seq: u64) -> Result<u32, Sv2Error> {
+    u32::try_from(seq).map_err(|_| Sv2Error::Encode("job ids exhausted".into()))
+}
+
 /// A share whose `SubmitShares.Success` waits for its commit.
 struct PendingAck {
+    channel_id: u32,
     sequence_number: u32,
     /// Its credited difficulty, whole (the spec's `new_shares_sum`).
     difficulty: u64,
@@ -89,8 +138,10 @@ struct PendingAck {
     block: Option<oneshot::Sender<Result<u64, WriteError>>>,
 }
 
-/// The open extended channel.
+/// An open channel.
 struct Open {
+    /// Header-only: the pool fixes the whole extranonce.
+    standard: bool,
     miner: MinerId,
     /// Whether the worker was recorded (with its first accepted share).
     recorded: bool,
@@ -100,6 +151,8 @@ struct Open {
     /// When the channel opened: vardiff's time zero.
     opened: Instant,
     extranonce1: [u8; 4],
+    /// The miner's part of the extranonce (extended), or the zeros the
+    /// pool put there (standard).
     extranonce_size: usize,
     channel: Channel,
 }
@@ -133,7 +186,9 @@ pub(crate) async fn serve(
         peer,
         _admission: admission,
         writer,
-        open: None,
+        channels: std::collections::BTreeMap::new(),
+        next_channel_id: FIRST_CHANNEL_ID,
+        job_seq: 0,
         pending: VecDeque::new(),
         reported_hashrate: 0,
     };
@@ -150,7 +205,10 @@ struct Sv2Session {
     /// Holds the address's connection slot while the session lives.
     _admission: Admission,
     writer: Sv2Writer<OwnedWriteHalf>,
-    open: Option<Open>,
+    channels: std::collections::BTreeMap<u32, Open>,
+    next_channel_id: u32,
+    /// The connection's job counter: one id names a job on every channel.
+    job_seq: u64,
     pending: VecDeque<PendingAck>,
     /// This connection's share of [`Shared::hashrate`].
     reported_hashrate: u64,
@@ -216,7 +274,7 @@ impl Sv2Session {
                 Event::Job(true) => {
                     let job = jobs.borrow_and_update().clone();
                     if let Some(job) = job {
-                        self.send_job(&job, false).await?;
+                        self.send_jobs(&job).await?;
                     }
                 }
                 Event::Outcome(outcome) => self.acknowledge(outcome).await?,
@@ -234,23 +292,52 @@ impl Sv2Session {
     async fn handle(&mut self, message: AnyMessageOwned) -> Result<(), Sv2Error> {
         match message {
             AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannel(m)) => {
-                self.open(m).await
+                let request = OpenRequest {
+                    request_id: m.request_id,
+                    user_identity: m.user_identity.as_utf8_or_hex(),
+                    nominal_hash_rate: m.nominal_hash_rate,
+                    max_target: m.max_target.to_array(),
+                    min_extranonce_size: Some(usize::from(m.min_extranonce_size)),
+                };
+                self.open(request).await
             }
             AnyMessageOwned::Mining(MiningOwned::OpenStandardMiningChannel(m)) => {
-                // Header-only mining is refused at setup; a miner that asks
-                // anyway is told there is no room for it.
-                self.refuse_channel(
-                    m.request_id,
-                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
-                )
-                .await
+                let request = OpenRequest {
+                    request_id: m.request_id,
+                    user_identity: m.user_identity.as_utf8_or_hex(),
+                    nominal_hash_rate: m.nominal_hash_rate,
+                    max_target: m.max_target.to_array(),
+                    min_extranonce_size: None,
+                };
+                self.open(request).await
             }
-            AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(s)) => self.submit(s).await,
+            AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(s)) => {
+                let share = Submitted {
+                    channel_id: s.channel_id,
+                    sequence_number: s.sequence_number,
+                    job_id: s.job_id,
+                    extranonce2: Some(s.extranonce.as_ref().to_vec()),
+                    ntime: s.ntime,
+                    nonce: s.nonce,
+                    version: s.version,
+                };
+                self.submit(share).await
+            }
+            AnyMessageOwned::Mining(MiningOwned::SubmitSharesStandard(s)) => {
+                let share = Submitted {
+                    channel_id: s.channel_id,
+                    sequence_number: s.sequence_number,
+                    job_id: s.job_id,
+                    extranonce2: None,
+                    ntime: s.ntime,
+                    nonce: s.nonce,
+                    version: s.version,
+                };
+                self.submit(share).await
+            }
             AnyMessageOwned::Mining(MiningOwned::UpdateChannel(u)) => self.update(u).await,
             AnyMessageOwned::Mining(MiningOwned::CloseChannel(c)) => {
-                if c.channel_id == CHANNEL_ID
-                    && let Some(open) = self.open.take()
-                {
+                if let Some(open) = self.channels.remove(&c.channel_id) {
                     self.shared.release_extranonce1(open.extranonce1);
                 }
                 Ok(())
@@ -275,11 +362,12 @@ impl Sv2Session {
             .await
     }
 
-    /// `OpenExtendedMiningChannel`: the user identity is the payout address
-    /// (and worker), as in Stratum V1; the extranonce prefix is a leased
-    /// extranonce1, so V1 and V2 miners never share a coinbase.
-    async fn open(&mut self, m: OpenExtendedMiningChannelOwned) -> Result<(), Sv2Error> {
-        if self.open.is_some() {
+    /// `OpenExtendedMiningChannel` or `OpenStandardMiningChannel`: the user
+    /// identity is the payout address (and worker), as in Stratum V1; the
+    /// extranonce starts with a leased extranonce1, so no two channels (V1
+    /// or V2, on any instance) share a coinbase.
+    async fn open(&mut self, m: OpenRequest) -> Result<(), Sv2Error> {
+        if self.channels.len() >= MAX_CHANNELS {
             return self
                 .refuse_channel(
                     m.request_id,
@@ -287,8 +375,7 @@ impl Sv2Session {
                 )
                 .await;
         }
-        let identity = m.user_identity.as_utf8_or_hex();
-        let Ok(miner) = MinerId::parse(&identity) else {
+        let Ok(miner) = MinerId::parse(&m.user_identity) else {
             return self
                 .refuse_channel(
                     m.request_id,
@@ -305,7 +392,9 @@ impl Sv2Session {
                 .await;
         };
         let extranonce_size = job.extranonce2_len();
-        if usize::from(m.min_extranonce_size) > extranonce_size {
+        if m.min_extranonce_size
+            .is_some_and(|min| min > extranonce_size)
+        {
             return self
                 .refuse_channel(
                     m.request_id,
@@ -324,39 +413,59 @@ impl Sv2Session {
         // The difficulty for the nominal hashrate (the pool's start if it
         // is 0, "not known yet"), or harder if the maximum target asks.
         let mut target = Targeting::new(&self.shared.config);
-        let max_target = proofpool_primitives::U256::from_le_bytes(m.max_target.to_array());
+        let max_target = proofpool_primitives::U256::from_le_bytes(m.max_target);
         let asked = asked_difficulty(&target, m.nominal_hash_rate, max_target);
         if asked != target.current() {
             target.suggest(Duration::ZERO, asked);
         }
         let binding = Binding::new(miner.address.to_address(), target.current().to_target());
-        tracing::debug!(peer = %self.peer, miner = %identity, "Stratum V2 channel opened");
-        self.writer
-            .send(AnyMessageOwned::Mining(
-                MiningOwned::OpenExtendedMiningChannelSuccess(
-                    OpenExtendedMiningChannelSuccessOwned {
-                        request_id: m.request_id,
-                        channel_id: CHANNEL_ID,
-                        target: U256Owned::from(binding.target().to_le_bytes::<32>()),
-                        extranonce_size: extranonce_size as u16,
-                        extranonce_prefix: B032Owned::try_from(extranonce1.to_vec())
-                            .map_err(|e| Sv2Error::Encode(format!("{e:?}")))?,
-                        group_channel_id: GROUP_CHANNEL_ID,
-                    },
-                ),
-            ))
-            .await?;
-        self.open = Some(Open {
-            miner,
-            recorded: false,
-            binding,
-            target,
-            opened: Instant::now(),
-            extranonce1,
-            extranonce_size,
-            channel: Channel::default(),
-        });
-        self.send_job(&job, true).await
+        let channel_id = self.next_channel_id;
+        self.next_channel_id = self.next_channel_id.wrapping_add(1).max(FIRST_CHANNEL_ID);
+        let standard = m.min_extranonce_size.is_none();
+        tracing::debug!(peer = %self.peer, miner = %m.user_identity, channel_id, standard, "Stratum V2 channel opened");
+        let target_bytes = U256Owned::from(binding.target().to_le_bytes::<32>());
+        let encode = |e: stratum_core::binary_sv2::Error| Sv2Error::Encode(format!("{e:?}"));
+        let success = if standard {
+            // The whole extranonce: the miner has none to roll.
+            let mut full = extranonce1.to_vec();
+            full.resize(extranonce1.len() + extranonce_size, 0);
+            MiningOwned::OpenStandardMiningChannelSuccess(OpenStandardMiningChannelSuccessOwned {
+                request_id: m.request_id,
+                channel_id,
+                target: target_bytes,
+                extranonce_prefix: B032Owned::try_from(full).map_err(encode)?,
+                group_channel_id: GROUP_CHANNEL_ID,
+            })
+        } else {
+            MiningOwned::OpenExtendedMiningChannelSuccess(OpenExtendedMiningChannelSuccessOwned {
+                request_id: m.request_id,
+                channel_id,
+                target: target_bytes,
+                extranonce_size: extranonce_size as u16,
+                extranonce_prefix: B032Owned::try_from(extranonce1.to_vec()).map_err(encode)?,
+                group_channel_id: GROUP_CHANNEL_ID,
+            })
+        };
+        self.writer.send(AnyMessageOwned::Mining(success)).await?;
+        self.channels.insert(
+            channel_id,
+            Open {
+                standard,
+                miner,
+                recorded: false,
+                binding,
+                target,
+                opened: Instant::now(),
+                extranonce1,
+                extranonce_size,
+                channel: Channel::default(),
+            },
+        );
+        // Its first job, with its own tip.
+        self.job_seq += 1;
+        let seq = self.job_seq;
+        self.send_to(channel_id, &job, seq, Deliver::Future).await?;
+        self.send_prev_hash(channel_id, &job, seq).await
     }
 
     /// `UpdateChannel`: the nominal hashrate is a new suggestion, and the
@@ -364,16 +473,14 @@ impl Sv2Session {
     /// reflect" a lower one); a changed difficulty goes out at once.
     async fn update(&mut self, u: UpdateChannelOwned) -> Result<(), Sv2Error> {
         let max_target = proofpool_primitives::U256::from_le_bytes(u.maximum_target.to_array());
-        let refusal = match &self.open {
-            _ if u.channel_id != CHANNEL_ID => Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID),
-            None => Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID),
-            Some(_) if !(u.nominal_hash_rate >= 0.0 && u.nominal_hash_rate.is_finite()) => {
-                Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE)
-            }
-            Some(_) if max_target.is_zero() => {
-                Some(ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE)
-            }
-            Some(_) => None,
+        let refusal = if !self.channels.contains_key(&u.channel_id) {
+            Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_CHANNEL_ID)
+        } else if !(u.nominal_hash_rate >= 0.0 && u.nominal_hash_rate.is_finite()) {
+            Some(ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE)
+        } else if max_target.is_zero() {
+            Some(ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE)
+        } else {
+            None
         };
         if let Some(code) = refusal {
             return self
@@ -388,31 +495,34 @@ impl Sv2Session {
                 )))
                 .await;
         }
-        let Some(open) = &mut self.open else {
+        let Some(open) = self.channels.get_mut(&u.channel_id) else {
             return Ok(());
         };
         let before = open.target.current();
         let asked = asked_difficulty(&open.target, u.nominal_hash_rate, max_target);
         let elapsed = open.opened.elapsed();
         if open.target.suggest(elapsed, asked) != before {
-            self.retarget().await?;
+            self.retarget(u.channel_id).await?;
         }
         Ok(())
     }
 
     /// Reports the hashrate estimate and lets vardiff lower the difficulty
-    /// of a miner gone quiet.
+    /// of a miner gone quiet, channel by channel.
     async fn tick(&mut self) -> Result<(), Sv2Error> {
-        let Some(open) = &mut self.open else {
-            return Ok(());
-        };
-        let elapsed = open.opened.elapsed();
-        let estimate = open.target.estimated_hashrate(elapsed);
-        let retargeted = open.target.on_tick(elapsed).is_some();
+        let mut estimate = 0u64;
+        let mut cut = Vec::new();
+        for (&id, open) in &mut self.channels {
+            let elapsed = open.opened.elapsed();
+            estimate = estimate.saturating_add(open.target.estimated_hashrate(elapsed));
+            if open.target.on_tick(elapsed).is_some() {
+                cut.push(id);
+            }
+        }
         self.report_hashrate(estimate);
-        if retargeted {
+        for id in cut {
             self.shared.metrics.retargets.increment(1);
-            self.retarget().await?;
+            self.retarget(id).await?;
         }
         Ok(())
     }
@@ -426,52 +536,98 @@ impl Sv2Session {
         self.reported_hashrate = estimate;
     }
 
-    /// The channel's difficulty changed: `SetTarget`, then the current job
+    /// A channel's difficulty changed: `SetTarget`, then the current job
     /// again (live at once) committing to the new target. Shares on the
     /// older jobs are still checked at the targets those committed to.
-    async fn retarget(&mut self) -> Result<(), Sv2Error> {
-        let Some(open) = &mut self.open else {
+    async fn retarget(&mut self, channel_id: u32) -> Result<(), Sv2Error> {
+        let Some(open) = self.channels.get_mut(&channel_id) else {
             return Ok(());
         };
         open.binding = Binding::new(
             open.miner.address.to_address(),
             open.target.current().to_target(),
         );
-        tracing::debug!(peer = %self.peer, to = %open.target.current(), "Stratum V2 retarget");
+        tracing::debug!(peer = %self.peer, channel_id, to = %open.target.current(), "Stratum V2 retarget");
+        let maximum_target = U256Owned::from(open.binding.target().to_le_bytes::<32>());
         self.writer
             .send(AnyMessageOwned::Mining(MiningOwned::SetTarget(
                 SetTargetOwned {
-                    channel_id: CHANNEL_ID,
-                    maximum_target: U256Owned::from(open.binding.target().to_le_bytes::<32>()),
+                    channel_id,
+                    maximum_target,
                 },
             )))
             .await?;
         if let Some(job) = self.shared.work.current() {
-            self.send_job_again(&job).await?;
+            self.job_seq += 1;
+            let seq = self.job_seq;
+            self.send_to(channel_id, &job, seq, Deliver::Live).await?;
         }
         Ok(())
     }
 
-    /// Sends `job` on the open channel: on a new previous block (or the
-    /// channel's first), as a future job activated by `SetNewPrevHash`,
-    /// which makes every older job stale; otherwise as a job live at once.
-    async fn send_job(&mut self, job: &Arc<Job>, first: bool) -> Result<(), Sv2Error> {
-        if let Some(open) = &self.open
-            && open.channel.last_job_id() == Some(job.id())
-        {
-            return Ok(());
+    /// Sends a new job to every channel that has not had it: on a new
+    /// previous block as future jobs, then `SetNewPrevHash` (each extended
+    /// channel its own, the standard ones one to the group), which makes
+    /// every older job stale; otherwise live at once.
+    async fn send_jobs(&mut self, job: &Arc<Job>) -> Result<(), Sv2Error> {
+        self.job_seq += 1;
+        let seq = self.job_seq;
+        let due: Vec<(u32, bool, bool)> = self
+            .channels
+            .iter()
+            .filter(|(_, open)| open.channel.last_job_id() != Some(job.id()))
+            .map(|(&id, open)| {
+                let new_block = open.channel.last_prev_hash() != Some(job.prev_hash());
+                (id, open.standard, new_block)
+            })
+            .collect();
+        let mut group_tip = false;
+        for &(id, standard, new_block) in &due {
+            let how = if new_block {
+                Deliver::Future
+            } else {
+                Deliver::Live
+            };
+            self.send_to(id, job, seq, how).await?;
+            if new_block && !standard {
+                self.send_prev_hash(id, job, seq).await?;
+            }
+            group_tip |= new_block && standard;
         }
-        self.send_job_now(job, first).await
+        if group_tip {
+            self.send_prev_hash(GROUP_CHANNEL_ID, job, seq).await?;
+        }
+        Ok(())
     }
 
-    /// [`Sv2Session::send_job`], even if `job` was the last one sent (under
-    /// another target, after a retarget).
-    async fn send_job_again(&mut self, job: &Arc<Job>) -> Result<(), Sv2Error> {
-        self.send_job_now(job, false).await
+    /// `SetNewPrevHash` for `job`, sent under id `seq`, to a channel or the
+    /// group.
+    async fn send_prev_hash(&mut self, to: u32, job: &Job, seq: u64) -> Result<(), Sv2Error> {
+        let job_id = job_id(seq)?;
+        self.writer
+            .send(AnyMessageOwned::Mining(MiningOwned::SetNewPrevHash(
+                SetNewPrevHashOwned {
+                    channel_id: to,
+                    job_id,
+                    prev_hash: U256Owned::from(job.prev_hash().to_byte_array()),
+                    min_ntime: job.ntime(),
+                    nbits: job.bits().to_consensus(),
+                },
+            )))
+            .await
     }
 
-    async fn send_job_now(&mut self, job: &Arc<Job>, first: bool) -> Result<(), Sv2Error> {
-        let Some(open) = &mut self.open else {
+    /// Sends `job` to one channel under id `seq` and files it; a future job
+    /// waits for its `SetNewPrevHash`, which makes the channel's older jobs
+    /// stale.
+    async fn send_to(
+        &mut self,
+        channel_id: u32,
+        job: &Arc<Job>,
+        seq: u64,
+        how: Deliver,
+    ) -> Result<(), Sv2Error> {
+        let Some(open) = self.channels.get_mut(&channel_id) else {
             return Ok(());
         };
         if job.extranonce2_len() != open.extranonce_size {
@@ -479,42 +635,38 @@ impl Sv2Session {
             // longer hold. The miner opens a new one.
             return Err(Sv2Error::Frame("the pool's extranonce size changed".into()));
         }
-        let new_block = first || open.channel.last_prev_hash() != Some(job.prev_hash());
-        let seq = open.channel.job_seq() + 1;
-        let job_id =
-            u32::try_from(seq).map_err(|_| Sv2Error::Encode("job ids exhausted".into()))?;
-        let message = extended_job(job, &open.binding, job_id, !new_block)?;
-        open.channel.record_job(
-            job.clone(),
-            seq,
-            new_block,
-            open.binding,
-            open.target.current(),
-        );
-        self.writer
-            .send(AnyMessageOwned::Mining(MiningOwned::NewExtendedMiningJob(
-                message,
-            )))
-            .await?;
-        if new_block {
-            self.writer
-                .send(AnyMessageOwned::Mining(MiningOwned::SetNewPrevHash(
-                    SetNewPrevHashOwned {
-                        channel_id: CHANNEL_ID,
-                        job_id,
-                        prev_hash: U256Owned::from(job.prev_hash().to_byte_array()),
-                        min_ntime: job.ntime(),
-                        nbits: job.bits().to_consensus(),
-                    },
-                )))
-                .await?;
-        }
-        Ok(())
+        let job_id = job_id(seq)?;
+        let live = matches!(how, Deliver::Live);
+        let message = if open.standard {
+            let zeros = [0u8; 8];
+            let extranonce2 = zeros
+                .get(..open.extranonce_size)
+                .ok_or_else(|| Sv2Error::Encode("extranonce2 is longer than 8 bytes".into()))?;
+            let txid = job.coinbase_txid(&open.extranonce1, extranonce2, &open.binding);
+            MiningOwned::NewMiningJob(NewMiningJobOwned {
+                channel_id,
+                job_id,
+                min_ntime: Sv2OptionOwned::new(live.then(|| job.ntime())),
+                version: job.version(),
+                merkle_root: U256Owned::from(job.merkle_root(txid)),
+            })
+        } else {
+            MiningOwned::NewExtendedMiningJob(extended_job(
+                job,
+                &open.binding,
+                channel_id,
+                job_id,
+                live,
+            )?)
+        };
+        open.channel
+            .record_job(job.clone(), seq, !live, open.binding, open.target.current());
+        self.writer.send(AnyMessageOwned::Mining(message)).await
     }
 
     async fn submit_error(
         &mut self,
-        s: &SubmitSharesExtendedOwned,
+        s: &Submitted,
         code: &str,
         reason: Reject,
     ) -> Result<(), Sv2Error> {
@@ -532,11 +684,11 @@ impl Sv2Session {
             .await
     }
 
-    /// `SubmitSharesExtended`: the same checks as a V1 share, then the
-    /// share log; its success waits for the commit.
-    async fn submit(&mut self, s: SubmitSharesExtendedOwned) -> Result<(), Sv2Error> {
+    /// `SubmitSharesExtended` or `SubmitSharesStandard`: the same checks as
+    /// a V1 share, then the share log; its success waits for the commit.
+    async fn submit(&mut self, s: Submitted) -> Result<(), Sv2Error> {
         let mask = self.shared.config.version_mask;
-        let Some(open) = self.open.as_mut().filter(|_| s.channel_id == CHANNEL_ID) else {
+        let Some(open) = self.channels.get_mut(&s.channel_id) else {
             return self
                 .submit_error(
                     &s,
@@ -545,7 +697,14 @@ impl Sv2Session {
                 )
                 .await;
         };
-        let extranonce2 = s.extranonce.as_ref().to_vec();
+        // A standard channel's extranonce is the pool's: zeros after the
+        // extranonce1. An extended share on a standard channel (or the
+        // reverse) has the wrong size.
+        let extranonce2 = match (&s.extranonce2, open.standard) {
+            (Some(sent), false) => sent.clone(),
+            (None, true) => vec![0u8; open.extranonce_size],
+            (Some(_), true) | (None, false) => Vec::new(),
+        };
         if extranonce2.len() != open.extranonce_size {
             return self
                 .submit_error(
@@ -657,6 +816,7 @@ impl Sv2Session {
                     });
                 }
                 self.pending.push_back(PendingAck {
+                    channel_id: s.channel_id,
                     sequence_number: s.sequence_number,
                     difficulty: whole(credited),
                     outcome,
@@ -665,7 +825,7 @@ impl Sv2Session {
                 let elapsed = open.opened.elapsed();
                 if open.target.on_share(elapsed, credited).is_some() {
                     self.shared.metrics.retargets.increment(1);
-                    self.retarget().await?;
+                    self.retarget(s.channel_id).await?;
                 }
                 Ok(())
             }
@@ -688,8 +848,8 @@ impl Sv2Session {
     }
 
     /// Answers the share at the front of `pending` whose commit came back
-    /// (`outcome`), and every share after it already committed, in one
-    /// `SubmitShares.Success`.
+    /// (`outcome`), and every share after it on the same channel already
+    /// committed, in one `SubmitShares.Success`.
     async fn acknowledge(
         &mut self,
         outcome: Result<Committed, WriteError>,
@@ -697,6 +857,7 @@ impl Sv2Session {
         let Some(first) = self.pending.pop_front() else {
             return Ok(());
         };
+        let channel_id = first.channel_id;
         let mut accepted = Vec::new();
         let mut failed = None;
         let mut settle = |ack: PendingAck,
@@ -718,7 +879,11 @@ impl Sv2Session {
             }
         };
         settle(first, outcome, &mut accepted);
-        while let Some(next) = self.pending.front_mut() {
+        while let Some(next) = self
+            .pending
+            .front_mut()
+            .filter(|next| next.channel_id == channel_id)
+        {
             let Ok(outcome) = next.outcome.try_recv() else {
                 break;
             };
@@ -739,7 +904,7 @@ impl Sv2Session {
             self.writer
                 .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesSuccess(
                     SubmitSharesSuccessOwned {
-                        channel_id: CHANNEL_ID,
+                        channel_id,
                         last_sequence_number: last,
                         new_submits_accepted_count: accepted.len() as u32,
                         new_shares_sum: accepted.iter().map(|(_, d)| d).sum(),
@@ -755,7 +920,7 @@ impl Sv2Session {
             self.writer
                 .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesError(
                     SubmitSharesErrorOwned {
-                        channel_id: CHANNEL_ID,
+                        channel_id,
                         sequence_number,
                         error_code: ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE
                             .try_into()
@@ -768,7 +933,7 @@ impl Sv2Session {
     }
 
     fn finish(&mut self) {
-        if let Some(open) = self.open.take() {
+        for open in std::mem::take(&mut self.channels).into_values() {
             self.shared.release_extranonce1(open.extranonce1);
         }
         self.report_hashrate(0);
@@ -818,6 +983,7 @@ fn whole(d: Difficulty) -> u64 {
 fn extended_job(
     job: &Job,
     binding: &Binding,
+    channel_id: u32,
     job_id: u32,
     live: bool,
 ) -> Result<NewExtendedMiningJobOwned, Sv2Error> {
@@ -828,7 +994,7 @@ fn extended_job(
         .map(|h| U256Owned::from(*h))
         .collect();
     Ok(NewExtendedMiningJobOwned {
-        channel_id: CHANNEL_ID,
+        channel_id,
         job_id,
         min_ntime: Sv2OptionOwned::new(live.then(|| job.ntime())),
         version: job.version(),

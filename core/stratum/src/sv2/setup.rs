@@ -22,10 +22,10 @@ pub const REQUIRES_WORK_SELECTION: u32 = 1 << 1;
 /// Mining protocol, miner to pool: the miner rolls version bits.
 pub const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
 
-/// The flags the pool's mining protocol serves: extended channels, with or
-/// without version rolling. Standard jobs (header-only mining) wait for
-/// standard channels, work selection for job declaration.
-pub const SUPPORTED_FLAGS: u32 = REQUIRES_VERSION_ROLLING;
+/// The flags the pool's mining protocol serves: standard jobs (header-only
+/// mining on standard channels) and version rolling. Work selection waits
+/// for job declaration.
+pub const SUPPORTED_FLAGS: u32 = REQUIRES_STANDARD_JOBS | REQUIRES_VERSION_ROLLING;
 
 /// What a miner's connection was set up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +174,8 @@ mod tests {
             refused(negotiate(&setup(Protocol::MiningProtocol, 3, 4, 0))),
             (0, "protocol-version-mismatch".to_owned())
         );
-        // Standard jobs, work selection, and a flag no spec defines: all
-        // named back.
+        // Work selection and a flag no spec defines are named back;
+        // standard jobs are served.
         assert_eq!(
             refused(negotiate(&setup(
                 Protocol::MiningProtocol,
@@ -183,7 +183,7 @@ mod tests {
                 2,
                 0b111 | 1 << 20
             ))),
-            (0b011 | 1 << 20, "unsupported-feature-flags".to_owned())
+            (0b010 | 1 << 20, "unsupported-feature-flags".to_owned())
         );
     }
 }
