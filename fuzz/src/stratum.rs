@@ -2,15 +2,22 @@
 //!
 //! The input is split at `\n` into lines, as the pool's reader does, and each
 //! line goes through [`parse_line`]. A request is answered the way the pool's
-//! session answers it (`pool/src/server/session.rs`, which is private, so it
-//! is modelled here with the public API): usernames through
-//! [`MinerId::parse`], difficulties clamped to the pool's bounds and sent
-//! back with `mining.set_difficulty`, `mining.configure` through
-//! [`configure_result`], and every `mining.submit` through [`ShareKey::new`],
-//! the duplicate set and [`validate`] against one job built from the regtest
-//! template fixture. The session's gates (subscribe and authorize first, job
-//! lookup, rate limits) are not modelled: every share is checked, whatever
-//! its worker and job id, so that the fuzzer reaches the validator at once.
+//! V1 session answers it. The session's state is the pool's real session
+//! core: its [`Channel`] (the jobs sent, duplicates, every share check and
+//! the share log's record) and its [`Targeting`] (the difficulty the miner
+//! asks for, clamped to the pool's bounds). The V1 front end around them
+//! (`pool/src/server/session.rs`, tied to its socket) is modelled with the
+//! public API: usernames through [`MinerId::parse`], difficulties sent back
+//! with `mining.set_difficulty` and a job at the new target, and
+//! `mining.configure` through [`configure_result`]. Its gates (subscribe and
+//! authorize first, rate limits) are not modelled: every share is checked,
+//! on the job id it names if the channel was sent it and on the latest job
+//! otherwise, so that the fuzzer reaches the checks at once.
+//!
+//! Every share the core answers is also checked against an oracle built
+//! apart from it: [`validate`] and [`ShareKey::new`] against the header and
+//! hash recomputed here, a set of the keys accepted so far, and the record
+//! the share log would get, field by field.
 //!
 //! What is asserted, beyond "no panic":
 //! - every line the pool writes ends in one `\n`, has no other line break,
@@ -22,13 +29,16 @@
 //!   request (difficulties exactly when they have at most 15 significant
 //!   digits, as the crate documents);
 //! - a parsed username, difficulty and share are self-consistent (see
-//!   [`check_miner_id`], [`check_difficulty`] and [`Session::submit`]).
+//!   [`check_miner_id`], [`check_difficulty`] and [`Session::submit`]);
+//! - the core accepts exactly the shares the oracle accepts, refuses the
+//!   others for the oracle's reason, and credits an accepted one at its
+//!   job's committed target and difficulty.
 
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::{Hash, sha256d};
 use proofpool_pool::{
-    Binding, BlockTemplate, Job, JobConfig, MAX_WORKER_LEN, MinerId, ShareError, ShareKey,
-    ShareSubmission, validate,
+    Accepted, Binding, BlockTemplate, Channel, Job, JobConfig, MAX_WORKER_LEN, MinerId,
+    PoolConfig, Refusal, ShareError, ShareKey, ShareSubmission, Submit, Targeting, validate,
 };
 use proofpool_primitives::{Difficulty, U256, Work};
 use proofpool_stratum::{
@@ -38,7 +48,8 @@ use proofpool_stratum::{
 };
 use serde_json::Value;
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 const GBT_TXS: &str = include_str!("../../pool/tests/fixtures/regtest_gbt_txs.json");
 
@@ -58,23 +69,28 @@ pub const CLOCK_AHEAD: u32 = 120;
 /// The job every share is checked against: the regtest template fixture
 /// (four transactions; regtest's target, so about half the hashes solve a
 /// block), job id 1, the default coinbase configuration.
-pub fn job() -> &'static Job {
-    static JOB: OnceLock<Job> = OnceLock::new();
+pub fn job() -> &'static Arc<Job> {
+    static JOB: OnceLock<Arc<Job>> = OnceLock::new();
     JOB.get_or_init(|| {
         let template: BlockTemplate =
             serde_json::from_str(GBT_TXS).expect("the fixture is a block template");
         let mut script = vec![0x00, 0x14];
         script.extend_from_slice(&[0x22; 20]);
-        Job::new(
-            1,
-            &template,
-            &JobConfig::new(ScriptBuf::from_bytes(script)),
-            true,
-            LOG_HEAD,
+        Arc::new(
+            Job::new(
+                1,
+                &template,
+                &JobConfig::new(ScriptBuf::from_bytes(script)),
+                true,
+                LOG_HEAD,
+            )
+            .expect("the fixture builds a job"),
         )
-        .expect("the fixture builds a job")
     })
 }
+
+/// The instance id the core writes into share records.
+const INSTANCE: u8 = 7;
 
 /// The pool's default difficulty bounds: `1e-5 ..= 2^40`.
 fn bounds() -> (Difficulty, Difficulty) {
@@ -82,6 +98,21 @@ fn bounds() -> (Difficulty, Difficulty) {
         Difficulty::from_parts(1, 5).expect("1e-5 is a difficulty"),
         Difficulty::from_integer(1 << 40).expect("2^40 is a difficulty"),
     )
+}
+
+/// The pool's configuration for the core: defaults, without vardiff (the
+/// fuzzer's shares come with no clock), starting below the pool's minimum
+/// difficulty so that every share meets it until the miner suggests one:
+/// the fuzzer reaches accepted shares and blocks without searching nonces.
+fn config() -> PoolConfig {
+    let mut config = PoolConfig::new(
+        Vec::new(),
+        bitcoin::Network::Regtest,
+        ScriptBuf::from_bytes(vec![0x51]),
+    );
+    config.vardiff = None;
+    config.start_difficulty = Difficulty::MIN;
+    config
 }
 
 /// Runs one input: every line, in order, through one session.
@@ -92,28 +123,52 @@ pub fn run(data: &[u8]) {
     }
 }
 
-/// What the pool's session remembers between lines, as far as the public
-/// API needs it.
+/// What the pool's session remembers between lines: the real core, and the
+/// oracle's own record of what it expects.
 struct Session {
-    job: &'static Job,
+    job: &'static Arc<Job>,
     /// The mask granted by `mining.configure` (0: no rolling).
     version_mask: u32,
-    /// Starts below the pool's minimum, so every share meets it until the
-    /// miner suggests a difficulty: the fuzzer reaches accepted shares and
-    /// blocks without searching nonces.
+    /// The core: the jobs sent and the shares accepted on them.
+    channel: Channel,
+    /// The core: the difficulty the next job carries.
+    target: Targeting,
+    /// The worker shares are submitted for: the last one authorized.
+    miner: MinerId,
+    /// The oracle: the difficulty the latest job was sent at.
     difficulty: Difficulty,
-    /// Keys of accepted shares.
+    /// The oracle: keys of accepted shares.
     seen: HashSet<ShareKey>,
 }
 
 impl Session {
-    fn new(job: &'static Job) -> Self {
-        Self {
+    fn new(job: &'static Arc<Job>) -> Self {
+        let target = Targeting::new(&config());
+        let difficulty = target.current();
+        assert_eq!(difficulty, Difficulty::MIN, "the core starts where configured");
+        let mut session = Self {
             job,
             version_mask: 0,
-            difficulty: Difficulty::MIN,
+            channel: Channel::default(),
+            target,
+            miner: MinerId::parse(&format!("{MINER}.fuzz")).expect("a valid username"),
+            difficulty,
             seen: HashSet::new(),
-        }
+        };
+        session.send_job(true);
+        session
+    }
+
+    /// Sends the job at the current difficulty, as the session does at the
+    /// start (`clean`) and after a difficulty change (not clean: work in
+    /// flight stays valid at its own target).
+    fn send_job(&mut self, clean: bool) {
+        let seq = self.channel.job_seq() + 1;
+        let binding = Binding::new(MINER, self.difficulty.to_target());
+        self.channel
+            .record_job(self.job.clone(), seq, clean, binding, self.difficulty);
+        assert_eq!(self.channel.job_seq(), seq);
+        assert_eq!(self.channel.last_job_id(), Some(self.job.id()));
     }
 
     fn line(&mut self, bytes: &[u8]) {
@@ -181,6 +236,7 @@ impl Session {
             ClientMethod::Authorize { username, .. } => match MinerId::parse(&username) {
                 Ok(miner) => {
                     check_miner_id(&username, &miner);
+                    self.miner = miner;
                     expect_true(id);
                 }
                 Err(e) => {
@@ -261,6 +317,7 @@ impl Session {
             | ClientMethod::Capabilities
             | ClientMethod::MultiVersion => expect_true(id),
             ClientMethod::Submit {
+                job_id,
                 extranonce2,
                 ntime,
                 nonce,
@@ -273,7 +330,7 @@ impl Session {
                     nonce,
                     version_bits,
                 };
-                self.submit(id, &sub);
+                self.submit(id, &job_id, &sub);
             }
             ClientMethod::GetTransactions { .. } => {
                 let txids: Vec<String> = self
@@ -296,12 +353,22 @@ impl Session {
         }
     }
 
-    /// A difficulty the miner asked for: clamped, and sent back at once.
+    /// A difficulty the miner asked for: clamped, sent back at once, and
+    /// the job sent again at its target.
     fn suggest(&mut self, d: Difficulty) {
         let (min, max) = bounds();
         let clamped = d.clamp(min, max);
         assert!(min <= clamped && clamped <= max, "{d} clamps to {clamped}");
-        self.difficulty = clamped;
+        assert_eq!(
+            self.target.suggest(Duration::ZERO, d),
+            clamped,
+            "the core clamps {d} to the pool's bounds"
+        );
+        assert_eq!(self.target.current(), clamped);
+        if clamped != self.difficulty {
+            self.difficulty = clamped;
+            self.send_job(false);
+        }
         let line = set_difficulty(clamped);
         let body = check_line(&line);
         assert_eq!(body["method"], "mining.set_difficulty");
@@ -319,16 +386,57 @@ impl Session {
         }
     }
 
-    /// The share checks, then the reply the session sends.
-    fn submit(&mut self, id: &Id, sub: &ShareSubmission<'_>) {
+    /// The core's share checks, the oracle's, then the reply the session
+    /// sends.
+    fn submit(&mut self, id: &Id, job_id: &str, sub: &ShareSubmission<'_>) {
         let job = self.job;
         let mask = self.version_mask;
+        let now = job.ntime() + CLOCK_AHEAD;
+        let latest = format!("{:x}", self.channel.job_seq());
+        let job_id = if self.channel.job(job_id).is_some() {
+            job_id
+        } else {
+            // A job the channel was never sent (or forgot) is stale, in the
+            // core as in the rules; the share is checked on the latest job.
+            let core = self.channel.submit(&Submit {
+                job_id,
+                extranonce1: EXTRANONCE1,
+                share: *sub,
+                version_mask: mask,
+                miner: &self.miner,
+                instance: INSTANCE,
+                now_ms: u64::from(now) * 1000,
+            });
+            assert!(
+                matches!(core, Err(Refusal::Stale(_))),
+                "job {job_id:?} was never sent: {core:?}"
+            );
+            latest.as_str()
+        };
         // The job's coinbase commits to the miner and the difficulty's
         // target in compact form; shares are checked and credited at that.
-        let binding = Binding::new(MINER, self.difficulty.to_target());
+        // A job id the miner named may be one sent before a difficulty
+        // change: its own target holds.
+        let (binding, credited) = {
+            let sent = self.channel.job(job_id).expect("the job was sent");
+            (sent.binding, sent.difficulty)
+        };
+        assert_eq!(binding.miner(), MINER);
+        assert_eq!(binding, Binding::new(MINER, credited.to_target()));
+        if job_id == latest {
+            assert_eq!(credited, self.difficulty);
+        }
         let target = binding.target();
-        assert!(target <= self.difficulty.to_target());
-        let now = job.ntime() + CLOCK_AHEAD;
+        assert!(target <= credited.to_target());
+        let core = self.channel.submit(&Submit {
+            job_id,
+            extranonce1: EXTRANONCE1,
+            share: *sub,
+            version_mask: mask,
+            miner: &self.miner,
+            instance: INSTANCE,
+            now_ms: u64::from(now) * 1000 + 999,
+        });
         let key = ShareKey::new(job, &binding, sub, mask);
         let result = validate(job, &EXTRANONCE1, sub, mask, &binding, now);
         assert_eq!(
@@ -415,25 +523,96 @@ impl Session {
             }
         }
 
-        // The reply, in the session's order: bad bits, duplicate, validation.
-        let (code, message) = match (&key, &result) {
-            (Err(e), _) => (ErrorCode::Other, e.to_string()),
-            (Ok(key), _) if self.seen.contains(key) => {
+        // The core's answer, in the session's order: bad bits, duplicate,
+        // validation; and the reply the session sends for it.
+        let (code, message) = match (&key, &result, core) {
+            (Err(e), _, Err(Refusal::Invalid(m))) => {
+                assert_eq!(m, e.to_string());
+                (ErrorCode::Other, m)
+            }
+            (Ok(key), _, Err(Refusal::Duplicate)) if self.seen.contains(key) => {
                 (ErrorCode::Duplicate, "duplicate share".to_owned())
             }
-            (Ok(_), Ok(share)) => {
-                self.seen.insert(share.key);
+            (Ok(key), Ok(valid), Ok(accepted)) if !self.seen.contains(key) => {
+                self.check_accepted(&accepted, valid, &binding, credited, sub, now);
+                self.channel.accepted(accepted.key);
+                self.seen.insert(*key);
+                // No vardiff: an accepted share never moves the difficulty.
+                assert_eq!(self.target.on_share(Duration::ZERO, credited), None);
                 expect_true(id);
                 return;
             }
-            (Ok(_), Err(e @ ShareError::LowDifficulty { .. })) => {
-                (ErrorCode::LowDifficulty, e.to_string())
+            (Ok(key), Err(e @ ShareError::LowDifficulty { .. }), Err(Refusal::LowDifficulty(m)))
+                if !self.seen.contains(key) =>
+            {
+                assert_eq!(m, e.to_string());
+                (ErrorCode::LowDifficulty, m)
             }
-            (Ok(_), Err(e)) => (ErrorCode::Other, e.to_string()),
+            (Ok(key), Err(e @ ShareError::NtimeStale { .. }), Err(Refusal::Stale(m)))
+                if !self.seen.contains(key) =>
+            {
+                assert_eq!(m, e.to_string());
+                (ErrorCode::JobNotFound, m)
+            }
+            (Ok(key), Err(e), Err(Refusal::Invalid(m)))
+                if !self.seen.contains(key)
+                    && !matches!(
+                        e,
+                        ShareError::LowDifficulty { .. } | ShareError::NtimeStale { .. }
+                    ) =>
+            {
+                assert_eq!(m, e.to_string());
+                (ErrorCode::Other, m)
+            }
+            (key, result, core) => panic!(
+                "the core answered {core:?}; the oracle expected key {key:?}, validation {result:?}, seen before: {}",
+                key.as_ref().is_ok_and(|k| self.seen.contains(k))
+            ),
         };
         let line = reply_error(id, code, &message);
         let (_, error) = check_reply(&line, id);
         assert_error(error, code, &message);
+    }
+
+    /// The share log's record and the block the core made of an accepted
+    /// share, field by field from what was sent and what validation found.
+    fn check_accepted(
+        &self,
+        accepted: &Accepted,
+        valid: &proofpool_pool::ValidShare,
+        binding: &Binding,
+        credited: Difficulty,
+        sub: &ShareSubmission<'_>,
+        now: u32,
+    ) {
+        let r = &accepted.share;
+        assert_eq!(accepted.credited, credited);
+        assert_eq!(accepted.key, valid.key);
+        assert_eq!(r.time_ms, u64::from(now) * 1000 + 999);
+        assert_eq!(r.instance, INSTANCE);
+        assert_eq!(r.job_id, self.job.id());
+        // Credited to the address the coinbase commits to; the worker only
+        // names the rig.
+        assert_eq!(r.miner, MINER);
+        assert_eq!(r.worker, self.miner.worker);
+        assert_eq!(r.extranonce1, EXTRANONCE1);
+        assert_eq!(r.extranonce2, sub.extranonce2);
+        assert_eq!((r.ntime, r.nonce, r.version), (sub.ntime, sub.nonce, valid.version));
+        assert_eq!(r.hash, valid.hash.0);
+        assert_eq!(r.share_target, binding.target());
+        assert_eq!(r.work, valid.work.0);
+        assert_eq!(r.network_target, self.job.network_target());
+        assert_eq!(accepted.solved.is_some(), valid.meets_network);
+        if let Some(b) = &accepted.solved {
+            assert_eq!(b.binding, *binding);
+            assert_eq!(b.hash_display, valid.block_hash().to_string());
+            assert_eq!(b.finder, self.miner.address.to_address());
+            assert_eq!(b.worker, self.miner.worker);
+            assert_eq!(
+                (b.extranonce1, b.extranonce2.as_slice(), b.ntime, b.nonce, b.version),
+                (EXTRANONCE1, sub.extranonce2, sub.ntime, sub.nonce, valid.version)
+            );
+        }
     }
 }
 

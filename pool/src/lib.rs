@@ -29,6 +29,7 @@ pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,
 };
 pub use server::{FoundBlock, Pool, PoolError, TlsFiles};
+pub use session::{Accepted, Channel, MAX_SENT_JOBS, Refusal, SentJob, Solved, Submit, Targeting};
 pub use share::{
     MAX_NTIME_AHEAD, MAX_NTIME_BEHIND, ShareError, ShareKey, ShareSubmission, ValidShare,
     rolled_version, validate,

@@ -33,8 +33,10 @@ impl Envelope {
         };
         let id = match object.get("id") {
             None => Id::Null,
+            // Always a literal, even when the text cannot be had: the reply
+            // carries that text, and reads back as a literal too.
             Some(Value::Number(n)) if n.is_f64() => {
-                literal_id(text).map_or_else(|| Id::Number(n.clone()), Id::Literal)
+                Id::Literal(literal_id(text).unwrap_or_else(|| n.to_string()))
             }
             Some(v) => Id::from_json(v).ok_or(ParseError::InvalidId)?,
         };
@@ -76,7 +78,9 @@ impl Envelope {
 /// would echo as `1.5`, `1e400` not at all, and serde_json's fast float
 /// parser reads `8000000000000615.0` as `8000000000000614.0` (found by the
 /// `stratum_line` fuzz target). `None` if the text cannot be read that way,
-/// e.g. when `id` appears twice; the id then echoes as the nearest float.
+/// e.g. when `id` appears twice; the id then echoes as the nearest float
+/// (still a literal: `{"id":[1],"id":1.5}` once read as a number and its
+/// reply as a literal, found by the `stratum_line` fuzz target).
 fn literal_id(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdText<'a> {

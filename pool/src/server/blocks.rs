@@ -1,7 +1,7 @@
 //! Submitting a block that a share solved, and confirming bitcoind took it.
 
 use super::Shared;
-use crate::job::{Binding, Job};
+use crate::session::Solved;
 use proofpool_primitives::{Address, B256, Sats};
 use proofpool_store::{BlockRecord, BlockStatus, NewShare, SubmitError, WriteError};
 use std::sync::Arc;
@@ -28,22 +28,52 @@ pub struct FoundBlock {
 /// What the session hands over when a share meets the network target.
 #[derive(Debug)]
 pub(crate) struct Solution {
-    pub(crate) job: Arc<Job>,
-    /// What the solving connection's coinbase commits to.
-    pub(crate) binding: Binding,
-    pub(crate) extranonce1: [u8; 4],
-    pub(crate) extranonce2: Vec<u8>,
-    pub(crate) ntime: u32,
-    pub(crate) nonce: u32,
-    pub(crate) version: u32,
-    pub(crate) hash_display: String,
-    pub(crate) finder: Address,
-    pub(crate) worker: String,
+    /// The block.
+    pub(crate) solved: Solved,
     /// Resolves to the solving share's sequence number once it is durable,
     /// or to the store's error if it was not written.
     pub(crate) share_seq: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
     /// The solving share, to write again if the store failed it.
     pub(crate) share: NewShare,
+}
+
+/// Tells a block's task the solving share's sequence number once it is
+/// durable, or the store's error.
+pub(crate) type ShareSeq = tokio::sync::oneshot::Sender<Result<u64, WriteError>>;
+
+/// Hands an accepted share to the share log (through `log`) and, if it
+/// solved a block, the block to bitcoind, whatever the store said: a full
+/// share queue must not cost the pool a block. Only the first solution per
+/// previous block is submitted: on a chain as easy as regtest every share
+/// can meet the target, and the rest would only be stale siblings.
+///
+/// A solving share is kept, so that the block task can write it again if
+/// the store fails it: a block must always be tied to its share (the audit
+/// fails a block without one). The session sends the share's outcome down
+/// the returned [`ShareSeq`].
+pub(crate) fn hand_over<T>(
+    shared: &Arc<Shared>,
+    share: NewShare,
+    solved: Option<Solved>,
+    log: impl FnOnce(NewShare) -> Result<T, SubmitError>,
+) -> (Result<T, SubmitError>, Option<ShareSeq>) {
+    let solving = solved
+        .filter(|s| shared.claim_height(s.job.prev_hash()))
+        .map(|solved| (solved, share.clone()));
+    let submitted = log(share);
+    let block = solving.map(|(solved, share)| {
+        let (seq_tx, seq_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(submit(
+            shared.clone(),
+            Solution {
+                solved,
+                share_seq: seq_rx,
+                share,
+            },
+        ));
+        seq_tx
+    });
+    (submitted, block)
 }
 
 /// How often a solving share the store failed is written again, at most.
@@ -96,7 +126,12 @@ async fn write_again(shared: &Shared, mut share: NewShare, height: u64) -> Optio
 /// Submits the block, then checks the chain: a null `submitblock` answer is
 /// not proof, so acceptance means `getblockhash(height)` is our hash (or the
 /// node knows the block with at least one confirmation).
-pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
+pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
+    let Solution {
+        solved: s,
+        share_seq,
+        share,
+    } = solution;
     let height = u64::from(s.job.height());
     let hex = match s.job.block_hex(
         &s.binding,
@@ -144,12 +179,12 @@ pub(crate) async fn submit(shared: Arc<Shared>, s: Solution) {
     // `write_again`); only if that never succeeds is the block recorded
     // with seq 0 (settlement then walks back from the newest share before
     // the block's time, and the audit reports the block).
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), s.share_seq).await;
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(300), share_seq).await;
     let share_seq = match outcome {
         Ok(Ok(Ok(seq))) => Some(seq),
         Ok(Ok(Err(e))) => {
             tracing::error!(height, hash = %s.hash_display, error = %e, "the store failed the solving share; writing it again");
-            write_again(&shared, s.share, height).await
+            write_again(&shared, share, height).await
         }
         // The outcome was lost (the session ended mid-way): whether the
         // share was written is unknown, and writing it twice would be worse.

@@ -28,12 +28,12 @@
 //!
 //! Not yet (issue 24): job declaration.
 
-use super::blocks::{self, Solution};
+use super::blocks;
 use super::guard::Admission;
 use super::telemetry::Reject;
 use super::{Shared, unix_ms};
 use crate::job::{Binding, Job};
-use crate::session::{Channel, Checked, Refusal, Targeting};
+use crate::session::{Accepted, Channel, Refusal, Submit, Targeting};
 use crate::share::ShareSubmission;
 use crate::sv2::keys::AuthorityKey;
 use crate::sv2::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
@@ -41,7 +41,7 @@ use crate::sv2::setup::{SetupReply, negotiate};
 use crate::username::MinerId;
 use bitcoin::hashes::Hash as _;
 use proofpool_primitives::Difficulty;
-use proofpool_store::{Committed, NewShare, WorkerSeen, WriteError};
+use proofpool_store::{Committed, WorkerSeen, WriteError};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -728,24 +728,27 @@ impl Sv2Session {
                 )
                 .await;
         }
-        let submission = ShareSubmission {
-            extranonce2: &extranonce2,
-            ntime: s.ntime,
-            nonce: s.nonce,
-            version_bits: Some(s.version & mask),
-        };
-        let now_ms = unix_ms();
-        let checked = open
-            .channel
-            .check(&job_id, &open.extranonce1, &submission, mask, now_ms);
-        let Checked {
-            job,
-            binding,
+        let checked = open.channel.submit(&Submit {
+            job_id: &job_id,
+            extranonce1: open.extranonce1,
+            share: ShareSubmission {
+                extranonce2: &extranonce2,
+                ntime: s.ntime,
+                nonce: s.nonce,
+                version_bits: Some(s.version & mask),
+            },
+            version_mask: mask,
+            miner: &open.miner,
+            instance: self.shared.config.instance_id,
+            now_ms: unix_ms(),
+        });
+        let Accepted {
+            share,
+            solved,
             credited,
             key,
-            valid,
         } = match checked {
-            Ok(checked) => checked,
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 let (code, reason) = match refusal {
                     Refusal::Stale(_) => (ERROR_CODE_SUBMIT_SHARES_STALE_SHARE, Reject::Stale),
@@ -763,46 +766,9 @@ impl Sv2Session {
                 return self.submit_error(&s, code, reason).await;
             }
         };
-        let share = NewShare {
-            time_ms: now_ms,
-            instance: self.shared.config.instance_id,
-            job_id: job.id(),
-            miner: binding.miner(),
-            worker: open.miner.worker.clone(),
-            extranonce1: open.extranonce1,
-            extranonce2: extranonce2.clone(),
-            ntime: s.ntime,
-            nonce: s.nonce,
-            version: valid.version,
-            hash: valid.hash.0,
-            share_target: binding.target(),
-            work: valid.work.0,
-            network_target: job.network_target(),
-        };
-        let solving = valid
-            .meets_network
-            .then(|| share.clone())
-            .filter(|_| self.shared.claim_height(job.prev_hash()));
-        let submitted = self.shared.log.submit(share);
-        // The block goes to bitcoind whatever the store said.
-        let block = solving.map(|share| {
-            let (seq_tx, seq_rx) = oneshot::channel();
-            let solution = Solution {
-                job: job.clone(),
-                binding,
-                extranonce1: open.extranonce1,
-                extranonce2,
-                ntime: s.ntime,
-                nonce: s.nonce,
-                version: valid.version,
-                hash_display: valid.block_hash().to_string(),
-                finder: open.miner.address.to_address(),
-                worker: open.miner.worker.clone(),
-                share_seq: seq_rx,
-                share,
-            };
-            tokio::spawn(blocks::submit(self.shared.clone(), solution));
-            seq_tx
+        let now_ms = share.time_ms;
+        let (submitted, block) = blocks::hand_over(&self.shared, share, solved, |share| {
+            self.shared.log.submit(share)
         });
         match submitted {
             Ok(outcome) => {

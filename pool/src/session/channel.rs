@@ -2,8 +2,10 @@
 //! them.
 
 use crate::job::{Binding, Job};
-use crate::share::{ShareError, ShareKey, ShareSubmission, ValidShare, validate};
-use proofpool_primitives::Difficulty;
+use crate::share::{ShareError, ShareKey, ShareSubmission, validate};
+use crate::username::MinerId;
+use proofpool_primitives::{Address, Difficulty};
+use proofpool_store::NewShare;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,25 +14,26 @@ mod tests;
 
 /// Jobs a channel remembers; older ones are forgotten (their shares are
 /// then stale), so a long wait between blocks cannot grow the map forever.
-pub(crate) const MAX_SENT_JOBS: usize = 64;
+pub const MAX_SENT_JOBS: usize = 64;
 
 /// What the channel remembers about a job it sent.
 #[derive(Debug)]
-pub(crate) struct SentJob {
-    pub(crate) job: Arc<Job>,
+pub struct SentJob {
+    /// The pool's job.
+    pub job: Arc<Job>,
     /// The miner and the share target its coinbase commits to: what its
     /// shares are checked and credited at.
-    pub(crate) binding: Binding,
+    pub binding: Binding,
     /// The difficulty the binding's target came from.
-    pub(crate) difficulty: Difficulty,
+    pub difficulty: Difficulty,
     /// The channel's job counter when it was sent.
-    pub(crate) seq: u64,
+    pub seq: u64,
 }
 
 /// Why a share is refused, in no protocol's words: each front end says it
 /// with its own error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// Its job is not (or no longer) one this channel was sent, or it was
     /// mined too long ago.
     Stale(String),
@@ -42,25 +45,69 @@ pub(crate) enum Refusal {
     Invalid(String),
 }
 
+/// A share as any protocol submits it, with what its connection knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Submit<'a> {
+    /// The id the job was sent under (lowercase hex of the channel's
+    /// counter).
+    pub job_id: &'a str,
+    /// The channel's leased extranonce1.
+    pub extranonce1: [u8; 4],
+    /// What the miner sent.
+    pub share: ShareSubmission<'a>,
+    /// The version bits the miner may roll on this channel.
+    pub version_mask: u32,
+    /// The worker it was submitted for: its rig name goes in the record,
+    /// and its address is the block's finder.
+    pub miner: &'a MinerId,
+    /// The pool instance (the share log's and the epoch file's).
+    pub instance: u8,
+    /// The pool's clock, unix milliseconds.
+    pub now_ms: u64,
+}
+
 /// A share that passed every check, ready for the share log.
 #[derive(Debug)]
-pub(crate) struct Checked {
-    /// The job it was mined on.
-    pub(crate) job: Arc<Job>,
-    /// What the job's coinbase commits to.
-    pub(crate) binding: Binding,
-    /// The difficulty it is credited at.
-    pub(crate) credited: Difficulty,
+pub struct Accepted {
+    /// The record the share log gets.
+    pub share: NewShare,
+    /// If it also meets the network target: the block it solves.
+    pub solved: Option<Solved>,
+    /// The difficulty it is credited at (the job's).
+    pub credited: Difficulty,
     /// Its duplicate key: [`Channel::accepted`] files it once the share is
     /// handed on.
-    pub(crate) key: ShareKey,
-    /// What validation found.
-    pub(crate) valid: ValidShare,
+    pub key: ShareKey,
+}
+
+/// A block a share solved: everything needed to assemble and submit it.
+#[derive(Debug, Clone)]
+pub struct Solved {
+    /// The job it was mined on.
+    pub job: Arc<Job>,
+    /// What the job's coinbase commits to.
+    pub binding: Binding,
+    /// The channel's extranonce1.
+    pub extranonce1: [u8; 4],
+    /// The miner's extranonce2 (or the pool's zeros, header-only).
+    pub extranonce2: Vec<u8>,
+    /// Header time.
+    pub ntime: u32,
+    /// Header nonce.
+    pub nonce: u32,
+    /// Header version after rolling.
+    pub version: u32,
+    /// The block hash, display order.
+    pub hash_display: String,
+    /// The worker's address.
+    pub finder: Address,
+    /// The worker's rig name.
+    pub worker: String,
 }
 
 /// The jobs of one channel and the shares accepted on them.
 #[derive(Debug, Default)]
-pub(crate) struct Channel {
+pub struct Channel {
     jobs: HashMap<String, SentJob>,
     job_seq: u64,
     /// Shares accepted on live jobs, for duplicates. Hashed with foldhash
@@ -75,34 +122,34 @@ pub(crate) struct Channel {
 
 impl Channel {
     /// Whether no job was sent yet (or every one was cleaned away).
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
 
     /// The counter of the last job sent (its id, in lowercase hex).
-    pub(crate) fn job_seq(&self) -> u64 {
+    pub fn job_seq(&self) -> u64 {
         self.job_seq
     }
 
     /// The previous-block hash of the last job sent.
-    pub(crate) fn last_prev_hash(&self) -> Option<bitcoin::BlockHash> {
+    pub fn last_prev_hash(&self) -> Option<bitcoin::BlockHash> {
         self.last_prev_hash
     }
 
     /// The pool's id of the last job sent.
-    pub(crate) fn last_job_id(&self) -> Option<u64> {
+    pub fn last_job_id(&self) -> Option<u64> {
         self.last_job_id
     }
 
     /// The job sent under `id`.
-    pub(crate) fn job(&self, id: &str) -> Option<&SentJob> {
+    pub fn job(&self, id: &str) -> Option<&SentJob> {
         self.jobs.get(id)
     }
 
     /// Files `job`, sent under `seq` (lowercase hex) committing to
     /// `binding` at `difficulty`; `clean_now` if the miner was told to drop
     /// its older jobs, whose shares are then stale.
-    pub(crate) fn record_job(
+    pub fn record_job(
         &mut self,
         job: Arc<Job>,
         seq: u64,
@@ -131,50 +178,77 @@ impl Channel {
         }
     }
 
-    /// Checks a share submitted on the job sent under `job_id`: a live job,
-    /// well formed for it, not accepted before, and proof of work at the
-    /// target the job committed to. `extranonce1` is the connection's,
-    /// `version_mask` the one negotiated, `now_ms` the pool's clock.
-    pub(crate) fn check(
-        &self,
-        job_id: &str,
-        extranonce1: &[u8],
-        submission: &ShareSubmission<'_>,
-        version_mask: u32,
-        now_ms: u64,
-    ) -> Result<Checked, Refusal> {
-        let Some(sent) = self.jobs.get(job_id) else {
+    /// Checks a share submitted on the job sent under `s.job_id`: a live
+    /// job, well formed for it, not accepted before, and proof of work at
+    /// the target the job committed to. What passes comes back as the
+    /// share log's record (credited to the address the job's coinbase
+    /// commits to) and, if it meets the network target, the block.
+    /// Nothing is filed: [`Channel::accepted`] does that once the share is
+    /// handed on.
+    pub fn submit(&self, s: &Submit<'_>) -> Result<Accepted, Refusal> {
+        let Some(sent) = self.jobs.get(s.job_id) else {
             return Err(Refusal::Stale("job not found (stale)".to_owned()));
         };
-        let key = ShareKey::new(&sent.job, &sent.binding, submission, version_mask)
+        let key = ShareKey::new(&sent.job, &sent.binding, &s.share, s.version_mask)
             .map_err(|e| Refusal::Invalid(e.to_string()))?;
         if self.seen.contains(&key) {
             return Err(Refusal::Duplicate);
         }
         let valid = validate(
             &sent.job,
-            extranonce1,
-            submission,
-            version_mask,
+            &s.extranonce1,
+            &s.share,
+            s.version_mask,
             &sent.binding,
-            (now_ms / 1000) as u32,
+            (s.now_ms / 1000) as u32,
         )
         .map_err(|e| match e {
             ShareError::LowDifficulty { .. } => Refusal::LowDifficulty(e.to_string()),
             ShareError::NtimeStale { .. } => Refusal::Stale(e.to_string()),
             _ => Refusal::Invalid(e.to_string()),
         })?;
-        Ok(Checked {
-            job: sent.job.clone(),
-            binding: sent.binding,
+        let job = &sent.job;
+        let binding = sent.binding;
+        let share = NewShare {
+            time_ms: s.now_ms,
+            instance: s.instance,
+            job_id: job.id(),
+            // The address the job's coinbase commits to (the connection's
+            // or channel's one address, so the worker's as well).
+            miner: binding.miner(),
+            worker: s.miner.worker.clone(),
+            extranonce1: s.extranonce1,
+            extranonce2: s.share.extranonce2.to_vec(),
+            ntime: s.share.ntime,
+            nonce: s.share.nonce,
+            version: valid.version,
+            hash: valid.hash.0,
+            share_target: binding.target(),
+            work: valid.work.0,
+            network_target: job.network_target(),
+        };
+        let solved = valid.meets_network.then(|| Solved {
+            job: job.clone(),
+            binding,
+            extranonce1: s.extranonce1,
+            extranonce2: s.share.extranonce2.to_vec(),
+            ntime: s.share.ntime,
+            nonce: s.share.nonce,
+            version: valid.version,
+            hash_display: valid.block_hash().to_string(),
+            finder: s.miner.address.to_address(),
+            worker: s.miner.worker.clone(),
+        });
+        Ok(Accepted {
+            share,
+            solved,
             credited: sent.difficulty,
             key,
-            valid,
         })
     }
 
     /// Files an accepted share's key: the same share again is a duplicate.
-    pub(crate) fn accepted(&mut self, key: ShareKey) {
+    pub fn accepted(&mut self, key: ShareKey) {
         self.seen.insert(key);
     }
 

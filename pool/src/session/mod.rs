@@ -5,6 +5,10 @@
 //! next job carries, moved by the miner's requests and by vardiff
 //! ([`Targeting`]).
 //!
+//! A share that passes comes back as the share log's record and, if it
+//! solves a block, the block ([`Accepted`]): both protocols account the
+//! same way because one function builds both.
+//!
 //! No sockets and no clock of its own: the Stratum V1 and V2 sessions
 //! translate their wire messages into these calls and the answers back into
 //! their own replies and error codes.
@@ -12,5 +16,5 @@
 mod channel;
 mod target;
 
-pub(crate) use channel::{Channel, Checked, Refusal};
-pub(crate) use target::Targeting;
+pub use channel::{Accepted, Channel, MAX_SENT_JOBS, Refusal, SentJob, Solved, Submit};
+pub use target::Targeting;

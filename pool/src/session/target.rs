@@ -13,7 +13,7 @@ mod tests;
 
 /// The difficulty the channel's next job carries, and how it moves.
 #[derive(Debug, Clone)]
-pub(crate) struct Targeting {
+pub struct Targeting {
     difficulty: Difficulty,
     /// The controller; it also estimates the hashrate when `retarget` is off.
     vardiff: Vardiff,
@@ -25,7 +25,7 @@ pub(crate) struct Targeting {
 
 impl Targeting {
     /// Starts at the pool's start difficulty.
-    pub(crate) fn new(config: &PoolConfig) -> Self {
+    pub fn new(config: &PoolConfig) -> Self {
         let difficulty = config.start_difficulty;
         // Without vardiff a default controller still estimates the hashrate
         // for metrics; its difficulties are never applied.
@@ -50,19 +50,19 @@ impl Targeting {
     }
 
     /// The difficulty the next job carries.
-    pub(crate) fn current(&self) -> Difficulty {
+    pub fn current(&self) -> Difficulty {
         self.difficulty
     }
 
     /// How often vardiff wants [`Targeting::on_tick`], at most.
-    pub(crate) fn retarget_interval(&self) -> Duration {
+    pub fn retarget_interval(&self) -> Duration {
         self.vardiff.config().retarget_interval
     }
 
     /// A difficulty the miner asked for (V1's `suggest_difficulty`, V2's
     /// nominal hashrate), clamped to the pool's range: vardiff's new
     /// starting point. Returns the difficulty now current.
-    pub(crate) fn suggest(&mut self, elapsed: Duration, asked: Difficulty) -> Difficulty {
+    pub fn suggest(&mut self, elapsed: Duration, asked: Difficulty) -> Difficulty {
         let asked = asked.clamp(self.min, self.max);
         self.difficulty = if self.retarget {
             self.vardiff.suggest(elapsed, asked)
@@ -75,7 +75,7 @@ impl Targeting {
     /// The difficulty for a miner of `hashrate` hashes a second to find
     /// shares at vardiff's target rate (cut to 13 significant digits), or
     /// `None` for a hashrate that is not a positive finite number.
-    pub(crate) fn for_hashrate(&self, hashrate: f64) -> Option<Difficulty> {
+    pub fn for_hashrate(&self, hashrate: f64) -> Option<Difficulty> {
         let per_minute = f64::from(self.vardiff.config().target_shares_per_minute.max(1));
         // Difficulty 1 is 2^32 hashes.
         let difficulty = hashrate * 60.0 / per_minute / 4_294_967_296.0;
@@ -105,18 +105,14 @@ impl Targeting {
 
     /// An accepted share credited at `credited`: the new difficulty, if
     /// vardiff retargets (and applies its choices).
-    pub(crate) fn on_share(
-        &mut self,
-        elapsed: Duration,
-        credited: Difficulty,
-    ) -> Option<Difficulty> {
+    pub fn on_share(&mut self, elapsed: Duration, credited: Difficulty) -> Option<Difficulty> {
         let next = self.vardiff.on_share(elapsed, credited)?;
         self.retarget.then(|| self.take(next))
     }
 
     /// A periodic check: the new (lower) difficulty of a miner gone quiet,
     /// if vardiff cuts it.
-    pub(crate) fn on_tick(&mut self, elapsed: Duration) -> Option<Difficulty> {
+    pub fn on_tick(&mut self, elapsed: Duration) -> Option<Difficulty> {
         if !self.retarget {
             return None;
         }
@@ -125,7 +121,7 @@ impl Targeting {
     }
 
     /// The estimated hashrate, whole hashes a second (0 until two shares).
-    pub(crate) fn estimated_hashrate(&self, elapsed: Duration) -> u64 {
+    pub fn estimated_hashrate(&self, elapsed: Duration) -> u64 {
         self.vardiff
             .estimated_hashrate(elapsed)
             .filter(|h| h.is_finite())

@@ -503,6 +503,20 @@ fn number_ids_that_are_not_integers_echo_back_as_sent() {
 }
 
 #[test]
+fn a_fractional_id_sent_twice_echoes_as_the_one_the_json_reader_kept() {
+    // Found by the stratum_line fuzz target: with two `id` members the text
+    // of the kept one cannot be had, and the id was a number while its
+    // reply read back as a literal. serde_json keeps the last member.
+    let (id, _) = request(r#"{"id":[1],"id":1.5,"method":"mining.extranonce.subscribe"}"#);
+    let reply = crate::reply_true(&id);
+    assert!(reply.starts_with(r#"{"id":1.5,"#), "{reply}");
+    match crate::parse_server_line(reply.as_bytes()) {
+        Ok(crate::ServerMessage::Reply { id: echoed, .. }) => assert_eq!(echoed, id, "{reply}"),
+        other => panic!("{reply}: {other:?}"),
+    }
+}
+
+#[test]
 fn every_parse_error() {
     assert_eq!(parse_line(b""), Err(ParseError::Empty));
     assert_eq!(parse_line(b"  \r\n"), Err(ParseError::Empty));

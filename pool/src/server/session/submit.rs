@@ -7,14 +7,14 @@
 //! record itself and the error replies.
 
 use super::Session;
-use crate::server::blocks::{self, Solution};
+use crate::server::blocks;
 use crate::server::fanout::{Backlog, DirectReply, Link, Outcome};
 use crate::server::telemetry::Reject;
 use crate::server::unix_ms;
-use crate::session::{Checked, Refusal};
+use crate::session::{Accepted, Refusal, Submit};
 use crate::share::ShareSubmission;
 use proofpool_primitives::Excerpt;
-use proofpool_store::{NewShare, SubmitError, WriteError};
+use proofpool_store::{SubmitError, WriteError};
 use proofpool_stratum::{self as sv1, ErrorCode, Id};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -214,33 +214,37 @@ impl Session {
             );
             return;
         };
-        let submission = ShareSubmission {
-            extranonce2,
-            ntime,
-            nonce,
-            version_bits,
-        };
         let now_ms = unix_ms();
         let timed = self.validations.is_multiple_of(TIME_ONE_IN);
         self.validations = self.validations.wrapping_add(1);
         let started = timed.then(Instant::now);
-        let checked = self
-            .channel
-            .check(job_id, &en1, &submission, self.version_mask, now_ms);
+        let checked = self.channel.submit(&Submit {
+            job_id,
+            extranonce1: en1,
+            share: ShareSubmission {
+                extranonce2,
+                ntime,
+                nonce,
+                version_bits,
+            },
+            version_mask: self.version_mask,
+            miner: &miner,
+            instance: self.shared.config.instance_id,
+            now_ms,
+        });
         if let Some(started) = started {
             self.shared
                 .metrics
                 .validation_seconds
                 .record(started.elapsed().as_secs_f64());
         }
-        let Checked {
-            job,
-            binding,
+        let Accepted {
+            share,
+            solved,
             credited,
             key,
-            valid,
         } = match checked {
-            Ok(checked) => checked,
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 let (code, reason, message) = match refusal {
                     Refusal::Stale(m) => (ErrorCode::JobNotFound, Reject::Stale, m),
@@ -258,57 +262,10 @@ impl Session {
                 return;
             }
         };
-        let share = NewShare {
-            time_ms: now_ms,
-            instance: self.shared.config.instance_id,
-            job_id: job.id(),
-            // The address the job's coinbase commits to (the connection's
-            // one address, so the worker's as well).
-            miner: binding.miner(),
-            worker: miner.worker.clone(),
-            extranonce1: en1,
-            extranonce2: extranonce2.to_vec(),
-            ntime,
-            nonce,
-            version: valid.version,
-            hash: valid.hash.0,
-            share_target: binding.target(),
-            work: valid.work.0,
-            network_target: job.network_target(),
-        };
         let token = self.next_token;
         let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
-        // A share that solves a block is kept, so that the block task can
-        // write it again if the store fails it: a block must always be tied
-        // to its share (the audit fails a block without one). Only the first
-        // solution per previous block is submitted: on a chain as easy as
-        // regtest every share can meet the target, and the rest would only
-        // be stale siblings.
-        let solving = valid
-            .meets_network
-            .then(|| share.clone())
-            .filter(|_| self.shared.claim_height(job.prev_hash()));
-        let submitted = self.shared.log.submit_to(share, sink, token);
-        // The block goes to bitcoind whatever the store said: a full share
-        // queue must not cost the pool a block.
-        let block = solving.map(|share| {
-            let (seq_tx, seq_rx) = oneshot::channel();
-            let solution = Solution {
-                job: job.clone(),
-                binding,
-                extranonce1: en1,
-                extranonce2: extranonce2.to_vec(),
-                ntime,
-                nonce,
-                version: valid.version,
-                hash_display: valid.block_hash().to_string(),
-                finder: miner.address.to_address(),
-                worker: miner.worker.clone(),
-                share_seq: seq_rx,
-                share,
-            };
-            tokio::spawn(blocks::submit(self.shared.clone(), solution));
-            seq_tx
+        let (submitted, block) = blocks::hand_over(&self.shared, share, solved, |share| {
+            self.shared.log.submit_to(share, sink, token)
         });
         match submitted {
             Ok(()) => {
