@@ -63,7 +63,7 @@ pub(crate) fn hand_over<T>(
     let submitted = log(share);
     let block = solving.map(|(solved, share)| {
         let (seq_tx, seq_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(submit(
+        shared.tasks.spawn(submit(
             shared.clone(),
             Solution {
                 solved,
@@ -90,7 +90,7 @@ const SHARE_RETRY_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs
 async fn write_again(shared: &Shared, mut share: NewShare, height: u64) -> Option<u64> {
     let mut wait = std::time::Duration::from_secs(1);
     for attempt in 1..=SHARE_RETRIES {
-        if *shared.stop.borrow() {
+        if shared.stop.is_cancelled() {
             break;
         }
         tokio::time::sleep(wait).await;

@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 use telemetry::{Metrics, Refused};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Why the pool could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +82,16 @@ pub(crate) struct Shared {
     pub(crate) blocks: Mutex<Vec<FoundBlock>>,
     /// The previous-block hash of the last block this instance submitted.
     solved: Mutex<Option<bitcoin::BlockHash>>,
-    /// Turns true once on shutdown; a session that starts later sees it too.
-    pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    /// Cancelled once on shutdown: every session, handshake, background
+    /// task and block retry stops on it, and one that starts later sees it
+    /// at once.
+    pub(crate) stop: CancellationToken,
+    /// The pool's tasks other than its sessions (those are reaped one by
+    /// one as they end): the work source, the fan-out, housekeeping, ZMQ,
+    /// the metrics server and each found block's submission. Shutdown
+    /// waits for all of them, so a block found as the pool stops is still
+    /// submitted and recorded before the last flush.
+    pub(crate) tasks: TaskTracker,
     /// Per-address connection counts, scores and bans.
     pub(crate) guard: Arc<Guard>,
     /// Metric handles (no-ops without `metrics_listen`).
@@ -324,7 +334,7 @@ impl Pool {
             )
             .with_log(log.clone(), config.instance_id, last_job),
         );
-        let (stop, _) = tokio::sync::watch::channel(false);
+        let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
             node,
@@ -335,6 +345,7 @@ impl Pool {
             blocks: Mutex::new(Vec::new()),
             solved: Mutex::new(None),
             stop,
+            tasks: TaskTracker::new(),
             guard,
             metrics,
             hashrate: AtomicU64::new(0),
@@ -453,38 +464,21 @@ impl Pool {
         let shared = self.shared.clone();
         // The first job, retrying while the node is away.
         let work = shared.work.clone();
-        let (work_stop_tx, mut work_stop_rx) = tokio::sync::watch::channel(false);
-        let work_task = tokio::spawn(async move {
-            work.run(async move {
-                // Resolves when the pool stops (or its sender is dropped).
-                while !*work_stop_rx.borrow_and_update() {
-                    if work_stop_rx.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .await;
-        });
-        let (aux_stop_tx, aux_stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        let mut aux = tokio::task::JoinSet::new();
-        aux.spawn(fanout::run(shared.clone(), stopped(aux_stop_rx.clone())));
-        aux.spawn(telemetry::housekeeping(
-            shared.clone(),
-            stopped(aux_stop_rx.clone()),
-        ));
+        let stop = shared.stop.clone();
+        shared
+            .tasks
+            .spawn(async move { work.run(stop.cancelled_owned()).await });
+        let stopped = || shared.stop.clone().cancelled_owned();
+        shared
+            .tasks
+            .spawn(fanout::run(shared.clone(), stopped()));
+        shared
+            .tasks
+            .spawn(telemetry::housekeeping(shared.clone(), stopped()));
         if let Some(endpoint) = shared.config.zmq_hashblock.clone() {
-            aux.spawn(zmq::follow(
-                shared.clone(),
-                endpoint,
-                stopped(aux_stop_rx.clone()),
-            ));
+            shared
+                .tasks
+                .spawn(zmq::follow(shared.clone(), endpoint, stopped()));
         }
         let metrics_listener = self
             .metrics_listener
@@ -493,11 +487,9 @@ impl Pool {
             .take();
         if let Some(listener) = metrics_listener {
             tracing::info!(listen = ?self.metrics_addr, "serving Prometheus metrics at /metrics");
-            aux.spawn(telemetry::serve_http(
-                shared.clone(),
-                listener,
-                stopped(aux_stop_rx.clone()),
-            ));
+            shared
+                .tasks
+                .spawn(telemetry::serve_http(shared.clone(), listener, stopped()));
         }
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
         let mut sessions = tokio::task::JoinSet::new();
@@ -589,26 +581,18 @@ impl Pool {
             shared.metrics.session_tasks.set(sessions.len() as f64);
         }
         tracing::info!(sessions = sessions.len(), "shutting down: closing sessions");
-        shared.stop.send_replace(true);
-        while sessions.join_next().await.is_some() {}
-        // Every session has answered its in-flight submits; make sure the
-        // records queued after them (blocks, workers) are written too.
+        shared.stop.cancel();
+        while let Some(ended) = sessions.join_next().await {
+            reaped(&shared, ended, sessions.len());
+        }
+        // Every session has answered its in-flight submits; the blocks they
+        // found are submitted and recorded, and the background tasks stop.
+        shared.tasks.close();
+        shared.tasks.wait().await;
+        // Make sure the records queued after the last shares (blocks,
+        // workers) are written too.
         shared.log.flush().await;
         tracing::info!("share log flushed");
-        if work_stop_tx.send(true).is_err() {
-            tracing::debug!("work source already stopped");
-        }
-        if let Err(e) = work_task.await {
-            tracing::warn!(error = %e, "work source task failed");
-        }
-        if aux_stop_tx.send(true).is_err() {
-            tracing::debug!("housekeeping already stopped");
-        }
-        while let Some(done) = aux.join_next().await {
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "housekeeping task failed");
-            }
-        }
         Ok(())
     }
 }
@@ -690,10 +674,9 @@ async fn tls_handshake(
         .config
         .handshake_timeout
         .unwrap_or(Duration::from_secs(30));
-    let mut stop = shared.stop.subscribe();
     let outcome = tokio::select! {
         r = tokio::time::timeout(limit, acceptor.accept(socket)) => r,
-        _ = stop.wait_for(|stopping| *stopping) => return None,
+        () = shared.stop.cancelled() => return None,
     };
     match outcome {
         Ok(Ok(stream)) => Some(stream),

@@ -155,7 +155,9 @@ pub(crate) async fn serve<R>(
         shared: shared.clone(),
         link: link.clone(),
     };
-    let mut stop = shared.stop.subscribe();
+    // Registered once: one waiter for the session's life, not one a wake-up.
+    let stop = shared.stop.clone().cancelled_owned();
+    tokio::pin!(stop);
     let mut session = Session::new(
         shared.clone(),
         link.clone(),
@@ -174,7 +176,7 @@ pub(crate) async fn serve<R>(
             line = reader.next(), if reading => Wake::Read(line),
             () = link.woken() => Wake::Link,
             () = &mut timer => Wake::Timer,
-            _ = stop.wait_for(|stopping| *stopping) => Wake::Stop,
+            () = &mut stop => Wake::Stop,
         };
         session.now = Instant::now();
         // From here to the end of the write the fan-out leaves the socket

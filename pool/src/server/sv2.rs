@@ -254,7 +254,8 @@ impl Sv2Session {
             }
         }
         let mut jobs = self.shared.work.subscribe();
-        let mut stop = self.shared.stop.subscribe();
+        let stop = self.shared.stop.clone().cancelled_owned();
+        tokio::pin!(stop);
         let tick_every = TICK.min(Targeting::new(&self.shared.config).retarget_interval());
         let mut ticks = tokio::time::interval(tick_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -264,7 +265,7 @@ impl Sv2Session {
                 changed = jobs.changed() => Event::Job(changed.is_ok()),
                 outcome = next_outcome(&mut self.pending) => Event::Outcome(outcome),
                 _ = ticks.tick() => Event::Tick,
-                _ = stop.wait_for(|stopping| *stopping) => Event::Stop,
+                () = &mut stop => Event::Stop,
             };
             match event {
                 Event::Incoming(Some(Ok(Some(message)))) => self.handle(message).await?,
