@@ -17,7 +17,7 @@ use crate::client::{self, FIRST_SUBMIT_ID, Lines, Ready, Reply, SubmitFormat};
 use crate::hash::{Work, grind_all};
 use crate::pool::PoolProcess;
 use crate::procfs::{self, CpuSample, Pid};
-use crate::report::{Buckets, LoadResult, Percentiles, PoolSubmit, StoreFigures};
+use crate::report::{Buckets, LoadResult, Percentiles, PoolSubmit, StoreFigures, WireBytes};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -67,56 +67,77 @@ pub(crate) struct Phase {
     /// The store server's main process (PostgreSQL's postmaster), whose
     /// CPU is measured with its children's.
     pub(crate) store_pid: Option<u32>,
+    /// What the connections speak (V2: closed loop only).
+    pub(crate) protocol: Protocol,
+}
+
+/// Which protocol a phase speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Stratum V1: JSON lines.
+    V1,
+    /// Stratum V2: Noise-encrypted binary frames on extended channels.
+    V2,
 }
 
 /// The phase's clock, shared by every connection.
 #[derive(Debug, Clone, Copy)]
-struct Clock {
-    start: Instant,
+pub(crate) struct Clock {
+    pub(crate) start: Instant,
     measure_from: Instant,
-    stop_sending: Instant,
-    give_up: Instant,
+    pub(crate) stop_sending: Instant,
+    pub(crate) give_up: Instant,
 }
 
 impl Clock {
-    fn measuring(&self, t: Instant) -> bool {
+    pub(crate) fn measuring(&self, t: Instant) -> bool {
         t >= self.measure_from && t < self.stop_sending
     }
 }
 
 /// Live totals for the once-a-second progress line.
 #[derive(Debug, Default)]
-struct Live {
-    sent: AtomicU64,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
+pub(crate) struct Live {
+    pub(crate) sent: AtomicU64,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) rejected: AtomicU64,
     /// The slowest reply since the last progress line, µs.
-    slowest_us: AtomicU64,
+    pub(crate) slowest_us: AtomicU64,
 }
 
 /// What one connection saw.
 #[derive(Debug)]
-struct ConnStats {
-    sent: u64,
-    accepted: u64,
-    rejected: BTreeMap<i64, (u64, String)>,
+pub(crate) struct ConnStats {
+    /// Submits sent in the measured window.
+    pub(crate) sent: u64,
+    /// Submits sent from the start of the load, warm-up and drain included.
+    pub(crate) sent_all: u64,
+    pub(crate) accepted: u64,
+    pub(crate) rejected: BTreeMap<i64, (u64, String)>,
     /// Submit written to reply arrived (kernel receive timestamp).
-    latency_us: Histogram<u64>,
+    pub(crate) latency_us: Histogram<u64>,
     /// Submit written to reply read by this process.
-    read_latency_us: Histogram<u64>,
+    pub(crate) read_latency_us: Histogram<u64>,
     /// Replies read without a kernel timestamp (counted at read).
-    unstamped: u64,
-    unanswered: u64,
-    exhausted: bool,
+    pub(crate) unstamped: u64,
+    pub(crate) unanswered: u64,
+    pub(crate) exhausted: bool,
     behind: u64,
-    clean_jobs: u64,
-    error: Option<String>,
+    pub(crate) clean_jobs: u64,
+    pub(crate) error: Option<String>,
+    /// Bytes written on the socket from the start of the load.
+    pub(crate) bytes_written: u64,
+    /// Bytes read from the socket from the start of the load.
+    pub(crate) bytes_read: u64,
 }
 
 impl ConnStats {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             sent: 0,
+            sent_all: 0,
+            bytes_written: 0,
+            bytes_read: 0,
             accepted: 0,
             rejected: BTreeMap::new(),
             latency_us: new_histogram(),
@@ -177,6 +198,7 @@ impl Driver {
         if clock.measuring(now) {
             self.stats.sent += n as u64;
         }
+        self.stats.sent_all += n as u64;
         self.live.sent.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
@@ -188,6 +210,7 @@ impl Driver {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
+            self.stats.bytes_written += self.out.len() as u64;
             self.out.clear();
         }
         Ok(())
@@ -291,7 +314,10 @@ impl Driver {
             let stamp = tokio::select! {
                 read = self.lines.fill_stamped(&self.stream) => match read {
                     Ok((0, _)) => return self.fail("the pool closed the connection"),
-                    Ok((_, stamp)) => stamp,
+                    Ok((n, stamp)) => {
+                        self.stats.bytes_read += n as u64;
+                        stamp
+                    }
                     Err(e) => return self.fail(e),
                 },
                 () = &mut give_up => return self.finish(),
@@ -331,7 +357,8 @@ impl Driver {
             tokio::select! {
                 read = self.lines.fill_stamped(&self.stream) => match read {
                     Ok((0, _)) => return self.fail("the pool closed the connection"),
-                    Ok((_, stamp)) => {
+                    Ok((n, stamp)) => {
+                        self.stats.bytes_read += n as u64;
                         if let Err(e) = self.drain(Instant::now(), stamp, &clock) {
                             return self.fail(e);
                         }
@@ -406,43 +433,140 @@ pub(crate) async fn open(
     (ready, errors)
 }
 
-/// Runs one load phase against `pool`.
-pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<LoadResult> {
-    eprintln!("[{}] opening {} connections", phase.name, phase.connections);
-    let (ready, errors) = open(pool.stratum, phase.connections, 0, 1, "load").await;
-    if ready.len() < phase.connections {
-        eyre::bail!(
-            "only {} of {} connections completed the handshake; first error: {}",
-            ready.len(),
+/// Connections with their shares ground, ready to start.
+enum Loaded {
+    V1(Vec<(Ready, Work, Vec<u32>)>),
+    V2(Vec<(crate::sv2::ReadyV2, Work, Vec<u32>)>),
+}
+
+/// Opens the phase's connections and grinds their shares (before the clock
+/// starts). Returns them with the seconds the grinding took and the shares.
+async fn load(pool: &PoolProcess, phase: &Phase) -> eyre::Result<(Loaded, f64, usize)> {
+    eprintln!(
+        "[{}] opening {} {:?} connections",
+        phase.name, phase.connections, phase.protocol
+    );
+    let counts = vec![phase.shares_per_connection; phase.connections];
+    let grind = |works: Vec<Work>| async move {
+        let ground = Instant::now();
+        let (works, nonces) = tokio::task::spawn_blocking(move || {
+            let nonces = grind_all(&works, &counts);
+            (works, nonces)
+        })
+        .await?;
+        eyre::Ok((works, nonces, ground.elapsed().as_secs_f64()))
+    };
+    let too_few = |ready: usize, errors: &[String]| {
+        eyre::eyre!(
+            "only {ready} of {} connections completed the handshake; first error: {}",
             phase.connections,
             errors.first().map_or("none", String::as_str)
-        );
-    }
-    let works: Vec<Work> = ready
-        .iter()
-        .map(|r| {
-            Work::new(
-                &r.job,
-                &r.extranonce1,
-                vec![0; r.extranonce2_size],
-                r.share_target,
-            )
-        })
-        .collect();
-    let counts = vec![phase.shares_per_connection; works.len()];
-    let ground = Instant::now();
-    let (works, nonces) = tokio::task::spawn_blocking(move || {
-        let nonces = grind_all(&works, &counts);
-        (works, nonces)
-    })
-    .await?;
-    let precompute_secs = ground.elapsed().as_secs_f64();
-    let shares: usize = nonces.iter().map(Vec::len).sum();
+        )
+    };
+    let (loaded, secs) = match phase.protocol {
+        Protocol::V1 => {
+            let (ready, errors) = open(pool.stratum, phase.connections, 0, 1, "load").await;
+            if ready.len() < phase.connections {
+                return Err(too_few(ready.len(), &errors));
+            }
+            let works = ready
+                .iter()
+                .map(|r| {
+                    Work::new(
+                        &r.job,
+                        &r.extranonce1,
+                        vec![0; r.extranonce2_size],
+                        r.share_target,
+                    )
+                })
+                .collect();
+            let (works, nonces, secs) = grind(works).await?;
+            let all = ready.into_iter().zip(works).zip(nonces);
+            (Loaded::V1(all.map(|((r, w), n)| (r, w, n)).collect()), secs)
+        }
+        Protocol::V2 => {
+            let (ready, errors) =
+                open_v2(pool.sv2, pool.authority, phase.connections, 0, 1, "load").await;
+            if ready.len() < phase.connections {
+                return Err(too_few(ready.len(), &errors));
+            }
+            let works = ready
+                .iter()
+                .map(|r| {
+                    Work::new(
+                        &r.job,
+                        &r.extranonce_prefix,
+                        vec![0; r.extranonce_size],
+                        r.target,
+                    )
+                })
+                .collect();
+            let (works, nonces, secs) = grind(works).await?;
+            let all = ready.into_iter().zip(works).zip(nonces);
+            (Loaded::V2(all.map(|((r, w), n)| (r, w, n)).collect()), secs)
+        }
+    };
+    let shares = match &loaded {
+        Loaded::V1(c) => c.iter().map(|(_, _, n)| n.len()).sum(),
+        Loaded::V2(c) => c.iter().map(|(_, _, n)| n.len()).sum(),
+    };
     eprintln!(
-        "[{}] ground {shares} non-block shares in {precompute_secs:.2} s",
+        "[{}] ground {shares} non-block shares in {secs:.2} s",
         phase.name
     );
+    Ok((loaded, secs, shares))
+}
 
+/// Opens `count` Stratum V2 connections with one extended channel each, as
+/// workers `{prefix}{i}` (see [`open`]).
+pub(crate) async fn open_v2(
+    pool: std::net::SocketAddr,
+    authority: [u8; 32],
+    count: usize,
+    first: usize,
+    sources: u8,
+    prefix: &str,
+) -> (Vec<crate::sv2::ReadyV2>, Vec<String>) {
+    let mut ready = Vec::with_capacity(count);
+    let mut errors = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < count || !tasks.is_empty() {
+        while next < count && tasks.len() < CONNECT_CONCURRENCY {
+            let i = first + next;
+            let source = IpAddr::V4(Ipv4Addr::new(
+                127,
+                0,
+                0,
+                1 + (i % usize::from(sources.max(1))) as u8,
+            ));
+            let user = format!("{}.{prefix}{i}", client::MINER);
+            tasks.spawn(crate::sv2::connect(
+                pool,
+                authority,
+                source,
+                user,
+                HANDSHAKE_TIMEOUT,
+            ));
+            next += 1;
+        }
+        match tasks.join_next().await {
+            Some(Ok(Ok(r))) => ready.push(r),
+            Some(Ok(Err(e))) => errors.push(e),
+            Some(Err(e)) => errors.push(format!("connect task failed: {e}")),
+            None => break,
+        }
+        if errors.len() > 100 {
+            tasks.abort_all();
+            break;
+        }
+    }
+    (ready, errors)
+}
+
+/// Runs one load phase against `pool`.
+pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<LoadResult> {
+    let (loaded, precompute_secs, shares) = load(pool, phase).await?;
     let start = Instant::now() + Duration::from_millis(200);
     let measure_from = start + phase.warmup;
     let stop_sending = measure_from + phase.duration;
@@ -453,36 +577,59 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
         give_up: stop_sending + DRAIN,
     };
     let live = Arc::new(Live::default());
-    let k = ready.len();
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, ((r, work), nonces)) in ready.into_iter().zip(&works).zip(nonces).enumerate() {
-        // Latency runs to the reply's arrival at the socket, as a miner on
-        // another host would see it; the read time is kept as well.
-        client::stamp_arrivals(&r.stream)
-            .map_err(|e| eyre::eyre!("cannot ask for receive timestamps: {e}"))?;
-        let driver = Driver {
-            format: SubmitFormat::new(&r.worker, &work.job_id, &work.extranonce2, work.ntime),
-            stream: r.stream,
-            lines: r.lines,
-            nonces,
-            next_nonce: 0,
-            next_id: FIRST_SUBMIT_ID,
-            inflight: VecDeque::new(),
-            outstanding: 0,
-            out: Vec::with_capacity(4096),
-            stats: ConnStats::new(),
-            live: live.clone(),
-        };
-        match phase.mode {
-            Mode::Window(w) => tasks.spawn(driver.window(w.max(1), clock)),
-            Mode::Rate { per_sec, cap } => {
-                let each = per_sec / k as f64;
-                // Spread the connections' first sends over one interval.
-                let offset = Duration::from_secs_f64(i as f64 / k as f64 / each.max(1e-9));
-                tasks.spawn(driver.paced(each, offset, cap.max(1), clock))
+    let k = match loaded {
+        Loaded::V1(connections) => {
+            let k = connections.len();
+            for (i, (r, work, nonces)) in connections.into_iter().enumerate() {
+                // Latency runs to the reply's arrival at the socket, as a
+                // miner on another host would see it; the read time is kept
+                // as well.
+                client::stamp_arrivals(&r.stream)
+                    .map_err(|e| eyre::eyre!("cannot ask for receive timestamps: {e}"))?;
+                let driver = Driver {
+                    format: SubmitFormat::new(
+                        &r.worker,
+                        &work.job_id,
+                        &work.extranonce2,
+                        work.ntime,
+                    ),
+                    stream: r.stream,
+                    lines: r.lines,
+                    nonces,
+                    next_nonce: 0,
+                    next_id: FIRST_SUBMIT_ID,
+                    inflight: VecDeque::new(),
+                    outstanding: 0,
+                    out: Vec::with_capacity(4096),
+                    stats: ConnStats::new(),
+                    live: live.clone(),
+                };
+                match phase.mode {
+                    Mode::Window(w) => tasks.spawn(driver.window(w.max(1), clock)),
+                    Mode::Rate { per_sec, cap } => {
+                        let each = per_sec / k as f64;
+                        // Spread the connections' first sends over one interval.
+                        let offset = Duration::from_secs_f64(i as f64 / k as f64 / each.max(1e-9));
+                        tasks.spawn(driver.paced(each, offset, cap.max(1), clock))
+                    }
+                };
             }
-        };
-    }
+            k
+        }
+        Loaded::V2(connections) => {
+            let Mode::Window(w) = phase.mode else {
+                eyre::bail!("Stratum V2 phases run a closed loop (a window) only");
+            };
+            let k = connections.len();
+            for (r, work, nonces) in connections {
+                let driver = crate::sv2::DriverV2::new(r, work.extranonce2, nonces, live.clone())
+                    .map_err(|e| eyre::eyre!(e))?;
+                tasks.spawn(driver.window(w.max(1), clock));
+            }
+            k
+        }
+    };
 
     // Samples at the window's edges, and a progress line every second.
     let pid = pool.pid();
@@ -542,6 +689,9 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
             }
         };
         merged.sent += s.sent;
+        merged.sent_all += s.sent_all;
+        merged.bytes_written += s.bytes_written;
+        merged.bytes_read += s.bytes_read;
         merged.accepted += s.accepted;
         for (code, (n, message)) in s.rejected {
             merged.rejected.entry(code).or_insert((0, message)).0 += n;
@@ -609,6 +759,11 @@ pub(crate) async fn run(pool: &mut PoolProcess, phase: &Phase) -> eyre::Result<L
         unanswered: merged.unanswered,
         behind_schedule: merged.behind,
         clean_jobs: merged.clean_jobs,
+        wire_bytes_per_share: WireBytes::per_share(
+            merged.bytes_written,
+            merged.bytes_read,
+            merged.sent_all,
+        ),
         errors,
     })
 }

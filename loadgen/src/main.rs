@@ -46,6 +46,7 @@ mod notify;
 mod pool;
 mod procfs;
 mod report;
+mod sv2;
 
 use clap::Parser;
 use eyre::{WrapErr, bail};
@@ -58,10 +59,15 @@ use std::time::Duration;
 enum PhaseName {
     /// Closed loop: the highest sustained submit rate.
     Throughput,
+    /// The throughput phase over Stratum V2 extended channels.
+    ThroughputV2,
     /// Open loop at `--rate`: latency at a fixed load.
     Rate,
     /// Idle connections: memory per connection.
     Idle,
+    /// Idle Stratum V2 connections (Noise state included): memory per
+    /// connection.
+    IdleV2,
     /// Listening connections: block found to every miner notified.
     Notify,
 }
@@ -87,7 +93,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rate,throughput,notify,idle"
+        default_value = "rate,throughput,throughput-v2,notify,idle,idle-v2"
     )]
     phases: Vec<PhaseName>,
     /// Throughput phase: connections.
@@ -119,6 +125,9 @@ struct Args {
     /// Idle phase: connection totals to measure at, ascending.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     idle: Vec<usize>,
+    /// Idle V2 phase: connections (each with an open extended channel).
+    #[arg(long, default_value_t = 10_000)]
+    idle_v2: usize,
     /// Notify phase: listening connections.
     #[arg(long, default_value_t = 10_000)]
     notify_connections: usize,
@@ -171,6 +180,9 @@ impl Args {
         if self.idle.iter().any(|&n| n > 1_000_000) {
             bail!("--idle steps must be at most 1000000");
         }
+        if self.idle_v2 == 0 || self.idle_v2 > 25_000 {
+            bail!("--idle-v2 must be 1..=25000");
+        }
         if self.notify_connections == 0 || self.notify_connections > 100_000 {
             bail!("--notify-connections must be 1..=100000");
         }
@@ -208,13 +220,20 @@ fn main() -> eyre::Result<()> {
     } else {
         0
     };
-    let busy = args.connections.max(args.rate_connections).max(
-        if args.phases.contains(&PhaseName::Notify) {
+    let idle_v2 = if args.phases.contains(&PhaseName::IdleV2) {
+        args.idle_v2
+    } else {
+        0
+    };
+    let busy = args
+        .connections
+        .max(args.rate_connections)
+        .max(idle_v2)
+        .max(if args.phases.contains(&PhaseName::Notify) {
             args.notify_connections + 1
         } else {
             0
-        },
-    );
+        });
     let room = idle::room(max_idle, busy, args.source_ips, args.idle_per_instance);
     if let Some(why) = &room.capped {
         eprintln!("note: {why}");
@@ -252,6 +271,7 @@ fn main() -> eyre::Result<()> {
         loadgen_threads: args.threads,
         load: Vec::new(),
         idle: None,
+        idle_v2: None,
         notify: None,
     };
     let runtime = if args.threads == 1 {
@@ -365,16 +385,22 @@ async fn phases(
         eprintln!("starting the pool for the {phase:?} phase: {}", report.pool);
         let mut pool = pool::PoolProcess::start(spec).await?;
         let result = match phase {
-            PhaseName::Throughput => {
+            PhaseName::Throughput | PhaseName::ThroughputV2 => {
                 let per_conn = (args.max_rate * args.seconds()).div_ceil(args.connections as u64);
+                let v2 = *phase == PhaseName::ThroughputV2;
                 let phase = drive::Phase {
-                    name: "throughput".to_owned(),
+                    name: if v2 { "throughput-v2" } else { "throughput" }.to_owned(),
                     connections: args.connections,
                     mode: drive::Mode::Window(args.window),
                     warmup: Duration::from_secs(args.warmup),
                     duration: Duration::from_secs(args.duration),
                     shares_per_connection: usize::try_from(per_conn)? + args.window,
                     store_pid,
+                    protocol: if v2 {
+                        drive::Protocol::V2
+                    } else {
+                        drive::Protocol::V1
+                    },
                 };
                 drive::run(&mut pool, &phase)
                     .await
@@ -396,6 +422,7 @@ async fn phases(
                         total.div_ceil(args.rate_connections as u64),
                     )? + 16,
                     store_pid,
+                    protocol: drive::Protocol::V1,
                 };
                 drive::run(&mut pool, &phase)
                     .await
@@ -413,6 +440,9 @@ async fn phases(
             )
             .await
             .map(|r| report.notify = Some(r)),
+            PhaseName::IdleV2 => sv2::idle(&pool, args.idle_v2, args.source_ips)
+                .await
+                .map(|r| report.idle_v2 = Some(r)),
             PhaseName::Idle => {
                 let mut steps = args.idle.clone();
                 steps.sort_unstable();

@@ -15,6 +15,7 @@
 //! the load generator submits only those that are not blocks.
 
 use eyre::{WrapErr, bail, eyre};
+use proofpool_pool::sv2::keys::AuthorityKey;
 use proofpool_pool::{NodeAuth, NodeEndpoint, Pool, PoolConfig};
 use proofpool_primitives::Difficulty;
 use proofpool_store::{Store, StoreOptions};
@@ -59,6 +60,10 @@ pub(crate) struct PoolProcess {
     pub(crate) stratum: SocketAddr,
     /// Where `GET /metrics` is served.
     pub(crate) metrics: SocketAddr,
+    /// Where Stratum V2 miners connect.
+    pub(crate) sv2: SocketAddr,
+    /// The x-only public key the pool's V2 handshakes prove.
+    pub(crate) authority: [u8; 32],
     log: PathBuf,
 }
 
@@ -68,6 +73,14 @@ impl PoolProcess {
     pub(crate) async fn start(spec: &PoolSpec) -> eyre::Result<Self> {
         let stratum = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
         let metrics = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
+        let sv2 = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
+        // A key of its own for each pool process, beside its log.
+        let key = AuthorityKey::generate().map_err(|e| eyre!("authority key: {e}"))?;
+        let key_file = spec
+            .log
+            .with_file_name(format!("authority-{}.toml", sv2.port()));
+        key.write_new(&key_file)
+            .map_err(|e| eyre!("cannot write {}: {e}", key_file.display()))?;
         let (program, subcommand) = match &spec.binary {
             Some(bin) => (bin.clone(), "pool"),
             None => (
@@ -90,6 +103,9 @@ impl PoolProcess {
             .args(["--database-url", &spec.database_url])
             .args(["--instance-id", &spec.instance_id.to_string()])
             .args(["--metrics-listen", &metrics.to_string()])
+            .args(["--sv2-listen", &sv2.to_string()])
+            .arg("--authority-key-file")
+            .arg(&key_file)
             .args(["--max-connections", &spec.max_connections.to_string()])
             .args(["--max-connections-per-ip", "0"])
             .args(["--handshake-timeout-secs", "0", "--idle-timeout-secs", "0"])
@@ -108,6 +124,8 @@ impl PoolProcess {
             child,
             stratum,
             metrics,
+            sv2,
+            authority: *key.public(),
             log: spec.log.clone(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -268,6 +286,10 @@ pub(crate) struct ServeArgs {
     no_vardiff: bool,
     #[arg(long, default_value_t = 0)]
     instance_id: u8,
+    #[arg(long, requires = "authority_key_file")]
+    sv2_listen: Option<SocketAddr>,
+    #[arg(long, requires = "sv2_listen")]
+    authority_key_file: Option<PathBuf>,
 }
 
 /// `proofpool-load serve-pool`: the pool library behind the same flags as
@@ -323,7 +345,19 @@ async fn serve_async(args: ServeArgs) -> eyre::Result<()> {
         .wrap_err_with(|| format!("cannot open the store at {}", args.database_url))?;
     let pool = Pool::new(config, store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    pool.run(listener, terminated()).await?;
+    let sv2 = match (args.sv2_listen, &args.authority_key_file) {
+        (Some(addr), Some(path)) => {
+            let key = AuthorityKey::read(path)
+                .map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
+            Some((
+                tokio::net::TcpListener::bind(addr).await?,
+                std::sync::Arc::new(key),
+            ))
+        }
+        _ => None,
+    };
+    pool.run_with_listeners(listener, None, sv2, terminated())
+        .await?;
     Ok(())
 }
 

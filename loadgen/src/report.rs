@@ -151,8 +151,31 @@ pub(crate) struct LoadResult {
     pub(crate) behind_schedule: u64,
     /// Clean jobs seen (they make shares in flight stale).
     pub(crate) clean_jobs: u64,
+    /// Bytes on the wire per share submitted, both directions, from the
+    /// start of the load to its end (the handshakes' bytes not counted).
+    pub(crate) wire_bytes_per_share: Option<WireBytes>,
     /// The first connection errors.
     pub(crate) errors: Vec<String>,
+}
+
+/// Bytes on the wire per share: what the miner writes (the submit) and
+/// reads (its share of the replies), TCP payload only.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct WireBytes {
+    /// Miner to pool.
+    pub(crate) up: f64,
+    /// Pool to miner.
+    pub(crate) down: f64,
+}
+
+impl WireBytes {
+    /// `written` and `read` bytes over `shares` submits (`None` for none).
+    pub(crate) fn per_share(written: u64, read: u64, shares: u64) -> Option<Self> {
+        (shares > 0).then(|| Self {
+            up: written as f64 / shares as f64,
+            down: read as f64 / shares as f64,
+        })
+    }
 }
 
 /// The notify phase: block found to every miner holding the new job.
@@ -389,6 +412,21 @@ pub(crate) struct IdleResult {
     pub(crate) errors: Vec<String>,
 }
 
+/// Idle Stratum V2 connections on one pool process.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct IdleV2Result {
+    /// Connections, each with one extended channel and its first job.
+    pub(crate) connections: usize,
+    /// The pool's resident memory with no miner, KiB.
+    pub(crate) baseline_rss_kib: u64,
+    /// With the connections, KiB.
+    pub(crate) pool_rss_kib: u64,
+    /// The growth over the connections (Noise state, buffers, channel).
+    pub(crate) pool_bytes_per_connection: f64,
+    /// Seconds to open them all (handshakes, 128 at a time).
+    pub(crate) open_secs: f64,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
@@ -411,6 +449,8 @@ pub(crate) struct Report {
     pub(crate) load: Vec<LoadResult>,
     /// The idle phase, if run.
     pub(crate) idle: Option<IdleResult>,
+    /// The idle V2 phase, if run.
+    pub(crate) idle_v2: Option<IdleV2Result>,
     /// The notify phase, if run.
     pub(crate) notify: Option<NotifyResult>,
 }
@@ -529,6 +569,14 @@ impl Report {
                 if r.clean_jobs > 0 {
                     notes.push(format!("{} clean jobs seen", r.clean_jobs));
                 }
+                if let Some(w) = &r.wire_bytes_per_share {
+                    notes.push(format!(
+                        "bytes on the wire per share (TCP payload): {:.1} up, {:.1} down, {:.1} in all",
+                        w.up,
+                        w.down,
+                        w.up + w.down
+                    ));
+                }
                 for e in &r.errors {
                     notes.push(format!("error: {e}"));
                 }
@@ -536,6 +584,17 @@ impl Report {
                     push_line!(s, "\n{}: {}", r.phase, notes.join("; "));
                 }
             }
+        }
+        if let Some(v2) = &self.idle_v2 {
+            push_line!(
+                s,
+                "\nidle Stratum V2 connections: {} (one extended channel each), pool RSS {} MiB from {} MiB, {:.0} bytes per connection, opened in {:.1} s",
+                v2.connections,
+                v2.pool_rss_kib / 1024,
+                v2.baseline_rss_kib / 1024,
+                v2.pool_bytes_per_connection,
+                v2.open_secs
+            );
         }
         if let Some(idle) = &self.idle {
             push_line!(

@@ -1,6 +1,7 @@
 //! The load generator end to end, briefly, so it keeps working: a real
 //! regtest bitcoind, a SQLite store, the pool in its own process, four
-//! connections for two seconds, then a few idle ones, then more idle ones
+//! connections for two seconds over Stratum V1 and then V2, then a few idle
+//! ones (and 30 idle V2 ones), then more idle ones
 //! than one instance may hold (`--idle-per-instance`), spread over three
 //! pool processes as the 100k step is. Every share must be accepted, none
 //! rejected or left unanswered.
@@ -14,7 +15,7 @@ fn a_short_sqlite_run_accepts_every_share() {
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_proofpool-load"))
-        .args(["--phases", "throughput,idle"])
+        .args(["--phases", "throughput,throughput-v2,idle,idle-v2"])
         .args(["--connections", "4", "--window", "8"])
         .args(["--duration", "2", "--warmup", "0", "--max-rate", "20000"])
         .args([
@@ -24,6 +25,8 @@ fn a_short_sqlite_run_accepts_every_share() {
             "24",
             "--source-ips",
             "2",
+            "--idle-v2",
+            "30",
         ])
         .arg("--json")
         .arg(&json)
@@ -49,6 +52,25 @@ fn a_short_sqlite_run_accepts_every_share() {
         load["store"]["commits_per_sec"].as_f64().unwrap() > 0.0,
         "{load}"
     );
+
+    // The same closed loop over Stratum V2 extended channels: every share
+    // accepted, and fewer bytes on the wire per share than V1's JSON lines
+    // (a V1 submit line alone is over 100 bytes; a V2 SubmitSharesExtended
+    // frame, encrypted, is 71).
+    let v2 = &report["load"][1];
+    assert_eq!(v2["phase"], "throughput-v2");
+    assert_eq!(v2["connections"], 4);
+    assert!(v2["accepted_per_sec"].as_f64().unwrap() > 0.0, "{v2}");
+    assert_eq!(v2["rejected"], serde_json::json!({}), "{v2}");
+    assert_eq!(v2["unanswered"], 0, "{v2}");
+    assert_eq!(v2["errors"], serde_json::json!([]), "{v2}");
+    let bytes = |r: &Value, way: &str| r["wire_bytes_per_share"][way].as_f64().unwrap();
+    assert!(bytes(load, "up") > 100.0, "{load}");
+    assert!(bytes(v2, "up") < bytes(load, "up"), "{v2}");
+    assert!(bytes(v2, "down") < bytes(load, "down"), "{v2}");
+    let idle_v2 = &report["idle_v2"];
+    assert_eq!(idle_v2["connections"], 30, "{idle_v2}");
+    assert!(idle_v2["pool_rss_kib"].as_u64().unwrap() > 0, "{idle_v2}");
 
     let idle = &report["idle"];
     assert_eq!(idle["points"][0]["connections"], 20, "{idle}");

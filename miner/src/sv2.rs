@@ -7,6 +7,7 @@ use crate::hasher::Template;
 use crate::{Ended, Found, MinerConfig, MinerError, MinerStats, Slot, record};
 use proofpool_primitives::U256;
 use proofpool_stratum::NotifyOwned;
+use proofpool_stratum::sv2::job::extended_job_as_notify;
 use proofpool_stratum::sv2::noise::{Sv2Connection, Sv2Error};
 use proofpool_stratum::sv2::setup::{REQUIRES_VERSION_ROLLING, mining_request};
 use proofpool_watch::{ShareEvidence, ShareParts, WatchLog};
@@ -63,30 +64,7 @@ impl Channel {
     /// The V1 notify `job` amounts to on the current tip.
     fn notify(&self, job: &NewExtendedMiningJobOwned, clean: bool) -> Option<NotifyOwned> {
         let tip = self.tip.as_ref()?;
-        // Stratum V1 sends the previous hash with each 4-byte word
-        // byte-swapped; V2 sends it in internal order.
-        let mut prevhash = tip.prev_hash.to_array();
-        for word in prevhash.chunks_exact_mut(4) {
-            word.reverse();
-        }
-        let min_ntime = job.min_ntime.clone().into_inner().unwrap_or(tip.min_ntime);
-        Some(NotifyOwned {
-            job_id: format!("{:x}", job.job_id),
-            prevhash,
-            coinbase1: job.coinbase_tx_prefix.as_ref().to_vec(),
-            coinbase2: job.coinbase_tx_suffix.as_ref().to_vec(),
-            merkle_branch: job
-                .merkle_path
-                .clone()
-                .into_inner()
-                .iter()
-                .map(|h| h.to_array())
-                .collect(),
-            version: job.version,
-            nbits: tip.nbits,
-            ntime: min_ntime.max(tip.min_ntime),
-            clean_jobs: clean,
-        })
+        Some(extended_job_as_notify(job, tip, clean))
     }
 
     fn publish(&self, slot: &Slot) {

@@ -469,9 +469,7 @@ impl Pool {
             .tasks
             .spawn(async move { work.run(stop.cancelled_owned()).await });
         let stopped = || shared.stop.clone().cancelled_owned();
-        shared
-            .tasks
-            .spawn(fanout::run(shared.clone(), stopped()));
+        shared.tasks.spawn(fanout::run(shared.clone(), stopped()));
         shared
             .tasks
             .spawn(telemetry::housekeeping(shared.clone(), stopped()));

@@ -83,6 +83,9 @@ pub(crate) const MAX_CHANNELS: usize = 256;
 /// Messages decoded ahead of the session.
 const READ_AHEAD: usize = 64;
 
+/// Bytes read from the socket at a time: a few dozen submits.
+const READ_BUFFER: usize = 4096;
+
 /// The handshake and setup time limit without `handshake_timeout`.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -133,6 +136,9 @@ struct PendingAck {
     sequence_number: u32,
     /// Its credited difficulty, whole (the spec's `new_shares_sum`).
     difficulty: u64,
+    /// When the session took the submit: `pool_submit_duration_seconds`
+    /// runs from here to its success being written.
+    read_at: Instant,
     outcome: oneshot::Receiver<Result<Committed, WriteError>>,
     /// Tells the block task the solving share's number.
     block: Option<oneshot::Sender<Result<u64, WriteError>>>,
@@ -169,6 +175,9 @@ pub(crate) async fn serve(
     shared.metrics.connections_active.increment(1.0);
     let timeout = shared.config.handshake_timeout.unwrap_or(SETUP_TIMEOUT);
     let (read, write) = socket.into_split();
+    // A frame is read as its header, then its body: buffered, that is one
+    // read from the socket for every frame that has arrived, not two a frame.
+    let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
     let connection = match Sv2Connection::accept(read, write, &key, CERT_VALIDITY, timeout).await {
         Ok(c) => c,
         Err(e) => {
@@ -786,6 +795,7 @@ impl Sv2Session {
                     channel_id: s.channel_id,
                     sequence_number: s.sequence_number,
                     difficulty: whole(credited),
+                    read_at: Instant::now(),
                     outcome,
                     block,
                 });
@@ -829,13 +839,13 @@ impl Sv2Session {
         let mut failed = None;
         let mut settle = |ack: PendingAck,
                           outcome: Result<Committed, WriteError>,
-                          accepted: &mut Vec<(u32, u64)>| {
+                          accepted: &mut Vec<(u32, u64, Instant)>| {
             match outcome {
                 Ok(committed) => {
                     if let Some(block) = ack.block {
                         let _ = block.send(Ok(committed.seq));
                     }
-                    accepted.push((ack.sequence_number, ack.difficulty));
+                    accepted.push((ack.sequence_number, ack.difficulty, ack.read_at));
                 }
                 Err(e) => {
                     if let Some(block) = ack.block {
@@ -859,7 +869,7 @@ impl Sv2Session {
             };
             settle(ack, outcome, &mut accepted);
         }
-        if let Some(&(last, _)) = accepted.last() {
+        if let Some(&(last, ..)) = accepted.last() {
             self.shared
                 .metrics
                 .shares_accepted
@@ -874,10 +884,17 @@ impl Sv2Session {
                         channel_id,
                         last_sequence_number: last,
                         new_submits_accepted_count: accepted.len() as u32,
-                        new_shares_sum: accepted.iter().map(|(_, d)| d).sum(),
+                        new_shares_sum: accepted.iter().map(|(_, d, _)| d).sum(),
                     },
                 )))
                 .await?;
+            let now = Instant::now();
+            for (.., read_at) in &accepted {
+                self.shared
+                    .metrics
+                    .submit_seconds
+                    .record(now.saturating_duration_since(*read_at));
+            }
         }
         if let Some(sequence_number) = failed {
             self.shared

@@ -3,6 +3,7 @@
 //! the pool and the reference miner share. Channels, jobs and shares are
 //! the pool's (`proofpool-pool`'s session core) and the miner's own.
 
+pub mod job;
 pub mod keys;
 pub mod noise;
 pub mod setup;

@@ -140,6 +140,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
                 write,
                 encoder: NoiseEncoder::new(),
                 encrypt,
+                queued: Vec::new(),
             },
         }
     }
@@ -219,6 +220,8 @@ pub struct Sv2Writer<W> {
     write: W,
     encoder: NoiseEncoder,
     encrypt: TransportEncryptState,
+    /// Frames [`Sv2Writer::queue`]d and not yet written.
+    queued: Vec<u8>,
 }
 
 impl<W> std::fmt::Debug for Sv2Writer<W> {
@@ -228,15 +231,36 @@ impl<W> std::fmt::Debug for Sv2Writer<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Sv2Writer<W> {
-    /// Encrypts and writes `message`.
+    /// Encrypts and writes `message` (after anything queued before it).
     pub async fn send(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
-        send(
-            &mut self.write,
-            &mut self.encoder,
-            &mut self.encrypt,
-            message.into(),
-        )
-        .await
+        self.queue(message)?;
+        self.flush().await
+    }
+
+    /// Encrypts `message` and keeps it for the next [`Sv2Writer::flush`]:
+    /// several messages then go out in one write. Frames are encrypted in
+    /// the order they are queued, so they must be written in that order.
+    pub fn queue(&mut self, message: impl Into<AnyMessageOwned>) -> Result<(), Sv2Error> {
+        let frame: MessageFrame<AnyMessageOwned> = message
+            .into()
+            .try_into()
+            .map_err(|e| Sv2Error::Encode(text(e)))?;
+        let bytes = self
+            .encoder
+            .encode_transport(frame, &mut self.encrypt)
+            .map_err(|e| Sv2Error::Encode(text(e)))?;
+        self.queued.extend_from_slice(bytes.as_ref());
+        Ok(())
+    }
+
+    /// Writes every queued frame.
+    pub async fn flush(&mut self) -> Result<(), Sv2Error> {
+        if !self.queued.is_empty() {
+            self.write.write_all(&self.queued).await?;
+            self.queued.clear();
+        }
+        self.write.flush().await?;
+        Ok(())
     }
 }
 
@@ -280,20 +304,4 @@ async fn read_message<R: AsyncRead + Unpin>(
             Decrypted::Incomplete(_, state) => *decrypt = Some(state),
         }
     }
-}
-
-async fn send<W: AsyncWrite + Unpin>(
-    write: &mut W,
-    encoder: &mut NoiseEncoder,
-    encrypt: &mut TransportEncryptState,
-    message: AnyMessageOwned,
-) -> Result<(), Sv2Error> {
-    let frame: MessageFrame<AnyMessageOwned> =
-        message.try_into().map_err(|e| Sv2Error::Encode(text(e)))?;
-    let bytes = encoder
-        .encode_transport(frame, encrypt)
-        .map_err(|e| Sv2Error::Encode(text(e)))?;
-    write.write_all(bytes.as_ref()).await?;
-    write.flush().await?;
-    Ok(())
 }
