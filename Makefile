@@ -26,7 +26,7 @@ bench: setup
 	cargo bench -p proofpool-merkle --bench trees
 
 .PHONY: bench-load
-## Load benchmark of the pool on loopback (real bitcoind and store, pool in its own process): latency at 50k/s, throughput, block-to-notify with 10k miners, idle memory; SQLite, then PostgreSQL; about 5 minutes.
+## Load benchmark of the pool on loopback (real bitcoind and store, pool in its own process): latency at 50k/s, throughput over Stratum V1 and V2, block-to-notify with 10k miners, idle memory (V1 and V2), bytes per share; SQLite, then PostgreSQL; about 7 minutes.
 BIN := $(or $(CARGO_TARGET_DIR),target)/release
 bench-load: setup
 	cargo build --release -p proofpool -p proofpool-loadgen

@@ -220,7 +220,7 @@ async fn scaled_step(
                 scale_out.dir.join(format!("shares-{k}.db")).display()
             );
         }
-        pools.push(PoolProcess::start(&spec).await?);
+        pools.push(PoolProcess::start(&spec, false).await?);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut baseline = first_baseline;

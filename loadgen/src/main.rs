@@ -383,7 +383,8 @@ async fn phases(
     let store_pid = store.server_pid();
     for (i, phase) in args.phases.iter().enumerate() {
         eprintln!("starting the pool for the {phase:?} phase: {}", report.pool);
-        let mut pool = pool::PoolProcess::start(spec).await?;
+        let v2 = matches!(phase, PhaseName::ThroughputV2 | PhaseName::IdleV2);
+        let mut pool = pool::PoolProcess::start(spec, v2).await?;
         let result = match phase {
             PhaseName::Throughput | PhaseName::ThroughputV2 => {
                 let per_conn = (args.max_rate * args.seconds()).div_ceil(args.connections as u64);

@@ -60,7 +60,7 @@ pub(crate) struct PoolProcess {
     pub(crate) stratum: SocketAddr,
     /// Where `GET /metrics` is served.
     pub(crate) metrics: SocketAddr,
-    /// Where Stratum V2 miners connect.
+    /// Where Stratum V2 miners connect, if the pool serves V2.
     pub(crate) sv2: SocketAddr,
     /// The x-only public key the pool's V2 handshakes prove.
     pub(crate) authority: [u8; 32],
@@ -69,8 +69,10 @@ pub(crate) struct PoolProcess {
 
 impl PoolProcess {
     /// Starts the pool and waits (up to 60 s) until it serves `/metrics`
-    /// with a job from bitcoind.
-    pub(crate) async fn start(spec: &PoolSpec) -> eyre::Result<Self> {
+    /// with a job from bitcoind; with `sv2`, serving Stratum V2 as well
+    /// (off otherwise, so that a pool binary from before V2 still runs the
+    /// V1 phases).
+    pub(crate) async fn start(spec: &PoolSpec, sv2_on: bool) -> eyre::Result<Self> {
         let stratum = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
         let metrics = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
         let sv2 = SocketAddr::from(([127, 0, 0, 1], proofpool_devtools::free_port()?));
@@ -103,9 +105,6 @@ impl PoolProcess {
             .args(["--database-url", &spec.database_url])
             .args(["--instance-id", &spec.instance_id.to_string()])
             .args(["--metrics-listen", &metrics.to_string()])
-            .args(["--sv2-listen", &sv2.to_string()])
-            .arg("--authority-key-file")
-            .arg(&key_file)
             .args(["--max-connections", &spec.max_connections.to_string()])
             .args(["--max-connections-per-ip", "0"])
             .args(["--handshake-timeout-secs", "0", "--idle-timeout-secs", "0"])
@@ -113,6 +112,12 @@ impl PoolProcess {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if sv2_on {
+            command
+                .args(["--sv2-listen", &sv2.to_string()])
+                .arg("--authority-key-file")
+                .arg(&key_file);
+        }
         if std::env::var_os("PROOFPOOL_LOG").is_none() {
             // One info line per authorize is noise at 10k connections.
             command.env("PROOFPOOL_LOG", "warn");
