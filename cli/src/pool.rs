@@ -37,6 +37,14 @@ pub(crate) struct Args {
     /// its public key is what miners pin.
     #[arg(long, requires = "sv2_listen")]
     authority_key_file: Option<PathBuf>,
+    /// Job declaration on the Stratum V2 port, coinbase-only mode: miners'
+    /// job declarator clients get tokens (AllocateMiningJobToken) and set
+    /// their own jobs (SetCustomMiningJob); see docs/job-declaration.md.
+    #[arg(long, requires = "sv2_listen")]
+    jd: bool,
+    /// How long a job declaration token may be used, in seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    jd_token_ttl_secs: u64,
     /// On shutdown, send miners `client.reconnect` to this HOST:PORT (e.g.
     /// another pool instance); without it they are told to reconnect to
     /// the same address.
@@ -480,6 +488,10 @@ pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
     config.min_difficulty = args.min_difficulty;
     config.epoch_secs = args.epoch_secs;
     config.zmq_hashblock = args.zmq_hashblock.clone();
+    config.jd = args.jd.then(|| proofpool_pool::JdConfig {
+        token_ttl: Duration::from_secs(args.jd_token_ttl_secs),
+        ..proofpool_pool::JdConfig::default()
+    });
     apply_work(&args, &mut config);
     apply_limits(&args, &mut config);
     open_file_room(config.max_connections);

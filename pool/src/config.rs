@@ -87,6 +87,30 @@ pub struct PoolConfig {
     pub epoch_secs: u64,
     /// Group-commit tuning for the share log.
     pub writer: WriterConfig,
+    /// Job declaration (docs/job-declaration.md) on the Stratum V2 port, in
+    /// coinbase-only mode; `None` serves none (`SetCustomMiningJob` is
+    /// refused with `jd-not-supported`).
+    pub jd: Option<JdConfig>,
+}
+
+/// Job declaration settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JdConfig {
+    /// How long a token may be used: a declared job never commits to a
+    /// share-log head older than this.
+    pub token_ttl: Duration,
+    /// The most tokens live at once (the oldest go first).
+    pub max_tokens: usize,
+}
+
+impl Default for JdConfig {
+    /// Ten minutes, 65,536 tokens.
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(600),
+            max_tokens: 65_536,
+        }
+    }
 }
 
 impl PoolConfig {
@@ -125,6 +149,7 @@ impl PoolConfig {
             metrics_listen: None,
             epoch_secs: 3600,
             writer: WriterConfig::default(),
+            jd: None,
         }
     }
 }

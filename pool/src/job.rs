@@ -15,6 +15,7 @@
 //! both job ids and credited twice by a per-job duplicate check.
 
 mod coinbase;
+mod declared;
 mod merkle;
 pub(crate) mod sha;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, CompactTarget, ScriptBuf, Transaction, TxMerkleNode};
 use coinbase::{Coinbase, CoinbaseSpec};
+pub use declared::{CustomJob, DeclaredError, Requirements, required_outputs};
 use proofpool_epoch::share_commitment::{
     OUTPUT_LEN, SCRIPT_LEN, ShareCommitment, committed_target,
 };
@@ -139,6 +141,10 @@ pub enum JobError {
         /// The longest tag that fits with these extranonce lengths.
         max: usize,
     },
+    /// The job was declared by a miner without its transactions: the pool
+    /// cannot assemble its blocks (the miner propagates them).
+    #[error("the pool does not know this job's transactions (a declared job)")]
+    TransactionsUnknown,
     /// An extranonce1 passed for block assembly has the wrong length.
     #[error("extranonce1 must be {expected} bytes, got {got}")]
     Extranonce1Length {
@@ -261,6 +267,10 @@ pub struct Job {
     merkle_branch: Vec<[u8; 32]>,
     witness_commitment: bool,
     transactions: Vec<Transaction>,
+    /// Whether `transactions` are the block's: false for a job a miner
+    /// declared in coinbase-only mode, whose blocks the pool cannot
+    /// assemble.
+    knows_transactions: bool,
     /// The instance's share-log head when the job was built.
     log_head: B256,
     /// Whether each connection's coinbase carries its share commitment
@@ -358,6 +368,7 @@ impl Job {
                 .iter()
                 .map(|t| t.tx.clone())
                 .collect(),
+            knows_transactions: true,
             log_head,
             binds: true,
             notify_lines: Default::default(),
@@ -556,6 +567,13 @@ impl Job {
         &self.transactions
     }
 
+    /// Whether the pool knows the block's transactions (false for a job a
+    /// miner declared in coinbase-only mode): only then can it assemble a
+    /// block from a share.
+    pub fn knows_transactions(&self) -> bool {
+        self.knows_transactions
+    }
+
     /// The coinbase txid (internal byte order) for these extranonces and a
     /// connection's binding, streamed from the midstate after `coinbase1`:
     /// no allocation.
@@ -620,6 +638,9 @@ impl Job {
         nonce: u32,
         version: u32,
     ) -> Result<Block, JobError> {
+        if !self.knows_transactions {
+            return Err(JobError::TransactionsUnknown);
+        }
         self.check_extranonces(extranonce1, extranonce2)?;
         let script: [u8; SCRIPT_LEN] = self.commitment(binding).script();
         let coinbase = self.coinbase.with_extranonces(

@@ -14,6 +14,7 @@
 //! served at `/metrics` ([`Pool::render_metrics`] gives the same text).
 
 mod config;
+pub mod jd;
 mod job;
 mod server;
 mod session;
@@ -23,8 +24,11 @@ mod username;
 mod vardiff;
 mod work;
 
-pub use config::{BanThreshold, PoolConfig};
-pub use job::{Binding, Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN, MAX_EXTRANONCE2_LEN};
+pub use config::{BanThreshold, JdConfig, PoolConfig};
+pub use job::{
+    Binding, CustomJob, DeclaredError, Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN,
+    MAX_EXTRANONCE2_LEN, Requirements, required_outputs,
+};
 pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,
 };

@@ -167,8 +167,41 @@ impl WorkSource {
         Ok(job)
     }
 
+    /// A job a miner declared (`SetCustomMiningJob`), held to the current
+    /// tip, the pool's payout script and extranonce size, and the token's
+    /// `commitment`; numbered from the instance's job counter and recorded
+    /// like the pool's own jobs (the auditor rebuilds its headers from the
+    /// record), but not published: it is that miner's alone.
+    pub fn declared_job(
+        &self,
+        custom: &crate::job::CustomJob<'_>,
+        commitment: proofpool_epoch::share_commitment::ShareCommitment,
+        extranonce1_len: usize,
+        now_secs: u32,
+    ) -> Result<Arc<Job>, crate::job::DeclaredError> {
+        let Some(tip) = self.current() else {
+            return Err(crate::job::DeclaredError::StaleChainTip);
+        };
+        let config = self.job_config();
+        let requirements = crate::job::Requirements {
+            tip: &tip,
+            payout_script: &config.payout_script,
+            commitment,
+            extranonce1_len,
+            extranonce2_len: config.extranonce2_len,
+            now: now_secs,
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let job = Arc::new(Job::declared(id, custom, &requirements)?);
+        tracing::debug!(job = id, height = job.height(), "declared job");
+        if let Some((log, instance)) = &self.log {
+            log.record_job(job_record(&job, *instance));
+        }
+        Ok(job)
+    }
+
     /// The instance's share-log head now (zero without a share log).
-    fn log_head(&self) -> proofpool_primitives::B256 {
+    pub(crate) fn log_head(&self) -> proofpool_primitives::B256 {
         self.log
             .as_ref()
             .map(|(log, instance)| log.log_head(*instance).head)

@@ -46,6 +46,11 @@ async fn setup() -> Setup {
 
 /// [`setup`], serving Stratum V2 as well if `sv2`.
 async fn setup_with(sv2: bool) -> Setup {
+    setup_full(sv2, false).await
+}
+
+/// [`setup_with`], with job declaration on the V2 port if `jd`.
+async fn setup_full(sv2: bool, jd: bool) -> Setup {
     common::init_tracing();
     let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
     node.cli(&["createwallet", "w"]).unwrap();
@@ -71,6 +76,11 @@ async fn setup_with(sv2: bool) -> Setup {
     // network target is about 2^255), so shares are easy: p(share) about 1/2.
     config.start_difficulty = "0.000000001".parse().unwrap();
     config.min_difficulty = "0.000000001".parse().unwrap();
+    if jd {
+        config.jd = Some(proofpool_pool::JdConfig::default());
+        // Metrics on, for the job declaration counters.
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    }
     let dir = TempDir::new("pool-regtest").unwrap();
     let store = Store::open(&dir.sqlite_url("pool.db"), &StoreOptions::default())
         .await
@@ -1483,5 +1493,396 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     );
     assert!(stored.share.extranonce2.iter().all(|b| *b == 0));
     drop(conn);
+    s.teardown().await;
+}
+
+/// The coinbase's merkle branch for a block of the coinbase then `txids`
+/// (internal byte order), worked out level by level here: the sibling at
+/// each level, the last hash of an odd level paired with itself.
+fn coinbase_branch(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    use bitcoin::hashes::{Hash, sha256d};
+    let mut level: Vec<Option<[u8; 32]>> = std::iter::once(None)
+        .chain(txids.iter().copied().map(Some))
+        .collect();
+    let mut branch = Vec::new();
+    while level.len() > 1 {
+        if level.len() % 2 == 1 {
+            level.push(*level.last().unwrap());
+        }
+        branch.push(level[1].unwrap());
+        level = level
+            .chunks(2)
+            .map(|pair| match (pair[0], pair[1]) {
+                (Some(a), Some(b)) => {
+                    let mut both = a.to_vec();
+                    both.extend_from_slice(&b);
+                    Some(sha256d::Hash::hash(&both).to_byte_array())
+                }
+                _ => None,
+            })
+            .collect();
+    }
+    branch
+}
+
+/// Job declaration in coinbase-only mode, driven with the SRI crates as
+/// SRI's job declarator client drives it (its binary needs a template
+/// provider this machine cannot build): a token with the pool's required
+/// outputs, a coinbase built around them from bitcoind's own template, the
+/// job set on a work-selecting extended channel, shares credited to the
+/// token's address at its target, a block the client propagates itself and
+/// the pool records, and the shares' headers rebuilt from the stored job
+/// the auditor's way. Refusals carry the spec's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_job_mines_blocks_credited_to_its_token() {
+    use bitcoin::consensus::{deserialize, serialize};
+    use bitcoin::hashes::{Hash, sha256d};
+    use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+    use proofpool_epoch::share_commitment::{ShareCommitment, target_of_bits};
+    use proofpool_primitives::U256;
+    use stratum_core::binary_sv2::{B064KOwned, B0255Owned, Seq0255Owned, U256Owned};
+    use stratum_core::common_messages_sv2::Protocol;
+    use stratum_core::job_declaration_sv2::AllocateMiningJobTokenOwned;
+    use stratum_core::mining_sv2::{SetCustomMiningJobOwned, SubmitSharesExtendedOwned};
+    use stratum_core::parsers_sv2::{
+        AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
+    };
+    let s = setup_full(true, true).await;
+    let (sv2_addr, key) = s.sv2.clone().unwrap();
+    let connect = || async {
+        let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
+        Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
+            .await
+            .unwrap()
+    };
+
+    // The job declaration connection: a token and the required outputs.
+    let mut jd = connect().await;
+    let mut setup = sv2_miner::setup();
+    setup.protocol = Protocol::JobDeclarationProtocol;
+    setup.flags = 0;
+    jd.send(setup).await.unwrap();
+    assert!(matches!(
+        jd.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    jd.send(AnyMessageOwned::JobDeclaration(
+        JobDeclarationOwned::AllocateMiningJobToken(AllocateMiningJobTokenOwned {
+            user_identifier: format!("{MINER}.jdc").try_into().unwrap(),
+            request_id: 41,
+        }),
+    ))
+    .await
+    .unwrap();
+    let Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::AllocateMiningJobTokenSuccess(
+        allocated,
+    ))) = jd.read_message().await.unwrap()
+    else {
+        panic!("no token");
+    };
+    assert_eq!(allocated.request_id, 41);
+    let token = allocated.mining_job_token.as_ref().to_vec();
+    let mut outputs: Vec<TxOut> = deserialize(allocated.coinbase_outputs.as_ref()).unwrap();
+    assert_eq!(outputs.len(), 2);
+    assert_eq!(outputs[0].script_pubkey, s.payout.script_pubkey());
+    let commitment = ShareCommitment::from_script(outputs[1].script_pubkey.as_bytes()).unwrap();
+    assert_eq!(commitment.miner.to_checksum(None), MINER);
+    let token_target = target_of_bits(commitment.target_bits).unwrap();
+
+    // The mining connection selects its own work: its channel gets no job.
+    let mut mining = connect().await;
+    mining
+        .send(proofpool_pool::sv2::setup::mining_request(0b110, "jdc", "").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        mining.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    mining
+        .send(sv2_miner::open(&format!("{MINER}.jdc")))
+        .await
+        .unwrap();
+    let MiningOwned::OpenExtendedMiningChannelSuccess(open) =
+        sv2_miner::mining(mining.read_message().await.unwrap())
+    else {
+        panic!("channel not opened");
+    };
+    let channel_id = open.channel_id;
+    let prefix = open.extranonce_prefix.as_ref().to_vec();
+    let size = usize::from(open.extranonce_size);
+
+    // A coinbase-only job on bitcoind's template, as the client builds it.
+    let gbt: Value = serde_json::from_str(
+        &s.node
+            .cli(&["getblocktemplate", r#"{"rules":["segwit"]}"#])
+            .unwrap(),
+    )
+    .unwrap();
+    let height = gbt["height"].as_u64().unwrap();
+    let mut coinbase_prefix = bitcoin::script::Builder::new()
+        .push_int(height as i64)
+        .into_bytes();
+    coinbase_prefix.extend_from_slice(b"/jdc/");
+    outputs[0].value = Amount::from_sat(gbt["coinbasevalue"].as_u64().unwrap());
+    outputs.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::from_bytes(
+            alloy::hex::decode(gbt["default_witness_commitment"].as_str().unwrap()).unwrap(),
+        ),
+    });
+    let txs: Vec<Transaction> = gbt["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| deserialize(&alloy::hex::decode(t["data"].as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    assert!(!txs.is_empty(), "the template carries the segwit spends");
+    let txids: Vec<[u8; 32]> = txs
+        .iter()
+        .map(|t| t.compute_txid().to_byte_array())
+        .collect();
+    let path = coinbase_branch(&txids);
+    let mut prev_hash = alloy::hex::decode(gbt["previousblockhash"].as_str().unwrap()).unwrap();
+    prev_hash.reverse();
+    let prev_hash: [u8; 32] = prev_hash.try_into().unwrap();
+    let nbits = u32::from_str_radix(gbt["bits"].as_str().unwrap(), 16).unwrap();
+    let version = gbt["version"].as_u64().unwrap() as u32;
+    let ntime = gbt["curtime"].as_u64().unwrap() as u32;
+    let set_job = |request_id: u32, prefix: &[u8], outputs: &[TxOut]| {
+        AnyMessageOwned::Mining(MiningOwned::SetCustomMiningJob(SetCustomMiningJobOwned {
+            channel_id,
+            request_id,
+            token: B0255Owned::try_from(token.clone()).unwrap(),
+            version,
+            prev_hash: U256Owned::from(prev_hash),
+            min_ntime: ntime,
+            nbits,
+            coinbase_tx_version: 2,
+            coinbase_prefix: B0255Owned::try_from(prefix.to_vec()).unwrap(),
+            coinbase_tx_input_n_sequence: u32::MAX,
+            coinbase_tx_outputs: B064KOwned::try_from(serialize(&outputs.to_vec())).unwrap(),
+            coinbase_tx_locktime: 0,
+            merkle_path: Seq0255Owned::new(path.iter().map(|h| U256Owned::from(*h)).collect())
+                .unwrap(),
+        }))
+    };
+    let custom_error = |m: Option<AnyMessageOwned>| match sv2_miner::mining(m) {
+        MiningOwned::SetCustomMiningJobError(e) => e.error_code.as_utf8_or_hex(),
+        other => panic!("expected SetCustomMiningJob.Error, got {other}"),
+    };
+
+    // Refused: a scriptSig without the next block's height, and outputs
+    // that pay someone else.
+    let wrong_height = bitcoin::script::Builder::new()
+        .push_int(height as i64 + 1)
+        .into_bytes();
+    mining
+        .send(set_job(1, &wrong_height, &outputs))
+        .await
+        .unwrap();
+    assert_eq!(
+        custom_error(mining.read_message().await.unwrap()),
+        "invalid-coinbase-prefix"
+    );
+    let mut paying_elsewhere = outputs.clone();
+    paying_elsewhere[0].script_pubkey = ScriptBuf::from_bytes(vec![0x51]);
+    mining
+        .send(set_job(2, &coinbase_prefix, &paying_elsewhere))
+        .await
+        .unwrap();
+    assert_eq!(
+        custom_error(mining.read_message().await.unwrap()),
+        "invalid-coinbase-tx-outputs"
+    );
+    // Accepted; the channel mines at the token's target.
+    mining
+        .send(set_job(3, &coinbase_prefix, &outputs))
+        .await
+        .unwrap();
+    let job_id = loop {
+        match sv2_miner::mining(mining.read_message().await.unwrap()) {
+            MiningOwned::SetTarget(t) => {
+                assert_eq!(
+                    U256::from_le_bytes(t.maximum_target.to_array()),
+                    token_target
+                )
+            }
+            MiningOwned::SetCustomMiningJobSuccess(ok) => {
+                assert_eq!((ok.channel_id, ok.request_id), (channel_id, 3));
+                break ok.job_id;
+            }
+            other => panic!("expected SetCustomMiningJob.Success, got {other}"),
+        }
+    };
+
+    // Shares: the header from the client's own coinbase. On regtest every
+    // share at this target is a block too; the pool takes the first as the
+    // block (its client propagates it), the second as a share.
+    let en2 = vec![0x42u8; size];
+    let mut coinbase = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: ScriptBuf::from_bytes(
+                [coinbase_prefix.clone(), prefix.clone(), en2.clone()].concat(),
+            ),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: outputs.clone(),
+    };
+    let mut root = coinbase.compute_txid().to_byte_array();
+    for h in &path {
+        root = sha256d::Hash::hash(&[root.as_slice(), h].concat()).to_byte_array();
+    }
+    let network = target_of_bits(nbits).unwrap();
+    let header_of = |version: u32, nonce: u32| bitcoin::block::Header {
+        version: bitcoin::block::Version::from_consensus(version as i32),
+        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev_hash),
+        merkle_root: bitcoin::TxMerkleNode::from_byte_array(root),
+        time: ntime,
+        bits: bitcoin::CompactTarget::from_consensus(nbits),
+        nonce,
+    };
+    let value = |h: &bitcoin::block::Header| U256::from_le_bytes(h.block_hash().to_byte_array());
+    assert!(token_target <= network);
+    let share_nonce = |version: u32, from: u32| {
+        (from..)
+            .find(|&n| value(&header_of(version, n)) <= token_target)
+            .unwrap()
+    };
+    let solving = share_nonce(version, 0);
+    let second = share_nonce(version, solving + 1);
+    let submit = |sequence_number: u32, nonce: u32, version: u32| {
+        AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
+            SubmitSharesExtendedOwned {
+                channel_id,
+                sequence_number,
+                job_id,
+                nonce,
+                ntime,
+                version,
+                extranonce: en2.clone().try_into().unwrap(),
+            },
+        ))
+    };
+    mining.send(submit(1, solving, version)).await.unwrap();
+    mining.send(submit(2, second, version)).await.unwrap();
+    let mut acknowledged = 0;
+    while acknowledged < 2 {
+        match sv2_miner::mining(mining.read_message().await.unwrap()) {
+            MiningOwned::SubmitSharesSuccess(ok) => {
+                acknowledged += ok.new_submits_accepted_count;
+            }
+            other => panic!("expected SubmitShares.Success, got {other}"),
+        }
+    }
+
+    // The client propagates its block; the pool sees it and records it.
+    coinbase.input[0].witness = Witness::from_slice(&[[0u8; 32]]);
+    let block = bitcoin::Block {
+        header: header_of(version, solving),
+        txdata: std::iter::once(coinbase).chain(txs).collect(),
+    };
+    assert!(block.check_merkle_root() && block.check_witness_commitment());
+    let answer = s
+        .node
+        .cli(&[
+            "submitblock",
+            &bitcoin::consensus::encode::serialize_hex(&block),
+        ])
+        .unwrap_or_default();
+    assert!(
+        answer.is_empty() || answer == "null",
+        "submitblock: {answer}"
+    );
+    let hash = block.block_hash().to_string();
+    let mut found = None;
+    for _ in 0..200 {
+        found = s.pool.blocks().into_iter().find(|b| b.hash == hash);
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = found.expect("the pool records the declared job's block");
+    assert!(found.accepted, "{found:?}");
+    assert_eq!(found.finder.to_checksum(None), MINER);
+    assert_eq!(found.height, height);
+
+    // Stored: both shares, credited to the token's address at its target,
+    // and the job whose record rebuilds their headers the auditor's way.
+    let store = s.pool.store().clone();
+    let shares = store.shares_after(0, 100).await.unwrap();
+    let ours: Vec<_> = shares
+        .iter()
+        .filter(|sh| sh.share.worker == "jdc")
+        .collect();
+    assert_eq!(ours.len(), 2);
+    let jobs = store.jobs_for_epoch(ours[0].epoch).await.unwrap();
+    for sh in &ours {
+        assert_eq!(sh.share.miner.to_checksum(None), MINER);
+        assert_eq!(sh.share.share_target, token_target);
+        let job = jobs
+            .iter()
+            .find(|j| j.job_id == sh.share.job_id)
+            .expect("the declared job is stored");
+        assert_eq!(job.log_head, commitment.log_head);
+        let parts = proofpool_epoch::header::HeaderParts {
+            coinbase1: &job.coinbase1,
+            extranonce1: &sh.share.extranonce1,
+            extranonce2: &sh.share.extranonce2,
+            coinbase2: &job.coinbase2,
+            commitment: Some(ShareCommitment {
+                miner: sh.share.miner,
+                target_bits: commitment.target_bits,
+                log_head: job.log_head,
+            }),
+            coinbase2_suffix: &job.coinbase2_suffix,
+            branch: &job.branch,
+            version: sh.share.version,
+            prev_hash: job.prev_hash,
+            ntime: sh.share.ntime,
+            nbits: job.nbits,
+            nonce: sh.share.nonce,
+        };
+        assert_eq!(parts.share_hash(), sh.share.hash);
+    }
+    let stored_block = store
+        .blocks()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.hash.to_string().trim_start_matches("0x") == hash);
+    assert!(stored_block.is_some_and(|b| b.status == BlockStatus::Immature));
+
+    // Once the pool's tip moved past it, a share on the declared job is
+    // stale (another rolled version each time: never a duplicate).
+    let mut stale = None;
+    for i in 0u32..100 {
+        let rolled = version | ((i + 1) << 13);
+        let nonce = share_nonce(rolled, 0);
+        mining.send(submit(3 + i, nonce, rolled)).await.unwrap();
+        match sv2_miner::mining(mining.read_message().await.unwrap()) {
+            MiningOwned::SubmitSharesError(e) => {
+                stale = Some(e.error_code.as_utf8_or_hex());
+                break;
+            }
+            MiningOwned::SubmitSharesSuccess(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(stale.as_deref(), Some("stale-share"));
+    let metrics = s.pool.render_metrics().expect("metrics are on");
+    assert!(metrics.contains("jd_tokens_allocated_total 1"), "{metrics}");
+    assert!(metrics.contains("jd_jobs_declared_total 1"), "{metrics}");
     s.teardown().await;
 }

@@ -133,6 +133,19 @@ pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
         share,
     } = solution;
     let height = u64::from(s.job.height());
+    if !s.job.knows_transactions() {
+        // A job the miner declared without its transactions: the miner's
+        // own node propagates the block; the pool waits for its node to
+        // have it, then records it like its own.
+        let accepted = wait_for_declared_block(&shared, &s.hash_display).await;
+        let reason = (!accepted).then(|| {
+            format!(
+                "a block on a declared job, not in the pool's node's chain within {} s",
+                DECLARED_BLOCK_WAIT.as_secs()
+            )
+        });
+        return record(&shared, s, share_seq, share, accepted, reason).await;
+    }
     let hex = match s.job.block_hex(
         &s.binding,
         &s.extranonce1,
@@ -164,6 +177,47 @@ pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
             Ok(Some(h)) if h.confirmations >= 1
         ),
     };
+    if !accepted {
+        tracing::debug!(height, hash = %s.hash_display, at_height = ?at_height.ok(), "another block at the height");
+    }
+    record(&shared, s, share_seq, share, accepted, reject_reason).await;
+}
+
+/// How long the pool waits for a block on a declared job to reach its node.
+const DECLARED_BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the pool's node has the block `hash` (display order) in its
+/// chain, asked once a second for up to [`DECLARED_BLOCK_WAIT`] or until
+/// the pool stops.
+async fn wait_for_declared_block(shared: &Shared, hash: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + DECLARED_BLOCK_WAIT;
+    loop {
+        if matches!(
+            shared.node.get_block_header(hash).await,
+            Ok(Some(h)) if h.confirmations >= 1
+        ) {
+            shared.work.refresh_now();
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline || shared.stop.is_cancelled() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Counts and records a block the pool submitted (or saw), once its
+/// solving share's number is known.
+async fn record(
+    shared: &Arc<Shared>,
+    s: Solved,
+    share_seq: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
+    share: NewShare,
+    accepted: bool,
+    reject_reason: Option<String>,
+) {
+    let shared = shared.clone();
+    let height = u64::from(s.job.height());
     if accepted {
         shared.metrics.blocks_found.increment(1);
     } else {
@@ -172,7 +226,7 @@ pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
     if accepted {
         tracing::info!(height, hash = %s.hash_display, finder = %s.finder, "block found and accepted");
     } else {
-        tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, at_height = ?at_height.ok(), "block not accepted");
+        tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, "block not accepted");
     }
     // The solving share is committed before its submit is answered; wait
     // for its number. One the store failed is written again (see

@@ -16,6 +16,7 @@
 mod blocks;
 mod fanout;
 mod guard;
+mod jds;
 mod lines;
 mod session;
 mod sv2;
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Per-address connection counts, scores and bans.
     pub(crate) guard: Arc<Guard>,
+    /// Job declaration tokens issued and live.
+    pub(crate) tokens: Mutex<crate::jd::Tokens>,
     /// Metric handles (no-ops without `metrics_listen`).
     pub(crate) metrics: Metrics,
     /// Sum of the sessions' hashrate estimates, hashes per second; each
@@ -335,6 +338,7 @@ impl Pool {
             .with_log(log.clone(), config.instance_id, last_job),
         );
         let stop = CancellationToken::new();
+        let jd = config.jd.unwrap_or_default();
         let shared = Arc::new(Shared {
             config,
             node,
@@ -346,6 +350,11 @@ impl Pool {
             solved: Mutex::new(None),
             stop,
             tasks: TaskTracker::new(),
+            tokens: Mutex::new(crate::jd::Tokens::new(
+                jd.token_ttl,
+                jd.max_tokens,
+                rand_salt(),
+            )),
             guard,
             metrics,
             hashrate: AtomicU64::new(0),
@@ -593,6 +602,17 @@ impl Pool {
         tracing::info!("share log flushed");
         Ok(())
     }
+}
+
+/// Eight bytes from the system's random source (zeros if it fails: the
+/// salt only keeps tokens from being guessed from their serials, and a
+/// token is checked against its address anyway).
+fn rand_salt() -> [u8; 8] {
+    let mut salt = [0u8; 8];
+    if let Err(e) = getrandom::fill(&mut salt) {
+        tracing::warn!(error = %e, "no random salt for job declaration tokens");
+    }
+    salt
 }
 
 /// Accounts for a session task that ended: a panic is logged (the pool

@@ -26,13 +26,17 @@
 //! `SetTarget` followed by a job committing to the new target (older jobs
 //! keep theirs).
 //!
-//! Not yet (issue 24): job declaration.
+//! With job declaration on (docs/job-declaration.md), a connection whose
+//! `SetupConnection` names the job declaration protocol is served by
+//! [`super::jds`], and a mining connection that selects its own work sets its
+//! jobs with `SetCustomMiningJob`: the pool sends it none, and its channels
+//! mine at their tokens' targets.
 
 use super::blocks;
 use super::guard::Admission;
 use super::telemetry::Reject;
 use super::{Shared, unix_ms};
-use crate::job::{Binding, Job};
+use crate::job::{Binding, CustomJob, Job};
 use crate::session::{Accepted, Channel, Refusal, Submit, Targeting};
 use crate::share::ShareSubmission;
 use crate::sv2::keys::AuthorityKey;
@@ -40,6 +44,7 @@ use crate::sv2::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
 use crate::sv2::setup::{SetupReply, negotiate};
 use crate::username::MinerId;
 use bitcoin::hashes::Hash as _;
+use proofpool_epoch::share_commitment::target_of_bits;
 use proofpool_primitives::Difficulty;
 use proofpool_store::{Committed, WorkerSeen, WriteError};
 use std::collections::VecDeque;
@@ -51,6 +56,10 @@ use stratum_core::mining_sv2::{
     ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
     ERROR_CODE_OPEN_MINING_CHANNEL_INVALID_USER_IDENTITY,
     ERROR_CODE_OPEN_MINING_CHANNEL_UNSUPPORTED_MIN_EXTRANONCE_SIZE,
+    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_CHANNEL_ID,
+    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_PREFIX,
+    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_MINING_JOB_TOKEN,
+    ERROR_CODE_SET_CUSTOM_MINING_JOB_JD_NOT_SUPPORTED,
     ERROR_CODE_SUBMIT_SHARES_BAD_EXTRANONCE_SIZE, ERROR_CODE_SUBMIT_SHARES_DIFFICULTY_TOO_LOW,
     ERROR_CODE_SUBMIT_SHARES_DUPLICATE_SHARE, ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
     ERROR_CODE_SUBMIT_SHARES_INVALID_NON_ROLLABLE_VERSION_BIT,
@@ -59,8 +68,9 @@ use stratum_core::mining_sv2::{
     ERROR_CODE_UPDATE_CHANNEL_INVALID_NOMINAL_HASHRATE,
     ERROR_CODE_UPDATE_CHANNEL_MAX_TARGET_OUT_OF_RANGE, NewExtendedMiningJobOwned,
     NewMiningJobOwned, OpenExtendedMiningChannelSuccessOwned, OpenMiningChannelErrorOwned,
-    OpenStandardMiningChannelSuccessOwned, SetNewPrevHashOwned, SetTargetOwned,
-    SubmitSharesErrorOwned, SubmitSharesSuccessOwned, UpdateChannelErrorOwned, UpdateChannelOwned,
+    OpenStandardMiningChannelSuccessOwned, SetCustomMiningJobErrorOwned, SetCustomMiningJobOwned,
+    SetCustomMiningJobSuccessOwned, SetNewPrevHashOwned, SetTargetOwned, SubmitSharesErrorOwned,
+    SubmitSharesSuccessOwned, UpdateChannelErrorOwned, UpdateChannelOwned,
 };
 use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use tokio::net::TcpStream;
@@ -200,6 +210,7 @@ pub(crate) async fn serve(
         job_seq: 0,
         pending: VecDeque::new(),
         reported_hashrate: 0,
+        work_selection: false,
     };
     if let Err(e) = session.run(rx, timeout).await {
         tracing::debug!(%peer, error = %e, "Stratum V2 connection ended");
@@ -221,6 +232,10 @@ struct Sv2Session {
     pending: VecDeque<PendingAck>,
     /// This connection's share of [`Shared::hashrate`].
     reported_hashrate: u64,
+    /// The miner chooses its own work (job declaration): its channels get
+    /// no jobs from the pool, only the ones it sets, at its tokens'
+    /// targets (vardiff does not move them).
+    work_selection: bool,
 }
 
 /// Why the session's task woke.
@@ -254,8 +269,15 @@ impl Sv2Session {
                 });
             }
         };
-        match negotiate(&setup) {
-            SetupReply::Accepted(ok, _) => self.writer.send(ok).await?,
+        match negotiate(&setup, self.shared.config.jd.is_some()) {
+            SetupReply::Accepted(ok, negotiated) if negotiated.job_declaration => {
+                self.writer.send(ok).await?;
+                return super::jds::serve(&self.shared, self.peer, &mut self.writer, &mut rx).await;
+            }
+            SetupReply::Accepted(ok, negotiated) => {
+                self.work_selection = negotiated.work_selection;
+                self.writer.send(ok).await?;
+            }
             SetupReply::Refused(error) => {
                 tracing::debug!(peer = %self.peer, %error, "Stratum V2 setup refused");
                 self.writer.send(error).await?;
@@ -346,6 +368,7 @@ impl Sv2Session {
                 self.submit(share).await
             }
             AnyMessageOwned::Mining(MiningOwned::UpdateChannel(u)) => self.update(u).await,
+            AnyMessageOwned::Mining(MiningOwned::SetCustomMiningJob(m)) => self.custom_job(m).await,
             AnyMessageOwned::Mining(MiningOwned::CloseChannel(c)) => {
                 if let Some(open) = self.channels.remove(&c.channel_id) {
                     self.shared.release_extranonce1(open.extranonce1);
@@ -357,6 +380,134 @@ impl Sv2Session {
                 Ok(())
             }
         }
+    }
+
+    /// `SetCustomMiningJob`: a job the miner declared, on one of its
+    /// extended channels, with a token issued to the channel's address
+    /// (docs/job-declaration.md). Accepted, it is the channel's job like any
+    /// other, at the token's target: shares on it are credited to the token's
+    /// address at that target, which its coinbase commits to.
+    async fn custom_job(&mut self, m: SetCustomMiningJobOwned) -> Result<(), Sv2Error> {
+        let (channel_id, request_id) = (m.channel_id, m.request_id);
+        let refuse = |code: &str| {
+            AnyMessageOwned::Mining(MiningOwned::SetCustomMiningJobError(
+                SetCustomMiningJobErrorOwned {
+                    channel_id,
+                    request_id,
+                    error_code: code
+                        .try_into()
+                        .expect("the spec's error codes are short ASCII, well under 255 bytes"),
+                },
+            ))
+        };
+        if self.shared.config.jd.is_none() || !self.work_selection {
+            return self
+                .writer
+                .send(refuse(ERROR_CODE_SET_CUSTOM_MINING_JOB_JD_NOT_SUPPORTED))
+                .await;
+        }
+        let Some(open) = self.channels.get(&channel_id).filter(|o| !o.standard) else {
+            return self
+                .writer
+                .send(refuse(ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_CHANNEL_ID))
+                .await;
+        };
+        let token = self
+            .shared
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(m.token.as_ref(), Instant::now())
+            .filter(|t| t.miner == open.miner.address.to_address());
+        let Some(token) = token else {
+            return self
+                .writer
+                .send(refuse(
+                    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_MINING_JOB_TOKEN,
+                ))
+                .await;
+        };
+        let custom = CustomJob {
+            version: m.version,
+            prev_hash: bitcoin::BlockHash::from_byte_array(m.prev_hash.to_array()),
+            min_ntime: m.min_ntime,
+            nbits: m.nbits,
+            coinbase_tx_version: m.coinbase_tx_version,
+            coinbase_prefix: m.coinbase_prefix.as_ref(),
+            coinbase_tx_input_n_sequence: m.coinbase_tx_input_n_sequence,
+            coinbase_tx_outputs: m.coinbase_tx_outputs.as_ref(),
+            coinbase_tx_locktime: m.coinbase_tx_locktime,
+            merkle_path: m
+                .merkle_path
+                .clone()
+                .into_inner()
+                .iter()
+                .map(|h| h.to_array())
+                .collect(),
+        };
+        let now_secs = (unix_ms() / 1000) as u32;
+        let job = match self.shared.work.declared_job(
+            &custom,
+            token.commitment(),
+            open.extranonce1.len(),
+            now_secs,
+        ) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, channel_id, error = %e, "declared job refused");
+                return self.writer.send(refuse(e.code())).await;
+            }
+        };
+        if job.extranonce2_len() != open.extranonce_size {
+            // The pool's extranonce size changed since the channel opened.
+            return self
+                .writer
+                .send(refuse(
+                    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_PREFIX,
+                ))
+                .await;
+        }
+        let Some(target) = target_of_bits(token.target_bits) else {
+            return self
+                .writer
+                .send(refuse(
+                    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_MINING_JOB_TOKEN,
+                ))
+                .await;
+        };
+        let binding = Binding::new(token.miner, target);
+        let difficulty = Difficulty::from_target(target);
+        self.job_seq += 1;
+        let seq = self.job_seq;
+        let job_id = job_id(seq)?;
+        let Some(open) = self.channels.get_mut(&channel_id) else {
+            return Ok(());
+        };
+        // A job on a new tip makes the channel's older ones stale.
+        let new_tip = open.channel.last_prev_hash() != Some(job.prev_hash());
+        open.channel
+            .record_job(job, seq, new_tip, binding, difficulty);
+        self.shared.metrics.jd_jobs_declared.increment(1);
+        if open.binding != binding {
+            // The channel mines at its token's target from now on.
+            open.binding = binding;
+            self.writer
+                .queue(AnyMessageOwned::Mining(MiningOwned::SetTarget(
+                    SetTargetOwned {
+                        channel_id,
+                        maximum_target: U256Owned::from(target.to_le_bytes::<32>()),
+                    },
+                )))?;
+        }
+        self.writer
+            .send(AnyMessageOwned::Mining(
+                MiningOwned::SetCustomMiningJobSuccess(SetCustomMiningJobSuccessOwned {
+                    channel_id,
+                    request_id,
+                    job_id,
+                }),
+            ))
+            .await
     }
 
     async fn refuse_channel(&mut self, request_id: u32, code: &str) -> Result<(), Sv2Error> {
@@ -471,6 +622,10 @@ impl Sv2Session {
                 channel: Channel::default(),
             },
         );
+        if self.work_selection {
+            // It sets its own jobs (SetCustomMiningJob).
+            return Ok(());
+        }
         // Its first job, with its own tip.
         self.job_seq += 1;
         let seq = self.job_seq;
@@ -525,7 +680,7 @@ impl Sv2Session {
         for (&id, open) in &mut self.channels {
             let elapsed = open.opened.elapsed();
             estimate = estimate.saturating_add(open.target.estimated_hashrate(elapsed));
-            if open.target.on_tick(elapsed).is_some() {
+            if open.target.on_tick(elapsed).is_some() && !self.work_selection {
                 cut.push(id);
             }
         }
@@ -580,6 +735,9 @@ impl Sv2Session {
     /// channel its own, the standard ones one to the group), which makes
     /// every older job stale; otherwise live at once.
     async fn send_jobs(&mut self, job: &Arc<Job>) -> Result<(), Sv2Error> {
+        if self.work_selection {
+            return Ok(());
+        }
         self.job_seq += 1;
         let seq = self.job_seq;
         let due: Vec<(u32, bool, bool)> = self
@@ -725,6 +883,20 @@ impl Sv2Session {
                 .await;
         }
         let job_id = format!("{:x}", s.job_id);
+        // A job the miner declared stays live until the pool's tip moves
+        // past it (no SetNewPrevHash tells the channel).
+        if let Some(sent) = open.channel.job(&job_id)
+            && !sent.job.knows_transactions()
+            && self
+                .shared
+                .work
+                .current()
+                .is_none_or(|tip| tip.prev_hash() != sent.job.prev_hash())
+        {
+            return self
+                .submit_error(&s, ERROR_CODE_SUBMIT_SHARES_STALE_SHARE, Reject::Stale)
+                .await;
+        }
         // The whole version is sent; only the rolled bits may differ from
         // the job's.
         if let Some(sent) = open.channel.job(&job_id)
@@ -800,7 +972,7 @@ impl Sv2Session {
                     block,
                 });
                 let elapsed = open.opened.elapsed();
-                if open.target.on_share(elapsed, credited).is_some() {
+                if open.target.on_share(elapsed, credited).is_some() && !self.work_selection {
                     self.shared.metrics.retargets.increment(1);
                     self.retarget(s.channel_id).await?;
                 }

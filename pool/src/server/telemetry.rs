@@ -154,6 +154,12 @@ pub(crate) struct Metrics {
     pub(crate) noise_handshake_failures: Counter,
     /// Shares accepted and durable over Stratum V2 (also in `shares_accepted`).
     pub(crate) sv2_shares_accepted: Counter,
+    /// Job declaration tokens issued.
+    pub(crate) jd_tokens_allocated: Counter,
+    /// Jobs miners declared that the pool accepted (`SetCustomMiningJob`).
+    pub(crate) jd_jobs_declared: Counter,
+    /// Full-template declarations (`DeclareMiningJob`), refused for now.
+    pub(crate) jd_full_template_jobs: Counter,
     pub(crate) write_timeouts: Counter,
     /// Sessions sent `mining.set_extranonce` after the extranonce2 size changed.
     pub(crate) extranonce_changes: Counter,
@@ -249,6 +255,9 @@ impl Metrics {
             connections_noise: Counter::noop(),
             noise_handshake_failures: Counter::noop(),
             sv2_shares_accepted: Counter::noop(),
+            jd_tokens_allocated: Counter::noop(),
+            jd_jobs_declared: Counter::noop(),
+            jd_full_template_jobs: Counter::noop(),
             write_timeouts: Counter::noop(),
             extranonce_changes: Counter::noop(),
             extranonce_reconnects: Counter::noop(),
@@ -375,6 +384,18 @@ impl Metrics {
             sv2_shares_accepted: r.counter(
                 "pool_sv2_shares_accepted_total",
                 "Shares accepted and durable over Stratum V2 (counted in pool_shares_accepted_total too).",
+            ),
+            jd_tokens_allocated: r.counter(
+                "jd_tokens_allocated_total",
+                "Job declaration tokens issued (AllocateMiningJobToken).",
+            ),
+            jd_jobs_declared: r.counter(
+                "jd_jobs_declared_total",
+                "Jobs miners declared that the pool accepted (SetCustomMiningJob).",
+            ),
+            jd_full_template_jobs: r.counter(
+                "jd_full_template_jobs_total",
+                "Full-template job declarations (DeclareMiningJob); refused: coinbase-only mode is served.",
             ),
             write_timeouts: r.counter(
                 "pool_write_timeouts_total",

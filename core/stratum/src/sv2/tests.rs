@@ -45,7 +45,7 @@ async fn a_miner_pinning_the_pool_key_sets_up_a_mining_connection() {
         panic!("not a SetupConnection");
     };
     assert_eq!(setup, setup_message());
-    let SetupReply::Accepted(success, _) = negotiate(&setup) else {
+    let SetupReply::Accepted(success, _) = negotiate(&setup, false) else {
         panic!("refused");
     };
     pool.send(success).await.unwrap();

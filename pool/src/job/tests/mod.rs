@@ -1,6 +1,7 @@
 //! Job tests against real mainnet blocks, a real pool's job, and bitcoind-shaped
 //! regtest templates. Fixture sources are listed in `pool/tests/fixtures/README.md`.
 
+mod declared;
 mod mainnet;
 mod regtest;
 
@@ -105,6 +106,8 @@ impl Job {
             merkle_branch: notify.merkle_branch.clone(),
             witness_commitment: false,
             transactions: Vec::new(),
+            // As before declared jobs: tests assemble blocks from these.
+            knows_transactions: true,
             log_head: B256::ZERO,
             binds: false,
             notify_lines: Default::default(),
