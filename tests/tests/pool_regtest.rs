@@ -46,11 +46,11 @@ async fn setup() -> Setup {
 
 /// [`setup`], serving Stratum V2 as well if `sv2`.
 async fn setup_with(sv2: bool) -> Setup {
-    setup_full(sv2, false).await
+    setup_full(sv2, |_| {}).await
 }
 
-/// [`setup_with`], with job declaration on the V2 port if `jd`.
-async fn setup_full(sv2: bool, jd: bool) -> Setup {
+/// [`setup_with`], with the pool's config changed by `tweak` last.
+async fn setup_full(sv2: bool, tweak: impl FnOnce(&mut PoolConfig)) -> Setup {
     common::init_tracing();
     let node = Bitcoind::start(&[]).expect("bitcoind (make setup installs it)");
     node.cli(&["createwallet", "w"]).unwrap();
@@ -76,11 +76,7 @@ async fn setup_full(sv2: bool, jd: bool) -> Setup {
     // network target is about 2^255), so shares are easy: p(share) about 1/2.
     config.start_difficulty = "0.000000001".parse().unwrap();
     config.min_difficulty = "0.000000001".parse().unwrap();
-    if jd {
-        config.jd = Some(proofpool_pool::JdConfig::default());
-        // Metrics on, for the job declaration counters.
-        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    }
+    tweak(&mut config);
     let dir = TempDir::new("pool-regtest").unwrap();
     let store = Store::open(&dir.sqlite_url("pool.db"), &StoreOptions::default())
         .await
@@ -1547,7 +1543,12 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     use stratum_core::parsers_sv2::{
         AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
     };
-    let s = setup_full(true, true).await;
+    let s = setup_full(true, |config| {
+        config.jd = Some(proofpool_pool::JdConfig::default());
+        // Metrics on, for the job declaration counters.
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     let (sv2_addr, key) = s.sv2.clone().unwrap();
     let connect = || async {
         let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
@@ -1884,5 +1885,122 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     let metrics = s.pool.render_metrics().expect("metrics are on");
     assert!(metrics.contains("jd_tokens_allocated_total 1"), "{metrics}");
     assert!(metrics.contains("jd_jobs_declared_total 1"), "{metrics}");
+    s.teardown().await;
+}
+
+/// A Stratum V2 connection answers to the same limits as a V1 one: submits
+/// past `max_shares_per_second` (and its burst of twice that) are refused
+/// with `rate-limited`, and an address that keeps sending what the pool
+/// refuses for its own fault (here channels for no payout address) is
+/// banned: its connection is closed, and the next one refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stratum_v2_connection_is_rate_limited_and_banned_like_a_v1_one() {
+    use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
+    let s = setup_full(true, |config| {
+        // Easier than regtest's own target: shares that are not blocks, so
+        // no new tip makes the ones in flight stale.
+        config.start_difficulty = "0.00000000001".parse().unwrap();
+        config.min_difficulty = "0.00000000001".parse().unwrap();
+        config.max_shares_per_second = Some(5);
+        config.ban_threshold = Some(proofpool_pool::BanThreshold {
+            min_shares: 1000,
+            reject_percent: 90,
+            invalid_inputs: 4,
+            window: Duration::from_secs(600),
+        });
+    })
+    .await;
+    let (sv2_addr, key) = s.sv2.clone().unwrap();
+    let connect = || async {
+        let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
+        let mut conn = Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        conn.send(sv2_miner::setup()).await.unwrap();
+        assert!(matches!(
+            conn.read_message().await.unwrap(),
+            Some(AnyMessageOwned::Common(
+                CommonMessagesOwned::SetupConnectionSuccess(_)
+            ))
+        ));
+        conn
+    };
+
+    // Thirty shares at once: the burst of ten passes, then about five a
+    // second; the rest are refused, each with the pool's code.
+    let mut conn = connect().await;
+    conn.send(sv2_miner::open(&format!("{MINER}.fast")))
+        .await
+        .unwrap();
+    let MiningOwned::OpenExtendedMiningChannelSuccess(open) =
+        sv2_miner::mining(conn.read_message().await.unwrap())
+    else {
+        panic!("channel not opened");
+    };
+    let mut work = sv2_miner::Work {
+        channel_id: open.channel_id,
+        target: proofpool_primitives::U256::from_le_bytes(open.target.to_array()),
+        prefix: open.extranonce_prefix.as_ref().to_vec(),
+        size: usize::from(open.extranonce_size),
+        job: None,
+        tip: None,
+    };
+    for _ in 0..2 {
+        assert!(work.update(sv2_miner::mining(conn.read_message().await.unwrap())));
+    }
+    let network =
+        proofpool_epoch::share_commitment::target_of_bits(work.tip.as_ref().unwrap().nbits)
+            .unwrap();
+    for i in 1..=30u32 {
+        let (share, _) = work.mine_where(i, u64::from(i), |h| h > network);
+        conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
+            share,
+        )))
+        .await
+        .unwrap();
+    }
+    let (mut accepted, mut limited) = (0u32, 0u32);
+    while accepted + limited < 30 {
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::SubmitSharesSuccess(ok) => accepted += ok.new_submits_accepted_count,
+            MiningOwned::SubmitSharesError(e) => {
+                assert_eq!(e.error_code.as_utf8_or_hex(), "rate-limited");
+                limited += 1;
+            }
+            // A template refresh: a job live beside the others.
+            MiningOwned::NewExtendedMiningJob(_) => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert!((10..=15).contains(&accepted), "{accepted} accepted");
+    assert_eq!(accepted + limited, 30);
+
+    // Channels for no payout address, past invalid_inputs: banned.
+    let mut bad = connect().await;
+    let mut closed = false;
+    for _ in 0..10 {
+        if bad.send(sv2_miner::open("not-an-address")).await.is_err() {
+            closed = true;
+            break;
+        }
+        match bad.read_message().await {
+            Ok(Some(AnyMessageOwned::Mining(MiningOwned::OpenMiningChannelError(e)))) => {
+                assert_eq!(e.error_code.as_utf8_or_hex(), "invalid-user-identity")
+            }
+            Ok(None) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(Some(other)) => panic!("{other}"),
+        }
+    }
+    assert!(closed, "the banned connection is closed");
+    // The next connection from the address is closed before its handshake.
+    let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
+    assert!(
+        Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
+            .await
+            .is_err()
+    );
     s.teardown().await;
 }

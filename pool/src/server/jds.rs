@@ -9,6 +9,7 @@
 //! (`DeclareMiningJob`) is refused with the spec's error.
 
 use super::Shared;
+use super::guard::{Admission, Fault, RateLimiter};
 use crate::job::required_outputs;
 use crate::sv2::noise::{Incoming, Sv2Error, Sv2Writer};
 use crate::username::MinerId;
@@ -24,14 +25,21 @@ use stratum_core::parsers_sv2::{AnyMessageOwned, JobDeclarationOwned};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
+/// Tokens one connection may be issued a second, and in a burst: a client
+/// asks for one per job, and the registry is shared by every client.
+const TOKENS_PER_SECOND: u32 = 2;
+const TOKEN_BURST: u32 = 20;
+
 /// Serves one job declaration connection whose setup was accepted.
 pub(crate) async fn serve(
     shared: &Arc<Shared>,
     peer: SocketAddr,
+    admission: &Admission,
     writer: &mut Sv2Writer<OwnedWriteHalf>,
     rx: &mut mpsc::Receiver<Incoming>,
 ) -> Result<(), Sv2Error> {
     let mut stop = std::pin::pin!(shared.stop.clone().cancelled_owned());
+    let mut limiter = RateLimiter::new(TOKENS_PER_SECOND, TOKEN_BURST);
     loop {
         let message = tokio::select! {
             m = rx.recv() => m,
@@ -49,8 +57,14 @@ pub(crate) async fn serve(
                 // not a miner of this pool is disconnected.
                 let Ok(miner) = MinerId::parse(&user) else {
                     tracing::info!(%peer, user = %proofpool_primitives::Excerpt::new(&user), "job declaration refused: not a payout address");
+                    admission.record(0, Some(Fault::Malformed), Instant::now());
                     return Ok(());
                 };
+                // Past the rate, the answer waits: a flood of requests
+                // cannot evict other clients' tokens.
+                while !limiter.allow(Instant::now()) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 let (token, outputs) = allocate(shared, &miner);
                 writer
                     .send(AnyMessageOwned::JobDeclaration(

@@ -33,7 +33,7 @@
 //! mine at their tokens' targets.
 
 use super::blocks;
-use super::guard::Admission;
+use super::guard::{Admission, Fault, RateLimiter, Verdict};
 use super::telemetry::Reject;
 use super::{Shared, unix_ms};
 use crate::job::{Binding, CustomJob, Job};
@@ -89,6 +89,10 @@ const FIRST_CHANNEL_ID: u32 = 2;
 /// The most channels one connection may have open (each leases an
 /// extranonce1, so a proxy's devices never share a coinbase).
 pub(crate) const MAX_CHANNELS: usize = 256;
+
+/// The error code of a submit (or declared job) past the connection's rate
+/// limit: the pool's own, as the spec has none for it.
+const RATE_LIMITED: &str = "rate-limited";
 
 /// Messages decoded ahead of the session.
 const READ_AHEAD: usize = 64;
@@ -203,7 +207,12 @@ pub(crate) async fn serve(
     let mut session = Sv2Session {
         shared: shared.clone(),
         peer,
-        _admission: admission,
+        limiter: shared
+            .config
+            .max_shares_per_second
+            .map(|rate| RateLimiter::new(rate, rate.saturating_mul(2))),
+        admission,
+        unscored_accepted: 0,
         writer,
         channels: std::collections::BTreeMap::new(),
         next_channel_id: FIRST_CHANNEL_ID,
@@ -222,8 +231,12 @@ pub(crate) async fn serve(
 struct Sv2Session {
     shared: Arc<Shared>,
     peer: SocketAddr,
-    /// Holds the address's connection slot while the session lives.
-    _admission: Admission,
+    /// The address's connection slot, and its ban score.
+    admission: Admission,
+    /// Submits (and declared jobs) a second, as for a V1 connection.
+    limiter: Option<RateLimiter>,
+    /// Accepted shares not yet handed to the ban score.
+    unscored_accepted: u32,
     writer: Sv2Writer<OwnedWriteHalf>,
     channels: std::collections::BTreeMap<u32, Open>,
     next_channel_id: u32,
@@ -272,7 +285,14 @@ impl Sv2Session {
         match negotiate(&setup, self.shared.config.jd.is_some()) {
             SetupReply::Accepted(ok, negotiated) if negotiated.job_declaration => {
                 self.writer.send(ok).await?;
-                return super::jds::serve(&self.shared, self.peer, &mut self.writer, &mut rx).await;
+                return super::jds::serve(
+                    &self.shared,
+                    self.peer,
+                    &self.admission,
+                    &mut self.writer,
+                    &mut rx,
+                )
+                .await;
             }
             SetupReply::Accepted(ok, negotiated) => {
                 self.work_selection = negotiated.work_selection;
@@ -400,6 +420,9 @@ impl Sv2Session {
                 },
             ))
         };
+        if !self.allowed() {
+            return self.writer.send(refuse(RATE_LIMITED)).await;
+        }
         if self.shared.config.jd.is_none() || !self.work_selection {
             return self
                 .writer
@@ -420,6 +443,7 @@ impl Sv2Session {
             .get(m.token.as_ref(), Instant::now())
             .filter(|t| t.miner == open.miner.address.to_address());
         let Some(token) = token else {
+            self.score(Some(Fault::Malformed))?;
             return self
                 .writer
                 .send(refuse(
@@ -455,6 +479,7 @@ impl Sv2Session {
             Ok(job) => job,
             Err(e) => {
                 tracing::debug!(peer = %self.peer, channel_id, error = %e, "declared job refused");
+                self.score(Some(Fault::Malformed))?;
                 return self.writer.send(refuse(e.code())).await;
             }
         };
@@ -537,6 +562,7 @@ impl Sv2Session {
                 .await;
         }
         let Ok(miner) = MinerId::parse(&m.user_identity) else {
+            self.score(Some(Fault::Malformed))?;
             return self
                 .refuse_channel(
                     m.request_id,
@@ -685,11 +711,40 @@ impl Sv2Session {
             }
         }
         self.report_hashrate(estimate);
+        if self.unscored_accepted > 0 {
+            self.score(None)?;
+        }
         for id in cut {
             self.shared.metrics.retargets.increment(1);
             self.retarget(id).await?;
         }
         Ok(())
+    }
+
+    /// Hands the accepted shares counted so far and `fault` to the ban
+    /// score, as a V1 session does; an error (which ends the connection)
+    /// once the address is banned.
+    fn score(&mut self, fault: Option<Fault>) -> Result<(), Sv2Error> {
+        let accepted = std::mem::take(&mut self.unscored_accepted);
+        match self.admission.record(accepted, fault, Instant::now()) {
+            Verdict::Fine => Ok(()),
+            Verdict::Banned => {
+                let duration = self.shared.config.ban_duration.as_secs();
+                tracing::warn!(peer = %self.peer, address = %self.admission.key(), ban_secs = duration, "banned: too many rejected shares or malformed requests");
+                self.shared.metrics.bans.increment(1);
+                Err(Sv2Error::Frame(format!(
+                    "too many rejected shares or malformed requests: banned for {duration} s"
+                )))
+            }
+            Verdict::AlreadyBanned => Err(Sv2Error::Frame("this address is banned".into())),
+        }
+    }
+
+    /// Whether the rate limit lets one more submit (or declared job) in.
+    fn allowed(&mut self) -> bool {
+        self.limiter
+            .as_mut()
+            .is_none_or(|limiter| limiter.allow(Instant::now()))
     }
 
     /// Replaces this connection's contribution to the pool's hashrate.
@@ -839,6 +894,9 @@ impl Sv2Session {
         reason: Reject,
     ) -> Result<(), Sv2Error> {
         self.shared.metrics.rejected(reason).increment(1);
+        if let Some(fault) = reason.fault() {
+            self.score(Some(fault))?;
+        }
         self.writer
             .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesError(
                 SubmitSharesErrorOwned {
@@ -855,6 +913,11 @@ impl Sv2Session {
     /// `SubmitSharesExtended` or `SubmitSharesStandard`: the same checks as
     /// a V1 share, then the share log; its success waits for the commit.
     async fn submit(&mut self, s: Submitted) -> Result<(), Sv2Error> {
+        if !self.allowed() {
+            return self
+                .submit_error(&s, RATE_LIMITED, Reject::RateLimited)
+                .await;
+        }
         let mask = self.shared.config.version_mask;
         let Some(open) = self.channels.get_mut(&s.channel_id) else {
             return self
@@ -963,6 +1026,8 @@ impl Sv2Session {
                         time_ms: now_ms,
                     });
                 }
+                // Scored with the next fault or tick: no lock per share.
+                self.unscored_accepted = self.unscored_accepted.saturating_add(1);
                 self.pending.push_back(PendingAck {
                     channel_id: s.channel_id,
                     sequence_number: s.sequence_number,
@@ -1089,6 +1154,11 @@ impl Sv2Session {
     }
 
     fn finish(&mut self) {
+        if self.unscored_accepted > 0 {
+            // The address's next connection starts from these; a ban it
+            // brings changes nothing for a connection already closing.
+            let _ = self.score(None);
+        }
         for open in std::mem::take(&mut self.channels).into_values() {
             self.shared.release_extranonce1(open.extranonce1);
         }
