@@ -111,7 +111,7 @@ impl Drop for ReadyV2 {
 
 async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Result<AnyMessageOwned, String> {
     match rx.recv().await {
-        Some(Ok(Some(m))) => Ok(m),
+        Some(Ok(Some(m))) => Ok(*m),
         Some(Err(e)) => Err(e.to_string()),
         Some(Ok(None)) | None => Err("the pool closed the connection".to_owned()),
     }

@@ -105,10 +105,10 @@ pub(crate) async fn mine(
 }
 
 async fn next(
-    rx: &mut mpsc::Receiver<Result<Option<AnyMessageOwned>, Sv2Error>>,
+    rx: &mut mpsc::Receiver<proofpool_stratum::sv2::noise::Incoming>,
 ) -> Result<AnyMessageOwned, MinerError> {
     match rx.recv().await {
-        Some(Ok(Some(m))) => Ok(m),
+        Some(Ok(Some(m))) => Ok(*m),
         Some(Err(e)) => Err(e.into()),
         Some(Ok(None)) | None => Err(MinerError::Closed),
     }
@@ -120,7 +120,7 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
     share_log: Option<&WatchLog>,
     shutdown: impl std::future::Future<Output = ()>,
     writer: &mut proofpool_stratum::sv2::noise::Sv2Writer<W>,
-    rx: &mut mpsc::Receiver<Result<Option<AnyMessageOwned>, Sv2Error>>,
+    rx: &mut mpsc::Receiver<proofpool_stratum::sv2::noise::Incoming>,
 ) -> Result<Ended, MinerError> {
     writer
         .send(mining_request(

@@ -1492,6 +1492,26 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     s.teardown().await;
 }
 
+/// Opens an extended channel for `user`, again while the pool refuses it
+/// for want of its first job (it has one within seconds of starting).
+async fn open_when_ready(
+    conn: &mut Sv2Connection<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf>,
+    user: &str,
+) -> stratum_core::mining_sv2::OpenExtendedMiningChannelSuccessOwned {
+    use stratum_core::parsers_sv2::MiningOwned;
+    for _ in 0..100 {
+        conn.send(sv2_miner::open(user)).await.unwrap();
+        match sv2_miner::mining(conn.read_message().await.unwrap()) {
+            MiningOwned::OpenExtendedMiningChannelSuccess(open) => return open,
+            MiningOwned::OpenMiningChannelError(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => panic!("{other}"),
+        }
+    }
+    panic!("no channel within 10 s")
+}
+
 /// The coinbase's merkle branch for a block of the coinbase then `txids`
 /// (internal byte order), worked out level by level here: the sibling at
 /// each level, the last hash of an odd level paired with itself.
@@ -1604,15 +1624,7 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
             CommonMessagesOwned::SetupConnectionSuccess(_)
         ))
     ));
-    mining
-        .send(sv2_miner::open(&format!("{MINER}.jdc")))
-        .await
-        .unwrap();
-    let MiningOwned::OpenExtendedMiningChannelSuccess(open) =
-        sv2_miner::mining(mining.read_message().await.unwrap())
-    else {
-        panic!("channel not opened");
-    };
+    let open = open_when_ready(&mut mining, &format!("{MINER}.jdc")).await;
     let channel_id = open.channel_id;
     let prefix = open.extranonce_prefix.as_ref().to_vec();
     let size = usize::from(open.extranonce_size);
@@ -1929,14 +1941,7 @@ async fn a_stratum_v2_connection_is_rate_limited_and_banned_like_a_v1_one() {
     // Thirty shares at once: the burst of ten passes, then about five a
     // second; the rest are refused, each with the pool's code.
     let mut conn = connect().await;
-    conn.send(sv2_miner::open(&format!("{MINER}.fast")))
-        .await
-        .unwrap();
-    let MiningOwned::OpenExtendedMiningChannelSuccess(open) =
-        sv2_miner::mining(conn.read_message().await.unwrap())
-    else {
-        panic!("channel not opened");
-    };
+    let open = open_when_ready(&mut conn, &format!("{MINER}.fast")).await;
     let mut work = sv2_miner::Work {
         channel_id: open.channel_id,
         target: proofpool_primitives::U256::from_le_bytes(open.target.to_array()),

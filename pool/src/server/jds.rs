@@ -46,7 +46,7 @@ pub(crate) async fn serve(
             () = &mut stop => return Ok(()),
         };
         let message = match message {
-            Some(Ok(Some(m))) => m,
+            Some(Ok(Some(m))) => *m,
             Some(Err(e)) => return Err(e),
             Some(Ok(None)) | None => return Ok(()),
         };

@@ -97,8 +97,9 @@ const RATE_LIMITED: &str = "rate-limited";
 /// Messages decoded ahead of the session.
 const READ_AHEAD: usize = 64;
 
-/// Bytes read from the socket at a time: a few dozen submits.
-const READ_BUFFER: usize = 4096;
+/// Bytes read from the socket at a time: a dozen submits (71 bytes each),
+/// kept small as every idle connection holds one.
+const READ_BUFFER: usize = 1024;
 
 /// The handshake and setup time limit without `handshake_timeout`.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -269,15 +270,22 @@ impl Sv2Session {
     ) -> Result<(), Sv2Error> {
         // SetupConnection first, within the handshake time limit.
         let first = tokio::time::timeout(timeout, rx.recv()).await;
+        let first = match first {
+            Ok(Some(Ok(Some(message)))) => match *message {
+                AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(s)) => Ok(Ok(s)),
+                _ => Ok(Err(None)),
+            },
+            Ok(Some(Err(e))) => Ok(Err(Some(e))),
+            Ok(Some(Ok(None)) | None) => Ok(Err(None)),
+            Err(elapsed) => Err(elapsed),
+        };
         let setup = match first {
-            Ok(Some(Ok(Some(AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(
-                s,
-            )))))) => s,
+            Ok(Ok(s)) => s,
             failed => {
                 self.shared.metrics.noise_handshake_failures.increment(1);
                 return Err(match failed {
                     Err(_) => Sv2Error::HandshakeTimeout(timeout),
-                    Ok(Some(Err(e))) => e,
+                    Ok(Err(Some(e))) => e,
                     _ => Sv2Error::Frame("the first message was not SetupConnection".into()),
                 });
             }
@@ -319,7 +327,7 @@ impl Sv2Session {
                 () = &mut stop => Event::Stop,
             };
             match event {
-                Event::Incoming(Some(Ok(Some(message)))) => self.handle(message).await?,
+                Event::Incoming(Some(Ok(Some(message)))) => self.handle(*message).await?,
                 Event::Incoming(Some(Err(e))) => return Err(e),
                 // Closed between frames.
                 Event::Incoming(Some(Ok(None)) | None) | Event::Job(false) | Event::Stop => break,

@@ -178,8 +178,10 @@ impl<R> std::fmt::Debug for Sv2Reader<R> {
 }
 
 /// What a reader task hands over: a message, the clean end (`Ok(None)`),
-/// or the error that ended the connection.
-pub type Incoming = Result<Option<AnyMessageOwned>, Sv2Error>;
+/// or the error that ended the connection. Boxed: the channel's buffer
+/// holds slots of this size (32 at a time, however few are used), and a
+/// message is 152 bytes, a box 8.
+pub type Incoming = Result<Option<Box<AnyMessageOwned>>, Sv2Error>;
 
 impl<R: AsyncRead + Unpin> Sv2Reader<R> {
     /// Reads the next message. `Ok(None)` when the peer closed the
@@ -204,7 +206,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Sv2Reader<R> {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
         let task = tokio::spawn(async move {
             loop {
-                let message = self.read_message().await;
+                let message = self.read_message().await.map(|m| m.map(Box::new));
                 let last = !matches!(message, Ok(Some(_)));
                 if tx.send(message).await.is_err() || last {
                     return;
