@@ -45,7 +45,7 @@ impl Token {
 #[derive(Debug)]
 pub struct Tokens {
     next_serial: u64,
-    /// Per registry, so that tokens are not guessable from their serials.
+    /// Stands in for the random bytes if the system's source fails.
     salt: [u8; 8],
     live: HashMap<[u8; TOKEN_LEN], Token>,
     /// Issue order, for expiry and eviction.
@@ -82,13 +82,15 @@ impl Tokens {
             };
             self.live.remove(&oldest);
         }
-        let serial = self.next_serial;
-        self.next_serial += 1;
         let mut token = [0u8; TOKEN_LEN];
-        token[..8].copy_from_slice(&serial.to_be_bytes());
-        // The serial mixed with the salt: distinct for distinct serials.
-        let mixed = serial.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from_le_bytes(self.salt);
-        token[8..].copy_from_slice(&mixed.to_le_bytes());
+        // Random, so that no token says anything of the others: a serial
+        // number first (distinct even if the random source failed), then
+        // random bytes.
+        token[..8].copy_from_slice(&self.next_serial.to_be_bytes());
+        self.next_serial += 1;
+        if getrandom::fill(&mut token[8..]).is_err() {
+            token[8..].copy_from_slice(&self.salt);
+        }
         self.live.insert(
             token,
             Token {

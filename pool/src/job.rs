@@ -27,7 +27,7 @@ use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, CompactTarget, ScriptBuf, Transaction, TxMerkleNode};
 use coinbase::{Coinbase, CoinbaseSpec};
-pub use declared::{CustomJob, DeclaredError, Requirements, required_outputs};
+pub use declared::{CustomJob, DeclaredError, Requirements, required_outputs, subsidy};
 use proofpool_epoch::share_commitment::{
     OUTPUT_LEN, SCRIPT_LEN, ShareCommitment, committed_target,
 };

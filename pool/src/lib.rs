@@ -27,7 +27,7 @@ mod work;
 pub use config::{BanThreshold, JdConfig, PoolConfig};
 pub use job::{
     Binding, CustomJob, DeclaredError, Job, JobConfig, JobError, MAX_EXTRANONCE1_LEN,
-    MAX_EXTRANONCE2_LEN, Requirements, required_outputs,
+    MAX_EXTRANONCE2_LEN, Requirements, required_outputs, subsidy,
 };
 pub use proofpool_node::{
     BlockHeaderInfo, BlockchainInfo, NodeAuth, NodeClient, NodeEndpoint, NodeError,

@@ -168,21 +168,24 @@ impl WorkSource {
     }
 
     /// A job a miner declared (`SetCustomMiningJob`), held to the current
-    /// tip, the pool's payout script and extranonce size, and the token's
-    /// `commitment`; numbered from the instance's job counter and recorded
-    /// like the pool's own jobs (the auditor rebuilds its headers from the
-    /// record), but not published: it is that miner's alone.
+    /// tip, the pool's payout script and extranonce size, the block subsidy
+    /// on `network` and the token's `commitment`; numbered from the
+    /// instance's job counter but neither recorded
+    /// ([`WorkSource::record_declared`] does that once the session keeps it)
+    /// nor published: it is that miner's alone.
     pub fn declared_job(
         &self,
         custom: &crate::job::CustomJob<'_>,
         commitment: proofpool_epoch::share_commitment::ShareCommitment,
         extranonce1_len: usize,
         now_secs: u32,
+        network: bitcoin::Network,
     ) -> Result<Arc<Job>, crate::job::DeclaredError> {
         let Some(tip) = self.current() else {
             return Err(crate::job::DeclaredError::StaleChainTip);
         };
         let config = self.job_config();
+        let min_value = crate::job::subsidy(network, tip.height());
         let requirements = crate::job::Requirements {
             tip: &tip,
             payout_script: &config.payout_script,
@@ -190,14 +193,19 @@ impl WorkSource {
             extranonce1_len,
             extranonce2_len: config.extranonce2_len,
             now: now_secs,
+            min_value,
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let job = Arc::new(Job::declared(id, custom, &requirements)?);
-        tracing::debug!(job = id, height = job.height(), "declared job");
+        Ok(Arc::new(Job::declared(id, custom, &requirements)?))
+    }
+
+    /// Records a declared job like the pool's own: the auditor rebuilds
+    /// its headers from the record.
+    pub fn record_declared(&self, job: &Job) {
+        tracing::debug!(job = job.id(), height = job.height(), "declared job");
         if let Some((log, instance)) = &self.log {
-            log.record_job(job_record(&job, *instance));
+            log.record_job(job_record(job, *instance));
         }
-        Ok(job)
     }
 
     /// The instance's share-log head now (zero without a share log).

@@ -1732,6 +1732,18 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
             other => panic!("expected SetCustomMiningJob.Success, got {other}"),
         }
     };
+    // The same job declared again is the same job, under the same id: one
+    // header cannot be credited under two.
+    mining
+        .send(set_job(4, &coinbase_prefix, &outputs))
+        .await
+        .unwrap();
+    match sv2_miner::mining(mining.read_message().await.unwrap()) {
+        MiningOwned::SetCustomMiningJobSuccess(ok) => {
+            assert_eq!((ok.request_id, ok.job_id), (4, job_id))
+        }
+        other => panic!("expected SetCustomMiningJob.Success, got {other}"),
+    }
 
     // Shares: the header from the client's own coinbase. On regtest every
     // share at this target is a block too; the pool takes the first as the
@@ -1795,6 +1807,14 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
             }
             other => panic!("expected SubmitShares.Success, got {other}"),
         }
+    }
+    // The first share again is a duplicate.
+    mining.send(submit(3, solving, version)).await.unwrap();
+    match sv2_miner::mining(mining.read_message().await.unwrap()) {
+        MiningOwned::SubmitSharesError(e) => {
+            assert_eq!(e.error_code.as_utf8_or_hex(), "duplicate-share")
+        }
+        other => panic!("expected SubmitShares.Error, got {other}"),
     }
 
     // The client propagates its block; the pool sees it and records it.
@@ -1881,7 +1901,7 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     for i in 0u32..100 {
         let rolled = version | ((i + 1) << 13);
         let nonce = share_nonce(rolled, 0);
-        mining.send(submit(3 + i, nonce, rolled)).await.unwrap();
+        mining.send(submit(10 + i, nonce, rolled)).await.unwrap();
         match sv2_miner::mining(mining.read_message().await.unwrap()) {
             MiningOwned::SubmitSharesError(e) => {
                 stale = Some(e.error_code.as_utf8_or_hex());

@@ -27,6 +27,12 @@ use proofpool_primitives::Sats;
 /// transactions is far beyond any the weight limit allows.
 pub(crate) const MAX_MERKLE_PATH: usize = 24;
 
+/// The most outputs a declared coinbase may have, and their most bytes: the
+/// pool's two, the witness commitment and a few more zero-value ones. Every
+/// declared job is held in memory and recorded, so its size is bounded.
+pub(crate) const MAX_OUTPUTS: usize = 8;
+pub(crate) const MAX_OUTPUTS_BYTES: usize = 1024;
+
 /// How far past the pool's clock a declared job's `min_ntime` may be, as
 /// for shares (docs/share-commitment.md).
 pub(crate) const MAX_MIN_NTIME_AHEAD: u32 = 300;
@@ -51,6 +57,21 @@ pub fn required_outputs(payout_script: &Script, commitment: &ShareCommitment) ->
         },
     ];
     bitcoin::consensus::serialize(&outputs)
+}
+
+/// The block subsidy at `height` on `network`: 50 BTC halved every 210,000
+/// blocks (every 150 on regtest), nothing after 64 halvings.
+pub fn subsidy(network: bitcoin::Network, height: u32) -> Amount {
+    let interval = if network == bitcoin::Network::Regtest {
+        150
+    } else {
+        210_000
+    };
+    let halvings = height / interval;
+    if halvings >= 64 {
+        return Amount::ZERO;
+    }
+    Amount::from_sat(5_000_000_000u64 >> halvings)
 }
 
 /// What `SetCustomMiningJob` says about the job.
@@ -94,6 +115,10 @@ pub struct Requirements<'a> {
     pub extranonce2_len: usize,
     /// The pool's clock, unix seconds.
     pub now: u32,
+    /// The least the payout output may carry: the block subsidy at the
+    /// tip's height (fees are the miner's to choose in coinbase-only mode,
+    /// the subsidy is not).
+    pub min_value: Amount,
 }
 
 /// Why a declared job is refused, each with the spec's error code
@@ -178,13 +203,33 @@ fn check_outputs(
     bytes: &[u8],
     payout_script: &Script,
     commitment: &ShareCommitment,
+    min_value: Amount,
 ) -> Result<(Vec<TxOut>, Amount, bool), DeclaredError> {
     let bad = |why: String| DeclaredError::InvalidCoinbaseTxOutputs(why);
+    if bytes.len() > MAX_OUTPUTS_BYTES {
+        return Err(bad(format!(
+            "{} bytes; at most {MAX_OUTPUTS_BYTES}",
+            bytes.len()
+        )));
+    }
     let outputs: Vec<TxOut> = bitcoin::consensus::deserialize(bytes)
         .map_err(|e| bad(format!("not a list of outputs: {e}")))?;
+    if outputs.len() > MAX_OUTPUTS {
+        return Err(bad(format!(
+            "{} outputs; at most {MAX_OUTPUTS}",
+            outputs.len()
+        )));
+    }
     let Some(payout) = outputs.first() else {
         return Err(bad("none".into()));
     };
+    if payout.value < min_value {
+        return Err(bad(format!(
+            "the pool's output carries {} sat, less than the block subsidy {}",
+            payout.value.to_sat(),
+            min_value.to_sat()
+        )));
+    }
     if payout.script_pubkey.as_script() != payout_script {
         return Err(bad("the first output does not pay the pool".into()));
     }
@@ -276,8 +321,12 @@ impl Job {
                 job.coinbase_prefix.len()
             )));
         }
-        let (output, value, witness) =
-            check_outputs(job.coinbase_tx_outputs, req.payout_script, &req.commitment)?;
+        let (output, value, witness) = check_outputs(
+            job.coinbase_tx_outputs,
+            req.payout_script,
+            &req.commitment,
+            req.min_value,
+        )?;
         let mut script_sig = job.coinbase_prefix.to_vec();
         script_sig.resize(script_sig_len, 0);
         let tx = Transaction {

@@ -57,8 +57,11 @@ pub(crate) fn hand_over<T>(
     solved: Option<Solved>,
     log: impl FnOnce(NewShare) -> Result<T, SubmitError>,
 ) -> (Result<T, SubmitError>, Option<ShareSeq>) {
+    // A declared job's block is the miner's to propagate: it does not take
+    // the claim, or a declared block that never appears would keep the
+    // pool's own solution at that height from being submitted.
     let solving = solved
-        .filter(|s| shared.claim_height(s.job.prev_hash()))
+        .filter(|s| !s.job.knows_transactions() || shared.claim_height(s.job.prev_hash()))
         .map(|solved| (solved, share.clone()));
     let submitted = log(share);
     let block = solving.map(|(solved, share)| {
@@ -138,13 +141,16 @@ pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
         // own node propagates the block; the pool waits for its node to
         // have it, then records it like its own.
         let accepted = wait_for_declared_block(&shared, &s.hash_display).await;
-        let reason = (!accepted).then(|| {
-            format!(
-                "a block on a declared job, not in the pool's node's chain within {} s",
-                DECLARED_BLOCK_WAIT.as_secs()
-            )
-        });
-        return record(&shared, s, share_seq, share, accepted, reason).await;
+        // Not seen yet is not rejected: recorded as submitted, settlement
+        // looks for it again at its next pass (and calls it orphaned only
+        // if the node still does not know it).
+        let status = if accepted {
+            BlockStatus::Immature
+        } else {
+            tracing::warn!(height, hash = %s.hash_display, wait_secs = DECLARED_BLOCK_WAIT.as_secs(), "a block on a declared job is not in the pool's node's chain yet");
+            BlockStatus::Submitted
+        };
+        return record(&shared, s, share_seq, share, status, None).await;
     }
     let hex = match s.job.block_hex(
         &s.binding,
@@ -180,7 +186,12 @@ pub(crate) async fn submit(shared: Arc<Shared>, solution: Solution) {
     if !accepted {
         tracing::debug!(height, hash = %s.hash_display, at_height = ?at_height.ok(), "another block at the height");
     }
-    record(&shared, s, share_seq, share, accepted, reject_reason).await;
+    let status = if accepted {
+        BlockStatus::Immature
+    } else {
+        BlockStatus::Rejected
+    };
+    record(&shared, s, share_seq, share, status, reject_reason).await;
 }
 
 /// How long the pool waits for a block on a declared job to reach its node.
@@ -213,19 +224,20 @@ async fn record(
     s: Solved,
     share_seq: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
     share: NewShare,
-    accepted: bool,
+    status: BlockStatus,
     reject_reason: Option<String>,
 ) {
     let shared = shared.clone();
     let height = u64::from(s.job.height());
-    if accepted {
-        shared.metrics.blocks_found.increment(1);
-    } else {
-        shared.metrics.blocks_rejected.increment(1);
+    let accepted = status == BlockStatus::Immature;
+    match status {
+        BlockStatus::Immature => shared.metrics.blocks_found.increment(1),
+        BlockStatus::Rejected => shared.metrics.blocks_rejected.increment(1),
+        _ => {}
     }
     if accepted {
         tracing::info!(height, hash = %s.hash_display, finder = %s.finder, "block found and accepted");
-    } else {
+    } else if status == BlockStatus::Rejected {
         tracing::warn!(height, hash = %s.hash_display, reason = ?reject_reason, "block not accepted");
     }
     // The solving share is committed before its submit is answered; wait
@@ -258,11 +270,7 @@ async fn record(
             share_seq,
             instance: shared.config.instance_id,
             found_ms: super::unix_ms(),
-            status: if accepted {
-                BlockStatus::Immature
-            } else {
-                BlockStatus::Rejected
-            },
+            status,
             confirmations: u64::from(accepted),
             reject_reason: reject_reason.clone(),
             paid_epoch: None,

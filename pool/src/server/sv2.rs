@@ -36,7 +36,7 @@ use super::blocks;
 use super::guard::{Admission, Fault, RateLimiter, Verdict};
 use super::telemetry::Reject;
 use super::{Shared, unix_ms};
-use crate::job::{Binding, CustomJob, Job};
+use crate::job::{Binding, CustomJob, DeclaredError, Job};
 use crate::session::{Accepted, Channel, Refusal, Submit, Targeting};
 use crate::share::ShareSubmission;
 use crate::sv2::keys::AuthorityKey;
@@ -93,6 +93,10 @@ pub(crate) const MAX_CHANNELS: usize = 256;
 /// The error code of a submit (or declared job) past the connection's rate
 /// limit: the pool's own, as the spec has none for it.
 const RATE_LIMITED: &str = "rate-limited";
+
+/// The error code of a declared job past [`MAX_DECLARED_PER_TIP`] (the
+/// pool's own).
+const TOO_MANY_DECLARED: &str = "too-many-declared-jobs";
 
 /// Messages decoded ahead of the session.
 const READ_AHEAD: usize = 64;
@@ -176,6 +180,41 @@ struct Open {
     /// pool put there (standard).
     extranonce_size: usize,
     channel: Channel,
+    /// Jobs the miner declared on the current tip, by what their headers
+    /// are made of: the same job declared again gets the same id, so one
+    /// header is never credited under two ids.
+    declared: std::collections::HashMap<[u8; 32], u64>,
+    /// The tip `declared` is for.
+    declared_tip: Option<bitcoin::BlockHash>,
+}
+
+/// Jobs one channel may declare on one tip: fewer than the channel keeps
+/// (`MAX_SENT_JOBS`), so no declared job (and no duplicate key) is forgotten
+/// before the tip moves.
+const MAX_DECLARED_PER_TIP: usize = crate::session::MAX_SENT_JOBS / 2;
+
+/// Declared jobs a connection may set a second, and in a burst: each is
+/// checked, kept and recorded.
+const DECLARED_PER_SECOND: u32 = 1;
+const DECLARED_BURST: u32 = 10;
+
+/// What a declared job's headers are made of, as one digest: its coinbase
+/// with the channel's commitment, merkle branch, tip, bits and version
+/// (less the bits a miner may roll).
+fn declared_digest(job: &Job, binding: &Binding, version_mask: u32) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(job.coinbase1());
+    h.update(job.coinbase2_prefix());
+    h.update(job.commitment_output(binding));
+    h.update(job.coinbase2_suffix());
+    for sibling in job.merkle_branch() {
+        h.update(sibling);
+    }
+    h.update(job.prev_hash().to_byte_array());
+    h.update(job.bits().to_consensus().to_le_bytes());
+    h.update((job.version() & !version_mask).to_le_bytes());
+    h.finalize().into()
 }
 
 /// Serves one Stratum V2 connection until it closes or the pool stops.
@@ -212,6 +251,7 @@ pub(crate) async fn serve(
             .config
             .max_shares_per_second
             .map(|rate| RateLimiter::new(rate, rate.saturating_mul(2))),
+        declare_limiter: RateLimiter::new(DECLARED_PER_SECOND, DECLARED_BURST),
         admission,
         unscored_accepted: 0,
         writer,
@@ -238,6 +278,8 @@ struct Sv2Session {
     limiter: Option<RateLimiter>,
     /// Accepted shares not yet handed to the ban score.
     unscored_accepted: u32,
+    /// Declared jobs a second (`SetCustomMiningJob`).
+    declare_limiter: RateLimiter,
     writer: Sv2Writer<OwnedWriteHalf>,
     channels: std::collections::BTreeMap<u32, Open>,
     next_channel_id: u32,
@@ -428,7 +470,7 @@ impl Sv2Session {
                 },
             ))
         };
-        if !self.allowed() {
+        if !self.declare_limiter.allow(Instant::now()) {
             return self.writer.send(refuse(RATE_LIMITED)).await;
         }
         if self.shared.config.jd.is_none() || !self.work_selection {
@@ -448,10 +490,14 @@ impl Sv2Session {
             .tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(m.token.as_ref(), Instant::now())
-            .filter(|t| t.miner == open.miner.address.to_address());
-        let Some(token) = token else {
-            self.score(Some(Fault::Malformed))?;
+            .get(m.token.as_ref(), Instant::now());
+        // An expired token is a race a client loses now and then; another
+        // address's is its fault.
+        let foreign = token.is_some_and(|t| t.miner != open.miner.address.to_address());
+        let Some(token) = token.filter(|_| !foreign) else {
+            if foreign {
+                self.score(Some(Fault::Malformed))?;
+            }
             return self
                 .writer
                 .send(refuse(
@@ -483,11 +529,18 @@ impl Sv2Session {
             token.commitment(),
             open.extranonce1.len(),
             now_secs,
+            self.shared.config.network,
         ) {
             Ok(job) => job,
             Err(e) => {
                 tracing::debug!(peer = %self.peer, channel_id, error = %e, "declared job refused");
-                self.score(Some(Fault::Malformed))?;
+                // A job on the tip just replaced is a race, not a fault.
+                if !matches!(
+                    e,
+                    DeclaredError::StaleChainTip | DeclaredError::InvalidMinNtime(_)
+                ) {
+                    self.score(Some(Fault::Malformed))?;
+                }
                 return self.writer.send(refuse(e.code())).await;
             }
         };
@@ -510,17 +563,34 @@ impl Sv2Session {
         };
         let binding = Binding::new(token.miner, target);
         let difficulty = Difficulty::from_target(target);
-        self.job_seq += 1;
-        let seq = self.job_seq;
-        let job_id = job_id(seq)?;
+        let digest = declared_digest(&job, &binding, self.shared.config.version_mask);
         let Some(open) = self.channels.get_mut(&channel_id) else {
             return Ok(());
         };
-        // A job on a new tip makes the channel's older ones stale.
-        let new_tip = open.channel.last_prev_hash() != Some(job.prev_hash());
-        open.channel
-            .record_job(job, seq, new_tip, binding, difficulty);
-        self.shared.metrics.jd_jobs_declared.increment(1);
+        if open.declared_tip != Some(job.prev_hash()) {
+            open.declared.clear();
+            open.declared_tip = Some(job.prev_hash());
+        }
+        let seq = match open.declared.get(&digest) {
+            // Declared before on this tip: the same job, under its id.
+            Some(&seq) => seq,
+            None if open.declared.len() >= MAX_DECLARED_PER_TIP => {
+                return self.writer.send(refuse(TOO_MANY_DECLARED)).await;
+            }
+            None => {
+                self.job_seq += 1;
+                let seq = self.job_seq;
+                // A job on a new tip makes the channel's older ones stale.
+                let new_tip = open.channel.last_prev_hash() != Some(job.prev_hash());
+                self.shared.work.record_declared(&job);
+                open.channel
+                    .record_job(job, seq, new_tip, binding, difficulty);
+                open.declared.insert(digest, seq);
+                self.shared.metrics.jd_jobs_declared.increment(1);
+                seq
+            }
+        };
+        let job_id = job_id(seq)?;
         if open.binding != binding {
             // The channel mines at its token's target from now on.
             open.binding = binding;
@@ -654,6 +724,8 @@ impl Sv2Session {
                 extranonce1,
                 extranonce_size,
                 channel: Channel::default(),
+                declared: std::collections::HashMap::new(),
+                declared_tip: None,
             },
         );
         if self.work_selection {
@@ -693,6 +765,11 @@ impl Sv2Session {
                     },
                 )))
                 .await;
+        }
+        if self.work_selection {
+            // Its channels mine at their tokens' targets: the nominal
+            // hashrate changes nothing.
+            return Ok(());
         }
         let Some(open) = self.channels.get_mut(&u.channel_id) else {
             return Ok(());

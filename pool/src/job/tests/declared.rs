@@ -104,6 +104,7 @@ fn requirements<'a>(tip: &'a Job, payout: &'a ScriptBuf) -> Requirements<'a> {
         extranonce1_len: 4,
         extranonce2_len: 8,
         now: tip.ntime() + 10,
+        min_value: subsidy(bitcoin::Network::Regtest, tip.height()),
     }
 }
 
@@ -260,16 +261,56 @@ fn a_declared_job_that_breaks_a_rule_is_refused_by_its_code() {
         });
     });
     let swapped = outputs(&|o| o.swap(0, 1));
+    // Nothing, or less than the subsidy, for the pool: a block that pays it
+    // nothing.
+    let nothing = outputs(&|o| o[0].value = Amount::ZERO);
+    let short = outputs(&|o| {
+        o[0].value = subsidy(bitcoin::Network::Regtest, tip.height()) - Amount::from_sat(1)
+    });
+    let many = outputs(&|o| {
+        for _ in 0..7 {
+            o.push(TxOut {
+                value: Amount::ZERO,
+                script_pubkey: ScriptBuf::from_bytes(vec![0x6a]),
+            });
+        }
+    });
+    let large = outputs(&|o| {
+        o.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: ScriptBuf::from_bytes(vec![0x6a; 1000]),
+        })
+    });
     for (bytes, why) in [
         (&elsewhere, "pays someone else"),
         (&other_miner, "commits to another miner"),
         (&easier, "commits to an easier target"),
         (&split, "splits the value"),
         (&swapped, "commitment first"),
+        (&nothing, "pays the pool nothing"),
+        (&short, "pays the pool less than the subsidy"),
+        (&many, "more than eight outputs"),
+        (&large, "more than 1 KiB of outputs"),
         (&vec![0xff], "garbage"),
     ] {
         let mut job = custom(&tip, &d);
         job.coinbase_tx_outputs = bytes;
         assert_eq!(refused(job), "invalid-coinbase-tx-outputs", "{why}");
     }
+}
+
+#[test]
+fn the_subsidy_halves_on_schedule() {
+    use bitcoin::Network::{Bitcoin, Regtest};
+    // 50 BTC, halved every 210,000 blocks (150 on regtest).
+    assert_eq!(subsidy(Bitcoin, 0).to_sat(), 5_000_000_000);
+    assert_eq!(subsidy(Bitcoin, 209_999).to_sat(), 5_000_000_000);
+    assert_eq!(subsidy(Bitcoin, 210_000).to_sat(), 2_500_000_000);
+    assert_eq!(subsidy(Bitcoin, 840_000).to_sat(), 312_500_000);
+    assert_eq!(subsidy(Regtest, 149).to_sat(), 5_000_000_000);
+    assert_eq!(subsidy(Regtest, 150).to_sat(), 2_500_000_000);
+    // 33 halvings leave 1 sat; 64 and beyond, nothing.
+    assert_eq!(subsidy(Bitcoin, 33 * 210_000).to_sat(), 0);
+    assert_eq!(subsidy(Bitcoin, 32 * 210_000).to_sat(), 1);
+    assert_eq!(subsidy(Bitcoin, 64 * 210_000).to_sat(), 0);
 }
