@@ -95,7 +95,8 @@ pub fn bitcoind_path() -> Result<PathBuf, ToolError> {
 /// controlled by the caller. It is killed when the handle drops.
 pub fn spawn_anvil(port: Option<u16>) -> Result<AnvilInstance, ToolError> {
     let mut anvil = Anvil::at(anvil_path()?).arg("--host").arg("127.0.0.1");
-    if let Some(port) = port {
+    // Our own pick, below the ephemeral range (see [`free_port`]).
+    if let Some(port) = port.or_else(|| free_port().ok()) {
         anvil = anvil.port(port);
     }
     Ok(anvil.try_spawn()?)
@@ -115,7 +116,7 @@ pub fn spawn_anvil_with_state(
         .arg(state_file.display().to_string())
         .arg("--state-interval")
         .arg("1");
-    if let Some(port) = port {
+    if let Some(port) = port.or_else(|| free_port().ok()) {
         anvil = anvil.port(port);
     }
     Ok(anvil.try_spawn()?)
@@ -154,11 +155,57 @@ pub struct Bitcoind {
     cli: PathBuf,
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 (bound, then released), below the kernel's
+/// ephemeral range when there is room.
+///
+/// A port the kernel hands out for `:0` is an ephemeral one, which any
+/// outgoing connection (an RPC client, anvil's poller) may take before the
+/// caller binds it again: CI saw a devnet fail with "address already in
+/// use" that way. Below the ephemeral range only another caller of this
+/// function could take it, and it picks at random.
 pub fn free_port() -> std::io::Result<u16> {
+    let low = ephemeral_low().unwrap_or(32_768);
+    // 10000 up to the ephemeral range, if that leaves a useful span.
+    if low > 12_000 {
+        let span = u64::from(low - 10_000);
+        for _ in 0..64 {
+            let port = 10_000 + (next_random() % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// The first port of the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`).
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A pseudo-random number: the clock, the process id and a counter mixed
+/// (splitmix64). Enough to keep concurrent callers apart.
+fn next_random() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Why bitcoind could not be started or queried.
