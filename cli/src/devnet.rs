@@ -404,6 +404,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             // What `proofpool watch check --log` reads.
             share_log: Some(args.state_dir.join(format!("miner-{i}-shares.db"))),
             sv2_authority: over_sv2.then(|| *authority.public()),
+            sv2_standard: false,
         };
         let mut stop = miners_stop.subscribe();
         miners.spawn(async move {

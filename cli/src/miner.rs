@@ -37,6 +37,11 @@ pub(crate) struct Args {
     /// --log FILE` then checks them against the epoch files.
     #[arg(long)]
     share_log: Option<std::path::PathBuf>,
+    /// Stratum V2: mine on a standard channel (header-only, as SV2 firmware
+    /// does: the pool fixes the whole coinbase and sends merkle roots)
+    /// instead of an extended one.
+    #[arg(long)]
+    sv2_standard: bool,
 }
 
 pub(crate) async fn run(args: Args) -> eyre::Result<()> {
@@ -94,6 +99,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             .then(|| std::time::Duration::from_secs(args.retry_up_to_secs)),
         share_log: args.share_log,
         sv2_authority,
+        sv2_standard: args.sv2_standard,
     };
     let result = proofpool_miner::run(config, stats.clone(), crate::pool::shutdown_signal()).await;
     println!(

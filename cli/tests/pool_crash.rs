@@ -98,6 +98,7 @@ async fn sigkill_loses_no_acknowledged_share(db: &str) {
             retry_up_to: None,
             share_log: None,
             sv2_authority: None,
+            sv2_standard: false,
         };
         let miner = tokio::spawn(proofpool_miner::run(
             config,

@@ -22,9 +22,42 @@ pub(crate) struct Template {
     ntime: u32,
     target: U256,
     version_mask: u32,
+    /// A standard channel's job: the pool's merkle root, whatever the
+    /// extranonce (header-only mining).
+    root: Option<[u8; 32]>,
 }
 
 impl Template {
+    /// A standard channel's job: the header from the pool's merkle root;
+    /// only the version bits and the nonce are the miner's to roll.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn standard(
+        job_id: String,
+        prev_hash: [u8; 32],
+        merkle_root: [u8; 32],
+        version: u32,
+        nbits: u32,
+        ntime: u32,
+        target: U256,
+        version_mask: u32,
+    ) -> Self {
+        Self {
+            job_id,
+            prevhash: prev_hash,
+            coinbase1: Vec::new(),
+            extranonce1: Vec::new(),
+            extranonce2_len: 1,
+            coinbase2: Vec::new(),
+            branch: Vec::new(),
+            version,
+            nbits,
+            ntime,
+            target,
+            version_mask,
+            root: Some(merkle_root),
+        }
+    }
+
     pub(crate) fn new(
         n: &NotifyOwned,
         extranonce1: &[u8],
@@ -46,10 +79,14 @@ impl Template {
             ntime: n.ntime,
             target,
             version_mask,
+            root: None,
         })
     }
 
     fn header(&self, extranonce2: &[u8], version: u32) -> [u8; 80] {
+        if let Some(root) = self.root {
+            return self.header_with(root, version);
+        }
         let mut coinbase = Vec::with_capacity(self.coinbase1.len() + 16 + self.coinbase2.len());
         coinbase.extend_from_slice(&self.coinbase1);
         coinbase.extend_from_slice(&self.extranonce1);
@@ -62,6 +99,10 @@ impl Template {
             pair[32..].copy_from_slice(sibling);
             root = sha256d::Hash::hash(&pair).to_byte_array();
         }
+        self.header_with(root, version)
+    }
+
+    fn header_with(&self, root: [u8; 32], version: u32) -> [u8; 80] {
         let mut header = [0u8; 80];
         header[0..4].copy_from_slice(&version.to_le_bytes());
         header[4..36].copy_from_slice(&self.prevhash);
@@ -97,11 +138,18 @@ pub(crate) fn grind(index: u8, slot: &Slot, found: &UnboundedSender<Found>, stat
         counter += 1;
         let mut extranonce2 = counter.to_be_bytes()[8 - t.extranonce2_len..].to_vec();
         extranonce2[0] = index;
+        // On a standard job the extranonce is the pool's: threads keep
+        // apart by the version bits they roll instead.
+        let roll = if t.root.is_some() {
+            (counter << 8) | u64::from(index)
+        } else {
+            counter
+        };
         let rolled = if t.version_mask == 0 {
             t.version
         } else {
             let shift = t.version_mask.trailing_zeros();
-            (t.version & !t.version_mask) | (((counter as u32) << shift) & t.version_mask)
+            (t.version & !t.version_mask) | (((roll as u32) << shift) & t.version_mask)
         };
         let mut header = t.header(&extranonce2, rolled);
         // Sweep nonces in batches, checking for new work between batches.

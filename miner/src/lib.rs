@@ -68,6 +68,10 @@ pub struct MinerConfig {
     /// x-only key of `stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY`); `None`
     /// for Stratum V1.
     pub sv2_authority: Option<[u8; 32]>,
+    /// Over Stratum V2, a standard channel (header-only mining: the pool
+    /// fixes the coinbase and sends each job's merkle root) instead of an
+    /// extended one. No share log then: the miner never sees the coinbase.
+    pub sv2_standard: bool,
 }
 
 /// The wait before the first reconnection after a lost connection; it

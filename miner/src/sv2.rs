@@ -1,7 +1,9 @@
 //! Mining over Stratum V2 (`stratum2+tcp://HOST:PORT/AUTHORITY_PUBKEY`):
 //! the Noise handshake pinning the pool's authority key, `SetupConnection`,
-//! one extended channel, and the same hashing threads as Stratum V1 (a V2
-//! job is ground as the V1 notify it amounts to).
+//! one channel, and the same hashing threads as Stratum V1. On an extended
+//! channel a job is ground as the V1 notify it amounts to; on a standard one
+//! (`sv2_standard`, header-only, as SV2 firmware mines) the header is built
+//! from the pool's merkle root, and only version bits and nonces roll.
 
 use crate::hasher::Template;
 use crate::{Ended, Found, MinerConfig, MinerError, MinerStats, Slot, record};
@@ -9,15 +11,18 @@ use proofpool_primitives::U256;
 use proofpool_stratum::NotifyOwned;
 use proofpool_stratum::sv2::job::extended_job_as_notify;
 use proofpool_stratum::sv2::noise::{Sv2Connection, Sv2Error};
-use proofpool_stratum::sv2::setup::{REQUIRES_VERSION_ROLLING, mining_request};
+use proofpool_stratum::sv2::setup::{
+    REQUIRES_STANDARD_JOBS, REQUIRES_VERSION_ROLLING, mining_request,
+};
 use proofpool_watch::{ShareEvidence, ShareParts, WatchLog};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use stratum_core::mining_sv2::{
-    NewExtendedMiningJobOwned, OpenExtendedMiningChannelOwned, SetNewPrevHashOwned,
-    SubmitSharesExtendedOwned,
+    NewExtendedMiningJobOwned, NewMiningJobOwned, OpenExtendedMiningChannelOwned,
+    OpenStandardMiningChannelOwned, SetNewPrevHashOwned, SubmitSharesExtendedOwned,
+    SubmitSharesStandardOwned,
 };
 use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use tokio::net::TcpStream;
@@ -58,6 +63,10 @@ struct Channel {
     tip: Option<SetNewPrevHashOwned>,
     /// The job being mined, as a V1 notify.
     current: Option<NotifyOwned>,
+    /// A standard channel (header-only): its jobs, and the one mined.
+    standard: bool,
+    standard_jobs: HashMap<u32, NewMiningJobOwned>,
+    current_standard: Option<u32>,
 }
 
 impl Channel {
@@ -67,17 +76,45 @@ impl Channel {
         Some(extended_job_as_notify(job, tip, clean))
     }
 
+    /// The id (hex) of the job being mined, either kind.
+    fn current_id(&self) -> Option<String> {
+        if self.standard {
+            return self.current_standard.map(|id| format!("{id:x}"));
+        }
+        self.current.as_ref().map(|n| n.job_id.clone())
+    }
+
     fn publish(&self, slot: &Slot) {
-        let Some(n) = &self.current else {
-            return;
+        let template = if self.standard {
+            let (Some(id), Some(tip)) = (self.current_standard, self.tip.as_ref()) else {
+                return;
+            };
+            let Some(job) = self.standard_jobs.get(&id) else {
+                return;
+            };
+            let min_ntime = job.min_ntime.clone().into_inner().unwrap_or(tip.min_ntime);
+            Some(Template::standard(
+                format!("{id:x}"),
+                tip.prev_hash.to_array(),
+                job.merkle_root.to_array(),
+                job.version,
+                tip.nbits,
+                min_ntime.max(tip.min_ntime),
+                self.target,
+                VERSION_MASK,
+            ))
+        } else {
+            let Some(n) = &self.current else {
+                return;
+            };
+            Template::new(
+                n,
+                &self.extranonce_prefix,
+                self.extranonce_size,
+                self.target,
+                VERSION_MASK,
+            )
         };
-        let template = Template::new(
-            n,
-            &self.extranonce_prefix,
-            self.extranonce_size,
-            self.target,
-            VERSION_MASK,
-        );
         if let Some(t) = template {
             *slot.template.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(t));
             slot.generation.fetch_add(1, Ordering::Release);
@@ -122,9 +159,19 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
     writer: &mut proofpool_stratum::sv2::noise::Sv2Writer<W>,
     rx: &mut mpsc::Receiver<proofpool_stratum::sv2::noise::Incoming>,
 ) -> Result<Ended, MinerError> {
+    if config.sv2_standard && share_log.is_some() {
+        return Err(protocol(
+            "a share log needs the coinbase, which a standard channel never shows: mine on an extended channel",
+        ));
+    }
+    let flags = if config.sv2_standard {
+        REQUIRES_VERSION_ROLLING | REQUIRES_STANDARD_JOBS
+    } else {
+        REQUIRES_VERSION_ROLLING
+    };
     writer
         .send(mining_request(
-            REQUIRES_VERSION_ROLLING,
+            flags,
             "proofpool-miner",
             env!("CARGO_PKG_VERSION"),
         )?)
@@ -143,37 +190,63 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
             )));
         }
     }
-    writer
-        .send(AnyMessageOwned::Mining(
-            MiningOwned::OpenExtendedMiningChannel(OpenExtendedMiningChannelOwned {
-                request_id: 1,
-                user_identity: config
-                    .user
-                    .as_str()
-                    .try_into()
-                    .map_err(|_| protocol("the user is longer than 255 bytes"))?,
-                // Not measured yet: the pool starts at its own difficulty,
-                // or at the suggested one if that is harder (the maximum
-                // target is a floor on the difficulty).
-                nominal_hash_rate: 0.0,
-                max_target: config
-                    .suggest_difficulty
-                    .map_or([0xffu8; 32], |d| d.to_target().to_le_bytes::<32>())
-                    .into(),
-                min_extranonce_size: 4,
-            }),
-        ))
-        .await?;
-    let mut channel = match next(rx).await? {
-        AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannelSuccess(ok)) => Channel {
-            id: ok.channel_id,
-            target: U256::from_le_bytes(ok.target.to_array()),
-            extranonce_prefix: ok.extranonce_prefix.as_ref().to_vec(),
-            extranonce_size: usize::from(ok.extranonce_size),
+    let user_identity = config
+        .user
+        .as_str()
+        .try_into()
+        .map_err(|_| protocol("the user is longer than 255 bytes"))?;
+    // Not measured yet: the pool starts at its own difficulty, or at the
+    // suggested one if that is harder (the maximum target is a floor on the
+    // difficulty).
+    let max_target = config
+        .suggest_difficulty
+        .map_or([0xffu8; 32], |d| d.to_target().to_le_bytes::<32>())
+        .into();
+    let open = if config.sv2_standard {
+        MiningOwned::OpenStandardMiningChannel(OpenStandardMiningChannelOwned {
+            request_id: 1,
+            user_identity,
+            nominal_hash_rate: 0.0,
+            max_target,
+        })
+    } else {
+        MiningOwned::OpenExtendedMiningChannel(OpenExtendedMiningChannelOwned {
+            request_id: 1,
+            user_identity,
+            nominal_hash_rate: 0.0,
+            max_target,
+            min_extranonce_size: 4,
+        })
+    };
+    writer.send(AnyMessageOwned::Mining(open)).await?;
+    let channel =
+        |id: u32, target: &[u8; 32], prefix: &[u8], size: usize, standard: bool| Channel {
+            id,
+            target: U256::from_le_bytes(*target),
+            extranonce_prefix: prefix.to_vec(),
+            extranonce_size: size,
             jobs: HashMap::new(),
             tip: None,
             current: None,
-        },
+            standard,
+            standard_jobs: HashMap::new(),
+            current_standard: None,
+        };
+    let mut channel = match next(rx).await? {
+        AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannelSuccess(ok)) => channel(
+            ok.channel_id,
+            &ok.target.to_array(),
+            ok.extranonce_prefix.as_ref(),
+            usize::from(ok.extranonce_size),
+            false,
+        ),
+        AnyMessageOwned::Mining(MiningOwned::OpenStandardMiningChannelSuccess(ok)) => channel(
+            ok.channel_id,
+            &ok.target.to_array(),
+            ok.extranonce_prefix.as_ref(),
+            0,
+            true,
+        ),
         AnyMessageOwned::Mining(MiningOwned::OpenMiningChannelError(e)) => {
             return Err(MinerError::Unauthorized(e.error_code.as_utf8_or_hex()));
         }
@@ -197,19 +270,17 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
                 // A share for a job the tip has moved past is stale; so are
                 // shares past the cap in flight (a miner far faster than its
                 // share difficulty must not flood the pool).
-                let Some(n) = channel
-                    .current
-                    .as_ref()
-                    .filter(|n| n.job_id == f.job_id && pending.len() < crate::MAX_IN_FLIGHT)
-                else {
+                if channel.current_id().as_deref() != Some(f.job_id.as_str())
+                    || pending.len() >= crate::MAX_IN_FLIGHT
+                {
                     stats.discarded.fetch_add(1, Ordering::Relaxed);
                     continue;
-                };
+                }
                 let Ok(job_id) = u32::from_str_radix(&f.job_id, 16) else {
                     continue;
                 };
                 sequence = sequence.wrapping_add(1);
-                let evidence = share_log.map(|_| {
+                let evidence = share_log.and(channel.current.as_ref()).map(|n| {
                     ShareEvidence::new(ShareParts::of_job(
                         n,
                         &f.extranonce1,
@@ -220,25 +291,31 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
                     ))
                 });
                 pending.insert(sequence, Submitted { evidence });
-                let share = SubmitSharesExtendedOwned {
-                    channel_id: channel.id,
-                    sequence_number: sequence,
-                    job_id,
-                    nonce: f.nonce,
-                    ntime: f.ntime,
-                    version: f.version,
-                    extranonce: f
-                        .extranonce2
-                        .clone()
-                        .try_into()
-                        .map_err(|e| protocol(format!("{e:?}")))?,
+                let share = if channel.standard {
+                    MiningOwned::SubmitSharesStandard(SubmitSharesStandardOwned {
+                        channel_id: channel.id,
+                        sequence_number: sequence,
+                        job_id,
+                        nonce: f.nonce,
+                        ntime: f.ntime,
+                        version: f.version,
+                    })
+                } else {
+                    MiningOwned::SubmitSharesExtended(SubmitSharesExtendedOwned {
+                        channel_id: channel.id,
+                        sequence_number: sequence,
+                        job_id,
+                        nonce: f.nonce,
+                        ntime: f.ntime,
+                        version: f.version,
+                        extranonce: f
+                            .extranonce2
+                            .clone()
+                            .try_into()
+                            .map_err(|e| protocol(format!("{e:?}")))?,
+                    })
                 };
-                if let Err(e) = writer
-                    .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
-                        share,
-                    )))
-                    .await
-                {
+                if let Err(e) = writer.send(AnyMessageOwned::Mining(share)).await {
                     break Err(e.into());
                 }
             }
@@ -255,6 +332,25 @@ async fn session<W: tokio::io::AsyncWrite + Unpin>(
                         channel.current = Some(n);
                         channel.publish(&slot);
                     }
+                }
+                MiningOwned::NewMiningJob(job) => {
+                    let live = job.min_ntime.clone().into_inner().is_some();
+                    let id = job.job_id;
+                    channel.standard_jobs.insert(id, job);
+                    if live {
+                        channel.current_standard = Some(id);
+                        channel.publish(&slot);
+                    }
+                }
+                MiningOwned::SetNewPrevHash(tip) if channel.standard => {
+                    // To the group: it activates the standard channel's
+                    // future job of that id.
+                    let id = tip.job_id;
+                    channel.tip = Some(tip);
+                    channel.standard_jobs.retain(|j, _| *j == id);
+                    channel.current_standard =
+                        channel.standard_jobs.contains_key(&id).then_some(id);
+                    channel.publish(&slot);
                 }
                 MiningOwned::SetNewPrevHash(tip) => {
                     let id = tip.job_id;

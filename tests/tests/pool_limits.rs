@@ -789,6 +789,7 @@ async fn authorize_floods_store_nothing_and_end_in_a_ban_and_banned_miners_come_
             retry_up_to: Some(Duration::from_secs(1)),
             share_log: None,
             sv2_authority: None,
+            sv2_standard: false,
         },
         stats.clone(),
         std::future::pending(),

@@ -147,6 +147,7 @@ async fn reference_miner_finds_blocks_that_bitcoind_accepts() {
         retry_up_to: None,
         share_log: None,
         sv2_authority: None,
+        sv2_standard: false,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -1300,6 +1301,7 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
         retry_up_to: None,
         share_log: Some(log_path.clone()),
         sv2_authority: Some(*key.public()),
+        sv2_standard: false,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -1337,6 +1339,64 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     }
     // Shares still in flight when the miner stopped were accepted too.
     assert!(ours >= accepted, "{ours} stored, {accepted} acknowledged");
+
+    // The reference miner on a standard channel (header-only, as SV2
+    // firmware mines): it hashes the pool's merkle roots and submits
+    // SubmitSharesStandard; its shares are stored under the channel's
+    // extranonce1 then zeros. A share log is refused there: the miner never
+    // sees the coinbase its evidence would need.
+    let standard = |max_shares: u64, share_log: Option<std::path::PathBuf>| MinerConfig {
+        address: sv2_addr.to_string(),
+        user: format!("{MINER}.v2std"),
+        threads: 2,
+        suggest_difficulty: None,
+        max_shares: Some(max_shares),
+        tls_ca: None,
+        retry_up_to: None,
+        share_log,
+        sv2_authority: Some(*key.public()),
+        sv2_standard: true,
+    };
+    let refused = proofpool_miner::run(
+        standard(1, Some(dir.path().join("std.db"))),
+        Arc::new(MinerStats::default()),
+        std::future::pending(),
+    )
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("extended channel")),
+        "{refused:?}"
+    );
+    let stats = Arc::new(MinerStats::default());
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        proofpool_miner::run(standard(6, None), stats.clone(), std::future::pending()),
+    )
+    .await
+    .expect("the standard-channel miner finished in time")
+    .expect("the standard-channel miner ran");
+    let accepted = stats.accepted.load(Ordering::Relaxed);
+    assert!(accepted >= 6, "{accepted} accepted");
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = store
+            .shares_after(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.share.worker == "v2std")
+            .collect();
+        if stored.len() as u64 >= accepted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored.len() as u64 >= accepted, "{} stored", stored.len());
+    for sh in &stored {
+        assert!(sh.share.extranonce2.iter().all(|b| *b == 0), "{sh:?}");
+    }
 
     // Header-only mining: one connection (a proxy, say) opens two standard
     // channels. Each gets the whole extranonce (a leased extranonce1, then

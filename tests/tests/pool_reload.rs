@@ -283,6 +283,7 @@ async fn the_reference_miner_follows_client_reconnect() {
                 retry_up_to: None,
                 share_log: None,
                 sv2_authority: None,
+                sv2_standard: false,
             },
             stats.clone(),
             std::future::pending(),

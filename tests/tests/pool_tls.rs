@@ -43,6 +43,7 @@ fn miner(addr: std::net::SocketAddr, ca: &Path, max_shares: u64) -> MinerConfig 
         retry_up_to: None,
         share_log: None,
         sv2_authority: None,
+        sv2_standard: false,
     }
 }
 

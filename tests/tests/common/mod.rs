@@ -249,6 +249,7 @@ pub(crate) async fn mine_logged(via: &Via, user: &str, shares: u64) -> u64 {
         retry_up_to: None,
         share_log: via.share_log.clone(),
         sv2_authority: via.sv2_authority,
+        sv2_standard: false,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -365,6 +366,7 @@ pub(crate) fn start_mining(address: String, user: &str) -> Mining {
         retry_up_to: None,
         share_log: None,
         sv2_authority: None,
+        sv2_standard: false,
     };
     let task = tokio::spawn(proofpool_miner::run(config, stats.clone(), async move {
         let _ = stopped.await;
