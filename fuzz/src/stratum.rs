@@ -393,20 +393,22 @@ impl Session {
         let mask = self.version_mask;
         let now = job.ntime() + CLOCK_AHEAD;
         let latest = format!("{:x}", self.channel.job_seq());
+        let miner = &self.miner;
+        let on = |job_id, now_ms| Submit {
+            job_id,
+            extranonce1: EXTRANONCE1,
+            share: *sub,
+            version_mask: mask,
+            miner,
+            instance: INSTANCE,
+            now_ms,
+        };
         let job_id = if self.channel.job(job_id).is_some() {
             job_id
         } else {
             // A job the channel was never sent (or forgot) is stale, in the
             // core as in the rules; the share is checked on the latest job.
-            let core = self.channel.submit(&Submit {
-                job_id,
-                extranonce1: EXTRANONCE1,
-                share: *sub,
-                version_mask: mask,
-                miner: &self.miner,
-                instance: INSTANCE,
-                now_ms: u64::from(now) * 1000,
-            });
+            let core = self.channel.submit(&on(job_id, u64::from(now) * 1000));
             assert!(
                 matches!(core, Err(Refusal::Stale(_))),
                 "job {job_id:?} was never sent: {core:?}"
@@ -428,15 +430,7 @@ impl Session {
         }
         let target = binding.target();
         assert!(target <= credited.to_target());
-        let core = self.channel.submit(&Submit {
-            job_id,
-            extranonce1: EXTRANONCE1,
-            share: *sub,
-            version_mask: mask,
-            miner: &self.miner,
-            instance: INSTANCE,
-            now_ms: u64::from(now) * 1000 + 999,
-        });
+        let core = self.channel.submit(&on(job_id, u64::from(now) * 1000 + 999));
         let key = ShareKey::new(job, &binding, sub, mask);
         let result = validate(job, &EXTRANONCE1, sub, mask, &binding, now);
         assert_eq!(

@@ -401,6 +401,48 @@ pub(crate) async fn open(
     sources: u8,
     prefix: &str,
 ) -> (Vec<Ready>, Vec<String>) {
+    open_with(count, first, sources, |source, i| {
+        let worker = format!("{prefix}{i}");
+        async move {
+            client::connect(pool, source, worker, HANDSHAKE_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+}
+
+/// [`open`] over Stratum V2: each connection opens one extended channel as
+/// `{MINER}.{prefix}{i}`.
+pub(crate) async fn open_v2(
+    pool: std::net::SocketAddr,
+    authority: [u8; 32],
+    count: usize,
+    first: usize,
+    sources: u8,
+    prefix: &str,
+) -> (Vec<crate::sv2::ReadyV2>, Vec<String>) {
+    open_with(count, first, sources, |source, i| {
+        let user = format!("{}.{prefix}{i}", client::MINER);
+        crate::sv2::connect(pool, authority, source, user, HANDSHAKE_TIMEOUT)
+    })
+    .await
+}
+
+/// Runs `connect(source, i)` for connections `first..first + count`,
+/// [`CONNECT_CONCURRENCY`] at a time, each from `127.0.0.{1 + i % sources}`;
+/// stops trying after 100 errors.
+async fn open_with<T, F, Fut>(
+    count: usize,
+    first: usize,
+    sources: u8,
+    connect: F,
+) -> (Vec<T>, Vec<String>)
+where
+    T: Send + 'static,
+    F: Fn(IpAddr, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
     let mut ready = Vec::with_capacity(count);
     let mut errors = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -414,13 +456,12 @@ pub(crate) async fn open(
                 0,
                 1 + (i % usize::from(sources.max(1))) as u8,
             ));
-            let worker = format!("{prefix}{i}");
-            tasks.spawn(client::connect(pool, source, worker, HANDSHAKE_TIMEOUT));
+            tasks.spawn(connect(source, i));
             next += 1;
         }
         match tasks.join_next().await {
             Some(Ok(Ok(r))) => ready.push(r),
-            Some(Ok(Err(e))) => errors.push(e.to_string()),
+            Some(Ok(Err(e))) => errors.push(e),
             Some(Err(e)) => errors.push(format!("connect task failed: {e}")),
             None => break,
         }
@@ -515,53 +556,6 @@ async fn load(pool: &PoolProcess, phase: &Phase) -> eyre::Result<(Loaded, f64, u
         phase.name
     );
     Ok((loaded, secs, shares))
-}
-
-/// Opens `count` Stratum V2 connections with one extended channel each, as
-/// workers `{prefix}{i}` (see [`open`]).
-pub(crate) async fn open_v2(
-    pool: std::net::SocketAddr,
-    authority: [u8; 32],
-    count: usize,
-    first: usize,
-    sources: u8,
-    prefix: &str,
-) -> (Vec<crate::sv2::ReadyV2>, Vec<String>) {
-    let mut ready = Vec::with_capacity(count);
-    let mut errors = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut next = 0;
-    while next < count || !tasks.is_empty() {
-        while next < count && tasks.len() < CONNECT_CONCURRENCY {
-            let i = first + next;
-            let source = IpAddr::V4(Ipv4Addr::new(
-                127,
-                0,
-                0,
-                1 + (i % usize::from(sources.max(1))) as u8,
-            ));
-            let user = format!("{}.{prefix}{i}", client::MINER);
-            tasks.spawn(crate::sv2::connect(
-                pool,
-                authority,
-                source,
-                user,
-                HANDSHAKE_TIMEOUT,
-            ));
-            next += 1;
-        }
-        match tasks.join_next().await {
-            Some(Ok(Ok(r))) => ready.push(r),
-            Some(Ok(Err(e))) => errors.push(e),
-            Some(Err(e)) => errors.push(format!("connect task failed: {e}")),
-            None => break,
-        }
-        if errors.len() > 100 {
-            tasks.abort_all();
-            break;
-        }
-    }
-    (ready, errors)
 }
 
 /// Runs one load phase against `pool`.

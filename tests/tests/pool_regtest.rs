@@ -1552,6 +1552,17 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     s.teardown().await;
 }
 
+/// A Noise connection to the pool's V2 port, pinning `key`.
+async fn sv2_connect(
+    addr: std::net::SocketAddr,
+    key: &AuthorityKey,
+) -> Sv2Connection<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
+    let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+    Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
+        .await
+        .unwrap()
+}
+
 /// Opens an extended channel for `user`, again while the pool refuses it
 /// for want of its first job (it has one within seconds of starting).
 async fn open_when_ready(
@@ -1630,12 +1641,7 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     })
     .await;
     let (sv2_addr, key) = s.sv2.clone().unwrap();
-    let connect = || async {
-        let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
-        Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
-            .await
-            .unwrap()
-    };
+    let connect = || sv2_connect(sv2_addr, &key);
 
     // The job declaration connection: a token and the required outputs.
     let mut jd = connect().await;
@@ -2004,10 +2010,7 @@ async fn a_stratum_v2_connection_is_rate_limited_and_banned_like_a_v1_one() {
     .await;
     let (sv2_addr, key) = s.sv2.clone().unwrap();
     let connect = || async {
-        let (r, w) = TcpStream::connect(sv2_addr).await.unwrap().into_split();
-        let mut conn = Sv2Connection::connect(r, w, *key.public(), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let mut conn = sv2_connect(sv2_addr, &key).await;
         conn.send(sv2_miner::setup()).await.unwrap();
         assert!(matches!(
             conn.read_message().await.unwrap(),

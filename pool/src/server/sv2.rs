@@ -515,13 +515,7 @@ impl Sv2Session {
             coinbase_tx_input_n_sequence: m.coinbase_tx_input_n_sequence,
             coinbase_tx_outputs: m.coinbase_tx_outputs.as_ref(),
             coinbase_tx_locktime: m.coinbase_tx_locktime,
-            merkle_path: m
-                .merkle_path
-                .clone()
-                .into_inner()
-                .iter()
-                .map(|h| h.to_array())
-                .collect(),
+            merkle_path: crate::sv2::job::merkle_path(&m.merkle_path),
         };
         let now_secs = (unix_ms() / 1000) as u32;
         let job = match self.shared.work.declared_job(

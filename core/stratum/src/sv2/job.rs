@@ -2,7 +2,17 @@
 //! one hashing path (and one share checker) serves both protocols.
 
 use crate::NotifyOwned;
+use stratum_core::binary_sv2::{Seq0255Owned, U256Owned};
 use stratum_core::mining_sv2::{NewExtendedMiningJobOwned, SetNewPrevHashOwned};
+
+/// A V2 merkle path's hashes, internal byte order, leaf level first.
+pub fn merkle_path(path: &Seq0255Owned<U256Owned>) -> Vec<[u8; 32]> {
+    path.clone()
+        .into_inner()
+        .iter()
+        .map(|h| h.to_array())
+        .collect()
+}
 
 /// The V1 notify `job` amounts to on the tip `tip`: the same coinbase
 /// halves around the extranonce, merkle branch, version and bits, the
@@ -25,13 +35,7 @@ pub fn extended_job_as_notify(
         prevhash,
         coinbase1: job.coinbase_tx_prefix.as_ref().to_vec(),
         coinbase2: job.coinbase_tx_suffix.as_ref().to_vec(),
-        merkle_branch: job
-            .merkle_path
-            .clone()
-            .into_inner()
-            .iter()
-            .map(|h| h.to_array())
-            .collect(),
+        merkle_branch: merkle_path(&job.merkle_path),
         version: job.version,
         nbits: tip.nbits,
         ntime: min_ntime.max(tip.min_ntime),
