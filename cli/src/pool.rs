@@ -37,9 +37,10 @@ pub(crate) struct Args {
     /// its public key is what miners pin.
     #[arg(long, requires = "sv2_listen")]
     authority_key_file: Option<PathBuf>,
-    /// Job declaration on the Stratum V2 port, coinbase-only mode: miners'
-    /// job declarator clients get tokens (AllocateMiningJobToken) and set
-    /// their own jobs (SetCustomMiningJob); see docs/job-declaration.md.
+    /// Job declaration on the Stratum V2 port: miners' job declarator
+    /// clients get tokens (AllocateMiningJobToken), may declare whole
+    /// blocks the node checks (DeclareMiningJob, full-template mode), and
+    /// set their own jobs (SetCustomMiningJob); see docs/job-declaration.md.
     #[arg(long, requires = "sv2_listen")]
     jd: bool,
     /// How long a job declaration token may be used, in seconds.

@@ -3,10 +3,13 @@
 //! The input is split at `\n` into lines, as the pool's reader does, and each
 //! line goes through [`parse_line`]. A request is answered the way the pool's
 //! V1 session answers it. The session's state is the pool's real session
-//! core: its [`Channel`] (the jobs sent, duplicates, every share check and
-//! the share log's record) and its [`Targeting`] (the difficulty the miner
-//! asks for, clamped to the pool's bounds). The V1 front end around them
-//! (`pool/src/server/session.rs`, tied to its socket) is modelled with the
+//! core, [`Core`], driven through [`Core::handle`] with the events the V1
+//! session sends it (the address bound, difficulties asked for, jobs to
+//! send, shares, shares recorded): the jobs sent and what they commit to,
+//! duplicates, every share check and the share log's record, and the
+//! difficulty the miner asks for, clamped to the pool's bounds, told before
+//! the job that carries it. The V1 front end around it
+//! (`pool/src/sv1/session.rs`, tied to its socket) is modelled with the
 //! public API: usernames through [`MinerId::parse`], difficulties sent back
 //! with `mining.set_difficulty` and a job at the new target, and
 //! `mining.configure` through [`configure_result`]. Its gates (subscribe and
@@ -37,8 +40,8 @@
 use bitcoin::ScriptBuf;
 use bitcoin::hashes::{Hash, sha256d};
 use proofpool_pool::{
-    Accepted, Binding, BlockTemplate, Channel, Job, JobConfig, MAX_WORKER_LEN, MinerId,
-    PoolConfig, Refusal, ShareError, ShareKey, ShareSubmission, Submit, Targeting, validate,
+    Accepted, Action, Binding, BlockTemplate, Core, Event, Job, JobConfig, MAX_WORKER_LEN,
+    MinerId, PoolConfig, Refusal, ShareError, ShareKey, ShareSubmission, Submit, validate,
 };
 use proofpool_primitives::{Difficulty, U256, Work};
 use proofpool_stratum::{
@@ -49,7 +52,7 @@ use proofpool_stratum::{
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::Instant;
 
 const GBT_TXS: &str = include_str!("../../pool/tests/fixtures/regtest_gbt_txs.json");
 
@@ -129,10 +132,9 @@ struct Session {
     job: &'static Arc<Job>,
     /// The mask granted by `mining.configure` (0: no rolling).
     version_mask: u32,
-    /// The core: the jobs sent and the shares accepted on them.
-    channel: Channel,
-    /// The core: the difficulty the next job carries.
-    target: Targeting,
+    /// The core: the jobs sent, the shares accepted on them and the
+    /// difficulty the next job carries.
+    core: Core,
     /// The worker shares are submitted for: the last one authorized.
     miner: MinerId,
     /// The oracle: the difficulty the latest job was sent at.
@@ -143,14 +145,15 @@ struct Session {
 
 impl Session {
     fn new(job: &'static Arc<Job>) -> Self {
-        let target = Targeting::new(&config());
-        let difficulty = target.current();
+        let now = Instant::now();
+        let mut core = Core::new(&config(), now);
+        assert!(core.handle(Event::Bind(MINER), now).is_empty());
+        let difficulty = core.difficulty();
         assert_eq!(difficulty, Difficulty::MIN, "the core starts where configured");
         let mut session = Self {
             job,
             version_mask: 0,
-            channel: Channel::default(),
-            target,
+            core,
             miner: MinerId::parse(&format!("{MINER}.fuzz")).expect("a valid username"),
             difficulty,
             seen: HashSet::new(),
@@ -160,15 +163,43 @@ impl Session {
     }
 
     /// Sends the job at the current difficulty, as the session does at the
-    /// start (`clean`) and after a difficulty change (not clean: work in
-    /// flight stays valid at its own target).
-    fn send_job(&mut self, clean: bool) {
-        let seq = self.channel.job_seq() + 1;
+    /// start (`first`: clean, told the difficulty first) and after a
+    /// difficulty change (told it first, not clean: work in flight stays
+    /// valid at its own target).
+    fn send_job(&mut self, first: bool) {
+        let seq = self.core.channel().job_seq() + 1;
+        let work = Event::Work {
+            job: self.job,
+            seq,
+            resend: !first,
+        };
         let binding = Binding::new(MINER, self.difficulty.to_target());
-        self.channel
-            .record_job(self.job.clone(), seq, clean, binding, self.difficulty);
-        assert_eq!(self.channel.job_seq(), seq);
-        assert_eq!(self.channel.last_job_id(), Some(self.job.id()));
+        let actions: Vec<Action> = self.core.handle(work, Instant::now()).into_iter().collect();
+        match actions.as_slice() {
+            [
+                Action::NewTarget {
+                    difficulty,
+                    binding: told,
+                },
+                Action::SendJob {
+                    job,
+                    seq: sent,
+                    clean,
+                    first: was_first,
+                    binding: committed,
+                },
+            ] => {
+                assert_eq!(*difficulty, self.difficulty);
+                assert_eq!((*told, *committed), (binding, binding));
+                assert_eq!(job.id(), self.job.id());
+                assert_eq!(*sent, seq);
+                assert_eq!((*clean, *was_first), (first, first));
+            }
+            other => panic!("sending the job at a new difficulty brought {other:?}"),
+        }
+        assert!(self.core.told_current());
+        assert_eq!(self.core.channel().job_seq(), seq);
+        assert_eq!(self.core.channel().last_job_id(), Some(self.job.id()));
     }
 
     fn line(&mut self, bytes: &[u8]) {
@@ -359,15 +390,29 @@ impl Session {
         let (min, max) = bounds();
         let clamped = d.clamp(min, max);
         assert!(min <= clamped && clamped <= max, "{d} clamps to {clamped}");
+        assert!(
+            self.core
+                .handle(Event::Suggest(d), Instant::now())
+                .is_empty()
+        );
         assert_eq!(
-            self.target.suggest(Duration::ZERO, d),
+            self.core.difficulty(),
             clamped,
             "the core clamps {d} to the pool's bounds"
         );
-        assert_eq!(self.target.current(), clamped);
         if clamped != self.difficulty {
+            assert!(!self.core.told_current());
             self.difficulty = clamped;
             self.send_job(false);
+        } else {
+            // Nothing changed: nothing to send again.
+            assert!(self.core.told_current());
+            let again = Event::Work {
+                job: self.job,
+                seq: self.core.channel().job_seq() + 1,
+                resend: true,
+            };
+            assert!(self.core.handle(again, Instant::now()).is_empty());
         }
         let line = set_difficulty(clamped);
         let body = check_line(&line);
@@ -392,7 +437,7 @@ impl Session {
         let job = self.job;
         let mask = self.version_mask;
         let now = job.ntime() + CLOCK_AHEAD;
-        let latest = format!("{:x}", self.channel.job_seq());
+        let latest = format!("{:x}", self.core.channel().job_seq());
         let miner = &self.miner;
         let on = |job_id, now_ms| Submit {
             job_id,
@@ -403,12 +448,12 @@ impl Session {
             instance: INSTANCE,
             now_ms,
         };
-        let job_id = if self.channel.job(job_id).is_some() {
+        let job_id = if self.core.channel().job(job_id).is_some() {
             job_id
         } else {
             // A job the channel was never sent (or forgot) is stale, in the
             // core as in the rules; the share is checked on the latest job.
-            let core = self.channel.submit(&on(job_id, u64::from(now) * 1000));
+            let core = check(&mut self.core, on(job_id, u64::from(now) * 1000));
             assert!(
                 matches!(core, Err(Refusal::Stale(_))),
                 "job {job_id:?} was never sent: {core:?}"
@@ -420,7 +465,7 @@ impl Session {
         // A job id the miner named may be one sent before a difficulty
         // change: its own target holds.
         let (binding, credited) = {
-            let sent = self.channel.job(job_id).expect("the job was sent");
+            let sent = self.core.channel().job(job_id).expect("the job was sent");
             (sent.binding, sent.difficulty)
         };
         assert_eq!(binding.miner(), MINER);
@@ -430,7 +475,7 @@ impl Session {
         }
         let target = binding.target();
         assert!(target <= credited.to_target());
-        let core = self.channel.submit(&on(job_id, u64::from(now) * 1000 + 999));
+        let core = check(&mut self.core, on(job_id, u64::from(now) * 1000 + 999));
         let key = ShareKey::new(job, &binding, sub, mask);
         let result = validate(job, &EXTRANONCE1, sub, mask, &binding, now);
         assert_eq!(
@@ -529,10 +574,13 @@ impl Session {
             }
             (Ok(key), Ok(valid), Ok(accepted)) if !self.seen.contains(key) => {
                 self.check_accepted(&accepted, valid, &binding, credited, sub, now);
-                self.channel.accepted(accepted.key);
-                self.seen.insert(*key);
+                let recorded = Event::Recorded {
+                    key: accepted.key,
+                    credited: Some(credited),
+                };
                 // No vardiff: an accepted share never moves the difficulty.
-                assert_eq!(self.target.on_share(Duration::ZERO, credited), None);
+                assert!(self.core.handle(recorded, Instant::now()).is_empty());
+                self.seen.insert(*key);
                 expect_true(id);
                 return;
             }
@@ -774,4 +822,16 @@ fn assert_error(error: Option<ReplyError>, code: ErrorCode, message: &str) {
     let error = error.expect("an error reply has an error");
     assert_eq!(error.code, i64::from(code.code()));
     assert_eq!(error.message, message);
+}
+
+/// The core's answer to one share: accepted or refused, nothing else.
+fn check(core: &mut Core, submit: Submit<'_>) -> Result<Box<Accepted>, Refusal> {
+    let mut actions = core.handle(Event::Submit(submit), Instant::now()).into_iter();
+    let answer = match actions.next() {
+        Some(Action::Accept(accepted)) => Ok(accepted),
+        Some(Action::Refuse(refusal)) => Err(refusal),
+        other => panic!("a share brought {other:?}"),
+    };
+    assert!(actions.next().is_none(), "a share brings one action");
+    answer
 }

@@ -27,7 +27,10 @@ use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, CompactTarget, ScriptBuf, Transaction, TxMerkleNode};
 use coinbase::{Coinbase, CoinbaseSpec};
-pub use declared::{CustomJob, DeclaredError, Requirements, required_outputs, subsidy};
+pub use declared::{
+    CustomJob, DeclaredError, DeclaredTemplate, MAX_DECLARED_EXTRANONCE, Requirements,
+    check_declared_coinbase, declared_coinbase, required_outputs, subsidy,
+};
 use proofpool_epoch::share_commitment::{
     OUTPUT_LEN, SCRIPT_LEN, ShareCommitment, committed_target,
 };
@@ -266,11 +269,15 @@ pub struct Job {
     coinbase1_state: sha::Midstate,
     merkle_branch: Vec<[u8; 32]>,
     witness_commitment: bool,
-    transactions: Vec<Transaction>,
+    /// Shared with the declaration a declared job was set from.
+    transactions: std::sync::Arc<[Transaction]>,
     /// Whether `transactions` are the block's: false for a job a miner
     /// declared in coinbase-only mode, whose blocks the pool cannot
     /// assemble.
     knows_transactions: bool,
+    /// Whether a miner declared it (job declaration), rather than the pool
+    /// building it from its own template.
+    declared: bool,
     /// The instance's share-log head when the job was built.
     log_head: B256,
     /// Whether each connection's coinbase carries its share commitment
@@ -367,8 +374,10 @@ impl Job {
                 .transactions()
                 .iter()
                 .map(|t| t.tx.clone())
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             knows_transactions: true,
+            declared: false,
             log_head,
             binds: true,
             notify_lines: Default::default(),
@@ -572,6 +581,12 @@ impl Job {
     /// block from a share.
     pub fn knows_transactions(&self) -> bool {
         self.knows_transactions
+    }
+
+    /// Whether a miner declared it (job declaration): no `SetNewPrevHash`
+    /// tells its channel when it goes stale, the pool's tip does.
+    pub fn is_declared(&self) -> bool {
+        self.declared
     }
 
     /// The coinbase txid (internal byte order) for these extranonces and a

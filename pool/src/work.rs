@@ -169,7 +169,8 @@ impl WorkSource {
 
     /// A job a miner declared (`SetCustomMiningJob`), held to the current
     /// tip, the pool's payout script and extranonce size, the block subsidy
-    /// on `network` and the token's `commitment`; numbered from the
+    /// on `network`, the token's `commitment` and, if the token was issued
+    /// for a full-template declaration, that `template`; numbered from the
     /// instance's job counter but neither recorded
     /// ([`WorkSource::record_declared`] does that once the session keeps it)
     /// nor published: it is that miner's alone.
@@ -177,6 +178,7 @@ impl WorkSource {
         &self,
         custom: &crate::job::CustomJob<'_>,
         commitment: proofpool_epoch::share_commitment::ShareCommitment,
+        template: Option<&crate::job::DeclaredTemplate>,
         extranonce1_len: usize,
         now_secs: u32,
         network: bitcoin::Network,
@@ -196,7 +198,11 @@ impl WorkSource {
             min_value,
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(Job::declared(id, custom, &requirements)?))
+        let job = Job::declared(id, custom, &requirements)?;
+        Ok(Arc::new(match template {
+            Some(template) => job.with_template(template)?,
+            None => job,
+        }))
     }
 
     /// Records a declared job like the pool's own: the auditor rebuilds

@@ -1986,6 +1986,372 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     s.teardown().await;
 }
 
+/// Job declaration in full-template mode, driven with the SRI crates: the
+/// client declares a block of the mempool's transactions and one only it
+/// has; the pool asks for that one (`ProvideMissingTransactions`), has its
+/// node check the whole block, and issues a token for it. A declaration
+/// whose coinbase claims a satoshi more than subsidy and fees is refused
+/// with the node's reason; a job set with the token but another merkle
+/// path is refused; the declared job's solving share becomes a block the
+/// pool assembles and submits itself, with the client's transaction in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submitted_by_the_pool() {
+    use bitcoin::consensus::{deserialize, serialize};
+    use bitcoin::hashes::{Hash, sha256d};
+    use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+    use proofpool_epoch::share_commitment::target_of_bits;
+    use proofpool_primitives::U256;
+    use stratum_core::binary_sv2::{B064KOwned, B0255Owned, Seq064KOwned, Seq0255Owned, U256Owned};
+    use stratum_core::common_messages_sv2::Protocol;
+    use stratum_core::job_declaration_sv2::{
+        AllocateMiningJobTokenOwned, DeclareMiningJobOwned, ProvideMissingTransactionsSuccessOwned,
+    };
+    use stratum_core::mining_sv2::{SetCustomMiningJobOwned, SubmitSharesExtendedOwned};
+    use stratum_core::parsers_sv2::{
+        AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
+    };
+    let s = setup_full(true, |config| {
+        config.jd = Some(proofpool_pool::JdConfig::default());
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let (sv2_addr, key) = s.sv2.clone().unwrap();
+
+    // A transaction only the client has: funded and signed by the node's
+    // wallet, never broadcast.
+    let to = s.node.cli(&["getnewaddress", "", "bech32"]).unwrap();
+    let raw = s
+        .node
+        .cli(&[
+            "createrawtransaction",
+            "[]",
+            &format!(r#"[{{"{to}":1.0}}]"#),
+        ])
+        .unwrap();
+    let funded: Value =
+        serde_json::from_str(&s.node.cli(&["fundrawtransaction", &raw]).unwrap()).unwrap();
+    let fee = Amount::from_btc(funded["fee"].as_f64().unwrap()).unwrap();
+    let signed: Value = serde_json::from_str(
+        &s.node
+            .cli(&[
+                "signrawtransactionwithwallet",
+                funded["hex"].as_str().unwrap(),
+            ])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signed["complete"], true);
+    let private: Transaction =
+        deserialize(&alloy::hex::decode(signed["hex"].as_str().unwrap()).unwrap()).unwrap();
+
+    // The block: the node's template's transactions, then the private one.
+    let gbt: Value = serde_json::from_str(
+        &s.node
+            .cli(&["getblocktemplate", r#"{"rules":["segwit"]}"#])
+            .unwrap(),
+    )
+    .unwrap();
+    let mut txs: Vec<Transaction> = gbt["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| deserialize(&alloy::hex::decode(t["data"].as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    assert!(!txs.is_empty(), "the template carries the segwit spends");
+    txs.push(private.clone());
+    let height = gbt["height"].as_u64().unwrap();
+    let value = Amount::from_sat(gbt["coinbasevalue"].as_u64().unwrap()) + fee;
+    let version = gbt["version"].as_u64().unwrap() as u32;
+    let nbits = u32::from_str_radix(gbt["bits"].as_str().unwrap(), 16).unwrap();
+    let ntime = gbt["curtime"].as_u64().unwrap() as u32;
+    let mut prev_hash = alloy::hex::decode(gbt["previousblockhash"].as_str().unwrap()).unwrap();
+    prev_hash.reverse();
+    let prev_hash: [u8; 32] = prev_hash.try_into().unwrap();
+    let txids: Vec<[u8; 32]> = txs
+        .iter()
+        .map(|t| t.compute_txid().to_byte_array())
+        .collect();
+    let wtxids: Vec<[u8; 32]> = txs
+        .iter()
+        .map(|t| t.compute_wtxid().to_byte_array())
+        .collect();
+    // The witness commitment over these transactions, by BIP141: the
+    // merkle root of the wtxids (the coinbase's as zeros), hashed with the
+    // zero reserved value.
+    let mut level: Vec<[u8; 32]> = std::iter::once([0u8; 32])
+        .chain(wtxids.iter().copied())
+        .collect();
+    while level.len() > 1 {
+        if level.len() % 2 == 1 {
+            level.push(*level.last().unwrap());
+        }
+        level = level
+            .chunks(2)
+            .map(|p| sha256d::Hash::hash(&[p[0], p[1]].concat()).to_byte_array())
+            .collect();
+    }
+    let witness_commitment = sha256d::Hash::hash(&[level[0], [0u8; 32]].concat()).to_byte_array();
+    let witness_output = TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::from_bytes(
+            [
+                &[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..],
+                &witness_commitment,
+            ]
+            .concat(),
+        ),
+    };
+
+    // The job declaration connection: a token and the required outputs.
+    let mut jd = sv2_connect(sv2_addr, &key).await;
+    let mut setup = sv2_miner::setup();
+    setup.protocol = Protocol::JobDeclarationProtocol;
+    setup.flags = 0;
+    jd.send(setup).await.unwrap();
+    assert!(matches!(
+        jd.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    jd.send(AnyMessageOwned::JobDeclaration(
+        JobDeclarationOwned::AllocateMiningJobToken(AllocateMiningJobTokenOwned {
+            user_identifier: format!("{MINER}.full").try_into().unwrap(),
+            request_id: 1,
+        }),
+    ))
+    .await
+    .unwrap();
+    let Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::AllocateMiningJobTokenSuccess(
+        allocated,
+    ))) = jd.read_message().await.unwrap()
+    else {
+        panic!("no token");
+    };
+    let token = allocated.mining_job_token.as_ref().to_vec();
+    let mut outputs: Vec<TxOut> = deserialize(allocated.coinbase_outputs.as_ref()).unwrap();
+    let commitment = proofpool_epoch::share_commitment::ShareCommitment::from_script(
+        outputs[1].script_pubkey.as_bytes(),
+    )
+    .unwrap();
+    let token_target = target_of_bits(commitment.target_bits).unwrap();
+    outputs[0].value = value;
+    outputs.push(witness_output);
+
+    // The coinbase around a 12-byte extranonce (the mining channel's 4 and
+    // 8), split there as the declaration carries it.
+    let mut script_prefix = bitcoin::script::Builder::new()
+        .push_int(height as i64)
+        .into_bytes();
+    script_prefix.extend_from_slice(b"/full/");
+    let coinbase_with = |outputs: &[TxOut], extranonce: &[u8]| Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: ScriptBuf::from_bytes([script_prefix.as_slice(), extranonce].concat()),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: outputs.to_vec(),
+    };
+    let declare = |request_id: u32, outputs: &[TxOut]| {
+        let bytes = serialize(&coinbase_with(outputs, &[0u8; 12]));
+        let cut = 4 + 1 + 36 + 1 + script_prefix.len();
+        AnyMessageOwned::JobDeclaration(JobDeclarationOwned::DeclareMiningJob(
+            DeclareMiningJobOwned {
+                request_id,
+                mining_job_token: B0255Owned::try_from(token.clone()).unwrap(),
+                version,
+                coinbase_tx_prefix: B064KOwned::try_from(bytes[..cut].to_vec()).unwrap(),
+                coinbase_tx_suffix: B064KOwned::try_from(bytes[cut + 12..].to_vec()).unwrap(),
+                wtxid_list: Seq064KOwned::new(wtxids.iter().map(|w| U256Owned::from(*w)).collect())
+                    .unwrap(),
+                excess_data: B064KOwned::try_from(Vec::new()).unwrap(),
+            },
+        ))
+    };
+    // Answers the pool's questions about transactions until it decides;
+    // the private transaction is always among those asked for.
+    async fn decide(
+        jd: &mut Sv2Connection<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf>,
+        txs: &[Transaction],
+    ) -> JobDeclarationOwned {
+        let last = (txs.len() - 1) as u16;
+        loop {
+            match jd.read_message().await.unwrap() {
+                Some(AnyMessageOwned::JobDeclaration(
+                    JobDeclarationOwned::ProvideMissingTransactions(ask),
+                )) => {
+                    let positions = ask.unknown_tx_position_list.into_inner();
+                    assert!(positions.contains(&last), "{positions:?}");
+                    let list = positions
+                        .iter()
+                        .map(|&p| serialize(&txs[usize::from(p)]).try_into().unwrap())
+                        .collect();
+                    jd.send(AnyMessageOwned::JobDeclaration(
+                        JobDeclarationOwned::ProvideMissingTransactionsSuccess(
+                            ProvideMissingTransactionsSuccessOwned {
+                                request_id: ask.request_id,
+                                transaction_list: Seq064KOwned::new(list).unwrap(),
+                            },
+                        ),
+                    ))
+                    .await
+                    .unwrap();
+                }
+                Some(AnyMessageOwned::JobDeclaration(decided)) => return decided,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // A coinbase claiming one satoshi more than subsidy and fees: the node
+    // refuses the block.
+    let mut greedy = outputs.clone();
+    greedy[0].value += Amount::from_sat(1);
+    jd.send(declare(2, &greedy)).await.unwrap();
+    match decide(&mut jd, &txs).await {
+        JobDeclarationOwned::DeclareMiningJobError(e) => {
+            assert_eq!(e.request_id, 2);
+            assert_eq!(e.error_code.as_utf8_or_hex(), "invalid-job");
+            let details = String::from_utf8_lossy(e.error_details.as_ref()).into_owned();
+            assert!(details.contains("bad-cb-amount"), "{details}");
+        }
+        other => panic!("{other}"),
+    }
+    jd.send(declare(3, &outputs)).await.unwrap();
+    let declared_token = match decide(&mut jd, &txs).await {
+        JobDeclarationOwned::DeclareMiningJobSuccess(ok) => {
+            assert_eq!(ok.request_id, 3);
+            ok.new_mining_job_token.as_ref().to_vec()
+        }
+        other => panic!("{other}"),
+    };
+
+    // The mining connection sets the declared job with the new token.
+    let mut mining = sv2_connect(sv2_addr, &key).await;
+    mining
+        .send(proofpool_pool::sv2::setup::mining_request(0b110, "jdc", "").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        mining.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    let open = open_when_ready(&mut mining, &format!("{MINER}.full")).await;
+    let channel_id = open.channel_id;
+    let prefix = open.extranonce_prefix.as_ref().to_vec();
+    let size = usize::from(open.extranonce_size);
+    assert_eq!(prefix.len() + size, 12);
+    let set_job = |request_id: u32, path: &[[u8; 32]]| {
+        AnyMessageOwned::Mining(MiningOwned::SetCustomMiningJob(SetCustomMiningJobOwned {
+            channel_id,
+            request_id,
+            token: B0255Owned::try_from(declared_token.clone()).unwrap(),
+            version,
+            prev_hash: U256Owned::from(prev_hash),
+            min_ntime: ntime,
+            nbits,
+            coinbase_tx_version: 2,
+            coinbase_prefix: B0255Owned::try_from(script_prefix.clone()).unwrap(),
+            coinbase_tx_input_n_sequence: u32::MAX,
+            coinbase_tx_outputs: B064KOwned::try_from(serialize(&outputs)).unwrap(),
+            coinbase_tx_locktime: 0,
+            merkle_path: Seq0255Owned::new(path.iter().map(|h| U256Owned::from(*h)).collect())
+                .unwrap(),
+        }))
+    };
+    // Without the private transaction: not the declared block.
+    let path = coinbase_branch(&txids);
+    mining
+        .send(set_job(1, &coinbase_branch(&txids[..txids.len() - 1])))
+        .await
+        .unwrap();
+    match sv2_miner::mining(mining.read_message().await.unwrap()) {
+        MiningOwned::SetCustomMiningJobError(e) => {
+            assert_eq!(e.error_code.as_utf8_or_hex(), "invalid-merkle-path")
+        }
+        other => panic!("expected SetCustomMiningJob.Error, got {other}"),
+    }
+    mining.send(set_job(2, &path)).await.unwrap();
+    let job_id = loop {
+        match sv2_miner::mining(mining.read_message().await.unwrap()) {
+            MiningOwned::SetTarget(_) => {}
+            MiningOwned::SetCustomMiningJobSuccess(ok) => break ok.job_id,
+            other => panic!("expected SetCustomMiningJob.Success, got {other}"),
+        }
+    };
+
+    // A share at the token's target is a block on regtest: the pool
+    // assembles it with the declared transactions and submits it.
+    let en2 = vec![0x42u8; size];
+    let coinbase = coinbase_with(&outputs, &[prefix.as_slice(), &en2].concat());
+    let mut root = coinbase.compute_txid().to_byte_array();
+    for h in &path {
+        root = sha256d::Hash::hash(&[root.as_slice(), h].concat()).to_byte_array();
+    }
+    let header_of = |nonce: u32| bitcoin::block::Header {
+        version: bitcoin::block::Version::from_consensus(version as i32),
+        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev_hash),
+        merkle_root: bitcoin::TxMerkleNode::from_byte_array(root),
+        time: ntime,
+        bits: bitcoin::CompactTarget::from_consensus(nbits),
+        nonce,
+    };
+    let nonce = (0u32..)
+        .find(|&n| U256::from_le_bytes(header_of(n).block_hash().to_byte_array()) <= token_target)
+        .unwrap();
+    assert!(token_target <= target_of_bits(nbits).unwrap());
+    mining
+        .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesExtended(
+            SubmitSharesExtendedOwned {
+                channel_id,
+                sequence_number: 1,
+                job_id,
+                nonce,
+                ntime,
+                version,
+                extranonce: en2.clone().try_into().unwrap(),
+            },
+        )))
+        .await
+        .unwrap();
+    match sv2_miner::mining(mining.read_message().await.unwrap()) {
+        MiningOwned::SubmitSharesSuccess(ok) => assert_eq!(ok.new_submits_accepted_count, 1),
+        other => panic!("expected SubmitShares.Success, got {other}"),
+    }
+    let hash = header_of(nonce).block_hash().to_string();
+    let mut found = None;
+    for _ in 0..200 {
+        found = s.pool.blocks().into_iter().find(|b| b.hash == hash);
+        if found.as_ref().is_some_and(|b| b.accepted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = found.expect("the pool submits the declared block");
+    assert!(found.accepted, "{found:?}");
+    assert_eq!(found.finder.to_checksum(None), MINER);
+    let block: Value = serde_json::from_str(&s.node.cli(&["getblock", &hash]).unwrap()).unwrap();
+    let in_block: Vec<&str> = block["tx"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(in_block.len(), txs.len() + 1);
+    assert!(in_block.contains(&private.compute_txid().to_string().as_str()));
+    let metrics = s.pool.render_metrics().expect("metrics are on");
+    assert!(
+        metrics.contains("jd_full_template_jobs_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("jd_tokens_allocated_total 2"), "{metrics}");
+    s.teardown().await;
+}
+
 /// A Stratum V2 connection answers to the same limits as a V1 one: submits
 /// past `max_shares_per_second` (and its burst of twice that) are refused
 /// with `rate-limited`, and an address that keeps sending what the pool

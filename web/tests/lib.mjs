@@ -62,13 +62,23 @@ export async function run(name, limitMs, body) {
     console.log(`${name}: ok ${label} (${Date.now() - t} ms)`);
   };
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: FLAGS,
-      timeout: 60_000,
-      viewport: { width: 1280, height: 900 },
-    });
+    // Chromium now and then dies at launch on a loaded CI machine (seen
+    // once: SIGSEGV before the first page); a launch is tried three times,
+    // each failure logged, before the run fails.
+    for (let attempt = 1; context === null; attempt += 1) {
+      try {
+        context = await chromium.launchPersistentContext(profile, {
+          executablePath: '/usr/bin/chromium',
+          headless: true,
+          args: FLAGS,
+          timeout: 60_000,
+          viewport: { width: 1280, height: 900 },
+        });
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        console.log(`${name}: Chromium failed to launch (attempt ${attempt}): ${String(e).split('\n')[0]}`);
+      }
+    }
     context.setDefaultTimeout(20_000);
     const newPage = async () => {
       const page = await context.newPage();

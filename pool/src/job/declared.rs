@@ -4,6 +4,13 @@
 //! pool's own, so its shares are checked, credited, recorded and audited the
 //! same way.
 //!
+//! In full-template mode (`DeclareMiningJob`) the job declaration server
+//! first checks the declared coinbase ([`declared_coinbase`],
+//! [`check_declared_coinbase`]) and has the node check the whole block
+//! ([`DeclaredTemplate::proposal`]); the token it then issues carries the
+//! transactions, and [`Job::with_template`] holds the `SetCustomMiningJob`
+//! made with it to them, so the pool can assemble and submit its blocks.
+//!
 //! The pool requires two outputs, first in this order: its payout output,
 //! which carries every satoshi the coinbase pays (SRI's job declarator
 //! client puts the coinbase's value in the first output), and the share
@@ -15,6 +22,7 @@ use super::coinbase::{Coinbase, SCRIPT_SIG_MAX, height_push};
 use super::{Job, sha, stratum_prevhash};
 use alloy_primitives::U256;
 use bitcoin::absolute::LockTime;
+use bitcoin::hashes::Hash as _;
 use bitcoin::transaction::Version;
 use bitcoin::{
     Amount, BlockHash, CompactTarget, OutPoint, Script, ScriptBuf, Sequence, Target, Transaction,
@@ -40,6 +48,165 @@ pub(crate) const MAX_MIN_NTIME_AHEAD: u32 = 300;
 /// The BIP141 witness commitment's script prefix: `OP_RETURN`, a 36-byte
 /// push, then `aa21a9ed`.
 const WITNESS_COMMITMENT_PREFIX: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+
+/// The longest extranonce a declared coinbase may leave room for (SRI's
+/// limit).
+pub const MAX_DECLARED_EXTRANONCE: usize = 32;
+
+/// A full-template declaration the node found valid: what a job set with
+/// its token must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredTemplate {
+    /// The tip it was checked on.
+    pub prev_hash: BlockHash,
+    /// The header version declared.
+    pub version: u32,
+    /// The coinbase declared, its extranonce zeros, without a witness.
+    pub coinbase: Transaction,
+    /// The block's other transactions, in block order.
+    pub transactions: std::sync::Arc<[Transaction]>,
+    /// The coinbase's merkle branch through them.
+    pub branch: Vec<[u8; 32]>,
+}
+
+impl DeclaredTemplate {
+    /// The declaration of `coinbase` and `transactions` at `version` on
+    /// `tip`'s previous block.
+    pub fn new(
+        tip: &Job,
+        version: u32,
+        mut coinbase: Transaction,
+        transactions: Vec<Transaction>,
+    ) -> Self {
+        for input in &mut coinbase.input {
+            input.witness = Witness::new();
+        }
+        let txids: Vec<[u8; 32]> = transactions
+            .iter()
+            .map(|tx| tx.compute_txid().to_byte_array())
+            .collect();
+        Self {
+            prev_hash: tip.prev_hash(),
+            version,
+            coinbase,
+            transactions: transactions.into(),
+            branch: super::merkle::branch(&txids),
+        }
+    }
+
+    /// The block the node is asked to check (`getblocktemplate` in proposal
+    /// mode, which checks everything but the proof of work): the coinbase
+    /// (given the witness reserved value if it commits to witnesses) then
+    /// the transactions, on `tip`'s previous block, bits and time.
+    pub fn proposal(&self, tip: &Job) -> bitcoin::Block {
+        let mut coinbase = self.coinbase.clone();
+        let commits = coinbase.output.iter().any(|o| {
+            o.script_pubkey
+                .as_bytes()
+                .starts_with(&WITNESS_COMMITMENT_PREFIX)
+        });
+        if commits && let Some(input) = coinbase.input.first_mut() {
+            input.witness = Witness::from_slice(&[[0u8; 32]]);
+        }
+        let root = super::merkle::fold(coinbase.compute_txid().to_byte_array(), &self.branch);
+        bitcoin::Block {
+            header: bitcoin::block::Header {
+                version: bitcoin::block::Version::from_consensus(self.version.cast_signed()),
+                prev_blockhash: self.prev_hash,
+                merkle_root: bitcoin::TxMerkleNode::from_byte_array(root),
+                time: tip.ntime(),
+                bits: tip.bits(),
+                nonce: 0,
+            },
+            txdata: std::iter::once(coinbase)
+                .chain(self.transactions.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
+/// The coinbase of a `DeclareMiningJob`: its bytes before the extranonce,
+/// then the extranonce (zeros, of the one length that makes a transaction
+/// whose scriptSig ends with it, as a `SetCustomMiningJob`'s does), then
+/// its bytes after. Either serialization (with or without the witness) is
+/// read.
+pub fn declared_coinbase(prefix: &[u8], suffix: &[u8]) -> Result<Transaction, DeclaredError> {
+    let bad = |why: &str| DeclaredError::InvalidCoinbasePrefix(why.to_owned());
+    if prefix.len() + suffix.len() > MAX_OUTPUTS_BYTES + 256 {
+        return Err(bad("longer than any coinbase the pool accepts"));
+    }
+    for gap in 0..=MAX_DECLARED_EXTRANONCE {
+        let mut bytes = Vec::with_capacity(prefix.len() + gap + suffix.len());
+        bytes.extend_from_slice(prefix);
+        bytes.resize(prefix.len() + gap, 0);
+        bytes.extend_from_slice(suffix);
+        let Ok(tx) = bitcoin::consensus::deserialize::<Transaction>(&bytes) else {
+            continue;
+        };
+        let [input] = tx.input.as_slice() else {
+            continue;
+        };
+        // Where the scriptSig is: after the version, the witness marker and
+        // flag if any, the input count, the outpoint and its length.
+        let segwit = bytes.get(4) == Some(&0);
+        let start = 4 + if segwit { 2 } else { 0 } + 1 + 36 + 1;
+        let end = start + input.script_sig.len();
+        if input.previous_output.is_null()
+            && input.script_sig.len() < 0xfd
+            && start <= prefix.len()
+            && prefix.len() + gap == end
+        {
+            return Ok(tx);
+        }
+    }
+    Err(bad(
+        "prefix, extranonce and suffix do not make a coinbase transaction",
+    ))
+}
+
+/// Checks a declared coinbase against what the pool requires, as
+/// [`Job::declared`] checks a `SetCustomMiningJob`'s: the next block's
+/// BIP34 height first in the scriptSig, at most 100 bytes of it, version 1
+/// or 2, lock time 0, and the outputs (the pool's payout first with at
+/// least `req.min_value` and every satoshi, the token's commitment second).
+pub fn check_declared_coinbase(
+    coinbase: &Transaction,
+    req: &Requirements<'_>,
+) -> Result<(), DeclaredError> {
+    let version = coinbase.version.0.cast_unsigned();
+    if !(1..=2).contains(&version) {
+        return Err(DeclaredError::InvalidCoinbaseTxVersion(version));
+    }
+    if coinbase.lock_time != LockTime::ZERO {
+        return Err(DeclaredError::InvalidCoinbaseTxLocktime(
+            coinbase.lock_time.to_consensus_u32(),
+        ));
+    }
+    let script_sig = coinbase
+        .input
+        .first()
+        .map(|i| i.script_sig.as_bytes())
+        .unwrap_or_default();
+    let height = req.tip.height();
+    if !script_sig.starts_with(height_push(height).as_bytes()) {
+        return Err(DeclaredError::InvalidCoinbasePrefix(format!(
+            "does not start with the BIP34 height {height}"
+        )));
+    }
+    if script_sig.len() > SCRIPT_SIG_MAX {
+        return Err(DeclaredError::InvalidCoinbasePrefix(format!(
+            "a scriptSig of {} bytes; at most {SCRIPT_SIG_MAX}",
+            script_sig.len()
+        )));
+    }
+    check_outputs(
+        &bitcoin::consensus::serialize(&coinbase.output),
+        req.payout_script,
+        &req.commitment,
+        req.min_value,
+    )?;
+    Ok(())
+}
 
 /// The outputs the pool requires, serialized as a consensus `Vec<TxOut>`
 /// (what `AllocateMiningJobToken.Success` carries): the payout output
@@ -261,6 +428,37 @@ fn check_outputs(
 }
 
 impl Job {
+    /// This declared job, held to the full-template declaration its token
+    /// was issued for: on the same tip, the same version, the same
+    /// coinbase (outputs, scriptSig before an extranonce of the same
+    /// length, sequence), and a merkle path that is the declared
+    /// transactions'. It then knows its transactions, so the pool
+    /// assembles and submits its blocks.
+    pub fn with_template(mut self, template: &DeclaredTemplate) -> Result<Self, DeclaredError> {
+        if self.prev_hash != template.prev_hash {
+            return Err(DeclaredError::StaleChainTip);
+        }
+        if self.version != template.version {
+            return Err(DeclaredError::InvalidVersion(self.version));
+        }
+        if self.coinbase.tx.output != template.coinbase.output {
+            return Err(DeclaredError::InvalidCoinbaseTxOutputs(
+                "not the outputs of the job declared with this token".into(),
+            ));
+        }
+        if self.coinbase.tx != template.coinbase {
+            return Err(DeclaredError::InvalidCoinbasePrefix(
+                "not the coinbase declared with this token (its scriptSig before the extranonce, the extranonce's length and the sequence must be the same)".into(),
+            ));
+        }
+        if template.branch != self.merkle_branch {
+            return Err(DeclaredError::InvalidMerklePath(self.merkle_branch.len()));
+        }
+        self.transactions = template.transactions.clone();
+        self.knows_transactions = true;
+        Ok(self)
+    }
+
     /// Job `id` from a miner's `SetCustomMiningJob`, held to `req`: on the
     /// pool's tip, the coinbase paying the pool everything and carrying the
     /// token's commitment (whose log head the job records), the scriptSig
@@ -384,8 +582,9 @@ impl Job {
             coinbase1_state,
             merkle_branch: job.merkle_path.clone(),
             witness_commitment: witness,
-            transactions: Vec::new(),
+            transactions: Vec::new().into(),
             knows_transactions: false,
+            declared: true,
             log_head: req.commitment.log_head,
             binds: true,
             notify_lines: Default::default(),

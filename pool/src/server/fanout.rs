@@ -67,8 +67,10 @@ pub(crate) struct Link {
     /// Wakes the session: to send the current job itself, or to answer
     /// submits whose outcome arrived.
     wake: Notify,
-    /// Counted for replies the share writer writes.
+    /// Counted for replies the share writer writes (in all and under the
+    /// connection's protocol).
     accepted: Counter,
+    accepted_here: Counter,
     direct_replies: Counter,
     submit_seconds: Histogram,
 }
@@ -200,20 +202,23 @@ impl Link {
             }),
             wake: Notify::new(),
             accepted: Counter::noop(),
+            accepted_here: Counter::noop(),
             direct_replies: Counter::noop(),
             submit_seconds: Histogram::noop(),
         }
     }
 
     /// Counts the replies the share writer writes in these: accepted
-    /// shares, replies written directly, and the submit latency.
+    /// shares (in all and under the connection's protocol), replies written
+    /// directly, and the submit latency.
     pub(crate) fn counting(
         mut self,
-        accepted: Counter,
+        [accepted, accepted_here]: [Counter; 2],
         direct_replies: Counter,
         submit_seconds: Histogram,
     ) -> Self {
         self.accepted = accepted;
+        self.accepted_here = accepted_here;
         self.direct_replies = direct_replies;
         self.submit_seconds = submit_seconds;
         self
@@ -419,6 +424,7 @@ impl AckSink for Link {
                     .extend_from_slice(sv1::reply_true(&d.id).as_bytes());
                 r.replied += 1;
                 self.accepted.increment(1);
+                self.accepted_here.increment(1);
                 self.direct_replies.increment(1);
                 self.submit_seconds.record(d.read_at.elapsed());
                 if r.direct.is_empty() && std::mem::take(&mut r.wake_when_answered) {

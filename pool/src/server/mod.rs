@@ -1,6 +1,9 @@
-//! The Stratum V1 server, shaped like mini-redis: [`Pool::run`] takes a bound
-//! listener and a shutdown future; each connection is a task driving a
-//! [`session::Session`]; a connection semaphore caps their number.
+//! The pool's listeners and what its connections share, shaped like
+//! mini-redis: [`Pool::run`] takes a bound listener and a shutdown future;
+//! each connection is a task driving a Stratum V1 session
+//! ([`crate::sv1`]) or a Stratum V2 connection ([`crate::sv2`]), both on the
+//! session core ([`crate::session`]); a connection semaphore caps their
+//! number, and one cancellation token and task tracker stop them all.
 //!
 //! Before a connection gets a task, the [`guard::Guard`] checks its address
 //! against the ban table and the per-address cap; a refused connection is
@@ -13,14 +16,10 @@
 //! ([`tls`]); past the TLS handshake its connections are ordinary sessions
 //! under the same caps, bans and metrics.
 
-mod blocks;
-mod fanout;
-mod guard;
-mod jds;
-mod lines;
-mod session;
-mod sv2;
-mod telemetry;
+pub(crate) mod blocks;
+pub(crate) mod fanout;
+pub(crate) mod guard;
+pub(crate) mod telemetry;
 mod tls;
 mod zmq;
 
@@ -29,6 +28,7 @@ pub use tls::TlsFiles;
 
 use crate::config::PoolConfig;
 use crate::job::JobConfig;
+use crate::sv1::Outlet;
 use crate::work::WorkSource;
 use bitcoin::ScriptBuf;
 use guard::{Guard, Limits, Refusal};
@@ -560,7 +560,7 @@ impl Pool {
                 (_, Some((_, key))) if over == Over::Sv2 => {
                     let key = key.clone();
                     sessions.spawn(async move {
-                        sv2::serve(session_shared, socket, peer, admission, key).await;
+                        crate::sv2::serve(session_shared, socket, peer, admission, key).await;
                         drop(permit);
                     });
                 }
@@ -570,8 +570,8 @@ impl Pool {
                         let shared = session_shared;
                         if let Some(stream) = tls_handshake(&shared, acceptor, socket, peer).await {
                             let (read, write) = tokio::io::split(stream);
-                            let write = session::Outlet::Stream(Box::new(write));
-                            session::serve(shared, read, write, peer, admission).await;
+                            let write = Outlet::Stream(Box::new(write));
+                            crate::sv1::serve(shared, read, write, peer, admission).await;
                         }
                         drop(permit);
                     });
@@ -579,8 +579,8 @@ impl Pool {
                 _ => {
                     sessions.spawn(async move {
                         let (read, write) = socket.into_split();
-                        let write = session::Outlet::Tcp(write);
-                        session::serve(session_shared, read, write, peer, admission).await;
+                        let write = Outlet::Tcp(write);
+                        crate::sv1::serve(session_shared, read, write, peer, admission).await;
                         drop(permit);
                     });
                 }

@@ -51,6 +51,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+/// The protocol a share came over, as the `protocol` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    V1,
+    V2,
+}
+
+impl Protocol {
+    const ALL: [Protocol; 2] = [Protocol::V1, Protocol::V2];
+
+    fn label(self) -> &'static str {
+        match self {
+            Protocol::V1 => "v1",
+            Protocol::V2 => "v2",
+        }
+    }
+}
+
 /// Why a share (or a submit) was refused, as the `reason` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reject {
@@ -152,13 +170,15 @@ pub(crate) struct Metrics {
     pub(crate) connections_noise: Counter,
     /// Stratum V2 connections closed because the handshake or setup failed.
     pub(crate) noise_handshake_failures: Counter,
-    /// Shares accepted and durable over Stratum V2 (also in `shares_accepted`).
-    pub(crate) sv2_shares_accepted: Counter,
+    /// Shares accepted and durable, by protocol (also in `shares_accepted`).
+    pub(crate) protocol_accepted: [Counter; 2],
+    /// Submits answered with an error, by protocol (also in `rejected`).
+    pub(crate) protocol_rejected: [Counter; 2],
     /// Job declaration tokens issued.
     pub(crate) jd_tokens_allocated: Counter,
     /// Jobs miners declared that the pool accepted (`SetCustomMiningJob`).
     pub(crate) jd_jobs_declared: Counter,
-    /// Full-template declarations (`DeclareMiningJob`), refused for now.
+    /// Full-template declarations (`DeclareMiningJob`) the node found valid.
     pub(crate) jd_full_template_jobs: Counter,
     pub(crate) write_timeouts: Counter,
     /// Sessions sent `mining.set_extranonce` after the extranonce2 size changed.
@@ -254,7 +274,8 @@ impl Metrics {
             tls_handshake_failures: Counter::noop(),
             connections_noise: Counter::noop(),
             noise_handshake_failures: Counter::noop(),
-            sv2_shares_accepted: Counter::noop(),
+            protocol_accepted: [Counter::noop(), Counter::noop()],
+            protocol_rejected: [Counter::noop(), Counter::noop()],
             jd_tokens_allocated: Counter::noop(),
             jd_jobs_declared: Counter::noop(),
             jd_full_template_jobs: Counter::noop(),
@@ -346,6 +367,30 @@ impl Metrics {
             None,
             "True replies to accepted shares, by who wrote them: direct (the share writer, straight to an idle session's socket after the commit) or session.".into(),
         );
+        let protocol_accepted = Protocol::ALL.map(|p| {
+            r.labelled_counter(
+                "pool_shares_accepted_by_protocol_total",
+                "protocol",
+                p.label(),
+            )
+        });
+        recorder.describe_counter(
+            KeyName::from_const_str("pool_shares_accepted_by_protocol_total"),
+            None,
+            "Shares accepted and durable, by protocol (v1, v2); they sum to pool_shares_accepted_total.".into(),
+        );
+        let protocol_rejected = Protocol::ALL.map(|p| {
+            r.labelled_counter(
+                "pool_shares_rejected_by_protocol_total",
+                "protocol",
+                p.label(),
+            )
+        });
+        recorder.describe_counter(
+            KeyName::from_const_str("pool_shares_rejected_by_protocol_total"),
+            None,
+            "Submits answered with an error, by protocol (v1, v2); they sum to pool_shares_rejected_total over its reasons.".into(),
+        );
         let rejected = Reject::ALL.map(|reason| {
             r.labelled_counter("pool_shares_rejected_total", "reason", reason.label())
         });
@@ -381,10 +426,8 @@ impl Metrics {
                 "pool_noise_handshake_failures_total",
                 "Stratum V2 connections closed because the Noise handshake or SetupConnection failed or timed out.",
             ),
-            sv2_shares_accepted: r.counter(
-                "pool_sv2_shares_accepted_total",
-                "Shares accepted and durable over Stratum V2 (counted in pool_shares_accepted_total too).",
-            ),
+            protocol_accepted,
+            protocol_rejected,
             jd_tokens_allocated: r.counter(
                 "jd_tokens_allocated_total",
                 "Job declaration tokens issued (AllocateMiningJobToken).",
@@ -395,7 +438,7 @@ impl Metrics {
             ),
             jd_full_template_jobs: r.counter(
                 "jd_full_template_jobs_total",
-                "Full-template job declarations (DeclareMiningJob); refused: coinbase-only mode is served.",
+                "Full-template job declarations (DeclareMiningJob) the node found valid.",
             ),
             write_timeouts: r.counter(
                 "pool_write_timeouts_total",
@@ -508,9 +551,16 @@ impl Metrics {
         }
     }
 
-    /// Counts a refused submit.
-    pub(crate) fn rejected(&self, reason: Reject) -> &Counter {
-        &self.rejected[reason as usize]
+    /// Counts a refused submit, by reason and by protocol.
+    pub(crate) fn reject(&self, protocol: Protocol, reason: Reject) {
+        self.rejected[reason as usize].increment(1);
+        self.protocol_rejected[protocol as usize].increment(1);
+    }
+
+    /// Counts `n` shares accepted and durable over `protocol`.
+    pub(crate) fn accept(&self, protocol: Protocol, n: u64) {
+        self.shares_accepted.increment(n);
+        self.protocol_accepted[protocol as usize].increment(n);
     }
 
     /// Counts a refused connection.

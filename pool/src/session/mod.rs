@@ -9,12 +9,16 @@
 //! solves a block, the block ([`Accepted`]): both protocols account the
 //! same way because one function builds both.
 //!
-//! No sockets and no clock of its own: the Stratum V1 and V2 sessions
-//! translate their wire messages into these calls and the answers back into
-//! their own replies and error codes.
+//! [`Core`] puts them together as one state machine, `handle(event, now)
+//! -> actions`, with no sockets and no clock of its own: the Stratum V1
+//! session and each Stratum V2 channel translate their wire messages into
+//! its events and its actions back into their own messages and error
+//! codes.
 
 mod channel;
+mod core;
 mod target;
 
+pub use self::core::{Action, Actions, Core, Event};
 pub use channel::{Accepted, Channel, MAX_SENT_JOBS, Refusal, SentJob, Solved, Submit};
 pub use target::Targeting;

@@ -314,3 +314,155 @@ fn the_subsidy_halves_on_schedule() {
     assert_eq!(subsidy(Bitcoin, 32 * 210_000).to_sat(), 1);
     assert_eq!(subsidy(Bitcoin, 64 * 210_000).to_sat(), 0);
 }
+
+/// `tx`'s bytes split around a `gap`-byte run of zeros `at` bytes from the
+/// end of its scriptSig's `prefix_len` first bytes: what a full-template
+/// declaration sends (`coinbase_tx_prefix`, `coinbase_tx_suffix`).
+fn split_around_extranonce(tx: &Transaction, prefix_len: usize, gap: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut with_gap = tx.clone();
+    let mut script_sig = tx.input[0].script_sig.as_bytes()[..prefix_len].to_vec();
+    script_sig.extend(std::iter::repeat_n(0u8, gap));
+    with_gap.input[0].script_sig = ScriptBuf::from_bytes(script_sig);
+    let bytes = bitcoin::consensus::serialize(&with_gap);
+    // Legacy serialization: version (4), one input (1), outpoint (36),
+    // the scriptSig's length (1), then the scriptSig.
+    let cut = 4 + 1 + 36 + 1 + prefix_len;
+    (bytes[..cut].to_vec(), bytes[cut + gap..].to_vec())
+}
+
+#[test]
+fn a_declared_coinbase_is_read_back_around_its_extranonce() {
+    let tip = regtest_job();
+    let d = declare(&tip);
+    let payout = payout();
+    for gap in [0usize, 8, 12, 32] {
+        let (prefix, suffix) = split_around_extranonce(&d.tx, d.prefix.len(), gap);
+        let read = declared_coinbase(&prefix, &suffix).unwrap();
+        // The declared outputs and the scriptSig with `gap` zeros.
+        assert_eq!(read.output, d.tx.output);
+        let script_sig = read.input[0].script_sig.as_bytes();
+        assert_eq!(&script_sig[..d.prefix.len()], d.prefix.as_slice());
+        assert_eq!(script_sig.len(), d.prefix.len() + gap);
+        assert!(script_sig[d.prefix.len()..].iter().all(|b| *b == 0));
+        check_declared_coinbase(&read, &requirements(&tip, &payout)).unwrap();
+    }
+    // Bytes that make no transaction, and a gap beyond the longest
+    // extranonce, are refused.
+    assert!(declared_coinbase(b"not a coinbase", b"").is_err());
+    let (prefix, suffix) =
+        split_around_extranonce(&d.tx, d.prefix.len(), MAX_DECLARED_EXTRANONCE + 1);
+    assert!(declared_coinbase(&prefix, &suffix).is_err());
+}
+
+#[test]
+fn a_declared_coinbase_is_held_to_what_the_pool_requires() {
+    let tip = regtest_job();
+    let payout = payout();
+    let req = requirements(&tip, &payout);
+    // Paying someone else first.
+    let mut d = declare(&tip);
+    d.tx.output[0].script_pubkey = ScriptBuf::from_bytes(vec![0x51]);
+    assert!(matches!(
+        check_declared_coinbase(&d.tx, &req),
+        Err(DeclaredError::InvalidCoinbaseTxOutputs(_))
+    ));
+    // Another block's height.
+    let mut d = declare(&tip);
+    d.tx.input[0].script_sig = ScriptBuf::from_bytes(height_push_bytes(tip.height() + 1));
+    assert!(matches!(
+        check_declared_coinbase(&d.tx, &req),
+        Err(DeclaredError::InvalidCoinbasePrefix(_))
+    ));
+    // Another token's commitment.
+    let mut d = declare(&tip);
+    let other = ShareCommitment {
+        miner: Address::repeat_byte(0x99),
+        ..commitment()
+    };
+    d.tx.output[1].script_pubkey = ScriptBuf::from_bytes(other.script().to_vec());
+    assert!(matches!(
+        check_declared_coinbase(&d.tx, &req),
+        Err(DeclaredError::InvalidCoinbaseTxOutputs(_))
+    ));
+}
+
+#[test]
+fn a_job_set_with_a_full_template_token_must_be_the_declared_one() {
+    let tip = regtest_job();
+    let d = declare(&tip);
+    let payout = payout();
+    // Declared with room for the channel's 12-byte extranonce (4 + 8).
+    let mut coinbase = d.tx.clone();
+    let mut script_sig = d.prefix.clone();
+    script_sig.extend([0u8; 12]);
+    coinbase.input[0].script_sig = ScriptBuf::from_bytes(script_sig);
+    let declared = |coinbase: &Transaction, txs: &[Transaction], version: u32| {
+        DeclaredTemplate::new(&tip, version, coinbase.clone(), txs.to_vec())
+    };
+    let template = declared(&coinbase, tip.transactions(), tip.version());
+    assert!(
+        !tip.transactions().is_empty(),
+        "the fixture carries transactions"
+    );
+    let set = || Job::declared(78, &custom(&tip, &d), &requirements(&tip, &payout)).unwrap();
+    let job = set().with_template(&template).unwrap();
+    assert!(job.knows_transactions() && job.is_declared());
+    // Its blocks assemble: the declared transactions after the coinbase,
+    // rust-bitcoin's merkle root and witness commitment hold.
+    let target = proofpool_epoch::share_commitment::target_of_bits(commitment().target_bits)
+        .expect("a valid compact target");
+    let binding = Binding::new(commitment().miner, target);
+    let block = job
+        .assemble_block(
+            &binding,
+            &[1, 2, 3, 4],
+            &[0; 8],
+            tip.ntime(),
+            7,
+            tip.version(),
+        )
+        .unwrap();
+    assert_eq!(&block.txdata[1..], tip.transactions());
+    assert!(block.check_merkle_root());
+    assert!(block.check_witness_commitment());
+    // The node's proposal is the same block, less the extranonce and nonce.
+    let proposal = template.proposal(&tip);
+    assert_eq!(&proposal.txdata[1..], tip.transactions());
+    assert!(proposal.check_merkle_root());
+    assert!(proposal.check_witness_commitment());
+    assert_eq!(proposal.header.prev_blockhash, tip.prev_hash());
+
+    // Without the last transaction the merkle path is not the declared one.
+    let txs = tip.transactions();
+    let fewer = declared(&coinbase, &txs[..txs.len() - 1], tip.version());
+    assert!(matches!(
+        set().with_template(&fewer),
+        Err(DeclaredError::InvalidMerklePath(_))
+    ));
+    // Other outputs, another scriptSig, another version: refused.
+    let mut other = coinbase.clone();
+    other.output[0].value = Amount::from_sat(other.output[0].value.to_sat() - 1);
+    assert!(matches!(
+        set().with_template(&declared(&other, txs, tip.version())),
+        Err(DeclaredError::InvalidCoinbaseTxOutputs(_))
+    ));
+    let mut other = coinbase.clone();
+    let mut longer = other.input[0].script_sig.to_bytes();
+    longer.push(0);
+    other.input[0].script_sig = ScriptBuf::from_bytes(longer);
+    assert!(matches!(
+        set().with_template(&declared(&other, txs, tip.version())),
+        Err(DeclaredError::InvalidCoinbasePrefix(_))
+    ));
+    assert!(matches!(
+        set().with_template(&declared(&coinbase, txs, tip.version() ^ 0x2000)),
+        Err(DeclaredError::InvalidVersion(_))
+    ));
+    // Declared on another tip: stale.
+    let mut elsewhere = template.clone();
+    elsewhere.prev_hash = bitcoin::BlockHash::from_byte_array([9; 32]);
+    assert_eq!(
+        set().with_template(&elsewhere).unwrap_err(),
+        DeclaredError::StaleChainTip
+    );
+}

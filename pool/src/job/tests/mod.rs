@@ -105,9 +105,10 @@ impl Job {
             coinbase1_state,
             merkle_branch: notify.merkle_branch.clone(),
             witness_commitment: false,
-            transactions: Vec::new(),
+            transactions: Vec::new().into(),
             // As before declared jobs: tests assemble blocks from these.
             knows_transactions: true,
+            declared: false,
             log_head: B256::ZERO,
             binds: false,
             notify_lines: Default::default(),

@@ -9,9 +9,9 @@
 use super::Session;
 use crate::server::blocks;
 use crate::server::fanout::{Backlog, DirectReply, Link, Outcome};
-use crate::server::telemetry::Reject;
+use crate::server::telemetry::{Protocol, Reject};
 use crate::server::unix_ms;
-use crate::session::{Accepted, Refusal, Submit};
+use crate::session::{Accepted, Action, Event, Refusal, Submit};
 use crate::share::ShareSubmission;
 use proofpool_primitives::Excerpt;
 use proofpool_store::{SubmitError, WriteError};
@@ -42,7 +42,7 @@ impl Session {
     /// Answers a submit with an error, counts it, and scores it towards a ban.
     fn reject(&mut self, id: &Id, code: ErrorCode, message: &str, reason: Reject) {
         self.push(sv1::reply_error(id, code, message));
-        self.shared.metrics.rejected(reason).increment(1);
+        self.shared.metrics.reject(Protocol::V1, reason);
         if let Some(fault) = reason.fault() {
             self.score(Some(fault));
         }
@@ -130,7 +130,7 @@ impl Session {
         match outcome {
             Ok(committed) => {
                 self.out.push_str(&sv1::reply_true(&p.id));
-                self.shared.metrics.shares_accepted.increment(1);
+                self.shared.metrics.accept(Protocol::V1, 1);
                 self.shared.metrics.replies_session.increment(1);
                 self.shared
                     .metrics
@@ -148,8 +148,7 @@ impl Session {
                 }
                 self.shared
                     .metrics
-                    .rejected(Reject::StoreFailed)
-                    .increment(1);
+                    .reject(Protocol::V1, Reject::StoreFailed);
                 self.out
                     .push_str(&sv1::reply_error(&p.id, ErrorCode::Other, &e.to_string()))
             }
@@ -218,34 +217,32 @@ impl Session {
         let timed = self.validations.is_multiple_of(TIME_ONE_IN);
         self.validations = self.validations.wrapping_add(1);
         let started = timed.then(Instant::now);
-        let checked = self.channel.submit(&Submit {
-            job_id,
-            extranonce1: en1,
-            share: ShareSubmission {
-                extranonce2,
-                ntime,
-                nonce,
-                version_bits,
-            },
-            version_mask: self.version_mask,
-            miner: &miner,
-            instance: self.shared.config.instance_id,
-            now_ms,
-        });
+        let checked = self.core.handle(
+            Event::Submit(Submit {
+                job_id,
+                extranonce1: en1,
+                share: ShareSubmission {
+                    extranonce2,
+                    ntime,
+                    nonce,
+                    version_bits,
+                },
+                version_mask: self.version_mask,
+                miner: &miner,
+                instance: self.shared.config.instance_id,
+                now_ms,
+            }),
+            self.now,
+        );
         if let Some(started) = started {
             self.shared
                 .metrics
                 .validation_seconds
                 .record(started.elapsed().as_secs_f64());
         }
-        let Accepted {
-            share,
-            solved,
-            credited,
-            key,
-        } = match checked {
-            Ok(accepted) => accepted,
-            Err(refusal) => {
+        let accepted = match checked.into_iter().next() {
+            Some(Action::Accept(accepted)) => accepted,
+            Some(Action::Refuse(refusal)) => {
                 let (code, reason, message) = match refusal {
                     Refusal::Stale(m) => (ErrorCode::JobNotFound, Reject::Stale, m),
                     Refusal::Duplicate => (
@@ -261,7 +258,17 @@ impl Session {
                 self.reject(&id, code, &message, reason);
                 return;
             }
+            other => {
+                debug_assert!(false, "a submit brought {other:?}");
+                return;
+            }
         };
+        let Accepted {
+            share,
+            solved,
+            credited,
+            key,
+        } = *accepted;
         let token = self.next_token;
         let sink: std::sync::Arc<dyn proofpool_store::AckSink> = self.link.clone();
         let (submitted, block) = blocks::hand_over(&self.shared, share, solved, |share| {
@@ -285,7 +292,11 @@ impl Session {
                 // The block task writes the share once the store takes
                 // shares again; the same share sent again is a duplicate.
                 let _ = block.send(Err(WriteError(e.to_string())));
-                self.channel.accepted(key);
+                let filed = Event::Recorded {
+                    key,
+                    credited: None,
+                };
+                self.core.handle(filed, self.now);
                 self.reject(
                     &id,
                     ErrorCode::Other,
@@ -297,7 +308,6 @@ impl Session {
                 return;
             }
         };
-        self.channel.accepted(key);
         self.pending.push_back(PendingReply {
             at: self.out.len(),
             read_at: self.now,
@@ -307,9 +317,14 @@ impl Session {
         });
         // Scored with the next fault or tick: no lock per accepted share.
         self.unscored_accepted = self.unscored_accepted.saturating_add(1);
-        let elapsed = self.elapsed();
-        if let Some(next) = self.target.on_share(elapsed, credited) {
-            self.retargeted(next);
+        let recorded = Event::Recorded {
+            key,
+            credited: Some(credited),
+        };
+        for action in self.core.handle(recorded, self.now) {
+            if let Action::Retarget(next) = action {
+                self.retargeted(next);
+            }
         }
     }
 }

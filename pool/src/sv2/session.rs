@@ -1,6 +1,6 @@
 //! A Stratum V2 miner's connection: the Noise handshake and
-//! `SetupConnection` ([`crate::sv2`]), then its channels, whose jobs and
-//! shares go through the session core's [`Channel`], the same checks,
+//! `SetupConnection` ([`proofpool_stratum::sv2`]), then its channels, whose jobs and
+//! shares go through the session core (a [`Core`] a channel), the same checks,
 //! share log, blocks and epochs as Stratum V1.
 //!
 //! Channels are extended (`NewExtendedMiningJob`: the coinbase around the
@@ -19,8 +19,7 @@
 //! `SubmitShares.Success` once durable, in submission order, several at a
 //! time when their commits land together (as the spec allows).
 //!
-//! The channel's difficulty is the session core's [`Targeting`], as a V1
-//! session's: the nominal hashrate of `OpenExtendedMiningChannel` and
+//! The channel's difficulty is its core's, as a V1 session's: the nominal hashrate of `OpenExtendedMiningChannel` and
 //! `UpdateChannel` is the miner's suggestion (its maximum target a floor on
 //! the difficulty), vardiff retargets it, and each change goes out as
 //! `SetTarget` followed by a job committing to the new target (older jobs
@@ -32,16 +31,16 @@
 //! jobs with `SetCustomMiningJob`: the pool sends it none, and its channels
 //! mine at their tokens' targets.
 
-use super::blocks;
-use super::guard::{Admission, Fault, RateLimiter, Verdict};
-use super::telemetry::Reject;
-use super::{Shared, unix_ms};
+use super::keys::AuthorityKey;
+use super::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
+use super::setup::{SetupReply, negotiate};
 use crate::job::{Binding, CustomJob, DeclaredError, Job};
-use crate::session::{Accepted, Channel, Refusal, Submit, Targeting};
+use crate::server::blocks;
+use crate::server::guard::{Admission, Fault, RateLimiter, Verdict};
+use crate::server::telemetry::{Protocol, Reject};
+use crate::server::{Shared, unix_ms};
+use crate::session::{Accepted, Action, Core, Event, Refusal, Submit};
 use crate::share::ShareSubmission;
-use crate::sv2::keys::AuthorityKey;
-use crate::sv2::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
-use crate::sv2::setup::{SetupReply, negotiate};
 use crate::username::MinerId;
 use bitcoin::hashes::Hash as _;
 use proofpool_epoch::share_commitment::target_of_bits;
@@ -135,15 +134,6 @@ struct Submitted {
     version: u32,
 }
 
-/// How a job goes down a channel.
-#[derive(Debug, Clone, Copy)]
-enum Deliver {
-    /// Live at once (`min_ntime` set): the channel's older jobs stay valid.
-    Live,
-    /// Waiting for its `SetNewPrevHash`, which makes the older jobs stale.
-    Future,
-}
-
 /// The job id for the connection's job counter `seq`.
 fn job_id(seq: u64) -> Result<u32, Sv2Error> {
     u32::try_from(seq).map_err(|_| Sv2Error::Encode("job ids exhausted".into()))
@@ -170,16 +160,13 @@ struct Open {
     miner: MinerId,
     /// Whether the worker was recorded (with its first accepted share).
     recorded: bool,
-    binding: Binding,
-    /// The difficulty the next job carries, and vardiff.
-    target: Targeting,
-    /// When the channel opened: vardiff's time zero.
-    opened: Instant,
     extranonce1: [u8; 4],
     /// The miner's part of the extranonce (extended), or the zeros the
     /// pool put there (standard).
     extranonce_size: usize,
-    channel: Channel,
+    /// The jobs sent, what they commit to, the shares accepted on them,
+    /// and vardiff.
+    core: Core,
     /// Jobs the miner declared on the current tip, by what their headers
     /// are made of: the same job declared again gets the same id, so one
     /// header is never credited under two ids.
@@ -295,7 +282,7 @@ struct Sv2Session {
 }
 
 /// Why the session's task woke.
-enum Event {
+enum Wake {
     Incoming(Option<Incoming>),
     /// A new job (`false`: the work source is gone).
     Job(bool),
@@ -357,30 +344,31 @@ impl Sv2Session {
         let mut jobs = self.shared.work.subscribe();
         let stop = self.shared.stop.clone().cancelled_owned();
         tokio::pin!(stop);
-        let tick_every = TICK.min(Targeting::new(&self.shared.config).retarget_interval());
+        let tick_every =
+            TICK.min(Core::new(&self.shared.config, Instant::now()).retarget_interval());
         let mut ticks = tokio::time::interval(tick_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
-                incoming = rx.recv() => Event::Incoming(incoming),
-                changed = jobs.changed() => Event::Job(changed.is_ok()),
-                outcome = next_outcome(&mut self.pending) => Event::Outcome(outcome),
-                _ = ticks.tick() => Event::Tick,
-                () = &mut stop => Event::Stop,
+                incoming = rx.recv() => Wake::Incoming(incoming),
+                changed = jobs.changed() => Wake::Job(changed.is_ok()),
+                outcome = next_outcome(&mut self.pending) => Wake::Outcome(outcome),
+                _ = ticks.tick() => Wake::Tick,
+                () = &mut stop => Wake::Stop,
             };
             match event {
-                Event::Incoming(Some(Ok(Some(message)))) => self.handle(*message).await?,
-                Event::Incoming(Some(Err(e))) => return Err(e),
+                Wake::Incoming(Some(Ok(Some(message)))) => self.handle(*message).await?,
+                Wake::Incoming(Some(Err(e))) => return Err(e),
                 // Closed between frames.
-                Event::Incoming(Some(Ok(None)) | None) | Event::Job(false) | Event::Stop => break,
-                Event::Job(true) => {
+                Wake::Incoming(Some(Ok(None)) | None) | Wake::Job(false) | Wake::Stop => break,
+                Wake::Job(true) => {
                     let job = jobs.borrow_and_update().clone();
                     if let Some(job) = job {
                         self.send_jobs(&job).await?;
                     }
                 }
-                Event::Outcome(outcome) => self.acknowledge(outcome).await?,
-                Event::Tick => self.tick().await?,
+                Wake::Outcome(outcome) => self.acknowledge(outcome).await?,
+                Wake::Tick => self.tick().await?,
             }
         }
         // Shares in flight are answered before the connection closes.
@@ -493,7 +481,9 @@ impl Sv2Session {
             .get(m.token.as_ref(), Instant::now());
         // An expired token is a race a client loses now and then; another
         // address's is its fault.
-        let foreign = token.is_some_and(|t| t.miner != open.miner.address.to_address());
+        let foreign = token
+            .as_ref()
+            .is_some_and(|t| t.miner != open.miner.address.to_address());
         let Some(token) = token.filter(|_| !foreign) else {
             if foreign {
                 self.score(Some(Fault::Malformed))?;
@@ -521,6 +511,7 @@ impl Sv2Session {
         let job = match self.shared.work.declared_job(
             &custom,
             token.commitment(),
+            token.template.as_deref(),
             open.extranonce1.len(),
             now_secs,
             self.shared.config.network,
@@ -556,7 +547,6 @@ impl Sv2Session {
                 .await;
         };
         let binding = Binding::new(token.miner, target);
-        let difficulty = Difficulty::from_target(target);
         let digest = declared_digest(&job, &binding, self.shared.config.version_mask);
         let Some(open) = self.channels.get_mut(&channel_id) else {
             return Ok(());
@@ -574,28 +564,21 @@ impl Sv2Session {
             None => {
                 self.job_seq += 1;
                 let seq = self.job_seq;
-                // A job on a new tip makes the channel's older ones stale.
-                let new_tip = open.channel.last_prev_hash() != Some(job.prev_hash());
                 self.shared.work.record_declared(&job);
-                open.channel
-                    .record_job(job, seq, new_tip, binding, difficulty);
+                // A job on a new tip makes the channel's older ones stale;
+                // the channel mines at its token's target from now on.
+                let declared = Event::Declared { job, seq, binding };
+                for action in open.core.handle(declared, Instant::now()) {
+                    if let Action::NewTarget { binding, .. } = action {
+                        self.writer.queue(set_target(channel_id, &binding))?;
+                    }
+                }
                 open.declared.insert(digest, seq);
                 self.shared.metrics.jd_jobs_declared.increment(1);
                 seq
             }
         };
         let job_id = job_id(seq)?;
-        if open.binding != binding {
-            // The channel mines at its token's target from now on.
-            open.binding = binding;
-            self.writer
-                .queue(AnyMessageOwned::Mining(MiningOwned::SetTarget(
-                    SetTargetOwned {
-                        channel_id,
-                        maximum_target: U256Owned::from(target.to_le_bytes::<32>()),
-                    },
-                )))?;
-        }
         self.writer
             .send(AnyMessageOwned::Mining(
                 MiningOwned::SetCustomMiningJobSuccess(SetCustomMiningJobSuccessOwned {
@@ -671,18 +654,21 @@ impl Sv2Session {
         };
         // The difficulty for the nominal hashrate (the pool's start if it
         // is 0, "not known yet"), or harder if the maximum target asks.
-        let mut target = Targeting::new(&self.shared.config);
+        let opened = Instant::now();
+        let mut core = Core::new(&self.shared.config, opened);
+        core.handle(Event::Bind(miner.address.to_address()), opened);
         let max_target = proofpool_primitives::U256::from_le_bytes(m.max_target);
-        let asked = asked_difficulty(&target, m.nominal_hash_rate, max_target);
-        if asked != target.current() {
-            target.suggest(Duration::ZERO, asked);
+        let asked = asked_difficulty(&core, m.nominal_hash_rate, max_target);
+        if asked != core.difficulty() {
+            core.handle(Event::Suggest(asked), opened);
         }
-        let binding = Binding::new(miner.address.to_address(), target.current().to_target());
+        // The success message tells the miner its target.
+        core.handle(Event::Told, opened);
         let channel_id = self.next_channel_id;
         self.next_channel_id = self.next_channel_id.wrapping_add(1).max(FIRST_CHANNEL_ID);
         let standard = m.min_extranonce_size.is_none();
         tracing::debug!(peer = %self.peer, miner = %m.user_identity, channel_id, standard, "Stratum V2 channel opened");
-        let target_bytes = U256Owned::from(binding.target().to_le_bytes::<32>());
+        let target_bytes = U256Owned::from(core.difficulty().to_target().to_le_bytes::<32>());
         let encode = |e: stratum_core::binary_sv2::Error| Sv2Error::Encode(format!("{e:?}"));
         let success = if standard {
             // The whole extranonce: the miner has none to roll.
@@ -712,12 +698,9 @@ impl Sv2Session {
                 standard,
                 miner,
                 recorded: false,
-                binding,
-                target,
-                opened: Instant::now(),
                 extranonce1,
                 extranonce_size,
-                channel: Channel::default(),
+                core,
                 declared: std::collections::HashMap::new(),
                 declared_tip: None,
             },
@@ -729,8 +712,8 @@ impl Sv2Session {
         // Its first job, with its own tip.
         self.job_seq += 1;
         let seq = self.job_seq;
-        self.send_to(channel_id, &job, seq, Deliver::Future).await?;
-        self.send_prev_hash(channel_id, &job, seq).await
+        self.send_to(channel_id, &job, seq, false, false)?;
+        self.writer.flush().await
     }
 
     /// `UpdateChannel`: the nominal hashrate is a new suggestion, and the
@@ -768,13 +751,10 @@ impl Sv2Session {
         let Some(open) = self.channels.get_mut(&u.channel_id) else {
             return Ok(());
         };
-        let before = open.target.current();
-        let asked = asked_difficulty(&open.target, u.nominal_hash_rate, max_target);
-        let elapsed = open.opened.elapsed();
-        if open.target.suggest(elapsed, asked) != before {
-            self.retarget(u.channel_id).await?;
-        }
-        Ok(())
+        let asked = asked_difficulty(&open.core, u.nominal_hash_rate, max_target);
+        open.core.handle(Event::Suggest(asked), Instant::now());
+        // A changed difficulty goes out at once.
+        self.retarget(u.channel_id).await
     }
 
     /// Reports the hashrate estimate and lets vardiff lower the difficulty
@@ -782,11 +762,14 @@ impl Sv2Session {
     async fn tick(&mut self) -> Result<(), Sv2Error> {
         let mut estimate = 0u64;
         let mut cut = Vec::new();
+        let now = Instant::now();
         for (&id, open) in &mut self.channels {
-            let elapsed = open.opened.elapsed();
-            estimate = estimate.saturating_add(open.target.estimated_hashrate(elapsed));
-            if open.target.on_tick(elapsed).is_some() && !self.work_selection {
-                cut.push(id);
+            for action in open.core.handle(Event::Tick, now) {
+                match action {
+                    Action::Hashrate(h) => estimate = estimate.saturating_add(h),
+                    Action::Retarget(_) => cut.push(id),
+                    _ => {}
+                }
             }
         }
         self.report_hashrate(estimate);
@@ -835,135 +818,123 @@ impl Sv2Session {
         self.reported_hashrate = estimate;
     }
 
-    /// A channel's difficulty changed: `SetTarget`, then the current job
-    /// again (live at once) committing to the new target. Shares on the
-    /// older jobs are still checked at the targets those committed to.
+    /// A channel's difficulty may have changed: if so, `SetTarget`, then
+    /// the current job again (live at once) committing to the new target.
+    /// Shares on the older jobs are still checked at the targets those
+    /// committed to.
     async fn retarget(&mut self, channel_id: u32) -> Result<(), Sv2Error> {
-        let Some(open) = self.channels.get_mut(&channel_id) else {
+        if self.work_selection {
+            return Ok(());
+        }
+        let Some(job) = self.shared.work.current() else {
             return Ok(());
         };
-        open.binding = Binding::new(
-            open.miner.address.to_address(),
-            open.target.current().to_target(),
-        );
-        tracing::debug!(peer = %self.peer, channel_id, to = %open.target.current(), "Stratum V2 retarget");
-        let maximum_target = U256Owned::from(open.binding.target().to_le_bytes::<32>());
-        self.writer
-            .send(AnyMessageOwned::Mining(MiningOwned::SetTarget(
-                SetTargetOwned {
-                    channel_id,
-                    maximum_target,
-                },
-            )))
-            .await?;
-        if let Some(job) = self.shared.work.current() {
-            self.job_seq += 1;
-            let seq = self.job_seq;
-            self.send_to(channel_id, &job, seq, Deliver::Live).await?;
+        let seq = self.job_seq + 1;
+        if self.send_to(channel_id, &job, seq, true, false)? {
+            tracing::debug!(peer = %self.peer, channel_id, "Stratum V2 retarget");
+            self.job_seq = seq;
+            self.writer.flush().await?;
         }
         Ok(())
     }
 
     /// Sends a new job to every channel that has not had it: on a new
-    /// previous block as future jobs, then `SetNewPrevHash` (each extended
-    /// channel its own, the standard ones one to the group), which makes
-    /// every older job stale; otherwise live at once.
+    /// previous block (or a job the pool marks clean) as future jobs, then
+    /// `SetNewPrevHash` (each extended channel its own, the standard ones
+    /// one to the group), which makes every older job stale; otherwise live
+    /// at once.
     async fn send_jobs(&mut self, job: &Arc<Job>) -> Result<(), Sv2Error> {
         if self.work_selection {
             return Ok(());
         }
         self.job_seq += 1;
         let seq = self.job_seq;
-        let due: Vec<(u32, bool, bool)> = self
+        let due: Vec<u32> = self
             .channels
             .iter()
-            .filter(|(_, open)| open.channel.last_job_id() != Some(job.id()))
-            .map(|(&id, open)| {
-                let new_block = open.channel.last_prev_hash() != Some(job.prev_hash());
-                (id, open.standard, new_block)
-            })
+            .filter(|(_, open)| open.core.channel().last_job_id() != Some(job.id()))
+            .map(|(&id, _)| id)
             .collect();
         let mut group_tip = false;
-        for &(id, standard, new_block) in &due {
-            let how = if new_block {
-                Deliver::Future
-            } else {
-                Deliver::Live
-            };
-            self.send_to(id, job, seq, how).await?;
-            if new_block && !standard {
-                self.send_prev_hash(id, job, seq).await?;
-            }
-            group_tip |= new_block && standard;
+        for id in due {
+            group_tip |= self.send_to(id, job, seq, false, true)?;
         }
         if group_tip {
-            self.send_prev_hash(GROUP_CHANNEL_ID, job, seq).await?;
+            self.writer.queue(prev_hash(GROUP_CHANNEL_ID, job, seq)?)?;
         }
-        Ok(())
+        self.writer.flush().await
     }
 
-    /// `SetNewPrevHash` for `job`, sent under id `seq`, to a channel or the
-    /// group.
-    async fn send_prev_hash(&mut self, to: u32, job: &Job, seq: u64) -> Result<(), Sv2Error> {
-        let job_id = job_id(seq)?;
-        self.writer
-            .send(AnyMessageOwned::Mining(MiningOwned::SetNewPrevHash(
-                SetNewPrevHashOwned {
-                    channel_id: to,
-                    job_id,
-                    prev_hash: U256Owned::from(job.prev_hash().to_byte_array()),
-                    min_ntime: job.ntime(),
-                    nbits: job.bits().to_consensus(),
-                },
-            )))
-            .await
-    }
-
-    /// Sends `job` to one channel under id `seq` and files it; a future job
-    /// waits for its `SetNewPrevHash`, which makes the channel's older jobs
-    /// stale.
-    async fn send_to(
+    /// Queues what the channel's core makes of `job` under id `seq`:
+    /// `SetTarget` if the difficulty changed, then the job (a future one,
+    /// with its `SetNewPrevHash`, if it makes the channel's older jobs
+    /// stale; live otherwise). A standard channel's `SetNewPrevHash` is
+    /// left to the caller if `grouped`: true if it is due. Returns whether
+    /// anything went out, or with `grouped` whether the group's
+    /// `SetNewPrevHash` is due.
+    fn send_to(
         &mut self,
         channel_id: u32,
         job: &Arc<Job>,
         seq: u64,
-        how: Deliver,
-    ) -> Result<(), Sv2Error> {
+        resend: bool,
+        grouped: bool,
+    ) -> Result<bool, Sv2Error> {
         let Some(open) = self.channels.get_mut(&channel_id) else {
-            return Ok(());
+            return Ok(false);
         };
         if job.extranonce2_len() != open.extranonce_size {
             // A reload changed the extranonce2 size: the channel's terms no
             // longer hold. The miner opens a new one.
             return Err(Sv2Error::Frame("the pool's extranonce size changed".into()));
         }
-        let job_id = job_id(seq)?;
-        let live = matches!(how, Deliver::Live);
-        let message = if open.standard {
-            let zeros = [0u8; 8];
-            let extranonce2 = zeros
-                .get(..open.extranonce_size)
-                .ok_or_else(|| Sv2Error::Encode("extranonce2 is longer than 8 bytes".into()))?;
-            let txid = job.coinbase_txid(&open.extranonce1, extranonce2, &open.binding);
-            MiningOwned::NewMiningJob(NewMiningJobOwned {
-                channel_id,
-                job_id,
-                min_ntime: Sv2OptionOwned::new(live.then(|| job.ntime())),
-                version: job.version(),
-                merkle_root: U256Owned::from(job.merkle_root(txid)),
-            })
-        } else {
-            MiningOwned::NewExtendedMiningJob(extended_job(
-                job,
-                &open.binding,
-                channel_id,
-                job_id,
-                live,
-            )?)
-        };
-        open.channel
-            .record_job(job.clone(), seq, !live, open.binding, open.target.current());
-        self.writer.send(AnyMessageOwned::Mining(message)).await
+        let mut sent = false;
+        let work = Event::Work { job, seq, resend };
+        for action in open.core.handle(work, Instant::now()) {
+            match action {
+                Action::NewTarget { binding, .. } => {
+                    self.writer.queue(set_target(channel_id, &binding))?;
+                    sent = !grouped;
+                }
+                Action::SendJob {
+                    job,
+                    clean,
+                    binding,
+                    ..
+                } => {
+                    let job_id = job_id(seq)?;
+                    let message = if open.standard {
+                        let zeros = [0u8; 8];
+                        let extranonce2 = zeros.get(..open.extranonce_size).ok_or_else(|| {
+                            Sv2Error::Encode("extranonce2 is longer than 8 bytes".into())
+                        })?;
+                        let txid = job.coinbase_txid(&open.extranonce1, extranonce2, &binding);
+                        MiningOwned::NewMiningJob(NewMiningJobOwned {
+                            channel_id,
+                            job_id,
+                            min_ntime: Sv2OptionOwned::new((!clean).then(|| job.ntime())),
+                            version: job.version(),
+                            merkle_root: U256Owned::from(job.merkle_root(txid)),
+                        })
+                    } else {
+                        MiningOwned::NewExtendedMiningJob(extended_job(
+                            &job, &binding, channel_id, job_id, !clean,
+                        )?)
+                    };
+                    self.writer.queue(AnyMessageOwned::Mining(message))?;
+                    if clean && (!open.standard || !grouped) {
+                        self.writer.queue(prev_hash(channel_id, &job, seq)?)?;
+                    }
+                    sent = if grouped {
+                        clean && open.standard
+                    } else {
+                        true
+                    };
+                }
+                other => debug_assert!(false, "work brought {other:?}"),
+            }
+        }
+        Ok(sent)
     }
 
     async fn submit_error(
@@ -972,7 +943,7 @@ impl Sv2Session {
         code: &str,
         reason: Reject,
     ) -> Result<(), Sv2Error> {
-        self.shared.metrics.rejected(reason).increment(1);
+        self.shared.metrics.reject(Protocol::V2, reason);
         if let Some(fault) = reason.fault() {
             self.score(Some(fault))?;
         }
@@ -1027,8 +998,8 @@ impl Sv2Session {
         let job_id = format!("{:x}", s.job_id);
         // A job the miner declared stays live until the pool's tip moves
         // past it (no SetNewPrevHash tells the channel).
-        if let Some(sent) = open.channel.job(&job_id)
-            && !sent.job.knows_transactions()
+        if let Some(sent) = open.core.channel().job(&job_id)
+            && sent.job.is_declared()
             && self
                 .shared
                 .work
@@ -1041,7 +1012,7 @@ impl Sv2Session {
         }
         // The whole version is sent; only the rolled bits may differ from
         // the job's.
-        if let Some(sent) = open.channel.job(&job_id)
+        if let Some(sent) = open.core.channel().job(&job_id)
             && (s.version ^ sent.job.version()) & !mask != 0
         {
             return self
@@ -1052,7 +1023,8 @@ impl Sv2Session {
                 )
                 .await;
         }
-        let checked = open.channel.submit(&Submit {
+        let now = Instant::now();
+        let submit = Submit {
             job_id: &job_id,
             extranonce1: open.extranonce1,
             share: ShareSubmission {
@@ -1065,15 +1037,11 @@ impl Sv2Session {
             miner: &open.miner,
             instance: self.shared.config.instance_id,
             now_ms: unix_ms(),
-        });
-        let Accepted {
-            share,
-            solved,
-            credited,
-            key,
-        } = match checked {
-            Ok(accepted) => accepted,
-            Err(refusal) => {
+        };
+        let checked = open.core.handle(Event::Submit(submit), now);
+        let accepted = match checked.into_iter().next() {
+            Some(Action::Accept(accepted)) => accepted,
+            Some(Action::Refuse(refusal)) => {
                 let (code, reason) = match refusal {
                     Refusal::Stale(_) => (ERROR_CODE_SUBMIT_SHARES_STALE_SHARE, Reject::Stale),
                     Refusal::Duplicate => {
@@ -1089,14 +1057,23 @@ impl Sv2Session {
                 };
                 return self.submit_error(&s, code, reason).await;
             }
+            other => {
+                debug_assert!(false, "a submit brought {other:?}");
+                return Ok(());
+            }
         };
+        let Accepted {
+            share,
+            solved,
+            credited,
+            key,
+        } = *accepted;
         let now_ms = share.time_ms;
         let (submitted, block) = blocks::hand_over(&self.shared, share, solved, |share| {
             self.shared.log.submit(share)
         });
         match submitted {
             Ok(outcome) => {
-                open.channel.accepted(key);
                 if !open.recorded {
                     open.recorded = true;
                     self.shared.log.record_worker(WorkerSeen {
@@ -1111,12 +1088,20 @@ impl Sv2Session {
                     channel_id: s.channel_id,
                     sequence_number: s.sequence_number,
                     difficulty: whole(credited),
-                    read_at: Instant::now(),
+                    read_at: now,
                     outcome,
                     block,
                 });
-                let elapsed = open.opened.elapsed();
-                if open.target.on_share(elapsed, credited).is_some() && !self.work_selection {
+                let recorded = Event::Recorded {
+                    key,
+                    credited: Some(credited),
+                };
+                let retarget = open
+                    .core
+                    .handle(recorded, now)
+                    .into_iter()
+                    .any(|a| matches!(a, Action::Retarget(_)));
+                if retarget && !self.work_selection {
                     self.shared.metrics.retargets.increment(1);
                     self.retarget(s.channel_id).await?;
                 }
@@ -1128,7 +1113,11 @@ impl Sv2Session {
                     // The block task writes the share once the store takes
                     // shares again.
                     let _ = block.send(Err(WriteError(e.to_string())));
-                    open.channel.accepted(key);
+                    let filed = Event::Recorded {
+                        key,
+                        credited: None,
+                    };
+                    open.core.handle(filed, now);
                 }
                 self.submit_error(
                     &s,
@@ -1188,12 +1177,7 @@ impl Sv2Session {
         if let Some(&(last, ..)) = accepted.last() {
             self.shared
                 .metrics
-                .shares_accepted
-                .increment(accepted.len() as u64);
-            self.shared
-                .metrics
-                .sv2_shares_accepted
-                .increment(accepted.len() as u64);
+                .accept(Protocol::V2, accepted.len() as u64);
             self.writer
                 .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesSuccess(
                     SubmitSharesSuccessOwned {
@@ -1215,8 +1199,7 @@ impl Sv2Session {
         if let Some(sequence_number) = failed {
             self.shared
                 .metrics
-                .rejected(Reject::StoreFailed)
-                .increment(1);
+                .reject(Protocol::V2, Reject::StoreFailed);
             self.writer
                 .send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesError(
                     SubmitSharesErrorOwned {
@@ -1260,13 +1243,13 @@ async fn next_outcome(pending: &mut VecDeque<PendingAck>) -> Result<Committed, W
 /// (the channel's current one if it is 0, not known yet), or harder if its
 /// maximum target is below that difficulty's target.
 fn asked_difficulty(
-    target: &Targeting,
+    core: &Core,
     nominal_hash_rate: f32,
     max_target: proofpool_primitives::U256,
 ) -> Difficulty {
-    let for_rate = target
+    let for_rate = core
         .for_hashrate(f64::from(nominal_hash_rate))
-        .unwrap_or(target.current());
+        .unwrap_or(core.difficulty());
     if max_target.is_zero() {
         return for_rate;
     }
@@ -1308,4 +1291,26 @@ fn extended_job(
         coinbase_tx_prefix: B064KOwned::try_from(job.coinbase1().to_vec()).map_err(encode)?,
         coinbase_tx_suffix: B064KOwned::try_from(job.coinbase2(binding)).map_err(encode)?,
     })
+}
+
+/// `SetTarget` for a channel now committing to `binding`.
+fn set_target(channel_id: u32, binding: &Binding) -> AnyMessageOwned {
+    AnyMessageOwned::Mining(MiningOwned::SetTarget(SetTargetOwned {
+        channel_id,
+        maximum_target: U256Owned::from(binding.target().to_le_bytes::<32>()),
+    }))
+}
+
+/// `SetNewPrevHash` for `job`, sent under id `seq`, to a channel or the
+/// group.
+fn prev_hash(to: u32, job: &Job, seq: u64) -> Result<AnyMessageOwned, Sv2Error> {
+    Ok(AnyMessageOwned::Mining(MiningOwned::SetNewPrevHash(
+        SetNewPrevHashOwned {
+            channel_id: to,
+            job_id: job_id(seq)?,
+            prev_hash: U256Owned::from(job.prev_hash().to_byte_array()),
+            min_ntime: job.ntime(),
+            nbits: job.bits().to_consensus(),
+        },
+    )))
 }

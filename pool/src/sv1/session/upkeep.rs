@@ -3,6 +3,7 @@
 
 use super::Session;
 use crate::server::guard::{Fault, Verdict};
+use crate::session::{Action, Event};
 use proofpool_primitives::Difficulty;
 use proofpool_stratum as sv1;
 use std::sync::atomic::Ordering;
@@ -23,7 +24,7 @@ impl Session {
         {
             next = next.min(self.started + handshake);
         }
-        if !self.channel.is_empty() {
+        if !self.core.channel().is_empty() {
             next = next.min(self.next_tick);
         }
         next
@@ -64,14 +65,15 @@ impl Session {
         if self.unscored_accepted > 0 {
             self.score(None);
         }
-        if self.channel.is_empty() {
-            return;
-        }
-        let elapsed = self.elapsed();
-        self.report_hashrate(self.target.estimated_hashrate(elapsed));
-        if let Some(next) = self.target.on_tick(elapsed) {
-            self.retargeted(next);
-            self.resend_if_ready();
+        for action in self.core.handle(Event::Tick, self.now) {
+            match action {
+                Action::Hashrate(estimate) => self.report_hashrate(estimate),
+                Action::Retarget(next) => {
+                    self.retargeted(next);
+                    self.resend_if_ready();
+                }
+                _ => {}
+            }
         }
     }
 
@@ -87,14 +89,11 @@ impl Session {
     pub(super) fn retargeted(&mut self, next: Difficulty) {
         tracing::debug!(peer = %self.peer, to = %next, "vardiff retarget");
         self.shared.metrics.retargets.increment(1);
-        self.rebind();
     }
 
     /// A difficulty the miner asked for: vardiff's new starting point.
     pub(super) fn suggest(&mut self, d: Difficulty) {
-        let elapsed = self.elapsed();
-        self.target.suggest(elapsed, d);
-        self.rebind();
+        self.core.handle(Event::Suggest(d), self.now);
     }
 
     /// Hands the accepted shares counted so far and `fault` to the ban

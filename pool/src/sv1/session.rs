@@ -20,12 +20,13 @@
 mod submit;
 mod upkeep;
 
-use super::fanout::{Backlog, Link, Mirror};
-use super::guard::{Admission, Fault, RateLimiter};
 use super::lines::{Line, LineReader};
-use super::{Shared, unix_ms};
-use crate::job::{Binding, Job};
-use crate::session::{Channel, Targeting};
+use crate::job::Job;
+use crate::server::fanout::{Backlog, Link, Mirror};
+use crate::server::guard::{Admission, Fault, RateLimiter};
+use crate::server::telemetry::Protocol;
+use crate::server::{Shared, unix_ms};
+use crate::session::{Action, Core, Event};
 use crate::username::MinerId;
 use proofpool_primitives::{Difficulty, Excerpt};
 use proofpool_store::WorkerSeen;
@@ -63,12 +64,10 @@ pub(crate) struct Session {
     user_agent: Option<String>,
     workers: HashMap<String, Authorized>,
     version_mask: u32,
-    sent_difficulty: Option<Difficulty>,
-    /// The connection's payout address and the current difficulty's target,
-    /// once a worker is authorized: what its next job commits to.
-    binding: Option<Binding>,
-    /// The jobs sent and the shares accepted on them.
-    channel: Channel,
+    /// The channel: the jobs sent, what they commit to (the connection's
+    /// payout address and its difficulty's target), the shares accepted on
+    /// them, and vardiff.
+    core: Core,
     extranonce_subscribed: bool,
     /// The extranonce2 size the miner was last told (subscribe result or
     /// `mining.set_extranonce`).
@@ -92,8 +91,6 @@ pub(crate) struct Session {
     /// When the next vardiff tick is due.
     next_tick: Instant,
     tick_every: Duration,
-    /// The difficulty the next job carries, and vardiff.
-    target: Targeting,
     /// This session's share of [`Shared::hashrate`].
     reported_hashrate: u64,
     limiter: Option<RateLimiter>,
@@ -144,7 +141,10 @@ pub(crate) async fn serve<R>(
         Outlet::Tcp(w) => (None, Link::new(Some(w))),
     };
     let link = Arc::new(link.counting(
-        shared.metrics.shares_accepted.clone(),
+        [
+            shared.metrics.shares_accepted.clone(),
+            shared.metrics.protocol_accepted[Protocol::V1 as usize].clone(),
+        ],
         shared.metrics.replies_direct.clone(),
         shared.metrics.submit_seconds.clone(),
     ));
@@ -221,9 +221,10 @@ pub(crate) async fn serve<R>(
                 // A retarget may already have sent this very job; or the
                 // wake was for outcomes only.
                 if let Some(job) = session.shared.work.current()
-                    && session.channel.last_job_id() != Some(job.id())
+                    && session.core.channel().last_job_id() != Some(job.id())
                 {
-                    if session.ready() && session.channel.last_prev_hash() != Some(job.prev_hash())
+                    if session.ready()
+                        && session.core.channel().last_prev_hash() != Some(job.prev_hash())
                     {
                         // Timed once written: the fan-out of a new block.
                         session.fanout_from = Some(job.built());
@@ -389,12 +390,12 @@ impl Session {
         first_tick: f64,
     ) -> Self {
         let config = &shared.config;
-        let target = Targeting::new(config);
-        let tick_every = TICK.min(target.retarget_interval());
+        let now = Instant::now();
+        let core = Core::new(config, now);
+        let tick_every = TICK.min(core.retarget_interval());
         let limiter = config
             .max_shares_per_second
             .map(|rate| RateLimiter::new(rate, rate.saturating_mul(2)));
-        let now = Instant::now();
         shared.metrics.connections_total.increment(1);
         shared.metrics.connections_active.increment(1.0);
         Self {
@@ -405,9 +406,7 @@ impl Session {
             user_agent: None,
             workers: HashMap::new(),
             version_mask: 0,
-            sent_difficulty: None,
-            binding: None,
-            channel: Channel::default(),
+            core,
             extranonce_subscribed: false,
             extranonce2_len: 0,
             out: String::new(),
@@ -420,7 +419,6 @@ impl Session {
             last_read: now,
             next_tick: now + tick_every.mul_f64(first_tick.clamp(0.0, 1.0)),
             tick_every,
-            target,
             reported_hashrate: 0,
             limiter,
             validations: 0,
@@ -434,11 +432,6 @@ impl Session {
             self.out.reserve(line.len().max(512));
         }
         self.out.push_str(&line);
-    }
-
-    /// Time since the connection opened, as vardiff counts it.
-    fn elapsed(&self) -> Duration {
-        self.now.saturating_duration_since(self.started)
     }
 
     fn finish(&mut self) {
@@ -611,7 +604,7 @@ impl Session {
                     version_bits,
                 );
             }
-            ClientMethod::GetTransactions { job_id } => match self.channel.job(&job_id) {
+            ClientMethod::GetTransactions { job_id } => match self.core.channel().job(&job_id) {
                 Some(sent) => {
                     let txids: Vec<String> = sent
                         .job
@@ -698,6 +691,7 @@ impl Session {
                 ));
             }
             Ok(miner) => {
+                let address = miner.address.to_address();
                 if self.workers.is_empty() {
                     tracing::info!(peer = %self.peer, miner = %miner.address, worker = %miner.worker, "authorized");
                 } else {
@@ -710,7 +704,10 @@ impl Session {
                         recorded: false,
                     },
                 );
-                self.rebind();
+                if self.workers.len() == 1 {
+                    // The connection's payout address: its jobs commit to it.
+                    self.core.handle(Event::Bind(address), self.now);
+                }
                 self.push(sv1::reply_true(id));
                 self.maybe_start();
             }
@@ -740,20 +737,9 @@ impl Session {
         }
     }
 
-    /// Recomputes what the next job commits to: after the first authorize
-    /// and after every change of difficulty.
-    fn rebind(&mut self) {
-        self.binding = self.workers.values().next().map(|w| {
-            Binding::new(
-                w.miner.address.to_address(),
-                self.target.current().to_target(),
-            )
-        });
-    }
-
     /// After subscribe and the first authorize: ask the version, send difficulty and work.
     fn maybe_start(&mut self) {
-        if self.ready() && self.channel.is_empty() {
+        if self.ready() && self.core.channel().is_empty() {
             if self.user_agent.is_none() {
                 self.push(sv1::get_version(&Id::from(0u64)));
             }
@@ -767,7 +753,7 @@ impl Session {
     /// again, without cleaning: work in flight stays valid at its target.
     fn resend_if_ready(&mut self) {
         if self.ready()
-            && Some(self.target.current()) != self.sent_difficulty
+            && !self.core.told_current()
             && let Some(job) = self.shared.work.current()
         {
             self.send_job(&job, true);
@@ -788,12 +774,9 @@ impl Session {
     /// acknowledged).
     fn send_job(&mut self, job: &Arc<Job>, resend: bool) {
         // A closing session (asked to reconnect, say) gets nothing more.
-        if !self.ready() || self.close {
+        if !self.ready() || self.close || self.core.binding().is_none() {
             return;
         }
-        let Some(binding) = self.binding else {
-            return;
-        };
         let mut restart = false;
         if job.extranonce2_len() != self.extranonce2_len {
             let en1 = self.extranonce1.unwrap_or_default();
@@ -813,30 +796,23 @@ impl Session {
             self.push(sv1::set_extranonce(&en1, self.extranonce2_len));
             restart = true;
         }
-        if Some(self.target.current()) != self.sent_difficulty {
-            let difficulty = self.target.current();
-            self.push(sv1::set_difficulty(difficulty));
-            self.sent_difficulty = Some(difficulty);
+        let seq = self.core.channel().job_seq() + 1;
+        let work = Event::Work { job, seq, resend };
+        for action in self.core.handle(work, self.now) {
+            match action {
+                Action::NewTarget { difficulty, .. } => {
+                    self.push(sv1::set_difficulty(difficulty));
+                }
+                Action::SendJob {
+                    job,
+                    seq,
+                    clean,
+                    first,
+                    binding,
+                } => job.push_notify(&mut self.out, seq, clean || restart || first, &binding),
+                other => debug_assert!(false, "work brought {other:?}"),
+            }
         }
-        // A job on a new previous block is clean for this miner even if the
-        // pool published it as a fee refresh: only the newest job is handed
-        // out, so a session that woke late (or a fan-out still busy with
-        // the job before) may never see the clean one before it (found by
-        // the block-to-notify benchmark). The fan-out decides the same way.
-        let new_block = self.channel.last_prev_hash() != Some(job.prev_hash());
-        let clean_now = new_block || (!resend && job.clean_jobs());
-        let clean = clean_now || restart || self.channel.is_empty();
-        let seq = self.channel.job_seq() + 1;
-        job.push_notify(&mut self.out, seq, clean, &binding);
-        self.record_job(job.clone(), seq, clean_now, binding);
-    }
-
-    /// Files a job sent under id `seq` (lowercase hex) with `binding`;
-    /// `clean_now` if the miner was told to drop its older jobs and their
-    /// shares are stale.
-    fn record_job(&mut self, job: Arc<Job>, seq: u64, clean_now: bool, binding: Binding) {
-        self.channel
-            .record_job(job, seq, clean_now, binding, self.target.current());
     }
 
     /// Files the jobs the fan-out wrote while the session was idle, as if
@@ -844,7 +820,13 @@ impl Session {
     /// see [`Session::mirror`]).
     fn file_notes(&mut self, backlog: &mut Backlog) {
         for note in backlog.notes.drain(..) {
-            self.record_job(Arc::clone(&note.job), note.seq, note.clean, note.binding);
+            let sent = Event::Sent {
+                job: Arc::clone(&note.job),
+                seq: note.seq,
+                clean: note.clean,
+                binding: note.binding,
+            };
+            self.core.handle(sent, self.now);
         }
     }
 
@@ -866,19 +848,16 @@ impl Session {
     fn mirror_after_replies(&self) -> Option<Mirror> {
         // Anything else still queued (perhaps a new difficulty) must reach
         // the miner before a job written around it.
-        if self.close
-            || !self.ready()
-            || self.sent_difficulty != Some(self.target.current())
-            || !self.out.is_empty()
-        {
+        if self.close || !self.ready() || !self.core.told_current() || !self.out.is_empty() {
             return None;
         }
+        let channel = self.core.channel();
         Some(Mirror {
-            binding: self.binding?,
+            binding: self.core.binding()?,
             extranonce2_len: self.extranonce2_len,
-            job_seq: self.channel.job_seq(),
-            last_prev_hash: self.channel.last_prev_hash()?,
-            last_job_id: self.channel.last_job_id()?,
+            job_seq: channel.job_seq(),
+            last_prev_hash: channel.last_prev_hash()?,
+            last_job_id: channel.last_job_id()?,
         })
     }
 }
