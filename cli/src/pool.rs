@@ -46,6 +46,11 @@ pub(crate) struct Args {
     /// How long a job declaration token may be used, in seconds.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     jd_token_ttl_secs: u64,
+    /// With `jd`: only jobs declared in full-template mode may be set, each
+    /// block checked by the node first; a SetCustomMiningJob with a token
+    /// that declared nothing is refused.
+    #[arg(long, requires = "jd")]
+    jd_full_template_only: bool,
     /// On shutdown, send miners `client.reconnect` to this HOST:PORT (e.g.
     /// another pool instance); without it they are told to reconnect to
     /// the same address.
@@ -491,6 +496,7 @@ pub(crate) async fn run(args: Args, source: Reload) -> eyre::Result<()> {
     config.zmq_hashblock = args.zmq_hashblock.clone();
     config.jd = args.jd.then(|| proofpool_pool::JdConfig {
         token_ttl: Duration::from_secs(args.jd_token_ttl_secs),
+        full_template_only: args.jd_full_template_only,
         ..proofpool_pool::JdConfig::default()
     });
     apply_work(&args, &mut config);

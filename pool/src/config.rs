@@ -101,14 +101,18 @@ pub struct JdConfig {
     pub token_ttl: Duration,
     /// The most tokens live at once (the oldest go first).
     pub max_tokens: usize,
+    /// Only jobs declared in full-template mode may be set: every declared
+    /// block was checked by the node before its shares count.
+    pub full_template_only: bool,
 }
 
 impl Default for JdConfig {
-    /// Ten minutes, 65,536 tokens.
+    /// Ten minutes, 65,536 tokens, both modes.
     fn default() -> Self {
         Self {
             token_ttl: Duration::from_secs(600),
             max_tokens: 65_536,
+            full_template_only: false,
         }
     }
 }

@@ -1991,9 +1991,11 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
 /// has; the pool asks for that one (`ProvideMissingTransactions`), has its
 /// node check the whole block, and issues a token for it. A declaration
 /// whose coinbase claims a satoshi more than subsidy and fees is refused
-/// with the node's reason; a job set with the token but another merkle
-/// path is refused; the declared job's solving share becomes a block the
-/// pool assembles and submits itself, with the client's transaction in it.
+/// with the node's reason; the pool takes full-template jobs only, so the
+/// token that declared nothing is refused, as is a job set with the new
+/// token but another merkle path; the declared job's solving share becomes
+/// a block the pool assembles and submits itself, with the client's
+/// transaction in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submitted_by_the_pool() {
     use bitcoin::consensus::{deserialize, serialize};
@@ -2011,7 +2013,10 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
         AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
     };
     let s = setup_full(true, |config| {
-        config.jd = Some(proofpool_pool::JdConfig::default());
+        config.jd = Some(proofpool_pool::JdConfig {
+            full_template_only: true,
+            ..proofpool_pool::JdConfig::default()
+        });
         config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
@@ -2155,7 +2160,7 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
         }],
         output: outputs.to_vec(),
     };
-    let declare = |request_id: u32, outputs: &[TxOut]| {
+    let declare_naming = |request_id: u32, outputs: &[TxOut], wtxids: &[[u8; 32]]| {
         let bytes = serialize(&coinbase_with(outputs, &[0u8; 12]));
         let cut = 4 + 1 + 36 + 1 + script_prefix.len();
         AnyMessageOwned::JobDeclaration(JobDeclarationOwned::DeclareMiningJob(
@@ -2205,6 +2210,45 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
             }
         }
     }
+    let declare = |request_id: u32, outputs: &[TxOut]| declare_naming(request_id, outputs, &wtxids);
+    // A declaration naming 3,000 transactions (96 KB, more than a mining
+    // frame may be) is read whole: the pool asks for all of them, and an
+    // answer providing none is refused.
+    let made_up: Vec<[u8; 32]> = (0..3000u32)
+        .map(|i| {
+            let mut w = [0xeeu8; 32];
+            w[..4].copy_from_slice(&i.to_le_bytes());
+            w
+        })
+        .collect();
+    jd.send(declare_naming(4, &outputs, &made_up))
+        .await
+        .unwrap();
+    match jd.read_message().await.unwrap() {
+        Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::ProvideMissingTransactions(
+            ask,
+        ))) => {
+            assert_eq!(ask.request_id, 4);
+            assert_eq!(ask.unknown_tx_position_list.into_inner().len(), 3000);
+        }
+        other => panic!("{other:?}"),
+    }
+    jd.send(AnyMessageOwned::JobDeclaration(
+        JobDeclarationOwned::ProvideMissingTransactionsSuccess(
+            ProvideMissingTransactionsSuccessOwned {
+                request_id: 4,
+                transaction_list: Seq064KOwned::new(Vec::new()).unwrap(),
+            },
+        ),
+    ))
+    .await
+    .unwrap();
+    match jd.read_message().await.unwrap() {
+        Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::DeclareMiningJobError(e))) => {
+            assert_eq!(e.error_code.as_utf8_or_hex(), "missing-txs")
+        }
+        other => panic!("{other:?}"),
+    }
     // A coinbase claiming one satoshi more than subsidy and fees: the node
     // refuses the block.
     let mut greedy = outputs.clone();
@@ -2245,11 +2289,11 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
     let prefix = open.extranonce_prefix.as_ref().to_vec();
     let size = usize::from(open.extranonce_size);
     assert_eq!(prefix.len() + size, 12);
-    let set_job = |request_id: u32, path: &[[u8; 32]]| {
+    let set_job_with = |token: &[u8], request_id: u32, path: &[[u8; 32]]| {
         AnyMessageOwned::Mining(MiningOwned::SetCustomMiningJob(SetCustomMiningJobOwned {
             channel_id,
             request_id,
-            token: B0255Owned::try_from(declared_token.clone()).unwrap(),
+            token: B0255Owned::try_from(token.to_vec()).unwrap(),
             version,
             prev_hash: U256Owned::from(prev_hash),
             min_ntime: ntime,
@@ -2263,8 +2307,19 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
                 .unwrap(),
         }))
     };
-    // Without the private transaction: not the declared block.
+    let set_job =
+        |request_id: u32, path: &[[u8; 32]]| set_job_with(&declared_token, request_id, path);
     let path = coinbase_branch(&txids);
+    // The pool takes full-template jobs only: the token that declared
+    // nothing is refused.
+    mining.send(set_job_with(&token, 9, &path)).await.unwrap();
+    match sv2_miner::mining(mining.read_message().await.unwrap()) {
+        MiningOwned::SetCustomMiningJobError(e) => {
+            assert_eq!(e.error_code.as_utf8_or_hex(), "invalid-mining-job-token")
+        }
+        other => panic!("expected SetCustomMiningJob.Error, got {other}"),
+    }
+    // Without the private transaction: not the declared block.
     mining
         .send(set_job(1, &coinbase_branch(&txids[..txids.len() - 1])))
         .await

@@ -15,6 +15,7 @@
 
 mod commitment;
 pub mod epoch_file;
+mod expected;
 pub mod header;
 mod pplns;
 mod rewards;
@@ -24,6 +25,7 @@ pub use commitment::{
     EpochCommit, EpochInputs, EpochRecord, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION,
     SolPoolParams, blocks_hash, record_hash, sats_to_token, token_per_sat,
 };
+pub use expected::{ExpectedError, ExpectedPayout, ExpectedShare, Scheme, credit_epoch, subsidy};
 pub use pplns::{
     BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
     window_units,

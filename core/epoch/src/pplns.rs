@@ -252,7 +252,7 @@ fn mul_div(amount: u64, numerator: U256, window: U256) -> Result<u64, PplnsError
     u64::try_from(product / window).map_err(|_| PplnsError::Overflow)
 }
 
-fn widen(x: U256) -> U512 {
+pub(crate) fn widen(x: U256) -> U512 {
     let [a, b, c, d] = x.into_limbs();
     U512::from_limbs([a, b, c, d, 0, 0, 0, 0])
 }

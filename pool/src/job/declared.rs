@@ -226,19 +226,10 @@ pub fn required_outputs(payout_script: &Script, commitment: &ShareCommitment) ->
     bitcoin::consensus::serialize(&outputs)
 }
 
-/// The block subsidy at `height` on `network`: 50 BTC halved every 210,000
-/// blocks (every 150 on regtest), nothing after 64 halvings.
+/// The block subsidy at `height` on `network` (the schedule is
+/// [`proofpool_epoch::subsidy`]'s, the auditor's).
 pub fn subsidy(network: bitcoin::Network, height: u32) -> Amount {
-    let interval = if network == bitcoin::Network::Regtest {
-        150
-    } else {
-        210_000
-    };
-    let halvings = height / interval;
-    if halvings >= 64 {
-        return Amount::ZERO;
-    }
-    Amount::from_sat(5_000_000_000u64 >> halvings)
+    Amount::from_sat(proofpool_epoch::subsidy(network, height).0)
 }
 
 /// What `SetCustomMiningJob` says about the job.

@@ -36,7 +36,7 @@ use proofpool_node::{NodeClient, NodeError};
 use proofpool_store::{ShareLog, Store};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use telemetry::{Metrics, Refused};
@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) guard: Arc<Guard>,
     /// Job declaration tokens issued and live.
     pub(crate) tokens: Mutex<crate::jd::Tokens>,
+    /// Job declaration connections reading block-sized frames now.
+    pub(crate) jd_large_frames: AtomicUsize,
     /// Metric handles (no-ops without `metrics_listen`).
     pub(crate) metrics: Metrics,
     /// Sum of the sessions' hashrate estimates, hashes per second; each
@@ -350,6 +352,7 @@ impl Pool {
             solved: Mutex::new(None),
             stop,
             tasks: TaskTracker::new(),
+            jd_large_frames: AtomicUsize::new(0),
             tokens: Mutex::new(crate::jd::Tokens::new(
                 jd.token_ttl,
                 jd.max_tokens,

@@ -19,7 +19,7 @@
 use crate::job::{DeclaredTemplate, Requirements, required_outputs};
 use crate::server::Shared;
 use crate::server::guard::{Admission, Fault, RateLimiter};
-use crate::sv2::noise::{Incoming, Sv2Error, Sv2Writer};
+use crate::sv2::noise::{FrameLimit, Incoming, Sv2Error, Sv2Writer};
 use crate::username::MinerId;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +41,48 @@ use tokio::sync::mpsc;
 /// asks for one per job, and the registry is shared by every client.
 const TOKENS_PER_SECOND: u32 = 2;
 const TOKEN_BURST: u32 = 20;
+
+/// The largest frame a job declaration connection reads: a declaration
+/// naming a full block's transactions, or a block's worth of them provided.
+const MAX_JD_FRAME: usize = 5 * 1024 * 1024;
+
+/// Job declaration connections that may read frames that large at once
+/// (each may buffer one); the others keep the mining port's limit.
+const MAX_LARGE_FRAMES: usize = 16;
+
+/// A job declaration connection's claim on block-sized frames, given back
+/// when it ends.
+struct LargeFrames<'a>(Option<&'a Shared>);
+
+impl<'a> LargeFrames<'a> {
+    /// Raises `limit` to [`MAX_JD_FRAME`] if fewer than
+    /// [`MAX_LARGE_FRAMES`] connections hold it.
+    fn claim(shared: &'a Shared, limit: &FrameLimit) -> Self {
+        let taken = shared.jd_large_frames.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| (n < MAX_LARGE_FRAMES).then_some(n + 1),
+        );
+        if taken.is_err() {
+            tracing::info!(
+                "job declaration connection limited to the mining frame size: {MAX_LARGE_FRAMES} already read block-sized frames"
+            );
+            return Self(None);
+        }
+        limit.raise(MAX_JD_FRAME);
+        Self(Some(shared))
+    }
+}
+
+impl Drop for LargeFrames<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared
+                .jd_large_frames
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
 
 /// How long a client has to provide the transactions the pool lacks.
 const PROVIDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -64,14 +106,21 @@ fn proposals() -> &'static tokio::sync::Semaphore {
 /// A refused declaration: the spec's error code and why.
 type Refused = (&'static str, String);
 
-/// Serves one job declaration connection whose setup was accepted.
+/// Serves one job declaration connection whose setup was accepted: sends
+/// `ok` once its frames may be block-sized (the client's next message may
+/// be).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
     shared: &Arc<Shared>,
     peer: SocketAddr,
     admission: &Admission,
     writer: &mut Sv2Writer<OwnedWriteHalf>,
     rx: &mut mpsc::Receiver<Incoming>,
+    limit: &FrameLimit,
+    ok: stratum_core::common_messages_sv2::SetupConnectionSuccess,
 ) -> Result<(), Sv2Error> {
+    let _large = LargeFrames::claim(shared, limit);
+    writer.send(ok).await?;
     let mut stop = std::pin::pin!(shared.stop.clone().cancelled_owned());
     let mut limiter = RateLimiter::new(TOKENS_PER_SECOND, TOKEN_BURST);
     loop {

@@ -32,7 +32,7 @@
 //! mine at their tokens' targets.
 
 use super::keys::AuthorityKey;
-use super::noise::{Incoming, Sv2Connection, Sv2Error, Sv2Writer};
+use super::noise::{FrameLimit, Incoming, Sv2Connection, Sv2Error, Sv2Writer};
 use super::setup::{SetupReply, negotiate};
 use crate::job::{Binding, CustomJob, DeclaredError, Job};
 use crate::server::blocks;
@@ -230,6 +230,7 @@ pub(crate) async fn serve(
     };
     shared.metrics.connections_noise.increment(1);
     let (reader, writer) = connection.into_split();
+    let frame_limit = reader.frame_limit();
     let (reading, rx) = reader.spawn(READ_AHEAD);
     let mut session = Sv2Session {
         shared: shared.clone(),
@@ -248,6 +249,7 @@ pub(crate) async fn serve(
         pending: VecDeque::new(),
         reported_hashrate: 0,
         work_selection: false,
+        frame_limit,
     };
     if let Err(e) = session.run(rx, timeout).await {
         tracing::debug!(%peer, error = %e, "Stratum V2 connection ended");
@@ -279,6 +281,8 @@ struct Sv2Session {
     /// no jobs from the pool, only the ones it sets, at its tokens'
     /// targets (vardiff does not move them).
     work_selection: bool,
+    /// The reader's frame limit: raised for job declaration.
+    frame_limit: FrameLimit,
 }
 
 /// Why the session's task woke.
@@ -321,13 +325,14 @@ impl Sv2Session {
         };
         match negotiate(&setup, self.shared.config.jd.is_some()) {
             SetupReply::Accepted(ok, negotiated) if negotiated.job_declaration => {
-                self.writer.send(ok).await?;
                 return super::jds::serve(
                     &self.shared,
                     self.peer,
                     &self.admission,
                     &mut self.writer,
                     &mut rx,
+                    &self.frame_limit,
+                    ok,
                 )
                 .await;
             }
@@ -495,6 +500,21 @@ impl Sv2Session {
                 ))
                 .await;
         };
+        if token.template.is_none()
+            && self
+                .shared
+                .config
+                .jd
+                .is_some_and(|jd| jd.full_template_only)
+        {
+            // The operator wants every declared block checked by its node.
+            return self
+                .writer
+                .send(refuse(
+                    ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_MINING_JOB_TOKEN,
+                ))
+                .await;
+        }
         let custom = CustomJob {
             version: m.version,
             prev_hash: bitcoin::BlockHash::from_byte_array(m.prev_hash.to_array()),

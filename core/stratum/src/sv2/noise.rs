@@ -4,11 +4,15 @@
 //!
 //! Generic over the halves of any async stream, so the pool's listener,
 //! the reference miner and the tests share it. Every read is bounded: the
-//! handshake by a timeout, and a frame by [`MAX_FRAME`] bytes on the wire,
-//! so a peer cannot make the pool buffer more than that by declaring a
-//! large payload and trickling it in.
+//! handshake by a timeout, and a frame by [`MAX_FRAME`] bytes on the wire
+//! (unless the connection's [`FrameLimit`] is raised, as for job
+//! declaration, whose messages carry whole blocks), so a peer cannot make
+//! the pool buffer more than that by declaring a large payload and
+//! trickling it in.
 
 use super::keys::AuthorityKey;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use stratum_core::codec_sv2::{
     Decrypted, Handshake, MessageFrame, NoiseDecoder, NoiseEncoder, TransportDecryptState,
@@ -26,6 +30,28 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// buffer by declaring a payload of the protocol's maximum.
 pub const MAX_FRAME: usize = 64 * 1024;
 
+/// The largest frame a connection's reader takes, shared with whoever may
+/// raise it (the reader may be a task of its own by then).
+#[derive(Debug, Clone)]
+pub struct FrameLimit(Arc<AtomicUsize>);
+
+impl FrameLimit {
+    fn new() -> Self {
+        Self(Arc::new(AtomicUsize::new(MAX_FRAME)))
+    }
+
+    /// Lets frames of up to `bytes` on the wire in from now on (the frame
+    /// being read included).
+    pub fn raise(&self, bytes: usize) {
+        self.0.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// The limit now, in bytes on the wire.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Why a Stratum V2 connection failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,8 +68,8 @@ pub enum Sv2Error {
     /// A frame failed to decrypt or decode; the connection cannot go on.
     #[error("bad frame: {0}")]
     Frame(String),
-    /// A frame larger than [`MAX_FRAME`].
-    #[error("a frame larger than {MAX_FRAME} bytes")]
+    /// A frame larger than the connection's [`FrameLimit`].
+    #[error("a frame larger than the connection's limit")]
     TooLarge,
     /// A message that does not encode (a bug, or a field too long).
     #[error("cannot encode {0}")]
@@ -135,6 +161,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
                 read,
                 decoder: NoiseDecoder::new(),
                 decrypt: Some(decrypt),
+                limit: FrameLimit::new(),
             },
             writer: Sv2Writer {
                 write,
@@ -150,6 +177,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Sv2Connection<R, W> {
     /// half read is lost), so it must not race other work in a `select!`.
     pub fn into_split(self) -> (Sv2Reader<R>, Sv2Writer<W>) {
         (self.reader, self.writer)
+    }
+
+    /// The largest frame this connection reads, to raise.
+    pub fn frame_limit(&self) -> FrameLimit {
+        self.reader.frame_limit()
     }
 
     /// Reads the next message (see [`Sv2Reader::read_message`]).
@@ -169,6 +201,7 @@ pub struct Sv2Reader<R> {
     decoder: NoiseDecoder,
     /// `None` once a frame failed to decrypt: nothing more can be read.
     decrypt: Option<TransportDecryptState>,
+    limit: FrameLimit,
 }
 
 impl<R> std::fmt::Debug for Sv2Reader<R> {
@@ -187,7 +220,18 @@ impl<R: AsyncRead + Unpin> Sv2Reader<R> {
     /// Reads the next message. `Ok(None)` when the peer closed the
     /// connection between frames. Not cancellation-safe.
     pub async fn read_message(&mut self) -> Result<Option<AnyMessageOwned>, Sv2Error> {
-        read_message(&mut self.read, &mut self.decoder, &mut self.decrypt).await
+        read_message(
+            &mut self.read,
+            &mut self.decoder,
+            &mut self.decrypt,
+            &self.limit,
+        )
+        .await
+    }
+
+    /// The largest frame this reader takes, to raise.
+    pub fn frame_limit(&self) -> FrameLimit {
+        self.limit.clone()
     }
 }
 
@@ -270,12 +314,13 @@ async fn read_message<R: AsyncRead + Unpin>(
     read: &mut R,
     decoder: &mut NoiseDecoder,
     decrypt: &mut Option<TransportDecryptState>,
+    limit: &FrameLimit,
 ) -> Result<Option<AnyMessageOwned>, Sv2Error> {
     let mut wire = 0usize;
     loop {
         let wanted = decoder.writable_len();
         wire = wire.saturating_add(wanted);
-        if wire > MAX_FRAME {
+        if wire > limit.get() {
             return Err(Sv2Error::TooLarge);
         }
         if wanted > 0 {

@@ -123,3 +123,48 @@ async fn a_frame_over_the_limit_is_refused_before_it_is_buffered() {
     drop(pool);
     let _ = sending.await;
 }
+
+#[tokio::test]
+async fn a_raised_limit_lets_a_large_frame_in() {
+    let key = AuthorityKey::generate().unwrap();
+    let (pool, miner) = pair(&key, *key.public()).await;
+    let (mut pool, mut miner) = (pool.unwrap(), miner.unwrap());
+    // Job declaration's messages carry blocks: 120 KB, over several Noise
+    // messages, whole once the limit is raised.
+    pool.frame_limit().raise(1 << 20);
+    assert_eq!(pool.frame_limit().get(), 1 << 20);
+    let big = NewExtendedMiningJobOwned {
+        channel_id: 1,
+        job_id: 1,
+        min_ntime: stratum_core::binary_sv2::Sv2OptionOwned::new(None),
+        version: 0x2000_0000,
+        version_rolling_allowed: true,
+        merkle_path: Vec::new().try_into().unwrap(),
+        coinbase_tx_prefix: vec![7u8; 60_000].try_into().unwrap(),
+        coinbase_tx_suffix: vec![9u8; 60_000].try_into().unwrap(),
+    };
+    let sent = big.clone();
+    let sending = tokio::spawn(async move {
+        miner
+            .send(AnyMessageOwned::Mining(MiningOwned::NewExtendedMiningJob(
+                sent,
+            )))
+            .await
+            .unwrap();
+        miner
+    });
+    match pool.read_message().await {
+        Ok(Some(AnyMessageOwned::Mining(MiningOwned::NewExtendedMiningJob(read)))) => {
+            assert_eq!(
+                read.coinbase_tx_prefix.as_ref(),
+                big.coinbase_tx_prefix.as_ref()
+            );
+            assert_eq!(
+                read.coinbase_tx_suffix.as_ref(),
+                big.coinbase_tx_suffix.as_ref()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = sending.await;
+}
