@@ -1477,6 +1477,13 @@ async fn a_stratum_v2_miner_finds_blocks_that_bitcoind_accepts() {
     };
     let (ok, job, tip) = &standard[1];
     let target = proofpool_primitives::U256::from_le_bytes(ok.target.to_array());
+    // The target the pool announces is the one its jobs commit to, in
+    // compact form, exactly: a looser one would have the miner send shares
+    // the pool refuses (one in 65,536 at the saturated difficulty).
+    assert_eq!(
+        proofpool_epoch::share_commitment::committed_target(target).1,
+        target
+    );
     let (nonce, hash) = header_only(job, tip, target);
     conn.send(AnyMessageOwned::Mining(MiningOwned::SubmitSharesStandard(
         stratum_core::mining_sv2::SubmitSharesStandard {
@@ -1583,6 +1590,78 @@ async fn open_when_ready(
     panic!("no channel within 10 s")
 }
 
+/// A Noise connection to the pool's V2 port.
+type V2Conn = Sv2Connection<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf>;
+
+/// A job declaration connection, set up, and a token for `user` with the
+/// pool's required outputs (payout first, the token's share commitment
+/// second).
+async fn jd_token(
+    addr: std::net::SocketAddr,
+    key: &AuthorityKey,
+    user: &str,
+    request_id: u32,
+) -> (V2Conn, Vec<u8>, Vec<bitcoin::TxOut>) {
+    use stratum_core::common_messages_sv2::Protocol;
+    use stratum_core::job_declaration_sv2::AllocateMiningJobTokenOwned;
+    use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned};
+    let mut jd = sv2_connect(addr, key).await;
+    let mut setup = sv2_miner::setup();
+    setup.protocol = Protocol::JobDeclarationProtocol;
+    setup.flags = 0;
+    jd.send(setup).await.unwrap();
+    assert!(matches!(
+        jd.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    jd.send(AnyMessageOwned::JobDeclaration(
+        JobDeclarationOwned::AllocateMiningJobToken(AllocateMiningJobTokenOwned {
+            user_identifier: user.to_owned().try_into().unwrap(),
+            request_id,
+        }),
+    ))
+    .await
+    .unwrap();
+    let Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::AllocateMiningJobTokenSuccess(
+        allocated,
+    ))) = jd.read_message().await.unwrap()
+    else {
+        panic!("no token");
+    };
+    assert_eq!(allocated.request_id, request_id);
+    let token = allocated.mining_job_token.as_ref().to_vec();
+    let outputs = bitcoin::consensus::deserialize(allocated.coinbase_outputs.as_ref()).unwrap();
+    (jd, token, outputs)
+}
+
+/// A mining connection that selects its own work (its channels get no job
+/// from the pool), with an extended channel open for `user`.
+async fn work_selecting_channel(
+    addr: std::net::SocketAddr,
+    key: &AuthorityKey,
+    user: &str,
+) -> (
+    V2Conn,
+    stratum_core::mining_sv2::OpenExtendedMiningChannelSuccessOwned,
+) {
+    use stratum_core::parsers_sv2::{AnyMessageOwned, CommonMessagesOwned};
+    let mut mining = sv2_connect(addr, key).await;
+    mining
+        .send(proofpool_pool::sv2::setup::mining_request(0b110, "jdc", "").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        mining.read_message().await.unwrap(),
+        Some(AnyMessageOwned::Common(
+            CommonMessagesOwned::SetupConnectionSuccess(_)
+        ))
+    ));
+    let open = open_when_ready(&mut mining, user).await;
+    (mining, open)
+}
+
 /// The coinbase's merkle branch for a block of the coinbase then `txids`
 /// (internal byte order), worked out level by level here: the sibling at
 /// each level, the last hash of an odd level paired with itself.
@@ -1628,12 +1707,8 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     use proofpool_epoch::share_commitment::{ShareCommitment, target_of_bits};
     use proofpool_primitives::U256;
     use stratum_core::binary_sv2::{B064KOwned, B0255Owned, Seq0255Owned, U256Owned};
-    use stratum_core::common_messages_sv2::Protocol;
-    use stratum_core::job_declaration_sv2::AllocateMiningJobTokenOwned;
     use stratum_core::mining_sv2::{SetCustomMiningJobOwned, SubmitSharesExtendedOwned};
-    use stratum_core::parsers_sv2::{
-        AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
-    };
+    use stratum_core::parsers_sv2::{AnyMessageOwned, MiningOwned};
     let s = setup_full(true, |config| {
         config.jd = Some(proofpool_pool::JdConfig::default());
         // Metrics on, for the job declaration counters.
@@ -1641,37 +1716,9 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     })
     .await;
     let (sv2_addr, key) = s.sv2.clone().unwrap();
-    let connect = || sv2_connect(sv2_addr, &key);
 
     // The job declaration connection: a token and the required outputs.
-    let mut jd = connect().await;
-    let mut setup = sv2_miner::setup();
-    setup.protocol = Protocol::JobDeclarationProtocol;
-    setup.flags = 0;
-    jd.send(setup).await.unwrap();
-    assert!(matches!(
-        jd.read_message().await.unwrap(),
-        Some(AnyMessageOwned::Common(
-            CommonMessagesOwned::SetupConnectionSuccess(_)
-        ))
-    ));
-    jd.send(AnyMessageOwned::JobDeclaration(
-        JobDeclarationOwned::AllocateMiningJobToken(AllocateMiningJobTokenOwned {
-            user_identifier: format!("{MINER}.jdc").try_into().unwrap(),
-            request_id: 41,
-        }),
-    ))
-    .await
-    .unwrap();
-    let Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::AllocateMiningJobTokenSuccess(
-        allocated,
-    ))) = jd.read_message().await.unwrap()
-    else {
-        panic!("no token");
-    };
-    assert_eq!(allocated.request_id, 41);
-    let token = allocated.mining_job_token.as_ref().to_vec();
-    let mut outputs: Vec<TxOut> = deserialize(allocated.coinbase_outputs.as_ref()).unwrap();
+    let (_jd, token, mut outputs) = jd_token(sv2_addr, &key, &format!("{MINER}.jdc"), 41).await;
     assert_eq!(outputs.len(), 2);
     assert_eq!(outputs[0].script_pubkey, s.payout.script_pubkey());
     let commitment = ShareCommitment::from_script(outputs[1].script_pubkey.as_bytes()).unwrap();
@@ -1679,18 +1726,7 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
     let token_target = target_of_bits(commitment.target_bits).unwrap();
 
     // The mining connection selects its own work: its channel gets no job.
-    let mut mining = connect().await;
-    mining
-        .send(proofpool_pool::sv2::setup::mining_request(0b110, "jdc", "").unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(
-        mining.read_message().await.unwrap(),
-        Some(AnyMessageOwned::Common(
-            CommonMessagesOwned::SetupConnectionSuccess(_)
-        ))
-    ));
-    let open = open_when_ready(&mut mining, &format!("{MINER}.jdc")).await;
+    let (mut mining, open) = work_selecting_channel(sv2_addr, &key, &format!("{MINER}.jdc")).await;
     let channel_id = open.channel_id;
     let prefix = open.extranonce_prefix.as_ref().to_vec();
     let size = usize::from(open.extranonce_size);
@@ -2004,14 +2040,11 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
     use proofpool_epoch::share_commitment::target_of_bits;
     use proofpool_primitives::U256;
     use stratum_core::binary_sv2::{B064KOwned, B0255Owned, Seq064KOwned, Seq0255Owned, U256Owned};
-    use stratum_core::common_messages_sv2::Protocol;
     use stratum_core::job_declaration_sv2::{
-        AllocateMiningJobTokenOwned, DeclareMiningJobOwned, ProvideMissingTransactionsSuccessOwned,
+        DeclareMiningJobOwned, ProvideMissingTransactionsSuccessOwned,
     };
     use stratum_core::mining_sv2::{SetCustomMiningJobOwned, SubmitSharesExtendedOwned};
-    use stratum_core::parsers_sv2::{
-        AnyMessageOwned, CommonMessagesOwned, JobDeclarationOwned, MiningOwned,
-    };
+    use stratum_core::parsers_sv2::{AnyMessageOwned, JobDeclarationOwned, MiningOwned};
     let s = setup_full(true, |config| {
         config.jd = Some(proofpool_pool::JdConfig {
             full_template_only: true,
@@ -2108,33 +2141,7 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
     };
 
     // The job declaration connection: a token and the required outputs.
-    let mut jd = sv2_connect(sv2_addr, &key).await;
-    let mut setup = sv2_miner::setup();
-    setup.protocol = Protocol::JobDeclarationProtocol;
-    setup.flags = 0;
-    jd.send(setup).await.unwrap();
-    assert!(matches!(
-        jd.read_message().await.unwrap(),
-        Some(AnyMessageOwned::Common(
-            CommonMessagesOwned::SetupConnectionSuccess(_)
-        ))
-    ));
-    jd.send(AnyMessageOwned::JobDeclaration(
-        JobDeclarationOwned::AllocateMiningJobToken(AllocateMiningJobTokenOwned {
-            user_identifier: format!("{MINER}.full").try_into().unwrap(),
-            request_id: 1,
-        }),
-    ))
-    .await
-    .unwrap();
-    let Some(AnyMessageOwned::JobDeclaration(JobDeclarationOwned::AllocateMiningJobTokenSuccess(
-        allocated,
-    ))) = jd.read_message().await.unwrap()
-    else {
-        panic!("no token");
-    };
-    let token = allocated.mining_job_token.as_ref().to_vec();
-    let mut outputs: Vec<TxOut> = deserialize(allocated.coinbase_outputs.as_ref()).unwrap();
+    let (mut jd, token, mut outputs) = jd_token(sv2_addr, &key, &format!("{MINER}.full"), 1).await;
     let commitment = proofpool_epoch::share_commitment::ShareCommitment::from_script(
         outputs[1].script_pubkey.as_bytes(),
     )
@@ -2178,10 +2185,7 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
     };
     // Answers the pool's questions about transactions until it decides;
     // the private transaction is always among those asked for.
-    async fn decide(
-        jd: &mut Sv2Connection<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf>,
-        txs: &[Transaction],
-    ) -> JobDeclarationOwned {
+    async fn decide(jd: &mut V2Conn, txs: &[Transaction]) -> JobDeclarationOwned {
         let last = (txs.len() - 1) as u16;
         loop {
             match jd.read_message().await.unwrap() {
@@ -2273,18 +2277,7 @@ async fn a_full_template_declaration_is_checked_by_the_node_and_its_block_submit
     };
 
     // The mining connection sets the declared job with the new token.
-    let mut mining = sv2_connect(sv2_addr, &key).await;
-    mining
-        .send(proofpool_pool::sv2::setup::mining_request(0b110, "jdc", "").unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(
-        mining.read_message().await.unwrap(),
-        Some(AnyMessageOwned::Common(
-            CommonMessagesOwned::SetupConnectionSuccess(_)
-        ))
-    ));
-    let open = open_when_ready(&mut mining, &format!("{MINER}.full")).await;
+    let (mut mining, open) = work_selecting_channel(sv2_addr, &key, &format!("{MINER}.full")).await;
     let channel_id = open.channel_id;
     let prefix = open.extranonce_prefix.as_ref().to_vec();
     let size = usize::from(open.extranonce_size);

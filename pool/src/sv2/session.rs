@@ -688,7 +688,12 @@ impl Sv2Session {
         self.next_channel_id = self.next_channel_id.wrapping_add(1).max(FIRST_CHANNEL_ID);
         let standard = m.min_extranonce_size.is_none();
         tracing::debug!(peer = %self.peer, miner = %m.user_identity, channel_id, standard, "Stratum V2 channel opened");
-        let target_bytes = U256Owned::from(core.difficulty().to_target().to_le_bytes::<32>());
+        // The target the channel's jobs commit to (compact-rounded), which
+        // its shares are checked at: not the difficulty's exact target.
+        let committed = core
+            .binding()
+            .map_or(core.difficulty().to_target(), |b| b.target());
+        let target_bytes = U256Owned::from(committed.to_le_bytes::<32>());
         let encode = |e: stratum_core::binary_sv2::Error| Sv2Error::Encode(format!("{e:?}"));
         let success = if standard {
             // The whole extranonce: the miner has none to roll.
