@@ -108,9 +108,18 @@ fn devnet_reaches_a_claimable_epoch() {
             + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "miner {miner}: {text}");
         assert!(text.contains(" 0 problems, 0 unverifiable"), "{text}");
+        if text.contains(" 0 included, 0 pending") {
+            // This miner's log holds no accepted share at all: on a loaded
+            // 2-core machine a CPU miner can go the run's first seconds
+            // without one (seen once in ten runs). Nothing to check; the
+            // TLS and V2 miners' lines above, and `paid` below, still
+            // require mining.
+            eprintln!("miner {miner} logged no accepted share before the devnet stopped");
+            continue;
+        }
         assert!(
             text.lines().any(|l| l.starts_with("credit 0x")),
-            "no credit line in {text}"
+            "miner {miner}: no credit line in {text}\ndevnet:\n{stdout}"
         );
         let address = text
             .lines()
@@ -134,7 +143,27 @@ fn devnet_reaches_a_claimable_epoch() {
     assert!(again.contains("reusing the devnet"), "{again}");
     assert_eq!(distributor(&again), distributor(&stdout));
     assert!(again.contains("with the API's proof"), "{again}");
-    assert!(epochs() > first_epochs, "epochs continue after a restart");
+    // Epochs continue: the second run finalizes epochs after the first
+    // run's last (some perhaps sealed and committed by the first run
+    // before it stopped, so no new file need be written), none twice.
+    let finalized = |out: &str| -> Vec<u64> {
+        out.lines()
+            .filter_map(|l| {
+                l.strip_prefix("epoch ")?
+                    .split_once(" finalized")?
+                    .0
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    };
+    let (before, after) = (finalized(&stdout), finalized(&again));
+    let last_before = before.iter().max().copied().unwrap_or_default();
+    assert!(
+        !after.is_empty() && after.iter().all(|&e| e > last_before),
+        "epochs continue after a restart: first run finalized {before:?}, second {after:?}"
+    );
+    assert!(epochs() >= first_epochs);
 
     // Settings that cannot change under a live store are refused by name.
     let (_, status) = devnet(&state, &["--exit-after-deploy", "--epoch-secs", "7"]);

@@ -645,15 +645,14 @@ impl Sv2Session {
                 )
                 .await;
         };
-        let Some(job) = self.shared.work.current() else {
-            return self
-                .refuse_channel(
-                    m.request_id,
-                    ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
-                )
-                .await;
-        };
-        let extranonce_size = job.extranonce2_len();
+        // Before the pool's first job (it is starting) the channel opens
+        // all the same, on the configured extranonce size, and gets its
+        // first job with everyone else's.
+        let current = self.shared.work.current();
+        let extranonce_size = current.as_ref().map_or_else(
+            || self.shared.work.job_config().extranonce2_len,
+            |job| job.extranonce2_len(),
+        );
         if m.min_extranonce_size
             .is_some_and(|min| min > extranonce_size)
         {
@@ -730,10 +729,11 @@ impl Sv2Session {
                 declared_tip: None,
             },
         );
-        if self.work_selection {
-            // It sets its own jobs (SetCustomMiningJob).
+        let Some(job) = current.filter(|_| !self.work_selection) else {
+            // It sets its own jobs (SetCustomMiningJob), or the pool has
+            // none yet.
             return Ok(());
-        }
+        };
         // Its first job, with its own tip.
         self.job_seq += 1;
         let seq = self.job_seq;
