@@ -94,7 +94,8 @@ pub(crate) struct Args {
     #[arg(long)]
     exit_after_deploy: bool,
     /// Exit with success once an epoch with credits is finalized on-chain
-    /// (claimable), printing how long that took; fail after this many seconds.
+    /// (claimable) and every reference miner has had a share accepted,
+    /// printing how long that took; fail after this many seconds.
     #[arg(long)]
     until_claimable: Option<u64>,
     /// Stop the reference miners once an epoch crediting every one of them is
@@ -430,7 +431,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         println!(
             "  miner {}        {addr}  (reference CPU miner over {})",
             i + 1,
-            if i % 2 == 1 { "TLS" } else { "TCP" }
+            ["TCP", "TLS", "Stratum V2"][i % 3]
         );
     }
     println!("Ctrl-C stops everything.");
@@ -477,7 +478,14 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                             println!("epoch {e} finalized: {total} MockBTC base units claimable in total ({:.0?} since start)", started.elapsed());
                             claimable |= !total.is_zero();
                         }
-                        if args.until_claimable.is_some() && claimable {
+                        // A miner at the devnet's difficulty finds a share
+                        // every few seconds, so an early epoch can miss one
+                        // of them; `--until-claimable` shows every port
+                        // carrying work, so it waits for each miner's first.
+                        let all_mined = miner_stats.iter().all(|(_, s)| s.accepted.load(Ordering::Relaxed) > 0);
+                        if args.until_claimable.is_some() && claimable && !all_mined {
+                            println!("epoch {} claimable; waiting for every reference miner's first accepted share", report.finalized.last().copied().unwrap_or_default());
+                        } else if args.until_claimable.is_some() && claimable {
                             match claim_through_api(args.api_port, &chain, &miner_stats).await {
                                 Ok(true) => {
                                     println!("first claimable epoch after {:.1?}", started.elapsed());
