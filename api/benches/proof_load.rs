@@ -159,6 +159,7 @@ async fn record(store: &Store, domain: RewardDomain, miners: u64) {
                 .collect(),
             paid_blocks: Vec::new(),
             orphaned_blocks: Vec::new(),
+            scheme: "pplns",
         })
         .await
         .unwrap();

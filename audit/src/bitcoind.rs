@@ -128,6 +128,9 @@ pub struct BlockChecker {
     /// Headers by display-order hex hash; `None` for blocks bitcoind does
     /// not know.
     headers: Mutex<HashMap<String, Option<Arc<HeaderView>>>>,
+    /// What the best chain's block at a height paid in its coinbase
+    /// (`None` above the tip).
+    mined_values: Mutex<HashMap<u64, Option<u64>>>,
 }
 
 impl BlockChecker {
@@ -137,6 +140,7 @@ impl BlockChecker {
             node,
             network: Mutex::new(None),
             headers: Mutex::new(HashMap::new()),
+            mined_values: Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,14 +170,7 @@ impl BlockChecker {
             );
         }
         f.compare(subject, "bitcoind.height", header.height, block.height);
-        let raw: String = self
-            .node
-            .call("getblock", serde_json::json!([hex, 0]), None)
-            .await?;
-        let decoded = alloy::hex::decode(raw.trim())
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| coinbase_value_of_block(&bytes));
-        match decoded {
+        match self.coinbase_value_of(&hex).await? {
             Ok((hash, value)) => {
                 f.compare(subject, "bitcoind.hash", hash, block.hash);
                 f.compare(
@@ -240,7 +237,70 @@ impl BlockChecker {
                 "a header they read that bitcoind does not serve",
             ),
         }
+        if let Some(value) = job.fpps_value
+            && let Some(mined) = self.mined_value(job.height).await?
+            && value > mined
+        {
+            // A bound, not a proof: another template at the same height
+            // can hold more fees than the block that won it (an empty
+            // block, say), so this is for a person to look at. Shares
+            // valued on it were paid more than that block was worth.
+            f.warn(
+                subject,
+                "bitcoind.coinbase_value",
+                format_args!(
+                    "at most {mined}, what the block mined at height {} paid (subsidy and fees)",
+                    job.height
+                ),
+                value,
+            );
+        }
         Ok(f.into_list())
+    }
+
+    /// Block `hex` (display order) as bitcoind serves it whole: its hash
+    /// and what its coinbase pays, or why it cannot be read.
+    async fn coinbase_value_of(
+        &self,
+        hex: &str,
+    ) -> Result<Result<(B256, u64), String>, AuditError> {
+        let raw: String = self
+            .node
+            .call("getblock", serde_json::json!([hex, 0]), None)
+            .await?;
+        Ok(alloy::hex::decode(raw.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| coinbase_value_of_block(&bytes)))
+    }
+
+    /// What the best chain's block at `height` paid in its coinbase, asked
+    /// once per height.
+    async fn mined_value(&self, height: u64) -> Result<Option<u64>, AuditError> {
+        if let Some(v) = self
+            .mined_values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&height)
+        {
+            return Ok(*v);
+        }
+        let value = match self.node.get_block_hash(height).await? {
+            None => None,
+            Some(hex) => {
+                let decoded = self.coinbase_value_of(&hex).await?.map_err(|reason| {
+                    AuditError::Node(NodeError::Decode {
+                        method: "getblock",
+                        reason,
+                    })
+                })?;
+                Some(decoded.1)
+            }
+        };
+        self.mined_values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(height, value);
+        Ok(value)
     }
 
     /// The findings for a block the shares found that no audited epoch
@@ -474,7 +534,7 @@ impl BlockChecker {
     }
 
     /// bitcoind's network, asked once.
-    async fn network(&self) -> Result<Network, AuditError> {
+    pub(crate) async fn network(&self) -> Result<Network, AuditError> {
         if let Some(n) = *self.network.lock().unwrap_or_else(|p| p.into_inner()) {
             return Ok(n);
         }

@@ -5,7 +5,7 @@ use super::finding::{Findings, Subject, opt};
 use super::{Auditor, Candidate};
 use alloy::primitives::{Address, B256};
 use proofpool_epoch::epoch_file::{EpochFile, FileBlock};
-use proofpool_epoch::{PaidBlock, PplnsParams, blocks_hash};
+use proofpool_epoch::{PaidBlock, PplnsParams, Scheme, blocks_hash};
 use proofpool_epoch::{WindowShare, credit_block};
 use proofpool_primitives::{MinerAddress, Sats, Work};
 use std::collections::BTreeMap;
@@ -79,7 +79,18 @@ pub(super) fn check(
         }
         in_carried_chain(a, f, b);
         let value = solving_share(a, f, b);
-        pplns(a, f, b, value, &params, &mut credits);
+        // Paid by the scheme of its solving share's epoch (PPLNS if the
+        // share is not found, which is reported above).
+        let scheme = a
+            .candidates
+            .get(&b.share_seq)
+            .and_then(|c| a.schemes.get(&c.epoch))
+            .copied()
+            .unwrap_or_default();
+        match scheme {
+            Scheme::Pplns => pplns(a, f, b, value, &params, &mut credits),
+            Scheme::Pps | Scheme::Fpps => revenue(f, b, value, scheme),
+        }
         paid.push(PaidBlock {
             height: b.height,
             hash: b.hash,
@@ -243,6 +254,50 @@ fn solving_share(a: &Auditor, f: &mut Findings, b: &FileBlock) -> u64 {
     value
 }
 
+/// A block whose solving share was paid its expected value (`scheme`, PPS
+/// or FPPS) when its epoch closed: all `value` is the operator's, and it
+/// credits nobody.
+fn revenue(f: &mut Findings, b: &FileBlock, value: u64, scheme: Scheme) {
+    let subject = Subject::Block { height: b.height };
+    f.compare(subject, "operator", value, b.operator);
+    for (field, found) in [
+        ("fee", b.fee),
+        ("young_pool_remainder", b.young_pool_remainder),
+        ("dust", b.dust),
+    ] {
+        f.compare(subject, field, 0, found);
+    }
+    f.compare(
+        subject,
+        "window_oldest_seq",
+        opt(None::<u64>),
+        opt(b.window_oldest_seq),
+    );
+    f.compare(
+        subject,
+        "window_oldest_partial",
+        false,
+        b.window_oldest_partial,
+    );
+    f.compare(
+        subject,
+        "window_filled",
+        alloy::primitives::U256::ZERO,
+        b.window_filled,
+    );
+    for c in &b.credits {
+        f.mismatch(
+            Subject::Credit {
+                height: b.height,
+                account: c.miner,
+            },
+            "sats",
+            format_args!("no credit: the solving share's epoch paid by {scheme}"),
+            c.sats,
+        );
+    }
+}
+
 /// Replays PPLNS for `b` paying `value` and compares the breakdown; adds the
 /// recomputed credits to `credits`.
 fn pplns(
@@ -258,6 +313,7 @@ fn pplns(
         .history
         .range(..=b.share_seq)
         .rev()
+        .filter(|(_, h)| h.pplns)
         .map(|(seq, h)| WindowShare {
             seq: *seq,
             miner: MinerAddress(h.miner),

@@ -269,6 +269,12 @@ pub struct AuditOptions {
     /// A block of the real chain the headers the files carry must contain:
     /// it ties them to Bitcoin without bitcoind.
     pub checkpoint: Option<super::Checkpoint>,
+    /// The network the pool mines on, when auditing without bitcoind (with
+    /// it, bitcoind's `chain` is the network): every file's
+    /// `bitcoin.network` must be it. The subsidy PPS pays and the
+    /// difficulty rules jobs are held to are the network's, so a file may
+    /// not pick its own.
+    pub network: Option<bitcoin::Network>,
 }
 
 impl Default for AuditOptions {
@@ -278,6 +284,7 @@ impl Default for AuditOptions {
             to: None,
             maturity: DEFAULT_MATURITY,
             checkpoint: None,
+            network: None,
         }
     }
 }
@@ -369,6 +376,11 @@ pub async fn audit(
         (n, to) => n.or(to),
     };
     let mut auditor = Auditor::configured(options.maturity, options.checkpoint);
+    let network = match node {
+        Some(node) => Some(node.network().await?),
+        None => options.network,
+    };
+    auditor.expect_network(network);
     let mut verdicts = Vec::new();
     let mut epoch = 1u64;
     while last.is_none_or(|last| epoch <= last) {
@@ -530,7 +542,13 @@ async fn check_blocks(node: &BlockChecker, verdict: &mut EpochVerdict) -> Result
 async fn check_jobs(node: &BlockChecker, verdict: &mut EpochVerdict) -> Result<(), AuditError> {
     let mut seen = HashSet::new();
     for job in verdict.jobs.clone() {
-        if !seen.insert((job.prev_hash, job.height, job.nbits, job.template_time)) {
+        if !seen.insert((
+            job.prev_hash,
+            job.height,
+            job.nbits,
+            job.template_time,
+            job.fpps_value,
+        )) {
             continue;
         }
         for finding in node.check_job(&job).await? {

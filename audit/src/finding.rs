@@ -54,6 +54,11 @@ pub enum Subject {
         /// The miner.
         account: Address,
     },
+    /// One miner's PPS or FPPS credit for the epoch's shares.
+    Expected {
+        /// The miner.
+        account: Address,
+    },
     /// One reward-tree leaf.
     Reward {
         /// The account.
@@ -72,6 +77,7 @@ impl Display for Subject {
             Self::Header { height } => write!(f, "header {height}"),
             Self::Block { height } => write!(f, "block {height}"),
             Self::Credit { height, account } => write!(f, "block {height} credit to {account}"),
+            Self::Expected { account } => write!(f, "expected-value credit to {account}"),
             Self::Reward { account } => write!(f, "reward of {account}"),
         }
     }

@@ -35,6 +35,7 @@
 mod bitcoind;
 mod blocks;
 mod driver;
+mod expected;
 mod finding;
 mod guardian;
 mod headers;
@@ -190,6 +191,10 @@ pub struct JobAnchor {
     pub nbits: u32,
     /// The template's time (testnets' minimum-difficulty rule reads it).
     pub template_time: u32,
+    /// Under FPPS, the job's `coinbase_value`, which its shares are paid
+    /// by: bitcoind compares it with what the block mined at its height
+    /// paid.
+    pub fpps_value: Option<u64>,
 }
 
 /// A block the pool's shares found (a verified share that meets its job's
@@ -238,6 +243,9 @@ struct HistShare {
     work: U256,
     /// Zero when the share's job is missing (PPLNS then reports it).
     net_work: U256,
+    /// Whether its epoch pays by PPLNS (PPS and FPPS shares were paid when
+    /// their epoch closed, and no PPLNS window counts them).
+    pplns: bool,
 }
 
 /// A share whose verified hash meets its job's network target: a block.
@@ -279,6 +287,13 @@ pub struct Auditor {
     seqs: shares::SeqTracker,
     /// Every block paid so far, display order, with its epoch.
     paid: HashMap<B256, u64>,
+    /// The scheme each epoch read so far pays by.
+    schemes: HashMap<u64, proofpool_epoch::Scheme>,
+    /// The network every file's headers must be on: given (bitcoind's, or
+    /// the auditor's `--network`), else the first file's.
+    network: Option<bitcoin::Network>,
+    /// Whether `network` was given rather than read from a file.
+    network_given: bool,
     /// Recomputed cumulative sats per account.
     cumulative: BTreeMap<Address, u64>,
     /// Recomputed `totalCumulative` of the previous epoch.
@@ -334,6 +349,9 @@ impl Auditor {
             candidates: HashMap::new(),
             seqs: shares::SeqTracker::default(),
             paid: HashMap::new(),
+            schemes: HashMap::new(),
+            network: None,
+            network_given: false,
             cumulative: BTreeMap::new(),
             prev_total: U256::ZERO,
             prev: None,
@@ -342,6 +360,57 @@ impl Auditor {
             log: HashMap::new(),
             log_heads: HashMap::new(),
             log_times: HashMap::new(),
+        }
+    }
+
+    /// Holds every file's `bitcoin.network` to `network` (bitcoind's, or the
+    /// one the auditor was told); `None` only requires the files to agree,
+    /// and PPS and FPPS files then get a warning: their value rests on a
+    /// network nobody checked.
+    pub fn expect_network(&mut self, network: Option<bitcoin::Network>) {
+        self.network = network;
+        self.network_given = network.is_some();
+    }
+
+    /// The file's network against the one expected.
+    fn check_network(&mut self, f: &mut Findings, file: &EpochFile) {
+        let Some(b) = &file.bitcoin else {
+            return;
+        };
+        let Some(named) = headers::network_of(&b.network) else {
+            f.mismatch(
+                Subject::Epoch,
+                "bitcoin.network",
+                "main, test, testnet4, signet or regtest",
+                &b.network,
+            );
+            return;
+        };
+        match self.network {
+            Some(expected) if expected != named => f.mismatch(
+                Subject::Epoch,
+                "bitcoin.network",
+                format_args!(
+                    "{} ({})",
+                    expected,
+                    if self.network_given {
+                        "the network being audited"
+                    } else {
+                        "the earlier files'"
+                    }
+                ),
+                &b.network,
+            ),
+            Some(_) => {}
+            None => self.network = Some(named),
+        }
+        if !self.network_given && file.params.scheme != proofpool_epoch::Scheme::Pplns {
+            f.warn(
+                Subject::Epoch,
+                "bitcoin.network",
+                "a network checked against bitcoind (--btc-rpc-url) or --network",
+                format_args!("{}, as the file says", b.network),
+            );
         }
     }
 
@@ -405,18 +474,36 @@ impl Auditor {
         };
         observer.epoch_started(epoch, file.shares.len() as u64);
         self.check_header(&mut f, epoch, &file, onchain);
+        self.check_network(&mut f, &file);
         if let Some(b) = &file.bitcoin {
             self.headers.apply(&mut f, b);
             self.headers_epoch.get_or_insert(epoch);
         }
         self.check_jobs(&mut f, &file);
+        self.schemes.insert(epoch, file.params.scheme);
 
-        let share_root = shares::check(self, &mut f, epoch, &file, observer);
+        let mut valuation =
+            expected::Valuation::of(&mut f, &file, self.network, !self.headers.is_empty());
+        let share_root = shares::check(self, &mut f, epoch, &file, observer, valuation.as_mut());
         if let Some(root) = share_root {
             f.compare(Subject::Epoch, "share_root", root, file.share_root);
         }
 
-        let blocks = blocks::check(self, &mut f, epoch, &file);
+        let mut blocks = blocks::check(self, &mut f, epoch, &file);
+        if let Some(v) = valuation {
+            for (account, sats) in v.check(&mut f, &file) {
+                let entry = blocks.credits.entry(account).or_insert(0u64);
+                match entry.checked_add(sats) {
+                    Some(sum) => *entry = sum,
+                    None => f.mismatch(
+                        Subject::Expected { account },
+                        "sats",
+                        "an epoch total within u64",
+                        "an overflow",
+                    ),
+                }
+            }
+        }
         let domain = onchain.map_or(
             RewardDomain {
                 chain_id: file.chain.chain_id,
@@ -521,6 +608,8 @@ impl Auditor {
                 prev_hash: j.prev_hash,
                 nbits: j.nbits,
                 template_time: j.template_time,
+                fpps_value: (file.params.scheme == proofpool_epoch::Scheme::Fpps)
+                    .then_some(j.coinbase_value),
             })
             .collect();
         verdict
@@ -612,6 +701,7 @@ impl Auditor {
             });
         }
         self.advance();
+        self.schemes.insert(epoch, file.params.scheme);
         shares::absorb_trusted(self, &file);
         for b in &file.blocks {
             self.paid.insert(b.hash, epoch);

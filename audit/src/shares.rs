@@ -1,6 +1,7 @@
 //! Share checks: every header rebuilt, its hash, proof of work and work
 //! checked, the share tree rebuilt; and the share history PPLNS reads later.
 
+use super::expected::Valuation;
 use super::finding::{Findings, Subject};
 use super::{AuditObserver, Auditor, Candidate, HistShare};
 use alloy::primitives::{B256, U256};
@@ -304,7 +305,8 @@ fn coinbase_outputs(p: &HeaderParts<'_>) -> Result<u64, String> {
 
 /// Adds a share to what later epochs read: its seq (`false` if seen
 /// before), its hash (the seq that had it first, if not this one), the PPLNS
-/// history and, if `verified` and it meets the network target, the blocks it
+/// history (marked `pplns` if its epoch pays by PPLNS: a PPLNS window counts
+/// no share that PPS or FPPS already paid) and, if `verified` and it meets the network target, the blocks it
 /// could have solved.
 fn remember(
     a: &mut Auditor,
@@ -312,6 +314,7 @@ fn remember(
     s: &FileShare,
     job: Option<&JobInfo<'_>>,
     verified: bool,
+    pplns: bool,
 ) -> (bool, Option<u64>) {
     let fresh = s.seq != 0 && a.seqs.insert(s.seq);
     let earlier = match a.hashes.entry(s.hash) {
@@ -325,6 +328,7 @@ fn remember(
         miner: s.miner,
         work: s.work,
         net_work: job.map_or(U256::ZERO, |j| j.net_work),
+        pplns,
     });
     if let Some(j) = job.filter(|j| verified && j.usable)
         && hash_value(s.hash) <= j.net_target
@@ -351,6 +355,7 @@ pub(super) fn check(
     epoch: u64,
     file: &EpochFile,
     observer: &mut dyn AuditObserver,
+    mut valuation: Option<&mut Valuation>,
 ) -> Option<B256> {
     let jobs = index_jobs(f, file);
     let mut used: HashSet<JobKey> = HashSet::new();
@@ -364,6 +369,7 @@ pub(super) fn check(
     // Built only if some share's proof of work fails to bind its credit.
     let mut by_connection: Option<Connections<'_>> = None;
     let log_before = a.log.clone();
+    let pplns = file.params.scheme == proofpool_epoch::Scheme::Pplns;
     for (i, s) in file.shares.iter().enumerate() {
         let subject = Subject::Share { seq: s.seq };
         if let Some(prev) = prev_seq
@@ -423,6 +429,9 @@ pub(super) fn check(
                     // pool's declared script.
                     if verified && coinbase_checked.insert(key) {
                         check_coinbase(f, j.job, &parts(j.job, s), payout_script);
+                        if let Some(v) = valuation.as_deref_mut() {
+                            v.check_job(f, j.job, coinbase_outputs(&parts(j.job, s)));
+                        }
                     }
                     f.compare(subject, "hash", hash, s.hash);
                     if hash_value(hash) > s.share_target {
@@ -436,7 +445,16 @@ pub(super) fn check(
                 }
             }
         }
-        let (fresh, earlier) = remember(a, epoch, s, job, verified);
+        if let (Some(v), Some(j)) = (valuation.as_deref_mut(), job) {
+            v.add(
+                s.miner,
+                s.work,
+                j.net_work,
+                j.job.height,
+                j.job.coinbase_value,
+            );
+        }
+        let (fresh, earlier) = remember(a, epoch, s, job, verified, pplns);
         if s.seq == 0 {
             f.mismatch(subject, "seq", "at least 1", 0);
         } else if !fresh {
@@ -822,7 +840,14 @@ pub(super) fn absorb_trusted(a: &mut Auditor, file: &EpochFile) {
     let jobs = index_jobs(&mut ignored, file);
     for s in &file.shares {
         let job = jobs.get(&(s.instance, s.job_id));
-        remember(a, file.epoch, s, job, true);
+        remember(
+            a,
+            file.epoch,
+            s,
+            job,
+            true,
+            file.params.scheme == proofpool_epoch::Scheme::Pplns,
+        );
         let leaf = leaf_of(file.epoch, s);
         a.fold_log(s.instance, s.time_ms, &leaf);
     }

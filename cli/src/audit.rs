@@ -68,6 +68,19 @@ pub(crate) struct Args {
     /// it, which ties every job and block to Bitcoin without bitcoind.
     #[arg(long, value_name = "HEIGHT:HASH")]
     checkpoint: Option<Checkpoint>,
+    /// The network the pool mines on, as bitcoind names it (main, test,
+    /// testnet4, signet, regtest), when auditing without --btc-rpc-url: every
+    /// file must be on it (PPS pays the network's subsidy, and jobs are
+    /// held to its difficulty rules). With bitcoind, bitcoind's network.
+    #[arg(long, value_parser = parse_network, conflicts_with = "btc_rpc_url")]
+    network: Option<bitcoin::Network>,
+}
+
+/// A network by bitcoind's name for it.
+pub(crate) fn parse_network(name: &str) -> Result<bitcoin::Network, String> {
+    proofpool_epoch::network_named(name).ok_or_else(|| {
+        format!("unknown network {name:?}: expected main, test, testnet4, signet or regtest")
+    })
 }
 
 fn node(args: &Args) -> eyre::Result<Option<BlockChecker>> {
@@ -134,6 +147,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         to: args.to,
         maturity: args.maturity,
         checkpoint: args.checkpoint,
+        network: args.network,
     };
     let report = audit(
         &source,

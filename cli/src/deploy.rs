@@ -110,6 +110,7 @@ pub(crate) fn deployment_json(
         "guardian": p.guardian.to_string(),
         "challenge_period": p.challenge_period,
         "params_hash": p.params.hash().to_string(),
+        "scheme": p.params.scheme.as_str(),
     })
 }
 

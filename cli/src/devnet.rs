@@ -77,6 +77,10 @@ pub(crate) struct Args {
     /// Challenge period of the devnet distributor, seconds.
     #[arg(long, default_value_t = 5)]
     challenge_period: u64,
+    /// Payout scheme: pplns, pps or fpps (under pps and fpps every epoch
+    /// with shares is credited, block or no block).
+    #[arg(long, default_value = "pplns")]
+    scheme: proofpool_epoch::Scheme,
     /// Seconds between settlement passes.
     #[arg(long, default_value_t = 3)]
     settle_every: u64,
@@ -218,6 +222,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 distributor: deployment.distributor,
                 epoch_secs: args.epoch_secs,
                 challenge_period: args.challenge_period,
+                scheme: args.scheme,
             };
             std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
                 .wrap_err_with(|| format!("cannot write {}", manifest_path.display()))?;
@@ -580,6 +585,9 @@ struct Manifest {
     distributor: alloy::primitives::Address,
     epoch_secs: u64,
     challenge_period: u64,
+    /// Absent from manifests written before schemes: PPLNS.
+    #[serde(default)]
+    scheme: proofpool_epoch::Scheme,
 }
 
 fn read_manifest(path: &std::path::Path) -> eyre::Result<Option<Manifest>> {
@@ -622,6 +630,14 @@ impl Manifest {
         }
         if self.chain_id != chain_id {
             return Err(changed("chain id", self.chain_id, chain_id));
+        }
+        if self.scheme != args.scheme {
+            return Err(eyre!(
+                "the devnet in {} pays {}, not {}: run with --reset (a running pool changes scheme with `proofpool params queue`, after the challenge period)",
+                args.state_dir.display(),
+                self.scheme,
+                args.scheme
+            ));
         }
         for (name, address) in [("distributor", self.distributor), ("token", self.token)] {
             let code = provider
@@ -924,5 +940,6 @@ fn devnet_params(payout: &bitcoin::Address, args: &Args) -> PoolParams {
         epoch_secs: args.epoch_secs,
         maturity: args.maturity,
         pool_tag: proofpool_pool::PoolConfig::DEFAULT_POOL_TAG.to_vec().into(),
+        scheme: args.scheme,
     }
 }

@@ -48,6 +48,10 @@ pub(crate) struct Args {
     /// headers the files carry (without bitcoind).
     #[arg(long, value_name = "HEIGHT:HASH")]
     checkpoint: Option<Checkpoint>,
+    /// The network the pool mines on (main, test, testnet4, signet,
+    /// regtest), without --btc-rpc-url: every file must be on it.
+    #[arg(long, value_parser = crate::audit::parse_network, conflicts_with = "btc_rpc_url")]
+    network: Option<bitcoin::Network>,
     /// Confirmations after which the pool pays a block.
     #[arg(long, default_value_t = DEFAULT_MATURITY)]
     maturity: u64,
@@ -95,6 +99,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
         AuditOptions {
             maturity: args.maturity,
             checkpoint: args.checkpoint,
+            network: args.network,
             ..AuditOptions::default()
         },
     );

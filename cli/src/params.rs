@@ -7,7 +7,7 @@ use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider as _;
 use eyre::{WrapErr, eyre};
 use proofpool_chain::DistributorClient;
-use proofpool_epoch::{PoolParams, PplnsParams};
+use proofpool_epoch::{PoolParams, PplnsParams, Scheme};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -40,6 +40,9 @@ pub(crate) struct ParamsArgs {
     /// The tag in every coinbase (the pool's pool_tag).
     #[arg(long, default_value = "/proofpool/")]
     pub(crate) pool_tag: String,
+    /// How miners are paid: pplns (found blocks, split among the shares before them once they mature), pps (each share's expected share of the block subsidy, when its epoch closes) or fpps (of the subsidy and its job's fees). Under pps and fpps each commit funds the epoch's credits, and found blocks are the operator's.
+    #[arg(long, default_value = "pplns")]
+    pub(crate) scheme: Scheme,
 }
 
 impl ParamsArgs {
@@ -91,6 +94,7 @@ impl ParamsArgs {
             epoch_secs: self.epoch_secs,
             maturity: self.maturity,
             pool_tag: Bytes::from(self.pool_tag.as_bytes().to_vec()),
+            scheme: self.scheme,
         })
     }
 }
@@ -165,8 +169,12 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 .await
                 .wrap_err("queueParams failed")?;
             println!(
-                "announced parameters {} (fee {} bps, window {}), in force for epochs starting at or after {}",
-                version.hash, params.pplns.fee_bps, params.pplns.window_x, version.effective_at
+                "announced parameters {} ({}, fee {} bps, window {}), in force for epochs starting at or after {}",
+                version.hash,
+                params.scheme,
+                params.pplns.fee_bps,
+                params.pplns.window_x,
+                version.effective_at
             );
             Ok(())
         }
@@ -202,7 +210,8 @@ async fn show<P: alloy::providers::Provider + Clone>(
         println!("{i}\t{}\teffective_at {}\t{state}", v.hash, v.effective_at);
         match client.announced_params(v.hash).await? {
             Some(p) => println!(
-                "\tfee_bps {}  window_x {}  token_per_sat {}  epoch_secs {}  maturity {}  payout_script {}  pool_tag {:?}",
+                "\tscheme {}  fee_bps {}  window_x {}  token_per_sat {}  epoch_secs {}  maturity {}  payout_script {}  pool_tag {:?}",
+                p.scheme,
                 p.pplns.fee_bps,
                 p.pplns.window_x,
                 p.token_per_sat,
@@ -231,6 +240,7 @@ pub(crate) mod tests {
             epoch_secs: 3600,
             maturity: 100,
             pool_tag: "/proofpool/".to_owned(),
+            scheme: Scheme::Pplns,
         }
     }
 

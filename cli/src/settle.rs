@@ -38,7 +38,9 @@ pub(crate) struct Args {
     #[arg(long)]
     cookie: Option<PathBuf>,
     /// The parameters every epoch is settled with; each epoch's must be the
-    /// ones the distributor has in force at its start (`proofpool params show`).
+    /// ones the distributor has in force at its start (`proofpool params show`),
+    /// and an epoch under a version the owner announced since is settled
+    /// with that one.
     #[command(flatten)]
     params: ParamsArgs,
     /// Where epoch files are written (served by the API, read by auditors).

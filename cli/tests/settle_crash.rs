@@ -42,6 +42,7 @@ fn params() -> proofpool_epoch::PoolParams {
         epoch_secs: EPOCH_SECS,
         maturity: 1,
         pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+        scheme: proofpool_epoch::Scheme::Pplns,
     }
 }
 

@@ -94,6 +94,11 @@ contract Deploy {
         if (p.payoutScript.length == 0) revert PayoutScriptRequired();
         p.poolTag = bytes(VM.envOr("PROOFPOOL_POOL_TAG", string("/proofpool/")));
         p.tokenPerSat = 10 ** (IERC20Metadata(token).decimals() - 8);
+        // PROOFPOOL_SCHEME: 0 PPLNS, 1 PPS, 2 FPPS (the distributor refuses anything else).
+        uint64 scheme = _u64("PROOFPOOL_SCHEME", 0);
+        if (scheme > type(uint8).max) revert OutOfRange(scheme);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        p.scheme = uint8(scheme);
     }
 
     /// @dev A uint64 setting from the environment.

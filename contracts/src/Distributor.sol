@@ -366,14 +366,15 @@ contract Distributor is IDistributor, Ownable2Step {
         return keccak256(abi.encode(params));
     }
 
-    /// @dev Reverts unless a pool can run with `p`: a fee of at most 100%, a window, epochs, a maturity
-    /// and a payout script, and one token per bitcoin for the reward token.
+    /// @dev Reverts unless a pool can run with `p`: a fee of at most 100%, a window, epochs, a maturity,
+    /// a payout script and a known scheme, and one token per bitcoin for the reward token.
     function _checkParams(PoolParams memory p) private view {
         if (p.feeBps > 10_000) revert InvalidParams("feeBps above 10000");
         if (p.windowX == 0) revert InvalidParams("windowX is zero");
         if (p.epochSecs == 0) revert InvalidParams("epochSecs is zero");
         if (p.maturity == 0) revert InvalidParams("maturity is zero");
         if (p.payoutScript.length == 0) revert InvalidParams("payoutScript is empty");
+        if (p.scheme > 2) revert InvalidParams("scheme above 2 (FPPS)");
         uint8 decimals = IERC20Metadata(address(token)).decimals();
         if (decimals < 8 || decimals > 84) revert InvalidParams("token decimals outside 8..84");
         uint256 expected = 10 ** (decimals - 8);

@@ -41,7 +41,7 @@ contract DistributorTest is DistributorFixture {
         PoolParams memory p = poolParams(1, 100);
         bytes32 h = distributor.hashParams(p);
         vm.assertEq(h, keccak256(abi.encode(p)));
-        bytes32[8] memory others;
+        bytes32[9] memory others;
         p.scoringVersion = 3;
         others[0] = distributor.hashParams(p);
         p = poolParams(1, 100);
@@ -63,6 +63,9 @@ contract DistributorTest is DistributorFixture {
         p = poolParams(1, 100);
         p.poolTag = "/proofpool!";
         others[7] = distributor.hashParams(p);
+        p = poolParams(1, 100);
+        p.scheme = 2;
+        others[8] = distributor.hashParams(p);
         for (uint256 i = 0; i < others.length; ++i) {
             vm.assertTrue(others[i] != h);
         }
@@ -175,6 +178,13 @@ contract DistributorTest is DistributorFixture {
         vm.prank(owner);
         vm.expectRevert(
             abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "payoutScript is empty")
+        );
+        distributor.queueParams(p);
+        p = poolParams(1, 100);
+        p.scheme = 3;
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributorErrors.InvalidParams.selector, "scheme above 2 (FPPS)")
         );
         distributor.queueParams(p);
         // An 8-decimal token: one base unit per satoshi, nothing else.

@@ -201,6 +201,21 @@ impl WorkSource {
         let job = Job::declared(id, custom, &requirements)?;
         Ok(Arc::new(match template {
             Some(template) => job.with_template(template)?,
+            // Coinbase-only: nothing checks the transactions, so the fees
+            // the coinbase claims are the miner's word. An overpaying
+            // coinbase only makes an invalid block, which costs its miner
+            // nothing, while FPPS pays every share by its job's value: cap
+            // it at what the pool's own template for this tip pays (a
+            // full-template declaration is checked by the node instead).
+            None if job.coinbase_value() > tip.coinbase_value() => {
+                return Err(crate::job::DeclaredError::InvalidCoinbaseTxOutputs(
+                    format!(
+                        "the pool's output carries {} sat, more than the {} sat the pool's own template for this tip pays; declare the full template to claim more fees",
+                        job.coinbase_value().0,
+                        tip.coinbase_value().0
+                    ),
+                ));
+            }
             None => job,
         }))
     }

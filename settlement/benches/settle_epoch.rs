@@ -7,7 +7,11 @@
 //! full settlement pass to a confirmed commit. Runs on SQLite, and on a
 //! throwaway PostgreSQL when `BENCH_POSTGRES=1`.
 //!
-//! `cargo bench --workspace --bench settle_epoch` (`SHARES=100000` for a quick run).
+//! `cargo bench --workspace --bench settle_epoch` (`SHARES=100000` for a quick
+//! run). `SCHEME=fpps` (or `pps`) settles the same shares by their expected
+//! value instead, every share credited and the block the operator's
+//! revenue; those schemes settle with bitcoind, so a regtest node is
+//! started and the job builds on its tip (the settler carries its header).
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
@@ -21,6 +25,13 @@ use std::time::{Duration, Instant};
 const MINERS: u64 = 10_000;
 const EPOCH_SECS: u64 = 3600;
 
+fn scheme() -> proofpool_epoch::Scheme {
+    std::env::var("SCHEME")
+        .ok()
+        .map(|s| s.parse().expect("SCHEME is pplns, pps or fpps"))
+        .unwrap_or_default()
+}
+
 fn shares() -> u64 {
     std::env::var("SHARES")
         .ok()
@@ -28,7 +39,11 @@ fn shares() -> u64 {
         .unwrap_or(1_000_000)
 }
 
-async fn generate(store: &Store, n: u64, genesis: u64) -> f64 {
+/// The job's previous block (internal byte order) and height: a real
+/// regtest tip when the settler has bitcoind, else made up.
+type Tip = (B256, u64);
+
+async fn generate(store: &Store, n: u64, genesis: u64, tip: Tip) -> f64 {
     store.init_clock(EPOCH_SECS, genesis).await.unwrap();
     let config = WriterConfig {
         queue_capacity: 200_000,
@@ -40,8 +55,8 @@ async fn generate(store: &Store, n: u64, genesis: u64) -> f64 {
         instance: 0,
         job_id: 1,
         created_ms: genesis * 1000,
-        height: 800_000,
-        prev_hash: B256::repeat_byte(1),
+        height: tip.1,
+        prev_hash: tip.0,
         version: 0x2000_0000,
         nbits: 0x1d00_ffff,
         template_time: genesis as u32,
@@ -99,7 +114,7 @@ async fn generate(store: &Store, n: u64, genesis: u64) -> f64 {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     log.record_block(BlockRecord {
         hash: B256::repeat_byte(0xbb),
-        height: 800_000,
+        height: tip.1,
         coinbase_value: 312_500_000,
         finder: Address::left_padding_from(&1u64.to_be_bytes()),
         worker: "rig0".into(),
@@ -125,7 +140,21 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
         .as_secs();
     let genesis = now - 2 * EPOCH_SECS;
     let store = Store::open(url, &StoreOptions::default()).await.unwrap();
-    let write_rate = generate(&store, n, genesis).await;
+    let node = (scheme() != proofpool_epoch::Scheme::Pplns).then(|| {
+        let (node, _) = proofpool_devtools::Bitcoind::with_pool_payout(1).unwrap();
+        node
+    });
+    let tip = match &node {
+        Some(node) => {
+            let hash: B256 = node.cli(&["getbestblockhash"]).unwrap().parse().unwrap();
+            let mut internal = hash.0;
+            internal.reverse();
+            let height: u64 = node.cli(&["getblockcount"]).unwrap().parse().unwrap();
+            (B256::from(internal), height + 1)
+        }
+        None => (B256::repeat_byte(1), 800_000),
+    };
+    let write_rate = generate(&store, n, genesis, tip).await;
 
     // The jobs are made up; any payout script will do.
     let params = PoolParams {
@@ -138,6 +167,7 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
         epoch_secs: EPOCH_SECS,
         maturity: 100,
         pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+        scheme: scheme(),
     };
     let anvil = proofpool_devtools::spawn_anvil(None).unwrap();
     let settler = PrivateKeySigner::from(anvil.keys()[0].clone());
@@ -150,17 +180,30 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
             settler: settler.address(),
             guardian: settler.address(),
             challenge_period: 60,
-            mint_to_settler: U256::from(10u64).pow(U256::from(15)),
+            // Enough for any scheme (a regtest share is worth far more).
+            mint_to_settler: U256::from(10u64).pow(U256::from(30)),
             params: params.clone(),
         },
     )
     .await
     .unwrap();
     let chain = DistributorClient::new(deployment.distributor, provider);
+    let client = node.as_ref().map(|node| {
+        std::sync::Arc::new(
+            proofpool_node::NodeClient::new(
+                vec![proofpool_node::NodeEndpoint {
+                    url: node.rpc_url().parse().unwrap(),
+                    auth: proofpool_node::NodeAuth::Cookie(node.cookie_path()),
+                }],
+                Duration::from_secs(30),
+            )
+            .unwrap(),
+        )
+    });
     let settlement = Settler::new(
         store.clone(),
         chain.clone(),
-        None,
+        client,
         SettleConfig {
             params,
             verify_params: true,
@@ -184,7 +227,8 @@ async fn bench(name: &str, url: &str, dir: &std::path::Path) {
     let end_to_end = t.elapsed();
     assert!(report.committed.iter().any(|(e, _)| *e == 1));
     println!(
-        "{name}: {n} shares, {leaves} reward leaves | writer {write_rate:.0} shares/s | build trees + epoch file {build:.2?} | settle pass to confirmed commit(s) {end_to_end:.2?} ({} epochs) | epoch file {:.1} MB ({:.0} MB per million shares)",
+        "{name} {}: {n} shares, {leaves} reward leaves | writer {write_rate:.0} shares/s | build trees + epoch file {build:.2?} | settle pass to confirmed commit(s) {end_to_end:.2?} ({} epochs) | epoch file {:.1} MB ({:.0} MB per million shares)",
+        scheme(),
         report.committed.len(),
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 * 1e6 / n as f64

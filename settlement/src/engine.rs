@@ -20,11 +20,12 @@ use alloy::providers::Provider;
 use proofpool_chain::{ChainError, DistributorClient};
 use proofpool_epoch::EpochCommit;
 use proofpool_epoch::epoch_file::{
-    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileJob, FileLogHead, FileOrphan,
-    FileParams, FileReward, FileShare, VERSION,
+    EpochFile, FORMAT, FileBlock, FileChain, FileCredit, FileExpected, FileJob, FileLogHead,
+    FileOrphan, FileParams, FileReward, FileShare, VERSION,
 };
 use proofpool_epoch::{
-    EpochInputs, PaidBlock, PoolParams, SCORING_VERSION, blocks_hash, reward_tree, sats_to_token,
+    EpochInputs, ExpectedShare, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION, Scheme,
+    blocks_hash, credit_epoch, reward_tree, sats_to_token,
 };
 use proofpool_epoch::{WindowShare, credit_block, share_score};
 use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};
@@ -56,8 +57,9 @@ pub struct SettleConfig {
     /// the epoch's start (see `verify_params`).
     pub params: PoolParams,
     /// Before building an epoch, check that `params` are the distributor's
-    /// `paramsAt(start)` and stop with [`SettleError::ParamsNotInForce`] if
-    /// not: the guardian would veto the epoch. `proofpool settle` always
+    /// `paramsAt(start)`; if not, settle with the version in force when the
+    /// owner announced it (`ParamsQueued`), else stop with
+    /// [`SettleError::ParamsNotInForce`]: the guardian would veto the epoch. `proofpool settle` always
     /// checks; `false` only acts out a settler that ignores the schedule
     /// (the cheating suite).
     pub verify_params: bool,
@@ -406,23 +408,14 @@ impl<P: Provider + Clone> Settler<P> {
         domain: RewardDomain,
     ) -> Result<BuiltEpoch, SettleError> {
         let (start_unix, end_unix) = clock.bounds(e);
-        let params_hash = self.config.params.hash();
-        if self.config.params.epoch_secs != clock.epoch_secs {
+        let params = self.params_for(e, start_unix).await?;
+        let params: &PoolParams = &params;
+        let params_hash = params.hash();
+        if params.epoch_secs != clock.epoch_secs {
             return Err(SettleError::Inconsistent(format!(
                 "the parameters say epochs last {} s, the store's clock {} s",
-                self.config.params.epoch_secs, clock.epoch_secs
+                params.epoch_secs, clock.epoch_secs
             )));
-        }
-        if self.config.verify_params {
-            let in_force = self.chain.params_at(start_unix).await?;
-            if in_force != params_hash {
-                return Err(SettleError::ParamsNotInForce {
-                    epoch: e,
-                    start_unix,
-                    in_force,
-                    configured: params_hash,
-                });
-            }
         }
         let started = std::time::Instant::now();
         // Shares, in sequence order.
@@ -438,13 +431,26 @@ impl<P: Provider + Clone> Settler<P> {
         // Each instance's share-log chain: where it stood before the
         // epoch's first share of the instance, and where it is now.
         let mut logs: BTreeMap<u8, (LogPoint, LogPoint)> = BTreeMap::new();
+        let scheme = params.scheme;
+        // PPS and FPPS: what each share's expected value is computed from
+        // once the network is known (below).
+        let mut valued: Vec<ValuedShare> = Vec::new();
         for s in shares {
             let sh = s.share;
-            if !job_index.contains_key(&(sh.instance, sh.job_id)) {
+            let Some(job) = job_index.get(&(sh.instance, sh.job_id)) else {
                 return Err(SettleError::Inconsistent(format!(
                     "share {} names job {}/{} which is not in the store",
                     s.seq, sh.instance, sh.job_id
                 )));
+            };
+            if scheme != Scheme::Pplns {
+                valued.push(ValuedShare {
+                    miner: sh.miner,
+                    work: sh.work,
+                    network_target: sh.network_target,
+                    height: job.height,
+                    coinbase_value: job.coinbase_value,
+                });
             }
             let leaf = ShareLeaf {
                 epoch: EpochId(e),
@@ -495,7 +501,10 @@ impl<P: Provider + Clone> Settler<P> {
         // Blocks that matured and are unpaid, by height, whose solving share
         // is in this epoch or an earlier one (a block found after the epoch
         // ended waits for the epoch its share is in, so its window is whole).
-        let mut matured: Vec<BlockRecord> = Vec::new();
+        // Each is paid under the scheme of its solving share's epoch: by
+        // PPLNS, or (PPS and FPPS, whose shares were paid when their epoch
+        // closed) as the operator's revenue.
+        let mut matured: Vec<(BlockRecord, Scheme)> = Vec::new();
         for b in self.store.blocks().await? {
             if b.status != BlockStatus::Mature || b.paid_epoch.is_some() {
                 continue;
@@ -505,11 +514,17 @@ impl<P: Provider + Clone> Settler<P> {
             } else {
                 Some(clock.epoch_of_ms(b.found_ms))
             };
-            if share_epoch.is_some_and(|se| se <= e) {
-                matured.push(b);
-            }
+            let Some(se) = share_epoch.filter(|se| *se <= e) else {
+                continue;
+            };
+            let block_scheme = if se == e {
+                scheme
+            } else {
+                self.settled_scheme(se).await?
+            };
+            matured.push((b, block_scheme));
         }
-        matured.sort_by_key(|b| (b.height, b.hash));
+        matured.sort_by_key(|(b, _)| (b.height, b.hash));
         // Blocks that left the best chain (or that bitcoind refused), listed
         // once, once their solving share is in this epoch or an earlier one.
         let mut orphaned = Vec::new();
@@ -544,11 +559,31 @@ impl<P: Provider + Clone> Settler<P> {
             }
             None => None,
         };
+        let expected = match scheme {
+            Scheme::Pplns => None,
+            _ => Some(expected_payout(
+                scheme,
+                bitcoin.as_ref().map(|b| b.network.as_str()),
+                &valued,
+                params.pplns.fee_bps,
+            )?),
+        };
+        drop(valued);
         let mut file_blocks = Vec::new();
         let mut credits = Vec::new();
         let mut this_epoch: BTreeMap<Address, u64> = BTreeMap::new();
-        for b in &matured {
-            let fb = self.pay_block(b, e, &window).await?;
+        // A PPLNS window counts only shares of PPLNS epochs (the store
+        // leaves out earlier epochs settled otherwise, this line this one).
+        let window: &[StoredWindowShare] = if scheme == Scheme::Pplns {
+            &window
+        } else {
+            &[]
+        };
+        for (b, block_scheme) in &matured {
+            let fb = match block_scheme {
+                Scheme::Pplns => self.pay_block(b, e, window, &params.pplns).await?,
+                Scheme::Pps | Scheme::Fpps => revenue_block(b, self.solving_seq(b).await?),
+            };
             for c in &fb.credits {
                 credits.push(CreditRow {
                     block_hash: b.hash,
@@ -562,6 +597,21 @@ impl<P: Provider + Clone> Settler<P> {
             }
             file_blocks.push(fb);
         }
+        if let Some(x) = &expected {
+            for c in &x.credits {
+                // Not a block's: the zero hash stands for the epoch's own
+                // shares in the store's credit rows.
+                credits.push(CreditRow {
+                    block_hash: B256::ZERO,
+                    miner: c.miner,
+                    sats: c.sats,
+                });
+                let entry = this_epoch.entry(c.miner).or_default();
+                *entry = entry
+                    .checked_add(c.sats)
+                    .ok_or_else(|| SettleError::Inconsistent("credits overflow u64".to_owned()))?;
+            }
+        }
 
         // Cumulative balances → reward tree.
         let mut cumulative = self.store.balances_at(e.saturating_sub(1)).await?;
@@ -571,7 +621,7 @@ impl<P: Provider + Clone> Settler<P> {
                 .checked_add(sats)
                 .ok_or_else(|| SettleError::Inconsistent("balance overflow u64".to_owned()))?;
         }
-        let scale = self.config.params.token_per_sat;
+        let scale = params.token_per_sat;
         let mut rewards = Vec::with_capacity(cumulative.len());
         for (&account, &sats) in cumulative.iter().filter(|(_, s)| **s > 0) {
             let amount = sats_to_token(Sats(sats), scale)
@@ -589,7 +639,7 @@ impl<P: Provider + Clone> Settler<P> {
 
         let paid: Vec<PaidBlock> = matured
             .iter()
-            .map(|b| PaidBlock {
+            .map(|(b, _)| PaidBlock {
                 height: b.height,
                 hash: b.hash,
                 coinbase_value: Sats(b.coinbase_value),
@@ -610,18 +660,19 @@ impl<P: Provider + Clone> Settler<P> {
             chain: FileChain {
                 chain_id: domain.chain_id,
                 distributor: domain.distributor,
-                token_per_sat: self.config.params.token_per_sat,
+                token_per_sat: params.token_per_sat,
             },
             params: FileParams {
                 scoring_version: SCORING_VERSION,
-                window_x: self.config.params.pplns.window_x,
-                fee_bps: self.config.params.pplns.fee_bps,
+                window_x: params.pplns.window_x,
+                fee_bps: params.pplns.fee_bps,
                 params_hash,
-                payout_script: Some(self.config.params.payout_script.clone())
+                payout_script: Some(params.payout_script.clone())
                     .filter(|script| !script.is_empty()),
-                epoch_secs: self.config.params.epoch_secs,
-                maturity: self.config.params.maturity,
-                pool_tag: self.config.params.pool_tag.clone(),
+                epoch_secs: params.epoch_secs,
+                maturity: params.maturity,
+                pool_tag: params.pool_tag.clone(),
+                scheme,
             },
             prev_epoch_hash,
             bitcoin,
@@ -658,6 +709,7 @@ impl<P: Provider + Clone> Settler<P> {
             blocks: file_blocks,
             blocks_hash,
             orphaned,
+            expected,
             rewards,
             reward_root: tree.root(),
             total_cumulative: tree.total(),
@@ -692,10 +744,71 @@ impl<P: Provider + Clone> Settler<P> {
             bytes,
             commit,
             credits,
-            paid_blocks: matured.iter().map(|b| b.hash).collect(),
+            paid_blocks: matured.iter().map(|(b, _)| b.hash).collect(),
             orphaned_blocks: file.orphaned.iter().map(|o| o.hash).collect(),
             file,
         })
+    }
+
+    /// The parameters epoch `e` (starting at `start_unix`) is settled with:
+    /// the configured ones if the distributor has them in force then; else
+    /// the ones it has in force, if the owner announced them
+    /// (`queueParams`, `proofpool params queue`), so an announced change, a
+    /// scheme switch among them, takes effect at the first epoch starting
+    /// after its notice without restarting the settler. With
+    /// `verify_params` off, always the configured ones.
+    async fn params_for(
+        &self,
+        e: u64,
+        start_unix: u64,
+    ) -> Result<std::borrow::Cow<'_, PoolParams>, SettleError> {
+        let configured = self.config.params.hash();
+        if !self.config.verify_params {
+            return Ok(std::borrow::Cow::Borrowed(&self.config.params));
+        }
+        let in_force = self.chain.params_at(start_unix).await?;
+        if in_force == configured {
+            return Ok(std::borrow::Cow::Borrowed(&self.config.params));
+        }
+        match self.chain.announced_params(in_force).await? {
+            Some(p) => {
+                tracing::info!(
+                    epoch = e,
+                    params = %in_force,
+                    scheme = %p.scheme,
+                    fee_bps = p.pplns.fee_bps,
+                    "settling with the parameters the distributor has in force, not the configured ones"
+                );
+                Ok(std::borrow::Cow::Owned(p))
+            }
+            None => Err(SettleError::ParamsNotInForce {
+                epoch: e,
+                start_unix,
+                in_force,
+                configured,
+            }),
+        }
+    }
+
+    /// The block's solving share: recorded, or (a block found before shares
+    /// were tied to blocks) the last share accepted by the time it was found.
+    async fn solving_seq(&self, b: &BlockRecord) -> Result<u64, SettleError> {
+        Ok(if b.share_seq > 0 {
+            b.share_seq
+        } else {
+            self.store.seq_at_time(b.found_ms).await?
+        })
+    }
+
+    /// The scheme an earlier epoch was settled under.
+    async fn settled_scheme(&self, epoch: u64) -> Result<Scheme, SettleError> {
+        let name = self.store.epoch_scheme(epoch).await?.ok_or_else(|| {
+            SettleError::Inconsistent(format!(
+                "epoch {epoch} holds a matured block's solving share but was never settled"
+            ))
+        })?;
+        name.parse()
+            .map_err(|err: String| SettleError::Inconsistent(format!("epoch {epoch}: {err}")))
     }
 
     /// PPLNS for one block, walking back from its solving share over shares
@@ -707,13 +820,10 @@ impl<P: Provider + Clone> Settler<P> {
         b: &BlockRecord,
         e: u64,
         current: &[StoredWindowShare],
+        pplns: &PplnsParams,
     ) -> Result<FileBlock, SettleError> {
-        let start = if b.share_seq > 0 {
-            b.share_seq
-        } else {
-            self.store.seq_at_time(b.found_ms).await?
-        };
-        let window = proofpool_epoch::window_units(self.config.params.pplns.window_x);
+        let start = self.solving_seq(b).await?;
+        let window = proofpool_epoch::window_units(pplns.window_x);
         let mut shares: Vec<WindowShare> = Vec::new();
         let mut filled = U256::ZERO;
         let mut mine = current[..current.partition_point(|w| w.seq <= start)]
@@ -777,11 +887,12 @@ impl<P: Provider + Clone> Settler<P> {
                 net_work,
             });
         }
-        let payout = credit_block(shares, Sats(b.coinbase_value), &self.config.params.pplns)
-            .map_err(|source| SettleError::Pplns {
+        let payout = credit_block(shares, Sats(b.coinbase_value), pplns).map_err(|source| {
+            SettleError::Pplns {
                 height: b.height,
                 source,
-            })?;
+            }
+        })?;
         Ok(FileBlock {
             height: b.height,
             hash: b.hash,
@@ -795,14 +906,7 @@ impl<P: Provider + Clone> Settler<P> {
             young_pool_remainder: payout.young_pool_remainder.0,
             dust: payout.dust.0,
             operator: payout.operator.0,
-            credits: payout
-                .credits
-                .iter()
-                .map(|(m, s)| FileCredit {
-                    miner: m.0,
-                    sats: s.0,
-                })
-                .collect(),
+            credits: file_credits(&payout.credits),
         })
     }
 
@@ -852,6 +956,7 @@ impl<P: Provider + Clone> Settler<P> {
                 credits: built.credits.clone(),
                 paid_blocks: built.paid_blocks.clone(),
                 orphaned_blocks: built.orphaned_blocks.clone(),
+                scheme: built.file.params.scheme.as_str(),
             })
             .await?;
         tracing::info!(
@@ -997,6 +1102,103 @@ impl<P: Provider + Clone> Settler<P> {
             }
         }
         Ok(done)
+    }
+}
+
+/// What a PPS or FPPS share is valued from.
+struct ValuedShare {
+    miner: Address,
+    work: U256,
+    network_target: U256,
+    height: u64,
+    coinbase_value: u64,
+}
+
+/// The expected-value credits of an epoch's shares under `scheme` on the
+/// network bitcoind named (`None` without bitcoind, which PPS and FPPS
+/// need: PPS pays the network's subsidy, and the auditor values a share
+/// only against the headers the file carries, which tie its job's height
+/// and `nbits` to the chain).
+fn expected_payout(
+    scheme: Scheme,
+    network: Option<&str>,
+    shares: &[ValuedShare],
+    fee_bps: u64,
+) -> Result<FileExpected, SettleError> {
+    let name = network.ok_or_else(|| {
+        SettleError::Inconsistent(format!(
+            "{scheme} settles with bitcoind (the subsidy schedule, and the headers the auditor values shares against); configure its RPC"
+        ))
+    })?;
+    let network = proofpool_epoch::network_named(name).ok_or_else(|| {
+        SettleError::Inconsistent(format!("bitcoind's chain {name:?} is no known network"))
+    })?;
+    // Most shares share one network target; convert it once.
+    let mut net_cache: Option<(U256, Work)> = None;
+    let mut valued = Vec::with_capacity(shares.len());
+    for s in shares {
+        let net_work = match net_cache {
+            Some((target, work)) if target == s.network_target => work,
+            _ => {
+                let work = Work::from_target(s.network_target)
+                    .map_err(|err| SettleError::Inconsistent(err.to_string()))?;
+                net_cache = Some((s.network_target, work));
+                work
+            }
+        };
+        let base = match scheme {
+            Scheme::Pps => {
+                let height = u32::try_from(s.height)
+                    .map_err(|_| SettleError::Inconsistent(format!("job height {}", s.height)))?;
+                proofpool_epoch::subsidy(network, height)
+            }
+            _ => Sats(s.coinbase_value),
+        };
+        valued.push(ExpectedShare {
+            miner: MinerAddress(s.miner),
+            share_work: Work(s.work),
+            net_work,
+            base,
+        });
+    }
+    let payout = credit_epoch(valued, fee_bps)
+        .map_err(|err| SettleError::Inconsistent(format!("{scheme} credits: {err}")))?;
+    Ok(FileExpected {
+        gross: payout.gross.0,
+        fee: payout.fee.0,
+        dust: payout.dust.0,
+        credits: file_credits(&payout.credits),
+    })
+}
+
+/// Credits as the epoch file lists them: by account, none zero.
+fn file_credits(credits: &BTreeMap<MinerAddress, Sats>) -> Vec<FileCredit> {
+    credits
+        .iter()
+        .map(|(m, s)| FileCredit {
+            miner: m.0,
+            sats: s.0,
+        })
+        .collect()
+}
+
+/// A block whose solving share was paid its expected value (PPS or FPPS):
+/// all of it is the operator's, and it credits nobody.
+fn revenue_block(b: &BlockRecord, share_seq: u64) -> FileBlock {
+    FileBlock {
+        height: b.height,
+        hash: b.hash,
+        coinbase_value: b.coinbase_value,
+        finder: b.finder,
+        share_seq,
+        window_oldest_seq: None,
+        window_oldest_partial: false,
+        window_filled: U256::ZERO,
+        fee: 0,
+        young_pool_remainder: 0,
+        dust: 0,
+        operator: b.coinbase_value,
+        credits: Vec::new(),
     }
 }
 

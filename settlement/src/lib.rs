@@ -16,6 +16,6 @@ pub use engine::{BuiltEpoch, EpochPreview, Report, SettleConfig, SettleError, Se
 // callers' paths.
 pub use proofpool_epoch::{
     BlockPayout, EpochInputs, PaidBlock, PoolParams, PplnsError, PplnsParams, SCORE_BITS,
-    SCORING_VERSION, ScoreError, WindowShare, blocks_hash, credit_block, epoch_file, header,
-    sats_to_token, share_score, window_units,
+    SCORING_VERSION, Scheme, ScoreError, WindowShare, blocks_hash, credit_block, epoch_file,
+    header, sats_to_token, share_score, window_units,
 };

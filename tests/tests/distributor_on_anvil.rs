@@ -78,6 +78,7 @@ async fn rust_proofs_claim_real_tokens() {
         epoch_secs: 600,
         maturity: 100,
         pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+        scheme: proofpool_epoch::Scheme::Pplns,
     };
     let params = DeployParams {
         params: pool.clone(),

@@ -1814,6 +1814,18 @@ async fn a_declared_job_mines_blocks_credited_to_its_token() {
         custom_error(mining.read_message().await.unwrap()),
         "invalid-coinbase-tx-outputs"
     );
+    // A coinbase-only job claiming a satoshi more than the pool's own
+    // template for the tip pays: fees nothing checks (FPPS would pay them).
+    let mut overpaying = outputs.clone();
+    overpaying[0].value += Amount::from_sat(1);
+    mining
+        .send(set_job(5, &coinbase_prefix, &overpaying))
+        .await
+        .unwrap();
+    assert_eq!(
+        custom_error(mining.read_message().await.unwrap()),
+        "invalid-coinbase-tx-outputs"
+    );
     // Accepted; the channel mines at the token's target.
     mining
         .send(set_job(3, &coinbase_prefix, &outputs))

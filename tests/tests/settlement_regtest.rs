@@ -15,7 +15,8 @@
 //! bitcoind.
 //!
 //! [`cheating`]: the same path with the operator forging its store before
-//! settlement; the audit must catch each forgery.
+//! settlement; the audit must catch each forgery. [`schemes`]: PPS and FPPS
+//! settled and audited, with tampered files and an unfunded settler.
 
 use alloy::primitives::{Address, U256};
 use proofpool_audit::{AuditOptions, BlockChecker, ChainReader, EpochSource, NoObserver, audit};
@@ -44,6 +45,9 @@ mod common;
 
 #[path = "cheating/mod.rs"]
 mod cheating;
+
+#[path = "schemes/mod.rs"]
+mod schemes;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mined_blocks_become_claimable_tokens() {

@@ -205,6 +205,7 @@ async fn world() -> World {
         epoch_secs: EPOCH_SECS,
         maturity: 1,
         pool_tag: alloy::primitives::Bytes::from_static(b"/proofpool/"),
+        scheme: proofpool_epoch::Scheme::Pplns,
     };
     let deployment = proofpool_chain::deploy(
         &provider,

@@ -313,6 +313,7 @@ pub(crate) async fn fill(url: &str) -> Fixture {
                     .collect(),
                 paid_blocks,
                 orphaned_blocks: Vec::new(),
+                scheme: "pplns",
             })
             .await
             .unwrap();

@@ -191,6 +191,7 @@ pub(super) fn pool_params(token_per_sat: U256) -> proofpool_epoch::PoolParams {
         epoch_secs: end - start,
         maturity: 3,
         pool_tag: alloy::primitives::Bytes::new(),
+        scheme: proofpool_epoch::Scheme::Pplns,
     }
 }
 
@@ -465,6 +466,7 @@ impl Settle {
                 epoch_secs: end_unix - start_unix,
                 maturity: 3,
                 pool_tag: alloy::primitives::Bytes::new(),
+                scheme: proofpool_epoch::Scheme::Pplns,
             },
             prev_epoch_hash,
             bitcoin: None,
@@ -475,6 +477,7 @@ impl Settle {
             blocks,
             blocks_hash: blocks_hash(&paid),
             orphaned: Vec::new(),
+            expected: None,
             rewards,
             reward_root: tree.root(),
             total_cumulative: tree.total(),

@@ -7,7 +7,7 @@ pragma solidity 0.8.30;
 /// @param rewardRoot Merkle root of the cumulative reward leaves.
 /// @param totalCumulative Sum of every account's cumulative amount (token base units).
 /// @param blocksHash Hash of the Bitcoin blocks paid in this epoch and their coinbase values.
-/// @param paramsHash Hash of the PPLNS parameters (X, fee, scoring version).
+/// @param paramsHash Hash of the pool's parameters (`PoolParams`: scheme, window, fee, ...).
 /// @param dataHash Hash of the epoch file.
 /// @param prevEpochHash The stored hash of the previous epoch (zero for epoch 1).
 struct EpochCommit {
@@ -43,6 +43,9 @@ struct EpochRecord {
 /// @param epochSecs The length of an epoch, in seconds.
 /// @param maturity Confirmations before a found block is paid.
 /// @param poolTag The tag every job's coinbase scriptSig carries.
+/// @param scheme How miners are paid: 0 PPLNS (found blocks split among the shares before them once they
+/// mature), 1 PPS (each share's expected share of the block subsidy when its epoch closes), 2 FPPS (of the
+/// subsidy and its job's fees). Under PPS and FPPS each commit funds the epoch's credits, block or no block.
 struct PoolParams {
     uint64 scoringVersion;
     uint64 windowX;
@@ -52,6 +55,7 @@ struct PoolParams {
     uint64 epochSecs;
     uint64 maturity;
     bytes poolTag;
+    uint8 scheme;
 }
 
 /// @notice One version of the parameters and when it takes effect.

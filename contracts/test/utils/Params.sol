@@ -14,6 +14,7 @@ function poolParams(uint256 tokenPerSat, uint64 feeBps) pure returns (PoolParams
         payoutScript: hex"0014000102030405060708090a0b0c0d0e0f10111213",
         epochSecs: 3600,
         maturity: 100,
-        poolTag: "/proofpool/"
+        poolTag: "/proofpool/",
+        scheme: 0
     });
 }

@@ -111,6 +111,7 @@ pub(crate) fn params_to_contract(p: &proofpool_epoch::PoolParams) -> Distributor
         epochSecs: s.epochSecs,
         maturity: s.maturity,
         poolTag: s.poolTag,
+        scheme: s.scheme,
     }
 }
 
@@ -477,6 +478,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
             .map_err(ChainError::from_contract)?;
         Ok(logs.into_iter().rev().find_map(|(event, _)| {
             let p = &event.params;
+            let scheme = proofpool_epoch::Scheme::from_code(p.scheme)?;
             let params = proofpool_epoch::PoolParams {
                 pplns: proofpool_epoch::PplnsParams {
                     window_x: p.windowX,
@@ -487,6 +489,7 @@ impl<P: Provider + Clone> DistributorClient<P> {
                 epoch_secs: p.epochSecs,
                 maturity: p.maturity,
                 pool_tag: p.poolTag.clone(),
+                scheme,
             };
             // Another scoring version, or an event that does not hash to
             // what it claims, is not these parameters.

@@ -1,5 +1,6 @@
 //! The hashes an epoch commitment is made of.
 
+use crate::Scheme;
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::SolValue;
 use proofpool_merkle::RewardTree;
@@ -35,6 +36,7 @@ mod sol_types {
             uint64 epochSecs;
             uint64 maturity;
             bytes poolTag;
+            uint8 scheme;
         }
 
         /// The record whose hash the distributor stores for each committed
@@ -64,7 +66,8 @@ pub fn record_hash(record: &EpochRecord) -> B256 {
 /// `2^64`; see [`crate::pplns`] for why it changed).
 pub const SCORING_VERSION: u64 = 2;
 
-/// The PPLNS parameters an epoch was settled with.
+/// The PPLNS window and the fee (the fee applies to every scheme) an epoch
+/// was settled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PplnsParams {
     /// The window, in network difficulties (X).
@@ -92,6 +95,10 @@ pub struct PoolParams {
     pub maturity: u64,
     /// The tag every job's coinbase scriptSig carries.
     pub pool_tag: Bytes,
+    /// How miners are paid. A change, like any other, takes effect at an
+    /// epoch boundary after the notice; blocks whose solving share is in an
+    /// epoch settled under PPLNS are still paid by PPLNS when they mature.
+    pub scheme: Scheme,
 }
 
 impl PoolParams {
@@ -106,6 +113,7 @@ impl PoolParams {
             epochSecs: self.epoch_secs,
             maturity: self.maturity,
             poolTag: self.pool_tag.clone(),
+            scheme: self.scheme.code(),
         }
     }
 
@@ -224,6 +232,7 @@ mod tests {
             epoch_secs: 3600,
             maturity: 100,
             pool_tag: Bytes::from_static(b"/proofpool/"),
+            scheme: Scheme::Pplns,
         }
     }
 
@@ -266,6 +275,14 @@ mod tests {
                 pool_tag: Bytes::from_static(b"/proofpool!"),
                 ..p.clone()
             },
+            PoolParams {
+                scheme: Scheme::Pps,
+                ..p.clone()
+            },
+            PoolParams {
+                scheme: Scheme::Fpps,
+                ..p.clone()
+            },
         ];
         for other in changed {
             assert_ne!(other.hash(), h, "{other:?}");
@@ -278,7 +295,10 @@ mod tests {
     /// string as its length and its bytes padded to a word.
     #[test]
     fn params_hash_is_keccak_of_the_abi_encoding() {
-        let p = params();
+        let p = PoolParams {
+            scheme: Scheme::Fpps,
+            ..params()
+        };
         let word = |n: u64| {
             let mut w = [0u8; 32];
             w[24..].copy_from_slice(&n.to_be_bytes());
@@ -295,10 +315,11 @@ mod tests {
         enc.extend(word(2));
         enc.extend(word(100));
         enc.extend(word(1));
-        enc.extend(word(8 * 32)); // payoutScript: after the 8-word head
+        enc.extend(word(9 * 32)); // payoutScript: after the 9-word head
         enc.extend(word(3600));
         enc.extend(word(100));
-        enc.extend(word(8 * 32 + 2 * 32)); // poolTag: after payoutScript's 2 words
+        enc.extend(word(9 * 32 + 2 * 32)); // poolTag: after payoutScript's 2 words
+        enc.extend(word(2)); // scheme: FPPS
         enc.extend(word(5));
         enc.extend(padded(&[0x00, 0x14, 7, 7, 7]));
         enc.extend(word(11));

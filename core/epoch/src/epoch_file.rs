@@ -18,13 +18,18 @@
 //!   when the epoch was settled, was not paid before, and whose solving share
 //!   is in this epoch or an earlier one — with the PPLNS breakdown (the
 //!   window walks back from the solving share over shares of epochs up to
-//!   this one) and per-miner credits;
+//!   this one) and per-miner credits; a block whose solving share is in an
+//!   epoch settled under PPS or FPPS is the operator's revenue, listed with
+//!   no credits and all of its value as `operator`;
 //! - `orphaned`: blocks found by shares of this epoch or an earlier one
 //!   that left the best chain, each listed once;
+//! - `expected`: under PPS and FPPS, every share's expected value, paid when
+//!   the epoch closes (blocks are then the operator's revenue);
 //! - `rewards`: every miner's cumulative amount after this epoch (sorted by
 //!   account), i.e. the reward tree's leaves;
 //! - the roots and totals committed on-chain.
 
+use crate::Scheme;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +80,10 @@ pub struct EpochFile {
     /// orphaned whose shares include its solving share.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orphaned: Vec<FileOrphan>,
+    /// PPS and FPPS: what the epoch's shares earned when it closed, block
+    /// or no block (absent under PPLNS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<FileExpected>,
     /// Every account's cumulative reward after this epoch, sorted by account.
     pub rewards: Vec<FileReward>,
     /// Root of the reward tree.
@@ -119,6 +128,9 @@ pub struct FileParams {
     pub maturity: u64,
     /// The tag every job's coinbase scriptSig carries (in `coinbase1`).
     pub pool_tag: Bytes,
+    /// How the epoch pays: `pplns` (left out), `pps` or `fpps`.
+    #[serde(default, skip_serializing_if = "Scheme::is_pplns")]
+    pub scheme: Scheme,
 }
 
 /// The Bitcoin headers a file carries. Across the files they form one
@@ -284,6 +296,23 @@ pub struct FileBlock {
     pub credits: Vec<FileCredit>,
 }
 
+/// PPS or FPPS: the expected value of an epoch's shares
+/// ([`crate::credit_epoch`]). Each share's base is its job's: the subsidy at
+/// the job's height on `bitcoin.network` (PPS) or the job's
+/// `coinbase_value` (FPPS). `gross = fee + dust + Σ credits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpected {
+    /// `G`: the shares' expected value before the fee, sats.
+    pub gross: u64,
+    /// `F = floor(G · fee_bps / 10000)`, sats.
+    pub fee: u64,
+    /// What the miners' floors leave, sats (the operator's).
+    pub dust: u64,
+    /// Per-miner credits, sorted by account, none zero.
+    pub credits: Vec<FileCredit>,
+}
+
 /// One miner's credit from one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -338,6 +367,7 @@ impl EpochFile {
             epoch_secs: self.params.epoch_secs,
             maturity: self.params.maturity,
             pool_tag: self.params.pool_tag.clone(),
+            scheme: self.params.scheme,
         }
     }
 

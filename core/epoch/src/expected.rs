@@ -48,11 +48,14 @@ mod tests;
 const BPS_PER_UNIT: u64 = 10_000;
 
 /// How a pool pays its miners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Pay per last N shares: blocks are split among the shares before them
     /// once they mature.
+    #[default]
     Pplns,
     /// Pay per share: each share's expected share of the block subsidy.
     Pps,
@@ -61,13 +64,44 @@ pub enum Scheme {
     Fpps,
 }
 
-impl std::fmt::Display for Scheme {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Scheme {
+    /// The distributor's `PoolParams.scheme`: 0 PPLNS, 1 PPS, 2 FPPS.
+    pub fn code(self) -> u8 {
+        match self {
+            Scheme::Pplns => 0,
+            Scheme::Pps => 1,
+            Scheme::Fpps => 2,
+        }
+    }
+
+    /// The scheme with distributor code `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Scheme::Pplns),
+            1 => Some(Scheme::Pps),
+            2 => Some(Scheme::Fpps),
+            _ => None,
+        }
+    }
+
+    /// Whether this is PPLNS (the epoch file leaves the field out then).
+    pub fn is_pplns(&self) -> bool {
+        *self == Scheme::Pplns
+    }
+
+    /// Its name in the config and the epoch file.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Scheme::Pplns => "pplns",
             Scheme::Pps => "pps",
             Scheme::Fpps => "fpps",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -99,6 +133,13 @@ pub fn subsidy(network: bitcoin::Network, height: u32) -> Sats {
         return Sats(0);
     }
     Sats(5_000_000_000u64 >> halvings)
+}
+
+/// The network bitcoind calls `name` (`getblockchaininfo`'s `chain`, the
+/// epoch file's `bitcoin.network`): `main`, `test`, `testnet4`, `signet` or
+/// `regtest`.
+pub fn network_named(name: &str) -> Option<bitcoin::Network> {
+    bitcoin::Network::from_core_arg(name).ok()
 }
 
 /// One accepted share, as the expected-value schemes see it.

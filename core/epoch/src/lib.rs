@@ -25,7 +25,9 @@ pub use commitment::{
     EpochCommit, EpochInputs, EpochRecord, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION,
     SolPoolParams, blocks_hash, record_hash, sats_to_token, token_per_sat,
 };
-pub use expected::{ExpectedError, ExpectedPayout, ExpectedShare, Scheme, credit_epoch, subsidy};
+pub use expected::{
+    ExpectedError, ExpectedPayout, ExpectedShare, Scheme, credit_epoch, network_named, subsidy,
+};
 pub use pplns::{
     BlockPayout, PplnsError, SCORE_BITS, ScoreError, WindowShare, credit_block, share_score,
     window_units,

@@ -330,7 +330,9 @@ impl Store {
     }
 
     /// The PPLNS view of up to `limit` shares with `seq <= from_seq` in
-    /// epochs up to `max_epoch`, newest first.
+    /// epochs up to `max_epoch`, newest first. Shares of epochs settled
+    /// under PPS or FPPS are left out: they were paid their expected value
+    /// when their epoch closed, so no PPLNS window counts them again.
     pub async fn window_upto(
         &self,
         from_seq: u64,
@@ -340,6 +342,7 @@ impl Store {
         let rows: Vec<WindowRow> = with_db!(self, pool => {
             sqlx::query_as(
                 "SELECT seq, miner, work, network_target FROM shares WHERE seq <= $1 AND epoch <= $2 \
+                 AND epoch NOT IN (SELECT epoch FROM epochs WHERE scheme <> 'pplns') \
                  ORDER BY seq DESC LIMIT $3",
             )
             .bind(i64_of(from_seq))

@@ -28,6 +28,8 @@ pub struct SettledEpoch {
     pub paid_blocks: Vec<B256>,
     /// Orphaned or refused blocks its file lists (marked listed).
     pub orphaned_blocks: Vec<B256>,
+    /// The payout scheme it was settled under: `pplns`, `pps` or `fpps`.
+    pub scheme: &'static str,
 }
 
 type EpochRow = (
@@ -85,7 +87,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO epochs (epoch, status, share_count, first_seq, last_seq, share_root, reward_root, \
                  total_cumulative, blocks_hash, params_hash, data_hash, prev_epoch_hash, file_name, commit_tx, \
-                 finalize_tx, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 finalize_tx, updated_ms, scheme) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(i64_of(r.epoch))
             .bind(r.status.as_str())
@@ -103,6 +105,7 @@ impl Store {
             .bind(r.commit_tx.map(|h| h.to_vec()))
             .bind(r.finalize_tx.map(|h| h.to_vec()))
             .bind(i64_of(r.updated_ms))
+            .bind(s.scheme)
             .execute(&mut *tx)
             .await?;
             for c in &s.credits {
@@ -140,6 +143,16 @@ impl Store {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(i64_of(epoch)).fetch_optional(pool).await?
         });
         row.map(epoch_of).transpose()
+    }
+
+    /// The payout scheme `epoch` was settled under (`None` if it was not).
+    pub async fn epoch_scheme(&self, epoch: u64) -> Result<Option<String>, StoreError> {
+        Ok(with_db!(self, pool => {
+            sqlx::query_scalar("SELECT scheme FROM epochs WHERE epoch = $1")
+                .bind(i64_of(epoch))
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// Epoch records, newest first.

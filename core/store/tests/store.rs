@@ -250,6 +250,7 @@ async fn exercise(url: &str) {
             credits: credits.clone(),
             paid_blocks: vec![hash],
             orphaned_blocks: vec![orphan.hash],
+            scheme: "pplns",
         })
         .await
         .unwrap();
@@ -260,6 +261,7 @@ async fn exercise(url: &str) {
                 credits: vec![],
                 paid_blocks: vec![],
                 orphaned_blocks: vec![],
+                scheme: "pps",
             })
             .await
             .is_err(),
@@ -267,6 +269,12 @@ async fn exercise(url: &str) {
     );
     assert_eq!(store.epoch(1).await.unwrap().unwrap(), record);
     assert_eq!(store.last_settled_epoch().await.unwrap(), 1);
+    // The first write's scheme, not the refused second's.
+    assert_eq!(
+        store.epoch_scheme(1).await.unwrap().as_deref(),
+        Some("pplns")
+    );
+    assert_eq!(store.epoch_scheme(2).await.unwrap(), None);
     assert_eq!(store.credits_in(1).await.unwrap(), credits);
     let balances = store.balances_at(1).await.unwrap();
     assert_eq!(balances.get(&Address::repeat_byte(1)), Some(&3_000_000_000));

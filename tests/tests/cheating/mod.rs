@@ -448,6 +448,7 @@ async fn over_allocate(
         blocks: Vec::new(),
         blocks_hash: proofpool_epoch::blocks_hash(&[]),
         orphaned: Vec::new(),
+        expected: None,
         rewards,
         reward_root: tree.root(),
         total_cumulative: prev.total_cumulative,

@@ -420,6 +420,7 @@ pub(crate) fn pool_params(
         epoch_secs,
         maturity,
         pool_tag: proofpool_pool::PoolConfig::DEFAULT_POOL_TAG.to_vec().into(),
+        scheme: proofpool_epoch::Scheme::Pplns,
     }
 }
 
