@@ -160,6 +160,7 @@ async fn record(store: &Store, domain: RewardDomain, miners: u64) {
             paid_blocks: Vec::new(),
             orphaned_blocks: Vec::new(),
             scheme: "pplns",
+            expected_work: U256::ZERO,
         })
         .await
         .unwrap();

@@ -93,6 +93,36 @@ pub struct Summary {
     pub last_block: Option<Block>,
     /// Blocks found, any status.
     pub blocks_found: u64,
+    /// How the newest settled epoch paid: `pplns`, `pps` or `fpps` (absent
+    /// before the first is settled). The scheme in force is pinned on-chain
+    /// (`proofpool params show`); this is what the settler last applied.
+    pub scheme: Option<String>,
+    /// Under PPS and FPPS, when the current epoch ends (unix seconds): its
+    /// shares are credited when it closes, and claimable once that epoch
+    /// is finalized (after the challenge period). Absent under PPLNS, which
+    /// credits blocks as they mature.
+    pub next_credit_unix: Option<u64>,
+    /// The pool's luck over the settled epochs (absent before any).
+    pub luck: Option<Luck>,
+}
+
+/// Blocks found against the blocks the shares were expected to find.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Luck {
+    /// The first settled epoch counted.
+    pub first_epoch: u64,
+    /// The last settled epoch counted.
+    pub last_epoch: u64,
+    /// Blocks found by shares of those epochs (refused ones excluded,
+    /// orphaned ones included).
+    pub blocks_found: u64,
+    /// Blocks expected, `Σ W_share / W_net` over those epochs' shares, an
+    /// exact decimal rounded down to 4 places.
+    pub expected_blocks: String,
+    /// `blocks_found / expected_blocks` in percent, rounded down (absent
+    /// while nothing is expected).
+    pub percent: Option<u64>,
 }
 
 /// One bucket of a hashrate series.

@@ -67,6 +67,16 @@ async fn exercise(url: &str) {
     assert_eq!(U256::from_str(&net.target).unwrap(), network_target());
     let last = s.last_block.unwrap();
     assert_eq!((last.height, s.blocks_found), (103, 4));
+    // The newest settled epoch paid FPPS: the current epoch's shares are
+    // credited when it ends. Luck: the four blocks (the orphan too, all
+    // found by share 3) against the 0.5 + 1 + 1.5 blocks the fixture's
+    // epochs expected.
+    assert_eq!(s.scheme.as_deref(), Some("fpps"));
+    assert_eq!(s.next_credit_unix, Some(ce.end_unix));
+    let luck = s.luck.unwrap();
+    assert_eq!((luck.first_epoch, luck.last_epoch), (1, 3));
+    assert_eq!(luck.expected_blocks, "3.0000");
+    assert_eq!((luck.blocks_found, luck.percent), (4, Some(133)));
     let s: Summary = api.ok("/api/v1/summary?window=86400").await;
     assert_eq!(s.hashrate.work, f.work_where(|_, _| true).0.to_string());
     api.err(

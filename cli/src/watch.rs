@@ -265,9 +265,10 @@ async fn credit_checks(
 /// One line on a miner's credit.
 fn credit_line(c: &proofpool_watch::CreditCheck) -> String {
     let mut line = format!(
-        "credit {}: {} blocks, {} sats = {} base units by the replay of epochs 1 to {}; the reward leaf holds {}",
+        "credit {}: {} blocks, {} PPS/FPPS epochs, {} sats = {} base units by the replay of epochs 1 to {}; the reward leaf holds {}",
         c.miner,
         c.blocks.len(),
+        c.epochs.len(),
         c.recomputed_sats,
         c.recomputed_amount,
         c.epoch,

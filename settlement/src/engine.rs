@@ -212,6 +212,9 @@ pub struct BuiltEpoch {
     pub paid_blocks: Vec<B256>,
     /// Orphaned or refused blocks it lists.
     pub orphaned_blocks: Vec<B256>,
+    /// The blocks its shares were expected to find, in `2^128` units (the
+    /// pool's luck; recorded, not committed).
+    pub expected_work: U256,
 }
 
 /// The settlement service.
@@ -435,6 +438,9 @@ impl<P: Provider + Clone> Settler<P> {
         // PPS and FPPS: what each share's expected value is computed from
         // once the network is known (below).
         let mut valued: Vec<ValuedShare> = Vec::new();
+        // Σ score: the blocks the shares were expected to find.
+        let mut expected_work = U256::ZERO;
+        let mut net_cache: Option<(U256, Work)> = None;
         for s in shares {
             let sh = s.share;
             let Some(job) = job_index.get(&(sh.instance, sh.job_id)) else {
@@ -474,6 +480,17 @@ impl<P: Provider + Clone> Settler<P> {
                 work: sh.work,
                 network_target: sh.network_target,
             });
+            let net_work = match net_cache {
+                Some((target, work)) if target == sh.network_target => Some(work),
+                _ => {
+                    let work = Work::from_target(sh.network_target).ok();
+                    net_cache = work.map(|w| (sh.network_target, w));
+                    work
+                }
+            };
+            if let Some(score) = net_work.and_then(|n| share_score(Work(sh.work), n).ok()) {
+                expected_work = expected_work.saturating_add(score);
+            }
             file_shares.push(FileShare {
                 seq: s.seq,
                 time_ms: sh.time_ms,
@@ -746,6 +763,7 @@ impl<P: Provider + Clone> Settler<P> {
             credits,
             paid_blocks: matured.iter().map(|(b, _)| b.hash).collect(),
             orphaned_blocks: file.orphaned.iter().map(|o| o.hash).collect(),
+            expected_work,
             file,
         })
     }
@@ -957,6 +975,7 @@ impl<P: Provider + Clone> Settler<P> {
                 paid_blocks: built.paid_blocks.clone(),
                 orphaned_blocks: built.orphaned_blocks.clone(),
                 scheme: built.file.params.scheme.as_str(),
+                expected_work: built.expected_work,
             })
             .await?;
         tracing::info!(

@@ -34,6 +34,9 @@ pub(crate) struct Weighed {
     pub(crate) share_work: U256,
     /// The work of its job's network target (zero if the job is not listed).
     pub(crate) net_work: U256,
+    /// Whether its epoch pays by PPLNS (PPS and FPPS shares were paid when
+    /// their epoch closed; no PPLNS window counts them).
+    pub(crate) pplns: bool,
 }
 
 /// What the credit replay needs of one epoch file besides its shares.
@@ -47,6 +50,13 @@ pub(crate) struct EpochSummary {
     pub(crate) domain: RewardDomain,
     /// keccak256 of the file's bytes, as the distributor commits it.
     pub(crate) data_hash: B256,
+    /// How the epoch pays.
+    pub(crate) scheme: proofpool_epoch::Scheme,
+    /// PPS and FPPS: each share valued from its own job, on the file's
+    /// network (`None` when the file names none: nothing can be valued).
+    pub(crate) valued: Option<Vec<proofpool_epoch::ExpectedShare>>,
+    /// PPS and FPPS: the credits the file lists for the epoch's shares.
+    pub(crate) expected: Vec<proofpool_epoch::epoch_file::FileCredit>,
 }
 
 /// The epoch files' shares by hash, and what the credit replay needs.
@@ -64,15 +74,23 @@ impl EpochIndex {
     /// Adds one epoch file, read from `bytes`.
     pub fn add(&mut self, bytes: &[u8]) -> Result<(), EpochFileError> {
         let file = EpochFile::from_bytes(bytes)?;
-        let net: HashMap<(u8, u64), U256> = file
+        // Each job's network work, height and coinbase value.
+        let net: HashMap<(u8, u64), (U256, u64, u64)> = file
             .jobs
             .iter()
             .map(|j| {
                 let work =
                     Work::from_target(target_from_nbits(j.nbits)).map_or(U256::ZERO, |w| w.0);
-                ((j.instance, j.job_id), work)
+                ((j.instance, j.job_id), (work, j.height, j.coinbase_value))
             })
             .collect();
+        let scheme = file.params.scheme;
+        let pplns = scheme == proofpool_epoch::Scheme::Pplns;
+        let network = file
+            .bitcoin
+            .as_ref()
+            .and_then(|b| proofpool_epoch::network_named(&b.network));
+        let mut valued = (!pplns && network.is_some()).then(Vec::new);
         for s in &file.shares {
             self.by_hash.insert(
                 s.hash,
@@ -82,17 +100,36 @@ impl EpochIndex {
                     share_target: s.share_target,
                 },
             );
+            let (net_work, height, coinbase_value) = net
+                .get(&(s.instance, s.job_id))
+                .copied()
+                .unwrap_or_default();
+            let share_work = Work::from_target(s.share_target).map_or(U256::ZERO, |w| w.0);
             self.window.insert(
                 s.seq,
                 Weighed {
                     miner: s.miner,
-                    share_work: Work::from_target(s.share_target).map_or(U256::ZERO, |w| w.0),
-                    net_work: net
-                        .get(&(s.instance, s.job_id))
-                        .copied()
-                        .unwrap_or_default(),
+                    share_work,
+                    net_work,
+                    pplns,
                 },
             );
+            if let (Some(valued), Some(network)) = (valued.as_mut(), network) {
+                let height = u32::try_from(height).unwrap_or(u32::MAX);
+                if let Some(base) = proofpool_epoch::ExpectedShare::base(
+                    scheme,
+                    network,
+                    height,
+                    proofpool_primitives::Sats(coinbase_value),
+                ) {
+                    valued.push(proofpool_epoch::ExpectedShare {
+                        miner: proofpool_primitives::MinerAddress(s.miner),
+                        share_work: Work(share_work),
+                        net_work: Work(net_work),
+                        base,
+                    });
+                }
+            }
         }
         if self.newest.is_none_or(|(e, _)| file.epoch > e) {
             self.newest = Some((file.epoch, file.end_unix));
@@ -113,6 +150,9 @@ impl EpochIndex {
                     distributor: file.chain.distributor,
                 },
                 data_hash: data_hash(bytes),
+                scheme,
+                valued,
+                expected: file.expected.map(|x| x.credits).unwrap_or_default(),
             },
         );
         Ok(())

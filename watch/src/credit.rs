@@ -1,6 +1,11 @@
 //! The watcher's own PPLNS replay: what each of its miners is owed, and
 //! whether the reward leaf the contract pays against says the same.
 //!
+//! Under PPS and FPPS (docs/payout-schemes.md) it values each share of the
+//! epoch from its own job instead and recomputes the epoch's credits; a
+//! block whose solving share is in such an epoch credits nobody, and PPLNS
+//! windows count only shares of PPLNS epochs.
+//!
 //! The replay reads only the epoch files: every listed share by sequence
 //! number, scored at the work of its credited target against its job's
 //! network target, and every paid block's coinbase value, under each paying
@@ -11,7 +16,7 @@
 //! committed, and the finalized root the one the contract pays against.
 
 use crate::WatchError;
-use crate::check::EpochIndex;
+use crate::check::{EpochIndex, EpochSummary};
 use alloy::providers::DynProvider;
 use alloy_primitives::{Address, U256};
 use proofpool_chain::DistributorClient;
@@ -28,6 +33,17 @@ pub struct BlockCredit {
     pub epoch: u64,
     /// The block's height.
     pub height: u64,
+    /// What the replay credits, sats.
+    pub recomputed: u64,
+    /// What the file lists, sats.
+    pub listed: u64,
+}
+
+/// What an epoch paid a miner for its shares under PPS or FPPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochCredit {
+    /// The epoch.
+    pub epoch: u64,
     /// What the replay credits, sats.
     pub recomputed: u64,
     /// What the file lists, sats.
@@ -59,6 +75,9 @@ pub struct CreditCheck {
     pub epoch: u64,
     /// Every block that credits the miner, by the replay or by its file.
     pub blocks: Vec<BlockCredit>,
+    /// Every PPS or FPPS epoch that credits the miner's shares, by the
+    /// replay or by its file.
+    pub epochs: Vec<EpochCredit>,
     /// The replay's cumulative credit, sats.
     pub recomputed_sats: u64,
     /// The same in token base units (`sats · token_per_sat`).
@@ -69,6 +88,61 @@ pub struct CreditCheck {
     pub on_chain: Option<OnChain>,
     /// What disagrees, one sentence each.
     pub problems: Vec<String>,
+}
+
+/// Recomputes a PPS or FPPS epoch's credits to `checks`' miners from its
+/// valued shares and compares them with what the file lists.
+fn expected_credits(
+    epoch: u64,
+    summary: &EpochSummary,
+    checks: &mut BTreeMap<Address, CreditCheck>,
+) {
+    if summary.scheme == proofpool_epoch::Scheme::Pplns {
+        return;
+    }
+    let payout = summary.valued.as_ref().map(|shares| {
+        proofpool_epoch::credit_epoch(shares.iter().copied(), summary.params.fee_bps)
+    });
+    for check in checks.values_mut() {
+        let listed = summary
+            .expected
+            .iter()
+            .filter(|c| c.miner == check.miner)
+            .map(|c| c.sats)
+            .sum::<u64>();
+        let recomputed = match &payout {
+            Some(Ok(p)) => p.credits.get(&MinerAddress(check.miner)).map_or(0, |s| s.0),
+            Some(Err(e)) => {
+                check.problems.push(format!(
+                    "epoch {epoch}: its {} credits do not replay: {e}",
+                    summary.scheme
+                ));
+                continue;
+            }
+            None => {
+                check.problems.push(format!(
+                    "epoch {epoch} pays {} but names no Bitcoin network to value its shares on",
+                    summary.scheme
+                ));
+                continue;
+            }
+        };
+        if recomputed == 0 && listed == 0 {
+            continue;
+        }
+        if recomputed != listed {
+            check.problems.push(format!(
+                "epoch {epoch} credits your shares {listed} sats by {}; their expected value replays to {recomputed}",
+                summary.scheme
+            ));
+        }
+        check.recomputed_sats = check.recomputed_sats.saturating_add(recomputed);
+        check.epochs.push(EpochCredit {
+            epoch,
+            recomputed,
+            listed,
+        });
+    }
 }
 
 /// Replays PPLNS for every paid block in `index` and checks each of
@@ -97,6 +171,7 @@ pub fn credits(
                     miner,
                     epoch: newest,
                     blocks: Vec::new(),
+                    epochs: Vec::new(),
                     recomputed_sats: 0,
                     recomputed_amount: U256::ZERO,
                     leaf: None,
@@ -108,18 +183,24 @@ pub fn credits(
         .collect();
 
     for (&epoch, summary) in &index.epochs {
+        expected_credits(epoch, summary, &mut checks);
         for block in &summary.blocks {
+            // Paid by the scheme of its solving share's epoch: a PPS or FPPS
+            // share's block is the operator's and credits nobody.
+            let by_pplns = index.window.get(&block.share_seq).is_none_or(|s| s.pplns);
             let window = index
                 .window
                 .range(..=block.share_seq)
                 .rev()
+                .filter(|(_, s)| s.pplns)
                 .map(|(&seq, s)| WindowShare {
                     seq,
                     miner: MinerAddress(s.miner),
                     share_work: Work(s.share_work),
                     net_work: Work(s.net_work),
                 });
-            let replayed = credit_block(window, Sats(block.coinbase_value), &summary.params);
+            let replayed =
+                by_pplns.then(|| credit_block(window, Sats(block.coinbase_value), &summary.params));
             for check in checks.values_mut() {
                 let listed = block
                     .credits
@@ -128,11 +209,12 @@ pub fn credits(
                     .map(|c| c.sats)
                     .sum::<u64>();
                 let recomputed = match &replayed {
-                    Ok(payout) => payout
+                    None => 0,
+                    Some(Ok(payout)) => payout
                         .credits
                         .get(&MinerAddress(check.miner))
                         .map_or(0, |s| s.0),
-                    Err(e) => {
+                    Some(Err(e)) => {
                         check.problems.push(format!(
                             "block {} (epoch {epoch}): its PPLNS window does not replay: {e}",
                             block.height

@@ -20,7 +20,7 @@ pub mod proxy;
 pub mod status;
 
 pub use check::{CheckReport, EpochIndex, Problem, check};
-pub use credit::{BlockCredit, CreditCheck, OnChain, credits};
+pub use credit::{BlockCredit, CreditCheck, EpochCredit, OnChain, credits};
 pub use evidence::{Claim, EvidenceError, ShareEvidence, ShareParts, Verified};
 pub use log::{Recorded, Status, WatchLog};
 pub use status::Stats;

@@ -40,6 +40,9 @@ export interface Summary {
   network: { difficulty: string; target: string; height: number | null } | null;
   lastBlock: Block | null;
   blocksFound: number;
+  scheme: 'pplns' | 'pps' | 'fpps' | null;
+  nextCreditUnix: number | null;
+  luck: { firstEpoch: number; lastEpoch: number; blocksFound: number; expectedBlocks: string; percent: number | null } | null;
 }
 
 export interface HashratePoint {

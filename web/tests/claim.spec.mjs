@@ -164,6 +164,8 @@ await run('claim', 240_000, async ({ newPage, step, shot, base }) => {
     const links = await page.locator('[data-testid="blocks-table"] a[href^="https://mempool.space/block/"]').count();
     if (links < 1) throw new Error('no block links to the explorer');
     expectText(await page.getByTestId('miners-count').innerText(), '2');
+    expectText(await page.getByTestId('pool-scheme').innerText(), 'PPLNS');
+    expectText(await page.getByTestId('pool-luck').innerText(), 'expected');
     expectText(await page.getByTestId('epochs-table').innerText(), 'finalized');
     await shot(page, 'dashboard.png');
   });

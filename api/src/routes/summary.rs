@@ -4,7 +4,9 @@ use super::{block_json, clock, current_epoch, db, hashrate as rate, nonzero, now
 use crate::Shared;
 use crate::error::ApiError;
 use crate::params::QueryArgs;
-use crate::types::{CurrentEpoch, ErrorBody, HashratePoint, HashrateSeries, Network, Summary};
+use crate::types::{
+    CurrentEpoch, ErrorBody, HashratePoint, HashrateSeries, Luck, Network, Summary,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
@@ -49,7 +51,7 @@ pub(crate) async fn summary(
     let store = &app.state.store;
     let now = now_ms();
     let since = now.saturating_sub(window_secs * 1000);
-    let (clock, recent, counts, settled, committed, finalized, network, last_block) = tokio::try_join!(
+    let (clock, recent, counts, settled, committed, finalized, network, last_block, luck) = tokio::try_join!(
         clock(store),
         db(store.recent_work_by_worker(since, None)),
         db(store.counts()),
@@ -58,7 +60,12 @@ pub(crate) async fn summary(
         db(store.last_epoch_with_status(EpochStatus::Finalized)),
         db(store.latest_network()),
         db(store.blocks_page(0, 1)),
+        db(store.luck()),
     )?;
+    let scheme = match settled {
+        0 => None,
+        e => store.epoch_scheme(e).await?,
+    };
     let current = match &clock {
         Some(c) => {
             let n = current_epoch(c, now);
@@ -84,7 +91,6 @@ pub(crate) async fn summary(
     Ok(Json(Summary {
         now_ms: now,
         epoch_secs: clock.map(|c| c.epoch_secs),
-        current_epoch: current,
         last_settled_epoch: nonzero(settled),
         last_committed_epoch: nonzero(committed.max(finalized)),
         last_finalized_epoch: nonzero(finalized),
@@ -102,7 +108,36 @@ pub(crate) async fn summary(
             .first()
             .map(|b| block_json(b, &app.state.explorer_base_url)),
         blocks_found: counts.blocks,
+        next_credit_unix: current
+            .as_ref()
+            .filter(|_| scheme.as_deref().is_some_and(|s| s != "pplns"))
+            .map(|c| c.end_unix),
+        current_epoch: current,
+        scheme,
+        luck: luck.map(luck_json),
     }))
+}
+
+/// The store's luck as the API shows it: `2^128` score units are one block.
+fn luck_json(l: proofpool_store::Luck) -> Luck {
+    const PLACES: u32 = 4;
+    let one = U256::from(1u8) << 128usize;
+    let scale = U256::from(10u64.pow(PLACES));
+    let fixed = l.expected_work.saturating_mul(scale) / one;
+    let whole = fixed / scale;
+    let frac = u64::try_from(fixed % scale).unwrap_or(0);
+    let percent = (!l.expected_work.is_zero()).then(|| {
+        let p = (U256::from(l.blocks_found) << 128usize).saturating_mul(U256::from(100u8))
+            / l.expected_work;
+        u64::try_from(p).unwrap_or(u64::MAX)
+    });
+    Luck {
+        first_epoch: l.epochs.0,
+        last_epoch: l.epochs.1,
+        blocks_found: l.blocks_found,
+        expected_blocks: format!("{whole}.{frac:04}"),
+        percent,
+    }
 }
 
 /// Query of `GET /api/v1/hashrate` (documentation; parsed by `QueryArgs`).

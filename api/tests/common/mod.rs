@@ -313,7 +313,10 @@ pub(crate) async fn fill(url: &str) -> Fixture {
                     .collect(),
                 paid_blocks,
                 orphaned_blocks: Vec::new(),
-                scheme: "pplns",
+                // Epoch 3 paid FPPS; each epoch's shares expected e/2
+                // blocks (3 in all).
+                scheme: if e == 3 { "fpps" } else { "pplns" },
+                expected_work: U256::from(e) << 127,
             })
             .await
             .unwrap();

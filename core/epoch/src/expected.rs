@@ -11,7 +11,9 @@
 //!   it).
 //!
 //! `W_share / W_net` is the PPLNS score ([`share_score`]: `2^128` units per
-//! network difficulty, floored per share). Everything else is exact:
+//! network difficulty, floored per share), at most one block: a share
+//! whose target is harder than its network target is always a block, so it
+//! can earn no more than one. Everything else is exact:
 //! - a miner's credit for the epoch is
 //!   `floor(Σ score_i · base_i · (10000 − fee_bps) / (2^128 · 10000))` over
 //!   its shares, summed in 512 bits and floored once, so no miner's credit
@@ -37,7 +39,7 @@
 //!   34,649,999 = 2` sat.
 
 use crate::pplns::{SCORE_BITS, ScoreError, share_score, widen};
-use alloy_primitives::U512;
+use alloy_primitives::{U256, U512};
 use proofpool_primitives::{MinerAddress, Sats, Work};
 use std::collections::BTreeMap;
 
@@ -226,7 +228,10 @@ pub fn credit_epoch(
     let mut values: BTreeMap<MinerAddress, U512> = BTreeMap::new();
     let mut all = U512::ZERO;
     for share in shares {
-        let score = share_score(share.share_work, share.net_work)?;
+        // A share harder than its network target is a block whenever it is
+        // a share, so it is worth one block, not more (only on a testnet,
+        // where the network can be easier than the pool's difficulties).
+        let score = share_score(share.share_work, share.net_work)?.min(U256::ONE << SCORE_BITS);
         let value = widen(score) * U512::from(share.base.0);
         *values.entry(share.miner).or_default() += value;
         all += value;

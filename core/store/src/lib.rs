@@ -27,7 +27,7 @@ pub use model::{
     BlockRecord, BlockStatus, Committed, EpochClock, EpochRecord, EpochStatus, JobRecord, LogPoint,
     NewShare, StoredShare, WindowShare, WorkerSeen,
 };
-pub use settle::{CreditRow, SettledEpoch};
+pub use settle::{CreditRow, Luck, SettledEpoch};
 pub use writer::{AckSink, ShareLog, SubmitError, WriteError, WriterConfig, WriterStats};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -3,7 +3,7 @@
 use crate::model::{EpochRecord, EpochStatus};
 use crate::read::{address_of, b256_of, corrupt, u256_of};
 use crate::{Store, StoreError, i64_of, u64_of, with_db};
-use proofpool_primitives::{Address, B256};
+use proofpool_primitives::{Address, B256, U256};
 use std::collections::BTreeMap;
 
 /// One miner's credit from one block.
@@ -30,6 +30,22 @@ pub struct SettledEpoch {
     pub orphaned_blocks: Vec<B256>,
     /// The payout scheme it was settled under: `pplns`, `pps` or `fpps`.
     pub scheme: &'static str,
+    /// The blocks its shares were expected to find, in `2^128` units:
+    /// `Σ floor(2^128 · W_share / W_net)` (for the pool's luck).
+    pub expected_work: U256,
+}
+
+/// The pool's luck over the settled epochs that recorded their expected
+/// blocks: the blocks found then against the blocks expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Luck {
+    /// The first and last epoch counted.
+    pub epochs: (u64, u64),
+    /// Blocks found by shares accepted in those epochs (refused ones
+    /// excluded, orphaned ones included: the work found them).
+    pub blocks_found: u64,
+    /// The blocks expected, in `2^128` units.
+    pub expected_work: U256,
 }
 
 type EpochRow = (
@@ -87,7 +103,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO epochs (epoch, status, share_count, first_seq, last_seq, share_root, reward_root, \
                  total_cumulative, blocks_hash, params_hash, data_hash, prev_epoch_hash, file_name, commit_tx, \
-                 finalize_tx, updated_ms, scheme) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 finalize_tx, updated_ms, scheme, expected_work) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             )
             .bind(i64_of(r.epoch))
             .bind(r.status.as_str())
@@ -106,6 +122,7 @@ impl Store {
             .bind(r.finalize_tx.map(|h| h.to_vec()))
             .bind(i64_of(r.updated_ms))
             .bind(s.scheme)
+            .bind(s.expected_work.to_be_bytes::<32>().to_vec())
             .execute(&mut *tx)
             .await?;
             for c in &s.credits {
@@ -152,6 +169,44 @@ impl Store {
                 .bind(i64_of(epoch))
                 .fetch_optional(pool)
                 .await?
+        }))
+    }
+
+    /// The pool's luck over the settled epochs that kept their expected
+    /// blocks (`None` before any did).
+    pub async fn luck(&self) -> Result<Option<Luck>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = with_db!(self, pool => {
+            sqlx::query_as("SELECT epoch, expected_work FROM epochs ORDER BY epoch")
+                .fetch_all(pool)
+                .await?
+        });
+        let mut expected = U256::ZERO;
+        let mut span: Option<(u64, u64)> = None;
+        for (epoch, work) in rows {
+            if work.is_empty() {
+                continue;
+            }
+            let epoch = u64_of(epoch);
+            expected = expected.saturating_add(u256_of("epochs", &work)?);
+            span = Some(span.map_or((epoch, epoch), |(first, _)| (first, epoch)));
+        }
+        let Some((first, last)) = span else {
+            return Ok(None);
+        };
+        let found: i64 = with_db!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM blocks b JOIN shares s ON s.seq = b.share_seq \
+                 WHERE b.status <> 'rejected' AND s.epoch >= $1 AND s.epoch <= $2",
+            )
+            .bind(i64_of(first))
+            .bind(i64_of(last))
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(Some(Luck {
+            epochs: (first, last),
+            blocks_found: u64_of(found),
+            expected_work: expected,
         }))
     }
 

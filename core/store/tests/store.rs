@@ -232,6 +232,7 @@ async fn exercise(url: &str) {
         finalize_tx: None,
         updated_ms: 1,
     };
+    assert_eq!(store.luck().await.unwrap(), None, "nothing settled yet");
     let credits = vec![
         CreditRow {
             block_hash: hash,
@@ -251,6 +252,8 @@ async fn exercise(url: &str) {
             paid_blocks: vec![hash],
             orphaned_blocks: vec![orphan.hash],
             scheme: "pplns",
+            // A block and a half expected.
+            expected_work: U256::from(3u8) << 127,
         })
         .await
         .unwrap();
@@ -262,6 +265,7 @@ async fn exercise(url: &str) {
                 paid_blocks: vec![],
                 orphaned_blocks: vec![],
                 scheme: "pps",
+                expected_work: U256::ZERO,
             })
             .await
             .is_err(),
@@ -269,6 +273,16 @@ async fn exercise(url: &str) {
     );
     assert_eq!(store.epoch(1).await.unwrap().unwrap(), record);
     assert_eq!(store.last_settled_epoch().await.unwrap(), 1);
+    // Both blocks were found by a share of epoch 1 (the orphan too: the
+    // work found it), against 1.5 expected.
+    assert_eq!(
+        store.luck().await.unwrap(),
+        Some(proofpool_store::Luck {
+            epochs: (1, 1),
+            blocks_found: 2,
+            expected_work: U256::from(3u8) << 127,
+        })
+    );
     // The first write's scheme, not the refused second's.
     assert_eq!(
         store.epoch_scheme(1).await.unwrap().as_deref(),

@@ -48,6 +48,24 @@ export const dashboard: Page = async (view, _params, ctx) => {
             ),
             stat('Blocks found', String(summary.blocksFound), summary.lastBlock ? `last at height ${summary.lastBlock.height}` : 'none yet'),
             stat(
+              'Payout',
+              summary.scheme ? summary.scheme.toUpperCase() : '—',
+              summary.nextCreditUnix
+                ? `next credit when epoch #${summary.currentEpoch?.number ?? '—'} ends, in ${duration(Math.max(0, summary.nextCreditUnix - nowS))}`
+                : summary.scheme === 'pplns'
+                  ? 'blocks pay their PPLNS window once mature'
+                  : 'no epoch settled yet',
+              'pool-scheme',
+            ),
+            stat(
+              'Luck',
+              summary.luck?.percent != null ? `${summary.luck.percent}%` : '—',
+              summary.luck
+                ? `${summary.luck.blocksFound} found · ${summary.luck.expectedBlocks} expected · epochs #${summary.luck.firstEpoch}–#${summary.luck.lastEpoch}`
+                : 'no epoch settled yet',
+              'pool-luck',
+            ),
+            stat(
               'Network',
               summary.network?.height ? `height ${summary.network.height}` : '—',
               summary.network ? `difficulty ${summary.network.difficulty}` : '',

@@ -100,7 +100,7 @@ export const miner: Page = async (view, [raw], ctx) => {
       h(
         'p',
         { class: 'muted' },
-        'A found block credits its PPLNS window in the first epoch settled after it matures. Credits are pending until that epoch is finalized on-chain, then claimable.',
+        'Under PPLNS a found block credits its window in the first epoch settled after it matures; under PPS and FPPS each epoch credits the expected value of your shares when it closes, block or no block. Credits are pending until their epoch is finalized on-chain, then claimable.',
       ),
       table(
         ['Epoch', 'Credit', 'Amount', 'State'],

@@ -123,7 +123,8 @@ proptest! {
                 .map(|s| {
                     let w: u64 = s.share_work.0.to();
                     let n: u64 = s.net_work.0.to();
-                    w as f64 / n as f64 * s.base.0 as f64
+                    // A share is worth at most the block it would be.
+                    (w as f64 / n as f64).min(1.0) * s.base.0 as f64
                 })
                 .sum::<f64>() * keep;
             let got = payout.credits.get(&miner(who)).map_or(0, |s| s.0) as f64;
@@ -149,4 +150,21 @@ proptest! {
         }
         prop_assert!(joint.total().0 <= joint.gross.0 - joint.fee.0);
     }
+}
+
+/// On regtest (or any testnet easier than the pool's difficulties) a share
+/// is a block whenever it is a share: worth one block, not its work ratio.
+#[test]
+fn a_share_harder_than_its_network_is_worth_one_block() {
+    let payout = credit_epoch(
+        [
+            share(0, 4_000_000, 2, 5_000_000_000),
+            share(1, 1, 2, 5_000_000_000),
+        ],
+        0,
+    )
+    .unwrap();
+    assert_eq!(payout.credits[&miner(0)].0, 5_000_000_000);
+    assert_eq!(payout.credits[&miner(1)].0, 2_500_000_000);
+    assert_eq!(payout.gross.0, 7_500_000_000);
 }
