@@ -392,7 +392,7 @@ impl Auditor {
                 "bitcoin.network",
                 format_args!(
                     "{} ({})",
-                    expected,
+                    expected.to_core_arg(),
                     if self.network_given {
                         "the network being audited"
                     } else {
