@@ -49,7 +49,9 @@ impl Valuation {
             }
             return None;
         }
-        let carried = file.bitcoin.is_some() && chain_known;
+        // An epoch without shares values nothing (and a pool's first epochs
+        // may have no job to carry headers for).
+        let carried = file.shares.is_empty() || (file.bitcoin.is_some() && chain_known);
         if !carried {
             f.mismatch(
                 Subject::Epoch,

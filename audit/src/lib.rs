@@ -365,8 +365,8 @@ impl Auditor {
 
     /// Holds every file's `bitcoin.network` to `network` (bitcoind's, or the
     /// one the auditor was told); `None` only requires the files to agree,
-    /// and PPS and FPPS files then get a warning: their value rests on a
-    /// network nobody checked.
+    /// and PPS and FPPS files then fail: their value rests on a network
+    /// nobody checked.
     pub fn expect_network(&mut self, network: Option<bitcoin::Network>) {
         self.network = network;
         self.network_given = network.is_some();
@@ -404,8 +404,10 @@ impl Auditor {
             Some(_) => {}
             None => self.network = Some(named),
         }
+        // PPS pays the network's subsidy and FPPS is held to it: a file's
+        // own word for the network would let it halve both away.
         if !self.network_given && file.params.scheme != proofpool_epoch::Scheme::Pplns {
-            f.warn(
+            f.mismatch(
                 Subject::Epoch,
                 "bitcoin.network",
                 "a network checked against bitcoind (--btc-rpc-url) or --network",

@@ -43,6 +43,11 @@ enum Action {
         /// pays now).
         #[arg(long)]
         rpc_url: Option<reqwest::Url>,
+        /// The network the pool mines on, as bitcoind names it (main, test,
+        /// testnet4, signet, regtest): PPS and FPPS epoch files must name
+        /// it (PPS pays its subsidy; without it a PPS epoch is unchecked).
+        #[arg(long, value_parser = crate::audit::parse_network)]
+        network: Option<bitcoin::Network>,
     },
     /// Check every recorded share against the published epoch files; exits
     /// non-zero and writes evidence for each missing or altered share.
@@ -64,6 +69,11 @@ enum Action {
         /// pays against, and show what a claim pays now.
         #[arg(long)]
         rpc_url: Option<reqwest::Url>,
+        /// The network the pool mines on, as bitcoind names it (main, test,
+        /// testnet4, signet, regtest): PPS and FPPS epoch files must name
+        /// it (PPS pays its subsidy; without it a PPS epoch is unchecked).
+        #[arg(long, value_parser = crate::audit::parse_network)]
+        network: Option<bitcoin::Network>,
     },
     /// List the recorded shares, one per line (hash, epoch, status as of the
     /// last check, worker): what the miner page's "Verify my shares" takes.
@@ -91,6 +101,7 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             check_every_secs,
             evidence_dir,
             rpc_url,
+            network,
         } => {
             let log = WatchLog::open(&log)
                 .await
@@ -114,7 +125,8 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
                 tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(every).await;
-                        periodic_check(&log, &stats, &url, rpc_url.clone(), &evidence_dir).await;
+                        periodic_check(&log, &stats, &url, rpc_url.clone(), &evidence_dir, network)
+                            .await;
                     }
                 });
             }
@@ -138,12 +150,16 @@ pub(crate) async fn run(args: Args) -> eyre::Result<()> {
             api_url,
             evidence_dir,
             rpc_url,
+            network,
         } => {
-            let index = match (epochs, api_url) {
+            let mut index = match (epochs, api_url) {
                 (Some(dir), _) => EpochIndex::from_dir(&dir)?,
                 (None, Some(url)) => EpochIndex::from_api(&url).await?,
                 (None, None) => return Err(eyre!("give --epochs-dir DIR or --api-url URL")),
             };
+            if let Some(network) = network {
+                index.expect_network(network);
+            }
             let log = WatchLog::open(&log)
                 .await
                 .wrap_err_with(|| format!("cannot open the share log {}", log.display()))?;
@@ -292,11 +308,17 @@ async fn periodic_check(
     url: &str,
     rpc_url: Option<reqwest::Url>,
     evidence_dir: &std::path::Path,
+    network: Option<bitcoin::Network>,
 ) {
     use std::sync::atomic::Ordering;
     stats.checks.fetch_add(1, Ordering::Relaxed);
     let index = match EpochIndex::from_api(url).await {
-        Ok(index) => index,
+        Ok(mut index) => {
+            if let Some(network) = network {
+                index.expect_network(network);
+            }
+            index
+        }
         Err(e) => {
             stats.check_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "cannot read the epoch files");

@@ -27,7 +27,7 @@ use proofpool_epoch::{
     EpochInputs, ExpectedShare, PaidBlock, PoolParams, PplnsParams, SCORING_VERSION, Scheme,
     blocks_hash, credit_epoch, reward_tree, sats_to_token,
 };
-use proofpool_epoch::{WindowShare, credit_block, share_score};
+use proofpool_epoch::{SCORE_BITS, WindowShare, credit_block, share_score};
 use proofpool_merkle::{RewardDomain, ShareLeaf, ShareTree};
 use proofpool_node::NodeClient;
 use proofpool_primitives::{EpochId, MinerAddress, Sats, ShareHash, Work};
@@ -488,8 +488,9 @@ impl<P: Provider + Clone> Settler<P> {
                     work
                 }
             };
+            // At most one block a share, as PPS and FPPS value it.
             if let Some(score) = net_work.and_then(|n| share_score(Work(sh.work), n).ok()) {
-                expected_work = expected_work.saturating_add(score);
+                expected_work = expected_work.saturating_add(score.min(U256::ONE << SCORE_BITS));
             }
             file_shares.push(FileShare {
                 seq: s.seq,
@@ -567,11 +568,7 @@ impl<P: Provider + Clone> Settler<P> {
         // The headers auditors tie the jobs and blocks to.
         let bitcoin = match &self.node {
             Some(node) => {
-                let prev = e.checked_sub(1).filter(|p| *p > 0).and_then(|p| {
-                    crate::headers::carried_by(
-                        &self.config.epochs_dir.join(EpochFile::file_name(p)),
-                    )
-                });
+                let prev = crate::headers::last_carried(&self.config.epochs_dir, e);
                 crate::headers::carry(node, prev.as_ref(), &jobs).await?
             }
             None => None,
@@ -788,8 +785,19 @@ impl<P: Provider + Clone> Settler<P> {
         if in_force == configured {
             return Ok(std::borrow::Cow::Borrowed(&self.config.params));
         }
+        let configured_params = &self.config.params;
         match self.chain.announced_params(in_force).await? {
-            Some(p) => {
+            // Only what settlement alone applies: the scheme, the fee, the
+            // window. A new payout script, tag, epoch length or maturity
+            // must reach the pool (and the settler's block tracking) too:
+            // those stop the settler until it is restarted with them.
+            Some(p)
+                if p.payout_script == configured_params.payout_script
+                    && p.pool_tag == configured_params.pool_tag
+                    && p.epoch_secs == configured_params.epoch_secs
+                    && p.maturity == configured_params.maturity
+                    && p.token_per_sat == configured_params.token_per_sat =>
+            {
                 tracing::info!(
                     epoch = e,
                     params = %in_force,
@@ -799,7 +807,7 @@ impl<P: Provider + Clone> Settler<P> {
                 );
                 Ok(std::borrow::Cow::Owned(p))
             }
-            None => Err(SettleError::ParamsNotInForce {
+            _ => Err(SettleError::ParamsNotInForce {
                 epoch: e,
                 start_unix,
                 in_force,
@@ -1144,6 +1152,15 @@ fn expected_payout(
     shares: &[ValuedShare],
     fee_bps: u64,
 ) -> Result<FileExpected, SettleError> {
+    if shares.is_empty() {
+        // Nothing to value, and before the first job no headers to carry.
+        return Ok(FileExpected {
+            gross: 0,
+            fee: 0,
+            dust: 0,
+            credits: Vec::new(),
+        });
+    }
     let name = network.ok_or_else(|| {
         SettleError::Inconsistent(format!(
             "{scheme} settles with bitcoind (the subsidy schedule, and the headers the auditor values shares against); configure its RPC"

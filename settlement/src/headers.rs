@@ -55,6 +55,26 @@ pub(crate) fn carried_by(path: &Path) -> Option<FileBitcoin> {
     }
 }
 
+/// The most files read back for the last headers carried: past them the
+/// next file starts afresh (and auditors see the break).
+const MAX_FILES_BACK: u64 = 256;
+
+/// The headers the files before epoch `e` in `dir` carried last: the newest
+/// file's, or, when it carried none (nothing new since the file before; its
+/// `start_height` is then the carried tip's successor), the newest earlier
+/// file's that did. A file without a `bitcoin` section (settled without
+/// bitcoind), or an unreadable one, ends the search.
+pub(crate) fn last_carried(dir: &Path, e: u64) -> Option<FileBitcoin> {
+    let oldest = e.saturating_sub(MAX_FILES_BACK).max(1);
+    for p in (oldest..e).rev() {
+        let carried = carried_by(&dir.join(proofpool_epoch::epoch_file::EpochFile::file_name(p)))?;
+        if !carried.headers.is_empty() {
+            return Some(carried);
+        }
+    }
+    None
+}
+
 fn decode_err(method: &'static str, reason: impl ToString) -> SettleError {
     SettleError::Node(NodeError::Decode {
         method,
@@ -200,4 +220,51 @@ pub(crate) async fn carry(
         headers,
         stale,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, e: u64, bitcoin: serde_json::Value) {
+        let name = proofpool_epoch::epoch_file::EpochFile::file_name(e);
+        std::fs::write(
+            dir.join(name),
+            serde_json::json!({ "bitcoin": bitcoin }).to_string(),
+        )
+        .unwrap();
+    }
+
+    /// A file that carried no new header (the chain had not moved) does not
+    /// break the run: the next file continues the newest headers carried,
+    /// as the auditor requires. Seen as a settler bug when a pool idled
+    /// for epochs before mining on.
+    #[test]
+    fn an_epoch_without_new_headers_is_skipped_back_over() {
+        let dir = proofpool_devtools::TempDir::new("carried").unwrap();
+        let header = |n: u8| format!("0x{}", alloy::hex::encode([n; 80]));
+        write(
+            dir.path(),
+            1,
+            serde_json::json!({"network": "regtest", "start_height": 10, "headers": [header(1), header(2)]}),
+        );
+        write(
+            dir.path(),
+            2,
+            serde_json::json!({"network": "regtest", "start_height": 12, "headers": []}),
+        );
+        let last = last_carried(dir.path(), 3).unwrap();
+        assert_eq!((last.start_height, last.headers.len()), (10, 2));
+        // The newest file's own headers when it has some.
+        write(
+            dir.path(),
+            3,
+            serde_json::json!({"network": "regtest", "start_height": 12, "headers": [header(3)]}),
+        );
+        assert_eq!(last_carried(dir.path(), 4).unwrap().start_height, 12);
+        // A file settled without bitcoind ends the search; so does none.
+        write(dir.path(), 4, serde_json::Value::Null);
+        assert!(last_carried(dir.path(), 5).is_none());
+        assert!(last_carried(dir.path(), 1).is_none());
+    }
 }

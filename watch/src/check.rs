@@ -37,6 +37,9 @@ pub(crate) struct Weighed {
     /// Whether its epoch pays by PPLNS (PPS and FPPS shares were paid when
     /// their epoch closed; no PPLNS window counts them).
     pub(crate) pplns: bool,
+    /// Its header hash, internal byte order (a block's solving share must
+    /// hash to the block).
+    pub(crate) hash: B256,
 }
 
 /// What the credit replay needs of one epoch file besides its shares.
@@ -57,6 +60,8 @@ pub(crate) struct EpochSummary {
     pub(crate) valued: Option<Vec<proofpool_epoch::ExpectedShare>>,
     /// PPS and FPPS: the credits the file lists for the epoch's shares.
     pub(crate) expected: Vec<proofpool_epoch::epoch_file::FileCredit>,
+    /// The network the file names (`bitcoin.network`), if a known one.
+    pub(crate) network: Option<bitcoin::Network>,
 }
 
 /// The epoch files' shares by hash, and what the credit replay needs.
@@ -68,9 +73,18 @@ pub struct EpochIndex {
     /// Every listed share by sequence number.
     pub(crate) window: BTreeMap<u64, Weighed>,
     pub(crate) epochs: BTreeMap<u64, EpochSummary>,
+    /// The network the pool mines on, as the miner knows it: a PPS or FPPS
+    /// file naming another is a problem (a file's own word would let it
+    /// halve the subsidy away).
+    pub(crate) network: Option<bitcoin::Network>,
 }
 
 impl EpochIndex {
+    /// Holds the PPS and FPPS files to `network` (see [`crate::credits`]).
+    pub fn expect_network(&mut self, network: bitcoin::Network) {
+        self.network = Some(network);
+    }
+
     /// Adds one epoch file, read from `bytes`.
     pub fn add(&mut self, bytes: &[u8]) -> Result<(), EpochFileError> {
         let file = EpochFile::from_bytes(bytes)?;
@@ -112,6 +126,7 @@ impl EpochIndex {
                     share_work,
                     net_work,
                     pplns,
+                    hash: s.hash,
                 },
             );
             if let (Some(valued), Some(network)) = (valued.as_mut(), network) {
@@ -153,6 +168,7 @@ impl EpochIndex {
                 scheme,
                 valued,
                 expected: file.expected.map(|x| x.credits).unwrap_or_default(),
+                network,
             },
         );
         Ok(())

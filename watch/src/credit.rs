@@ -95,9 +95,31 @@ pub struct CreditCheck {
 fn expected_credits(
     epoch: u64,
     summary: &EpochSummary,
+    network: Option<bitcoin::Network>,
     checks: &mut BTreeMap<Address, CreditCheck>,
 ) {
-    if summary.scheme == proofpool_epoch::Scheme::Pplns {
+    let scheme = summary.scheme;
+    if scheme == proofpool_epoch::Scheme::Pplns {
+        return;
+    }
+    // PPS pays the network's subsidy: the miner names the network, the
+    // file may not pick it (on mainnet "regtest" would halve it to nothing).
+    let network_problem = match (network, summary.network) {
+        (Some(n), Some(f)) if n != f => Some(format!(
+            "epoch {epoch} names the {} network, not {}",
+            f.to_core_arg(),
+            n.to_core_arg()
+        )),
+        (Some(_), None) => Some(format!("epoch {epoch} names no Bitcoin network")),
+        (None, _) if scheme == proofpool_epoch::Scheme::Pps => Some(format!(
+            "epoch {epoch} pays PPS, by the network's subsidy: give --network to check it"
+        )),
+        _ => None,
+    };
+    if let Some(problem) = network_problem {
+        for check in checks.values_mut() {
+            check.problems.push(problem.clone());
+        }
         return;
     }
     let payout = summary.valued.as_ref().map(|shares| {
@@ -183,11 +205,29 @@ pub fn credits(
         .collect();
 
     for (&epoch, summary) in &index.epochs {
-        expected_credits(epoch, summary, &mut checks);
+        expected_credits(epoch, summary, index.network, &mut checks);
         for block in &summary.blocks {
             // Paid by the scheme of its solving share's epoch: a PPS or FPPS
-            // share's block is the operator's and credits nobody.
-            let by_pplns = index.window.get(&block.share_seq).is_none_or(|s| s.pplns);
+            // share's block is the operator's and credits nobody. So the
+            // solving share must be the block's: listed, hashing to it.
+            let solving = index.window.get(&block.share_seq);
+            let mut display = solving.map(|s| s.hash.0).unwrap_or_default();
+            display.reverse();
+            if solving.is_none() || display != block.hash.0 {
+                for check in checks.values_mut() {
+                    check.problems.push(format!(
+                        "block {} (epoch {epoch}) names share {} as its solving share, which {}",
+                        block.height,
+                        block.share_seq,
+                        if solving.is_none() {
+                            "no epoch file lists"
+                        } else {
+                            "does not hash to the block"
+                        }
+                    ));
+                }
+            }
+            let by_pplns = solving.is_none_or(|s| s.pplns);
             let window = index
                 .window
                 .range(..=block.share_seq)

@@ -3,7 +3,9 @@
 //! settled on a fresh anvil with the normal `Settler`.
 //!
 //! - Every epoch with shares credits each of its miners, whether its shares
-//!   found a block or not, and each credit is
+//!   found a block or not (under PPS every block the pool found is taken
+//!   off the best chain first: none is paid, all are listed orphaned, and
+//!   the credits are the same), and each credit is
 //!   what the spec's formula gives, worked out here from the epoch file with
 //!   separate integer code: `floor(Σ W_share × base / W_net × (1 − fee))`,
 //!   give or take the one unit the per-share score floors may take.
@@ -214,9 +216,24 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
 
     let mut fpps_epochs = None;
     let mut gross = std::collections::HashMap::new();
+    // The pool's first block, display order: invalidating it takes every
+    // pool block off the best chain.
+    let first_block = alloy::hex::encode(found.iter().min_by_key(|b| b.height).unwrap().hash);
     for scheme in [Scheme::Pps, Scheme::Fpps] {
-        if scheme == Scheme::Fpps {
-            // Every block matures (the pool's last ones too).
+        if scheme == Scheme::Pps {
+            // No block found survives: PPS credits every epoch's shares
+            // all the same.
+            regtest
+                .node
+                .cli(&["invalidateblock", &first_block])
+                .unwrap();
+        } else {
+            // The pool's blocks back in the best chain, and every one of
+            // them mature (the last ones too).
+            regtest
+                .node
+                .cli(&["reconsiderblock", &first_block])
+                .unwrap();
             regtest.mine_elsewhere(MATURITY);
         }
         let case = dir.path().join(scheme.as_str());
@@ -254,6 +271,7 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
         // says; blocks credit nobody.
         let mut total = 0u64;
         let mut credited_epochs = 0;
+        let mut orphaned = 0;
         for e in 1..=last_epoch {
             let bytes = std::fs::read(epochs.join(EpochFile::file_name(e))).unwrap();
             let file = EpochFile::from_bytes(&bytes).unwrap();
@@ -286,11 +304,21 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
                 assert!(b.credits.is_empty(), "epoch {e}: block {}", b.height);
                 assert_eq!(b.operator, b.coinbase_value);
             }
+            if scheme == Scheme::Pps {
+                assert!(
+                    file.blocks.is_empty(),
+                    "epoch {e}: every block was orphaned"
+                );
+                orphaned += file.orphaned.len();
+            }
             total += sum;
             *gross.entry(scheme).or_insert(0u64) += expected.gross;
             credited_epochs += usize::from(!listed.is_empty());
         }
         assert!(credited_epochs >= 1);
+        if scheme == Scheme::Pps {
+            assert!(orphaned >= 1, "the files list the orphaned blocks");
+        }
         // The distributor pulled the credits from the settler at commit
         // (and the escrow's lasting base unit with its first funding).
         let (committed, _) = contracts.chain.heads().await.unwrap();
@@ -311,7 +339,8 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
         assert!(report.is_ok(), "{scheme}:\n{}", findings(&report));
         // Each miner's own replay (`proofpool watch check`) finds its
         // credits in its reward leaf.
-        let index = proofpool_watch::EpochIndex::from_dir(&epochs).unwrap();
+        let mut index = proofpool_watch::EpochIndex::from_dir(&epochs).unwrap();
+        index.expect_network(bitcoin::Network::Regtest);
         let miners = [MINER_A, MINER_B].map(|m| m.parse::<Address>().unwrap());
         for check in proofpool_watch::credits(&index, miners).unwrap() {
             assert!(check.problems.is_empty(), "{scheme}: {check:?}");
@@ -401,6 +430,48 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
         caught(&report, |s| matches!(s, Subject::Share { .. }), "hash"),
         "{}",
         findings(&report)
+    );
+
+    // The miner's own replay (`proofpool watch check --network regtest`)
+    // catches what concerns it: a file on another network, and a block
+    // handed to another share (and so, in an FPPS epoch, to the operator).
+    let watched = |dir: &Path| {
+        let mut index = proofpool_watch::EpochIndex::from_dir(dir).unwrap();
+        index.expect_network(bitcoin::Network::Regtest);
+        let miners = [MINER_A, MINER_B].map(|m| m.parse::<Address>().unwrap());
+        proofpool_watch::credits(&index, miners)
+            .unwrap()
+            .into_iter()
+            .flat_map(|c| c.problems)
+            .collect::<Vec<_>>()
+    };
+    assert!(watched(&epochs).is_empty());
+    let problems = watched(&elsewhere);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("names the signet network")),
+        "{problems:?}"
+    );
+    let with_block = (1..=last_epoch)
+        .find(|e| {
+            EpochFile::from_bytes(&std::fs::read(epochs.join(EpochFile::file_name(*e))).unwrap())
+                .unwrap()
+                .blocks
+                .iter()
+                .any(|b| b.share_seq > 1)
+        })
+        .expect("a listed block");
+    let moved = tampered(&epochs, dir.path().join("moved"), with_block, |f| {
+        let b = f.blocks.iter_mut().find(|b| b.share_seq > 1).unwrap();
+        b.share_seq -= 1;
+    });
+    let problems = watched(&moved);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("does not hash to the block")),
+        "{problems:?}"
     );
 
     // A settler without the tokens to fund the credits is refused before it
@@ -533,6 +604,7 @@ async fn a_switch_to_fpps_still_pays_the_pplns_blocks_when_they_mature() {
     // blocks were paid by PPLNS; the FPPS epochs' blocks credit nobody.
     let clock = store.clock().await.unwrap();
     let mut paid_owed = 0;
+    let mut revenue = 0;
     let mut fpps_epochs = 0;
     for e in 1..=last_epoch {
         let file =
@@ -560,18 +632,24 @@ async fn a_switch_to_fpps_still_pays_the_pplns_blocks_when_they_mature() {
                 assert!(!b.credits.is_empty(), "epoch {e}: {b:?}");
             } else if !pplns_blocks.contains(&b.hash) {
                 // Found by a share of an FPPS epoch.
+                revenue += 1;
                 assert!(b.credits.is_empty(), "epoch {e}: {b:?}");
             }
         }
     }
     assert!(fpps_epochs >= 1);
     assert_eq!(paid_owed, owed.len(), "every owed PPLNS block was paid");
+    assert!(
+        revenue >= 1,
+        "a block found under FPPS is listed as revenue"
+    );
 
     let report = audit_all(&epochs, &contracts, node()).await;
     assert!(report.is_ok(), "{}", findings(&report));
     // The miners' own replay agrees across the switch: PPLNS blocks, then
     // FPPS epochs.
-    let index = proofpool_watch::EpochIndex::from_dir(&epochs).unwrap();
+    let mut index = proofpool_watch::EpochIndex::from_dir(&epochs).unwrap();
+    index.expect_network(bitcoin::Network::Regtest);
     let miners = [MINER_A, MINER_B].map(|m| m.parse::<Address>().unwrap());
     for check in proofpool_watch::credits(&index, miners).unwrap() {
         assert!(check.problems.is_empty(), "{check:?}");
