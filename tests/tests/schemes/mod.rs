@@ -171,6 +171,31 @@ fn tampered(from: &Path, to: PathBuf, e: u64, tamper: impl FnOnce(&mut EpochFile
     to
 }
 
+/// The normal settler on `store`, committing to `contracts`' distributor
+/// with bitcoind `node`, checking `params` against the chain's schedule.
+fn settler_for(
+    store: &Store,
+    contracts: &common::Contracts,
+    node: NodeClient,
+    params: proofpool_settlement::PoolParams,
+    epochs_dir: PathBuf,
+) -> Settler<alloy::providers::DynProvider> {
+    Settler::new(
+        store.clone(),
+        contracts.chain.clone(),
+        Some(std::sync::Arc::new(node)),
+        SettleConfig {
+            params,
+            verify_params: true,
+            grace: Duration::from_secs(1),
+            epochs_dir,
+            confirmations: 1,
+            dry_run: false,
+            settler: contracts.settler.address(),
+        },
+    )
+}
+
 /// Copies the pool's database into `case` and opens it.
 async fn store_copy(db: &Path, case: &Path) -> Store {
     std::fs::create_dir_all(case).unwrap();
@@ -250,20 +275,7 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
             .await
             .unwrap();
         let epochs = case.join("epochs");
-        let settler = Settler::new(
-            store.clone(),
-            contracts.chain.clone(),
-            Some(std::sync::Arc::new(node())),
-            SettleConfig {
-                params: params.clone(),
-                verify_params: true,
-                grace: Duration::from_secs(1),
-                epochs_dir: epochs.clone(),
-                confirmations: 1,
-                dry_run: false,
-                settler: contracts.settler.address(),
-            },
-        );
+        let settler = settler_for(&store, &contracts, node(), params.clone(), epochs.clone());
         let pass = settler.run_once().await.unwrap();
         assert!(pass.committed.len() as u64 >= last_epoch, "{pass:?}");
 
@@ -483,20 +495,7 @@ async fn pps_and_fpps_credit_every_epoch_and_the_audit_recomputes_them() {
         ..common::pool_params(32, &payout, EPOCH_SECS, MATURITY)
     };
     let contracts = common::deploy(1, U256::from(1_000u64), &params).await;
-    let settler = Settler::new(
-        store.clone(),
-        contracts.chain.clone(),
-        Some(std::sync::Arc::new(node())),
-        SettleConfig {
-            params,
-            verify_params: true,
-            grace: Duration::from_secs(1),
-            epochs_dir: case.join("epochs"),
-            confirmations: 1,
-            dry_run: false,
-            settler: contracts.settler.address(),
-        },
-    );
+    let settler = settler_for(&store, &contracts, node(), params, case.join("epochs"));
     let err = settler.run_once().await.unwrap_err();
     assert!(matches!(err, SettleError::Unfunded { .. }), "{err}");
     assert!(
@@ -537,20 +536,7 @@ async fn a_switch_to_fpps_still_pays_the_pplns_blocks_when_they_mature() {
     let contracts = common::deploy(1, U256::from(10u64).pow(U256::from(30u64)), &pplns).await;
     let node = || NodeClient::new(vec![regtest.endpoint()], Duration::from_secs(30)).unwrap();
     let epochs = dir.path().join("epochs");
-    let settler = Settler::new(
-        store.clone(),
-        contracts.chain.clone(),
-        Some(std::sync::Arc::new(node())),
-        SettleConfig {
-            params: pplns.clone(),
-            verify_params: true,
-            grace: Duration::from_secs(1),
-            epochs_dir: epochs.clone(),
-            confirmations: 1,
-            dry_run: false,
-            settler: contracts.settler.address(),
-        },
-    );
+    let settler = settler_for(&store, &contracts, node(), pplns.clone(), epochs.clone());
 
     // Under PPLNS: blocks found, the newest still immature when the epochs
     // are settled.
